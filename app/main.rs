@@ -1,0 +1,52 @@
+//! `keye-studio`: the GUI when run without a subcommand, plus CLI tools for videos, captions and models.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+#[derive(Parser)]
+#[command(name = "keye-studio", version, about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Describe a video file: container, streams, sizes, frame rate, duration, frame count.
+    Probe(cli::video::ProbeArgs),
+    /// Decode sampled frames of a video to PNG files named by index and timestamp.
+    Frames(cli::video::FramesArgs),
+    /// Write a strip of evenly spaced thumbnails of a video as PNG files.
+    Thumbs(cli::video::ThumbsArgs),
+    /// Validate, format, export, convert and summarise HAIC caption files.
+    #[command(subcommand)]
+    Captions(cli::captions::CaptionsCommand),
+    /// Run one golden reference case folder and compare every tensor it has.
+    GoldenCheck(cli::model::GoldenCheckArgs),
+    /// Measure speed against a baseline measured in the same run.
+    #[command(subcommand)]
+    Bench(cli::bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Probe(args)) => cli::video::probe(args),
+        Some(Command::Frames(args)) => cli::video::frames(args),
+        Some(Command::Thumbs(args)) => cli::video::thumbs(args),
+        Some(Command::Captions(command)) => cli::captions::run(command),
+        Some(Command::GoldenCheck(args)) => cli::model::golden_check(args),
+        Some(Command::Bench(command)) => cli::bench::run(command),
+        None => cli::gui::run(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

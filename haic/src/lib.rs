@@ -1,0 +1,1 @@
+//! HAIC human-action captions.

@@ -1,0 +1,1 @@
+//! Keye-VL and Mavors on candle.

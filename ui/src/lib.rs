@@ -1,0 +1,1 @@
+//! egui widgets and panels of keye-studio.
