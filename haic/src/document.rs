@@ -1,0 +1,386 @@
+//! The editing session over a caption file: commands with undo/redo, a dirty flag, change
+//! notifications, and an edit journal that brings every edit back after a crash.
+//!
+//! The journal is `<file>.journal`: a header line naming the file version it belongs to (length
+//! and FNV-1a hash of its bytes), then one fsynced JSON line per apply/undo/redo. Opening a file
+//! replays its journal; a successful save deletes it.
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io::{BufRead, BufReader, Write},
+    path::{Path, PathBuf},
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    edit::{self, Command},
+    error::Error,
+    file::{CaptionFile, FieldNames},
+    model::CaptionRecord,
+};
+
+/// What changed, for views that redraw only what they must.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// Record `record` has new content (edit, undo, redo or journal replay).
+    Record { record: usize },
+    /// The document was saved: it is clean now.
+    Saved,
+}
+
+/// What opening a document found in its journal.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Recovery {
+    /// Journal entries replayed (edits, undos and redos).
+    pub replayed: usize,
+    /// A journal written against another version of the file, moved here instead of replayed.
+    pub stale_journal: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug)]
+struct Step {
+    record: usize,
+    before: CaptionRecord,
+    after: CaptionRecord,
+    state_before: u64,
+    state_after: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JournalHeader {
+    haic_journal: u32,
+    file_len: u64,
+    file_fnv1a: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum JournalEntry {
+    Apply(Command),
+    /// The record's content after the undo/redo is stored too: a journal started after a save
+    /// replays into a session that has no undo history from before the save.
+    Undo {
+        record: usize,
+        content: CaptionRecord,
+    },
+    Redo {
+        record: usize,
+        content: CaptionRecord,
+    },
+}
+
+/// An open caption file being edited.
+pub struct Document {
+    file: CaptionFile,
+    undo: Vec<Step>,
+    redo: Vec<Step>,
+    /// Identifies the current content: each edit makes a new state; undo/redo move between them.
+    state: u64,
+    next_state: u64,
+    saved_state: u64,
+    version: u64,
+    changes: Vec<Change>,
+    journal: Option<File>,
+}
+
+/// `<file>.journal`.
+pub fn journal_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".journal");
+    PathBuf::from(name)
+}
+
+/// 64-bit FNV-1a: a stable fingerprint of the file version a journal belongs to.
+fn fnv1a(bytes: &[u8]) -> String {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
+impl Document {
+    /// Opens a file for editing, replaying the edits its journal holds from a session that did
+    /// not save (crash, kill).
+    pub fn open(
+        path: impl AsRef<Path>,
+        fields: &FieldNames,
+    ) -> Result<(Document, Recovery), Error> {
+        let path = path.as_ref();
+        let bytes = fs::read(path).map_err(|error| Error::io(path, error))?;
+        let header = JournalHeader {
+            haic_journal: 1,
+            file_len: bytes.len() as u64,
+            file_fnv1a: fnv1a(&bytes),
+        };
+        let file = CaptionFile::from_bytes(path, bytes, fields);
+        let mut document = Document::new(file);
+        let recovery = document.replay_journal(&header)?;
+        Ok((document, recovery))
+    }
+
+    /// A document over a loaded file, without a journal until the first edit.
+    pub fn new(file: CaptionFile) -> Document {
+        Document {
+            file,
+            undo: Vec::new(),
+            redo: Vec::new(),
+            state: 0,
+            next_state: 1,
+            saved_state: 0,
+            version: 0,
+            changes: Vec::new(),
+            journal: None,
+        }
+    }
+
+    fn journal_error(&self, message: impl Into<String>) -> Error {
+        Error::Journal {
+            path: journal_path(self.file.path()),
+            message: message.into(),
+        }
+    }
+
+    fn replay_journal(&mut self, expected: &JournalHeader) -> Result<Recovery, Error> {
+        let path = journal_path(self.file.path());
+        let journal = match File::open(&path) {
+            Ok(journal) => journal,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Recovery::default());
+            }
+            Err(error) => return Err(Error::io(&path, error)),
+        };
+        let mut lines = BufReader::new(journal).split(b'\n');
+        let header: Option<JournalHeader> = match lines.next() {
+            Some(line) => {
+                serde_json::from_slice(&line.map_err(|error| Error::io(&path, error))?).ok()
+            }
+            None => None,
+        };
+        let matches = header.is_some_and(|header| {
+            header.haic_journal == expected.haic_journal
+                && header.file_len == expected.file_len
+                && header.file_fnv1a == expected.file_fnv1a
+        });
+        if !matches {
+            let mut stale = path.as_os_str().to_owned();
+            stale.push(".stale");
+            let stale = PathBuf::from(stale);
+            fs::rename(&path, &stale).map_err(|error| Error::io(&path, error))?;
+            return Ok(Recovery {
+                replayed: 0,
+                stale_journal: Some(stale),
+            });
+        }
+        let mut replayed = 0;
+        let mut entries = Vec::new();
+        for line in lines {
+            let line = line.map_err(|error| Error::io(&path, error))?;
+            // A line cut short by the crash was never acknowledged: it is the only one that may
+            // fail to parse, and only at the end.
+            match serde_json::from_slice::<JournalEntry>(&line) {
+                Ok(entry) => entries.push(entry),
+                Err(_) => break,
+            }
+        }
+        for entry in entries {
+            match entry {
+                JournalEntry::Apply(command) => {
+                    self.execute(&command).map_err(|error| {
+                        self.journal_error(format!("entry {replayed} cannot be replayed: {error}"))
+                    })?;
+                }
+                JournalEntry::Undo { record, content } => {
+                    if !self.step_back() {
+                        self.restore(record, content)?;
+                    }
+                }
+                JournalEntry::Redo { record, content } => {
+                    if !self.step_forward() {
+                        self.restore(record, content)?;
+                    }
+                }
+            }
+            replayed += 1;
+        }
+        // Keep appending to the same journal: it still describes edits on the unchanged file.
+        self.journal = Some(
+            OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map_err(|error| Error::io(&path, error))?,
+        );
+        Ok(Recovery {
+            replayed,
+            stale_journal: None,
+        })
+    }
+
+    fn append_journal(&mut self, entry: &JournalEntry) -> Result<(), Error> {
+        let path = journal_path(self.file.path());
+        let io = |error| Error::io(&path, error);
+        if self.journal.is_none() {
+            let bytes =
+                fs::read(self.file.path()).map_err(|error| Error::io(self.file.path(), error))?;
+            let header = JournalHeader {
+                haic_journal: 1,
+                file_len: bytes.len() as u64,
+                file_fnv1a: fnv1a(&bytes),
+            };
+            let mut journal = File::create(&path).map_err(io)?;
+            let mut line = serde_json::to_vec(&header).map_err(|error| io(error.into()))?;
+            line.push(b'\n');
+            journal.write_all(&line).map_err(io)?;
+            journal.sync_all().map_err(io)?;
+            self.journal = Some(journal);
+        }
+        let mut line = serde_json::to_vec(entry).map_err(|error| io(error.into()))?;
+        line.push(b'\n');
+        let journal = self
+            .journal
+            .as_mut()
+            .ok_or_else(|| io(std::io::ErrorKind::NotFound.into()))?;
+        journal.write_all(&line).map_err(io)?;
+        journal.sync_data().map_err(io)
+    }
+
+    pub fn file(&self) -> &CaptionFile {
+        &self.file
+    }
+
+    /// Unsaved changes exist (undoing back to the saved state makes the document clean again).
+    pub fn is_dirty(&self) -> bool {
+        self.state != self.saved_state
+    }
+
+    /// Increases with every change; a view compares it with the version it last drew.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The changes since the last call, oldest first.
+    pub fn drain_changes(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.changes)
+    }
+
+    pub fn can_undo(&self) -> bool {
+        !self.undo.is_empty()
+    }
+
+    pub fn can_redo(&self) -> bool {
+        !self.redo.is_empty()
+    }
+
+    fn notify(&mut self, change: Change) {
+        self.version += 1;
+        self.changes.push(change);
+    }
+
+    /// Applies a command: journaled first (fsynced), then done; undo returns to the state before.
+    pub fn apply(&mut self, command: Command) -> Result<(), Error> {
+        // Check it applies before journaling, so the journal only holds edits that replay.
+        let before = self.file.caption(command.record)?.clone();
+        edit::apply(&before, &command.edit)?;
+        self.append_journal(&JournalEntry::Apply(command.clone()))?;
+        self.execute(&command)
+    }
+
+    fn execute(&mut self, command: &Command) -> Result<(), Error> {
+        let after = edit::apply(self.file.caption(command.record)?, &command.edit)?;
+        self.restore(command.record, after)
+    }
+
+    /// Undoes the last edit; `Ok(false)` when there is none.
+    pub fn undo(&mut self) -> Result<bool, Error> {
+        let Some(step) = self.undo.last() else {
+            return Ok(false);
+        };
+        let entry = JournalEntry::Undo {
+            record: step.record,
+            content: step.before.clone(),
+        };
+        self.append_journal(&entry)?;
+        Ok(self.step_back())
+    }
+
+    /// Redoes the last undone edit; `Ok(false)` when there is none.
+    pub fn redo(&mut self) -> Result<bool, Error> {
+        let Some(step) = self.redo.last() else {
+            return Ok(false);
+        };
+        let entry = JournalEntry::Redo {
+            record: step.record,
+            content: step.after.clone(),
+        };
+        self.append_journal(&entry)?;
+        Ok(self.step_forward())
+    }
+
+    /// Sets a record's content as a new edit (replay of an undo whose history is gone).
+    fn restore(&mut self, record: usize, content: CaptionRecord) -> Result<(), Error> {
+        let before = self.file.caption(record)?.clone();
+        self.file.set_caption(record, content.clone())?;
+        let state_after = self.next_state;
+        self.next_state += 1;
+        self.undo.push(Step {
+            record,
+            before,
+            after: content,
+            state_before: self.state,
+            state_after,
+        });
+        self.redo.clear();
+        self.state = state_after;
+        self.notify(Change::Record { record });
+        Ok(())
+    }
+
+    fn step_back(&mut self) -> bool {
+        let Some(step) = self.undo.pop() else {
+            return false;
+        };
+        // The record was a caption when the step was made and stays one, so this cannot fail.
+        let restored = self
+            .file
+            .set_caption(step.record, step.before.clone())
+            .is_ok();
+        self.state = step.state_before;
+        self.notify(Change::Record {
+            record: step.record,
+        });
+        self.redo.push(step);
+        restored
+    }
+
+    fn step_forward(&mut self) -> bool {
+        let Some(step) = self.redo.pop() else {
+            return false;
+        };
+        let restored = self
+            .file
+            .set_caption(step.record, step.after.clone())
+            .is_ok();
+        self.state = step.state_after;
+        self.notify(Change::Record {
+            record: step.record,
+        });
+        self.undo.push(step);
+        restored
+    }
+
+    /// Saves atomically (with `<file>.bak`) and then deletes the journal: its edits are in the
+    /// file now.
+    pub fn save(&mut self) -> Result<(), Error> {
+        self.file.save()?;
+        self.journal = None;
+        let path = journal_path(self.file.path());
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(Error::io(&path, error)),
+        }
+        self.saved_state = self.state;
+        self.notify(Change::Saved);
+        Ok(())
+    }
+}
