@@ -7,7 +7,7 @@
 
 use std::{
     fs::{self, File, OpenOptions},
-    io::{BufRead, BufReader, Write},
+    io::Write,
     path::{Path, PathBuf},
 };
 
@@ -143,20 +143,16 @@ impl Document {
 
     fn replay_journal(&mut self, expected: &JournalHeader) -> Result<Recovery, Error> {
         let path = journal_path(self.file.path());
-        let journal = match File::open(&path) {
+        let journal = match fs::read(&path) {
             Ok(journal) => journal,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Recovery::default());
             }
             Err(error) => return Err(Error::io(&path, error)),
         };
-        let mut lines = BufReader::new(journal).split(b'\n');
-        let header: Option<JournalHeader> = match lines.next() {
-            Some(line) => {
-                serde_json::from_slice(&line.map_err(|error| Error::io(&path, error))?).ok()
-            }
-            None => None,
-        };
+        let mut lines = journal.split_inclusive(|&byte| byte == b'\n');
+        let header_line = lines.next().unwrap_or_default();
+        let header: Option<JournalHeader> = serde_json::from_slice(header_line).ok();
         let matches = header.is_some_and(|header| {
             header.haic_journal == expected.haic_journal
                 && header.file_len == expected.file_len
@@ -172,17 +168,23 @@ impl Document {
                 stale_journal: Some(stale),
             });
         }
-        let mut replayed = 0;
         let mut entries = Vec::new();
+        let journal_len = journal.len();
+        let mut complete = journal_len;
+        let mut offset = header_line.len();
         for line in lines {
-            let line = line.map_err(|error| Error::io(&path, error))?;
-            // A line cut short by the crash was never acknowledged: it is the only one that may
-            // fail to parse, and only at the end.
-            match serde_json::from_slice::<JournalEntry>(&line) {
-                Ok(entry) => entries.push(entry),
-                Err(_) => break,
+            // A line cut short by the crash was never acknowledged: only the last line can be
+            // torn. It is cut off so that later entries start on a line of their own.
+            match serde_json::from_slice::<JournalEntry>(line) {
+                Ok(entry) if line.ends_with(b"\n") => entries.push(entry),
+                _ => {
+                    complete = offset;
+                    break;
+                }
             }
+            offset += line.len();
         }
+        let mut replayed = 0;
         for entry in entries {
             match entry {
                 JournalEntry::Apply(command) => {
@@ -204,12 +206,13 @@ impl Document {
             replayed += 1;
         }
         // Keep appending to the same journal: it still describes edits on the unchanged file.
-        self.journal = Some(
-            OpenOptions::new()
-                .append(true)
-                .open(&path)
-                .map_err(|error| Error::io(&path, error))?,
-        );
+        let io = |error| Error::io(&path, error);
+        let journal = OpenOptions::new().append(true).open(&path).map_err(io)?;
+        if complete < journal_len {
+            journal.set_len(complete as u64).map_err(io)?;
+            journal.sync_all().map_err(io)?;
+        }
+        self.journal = Some(journal);
         Ok(Recovery {
             replayed,
             stale_journal: None,

@@ -65,7 +65,9 @@ impl Error {
 /// What is wrong with one record (or with the file's structure around the records).
 #[derive(Clone, Debug, PartialEq)]
 pub enum ProblemKind {
-    /// The file ends inside a value.
+    /// The file ends before its array or object is closed.
+    FileTruncated,
+    /// The record ends inside a value (a JSON Lines line cut short).
     Truncated,
     /// Bytes that are not UTF-8.
     InvalidUtf8,
@@ -86,14 +88,20 @@ pub enum ProblemKind {
 impl ProblemKind {
     /// Problems in the structure around the records: the file cannot be written back safely.
     pub fn is_structural(&self) -> bool {
-        matches!(self, ProblemKind::Truncated)
+        matches!(self, ProblemKind::FileTruncated)
     }
 }
 
 impl fmt::Display for ProblemKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ProblemKind::Truncated => write!(f, "truncated JSON: the file ends inside a value"),
+            ProblemKind::FileTruncated => {
+                write!(
+                    f,
+                    "truncated JSON: the file ends before its records are closed"
+                )
+            }
+            ProblemKind::Truncated => write!(f, "truncated JSON: the record ends inside a value"),
             ProblemKind::InvalidUtf8 => write!(f, "invalid UTF-8"),
             ProblemKind::Syntax(message) => write!(f, "JSON syntax error: {message}"),
             ProblemKind::DuplicateKey(key) => write!(f, "duplicate key \"{key}\""),

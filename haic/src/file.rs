@@ -573,7 +573,7 @@ fn split_records(bytes: &[u8], by_name: Format) -> (Format, Vec<Split>) {
                     Some(_) => Split::Record(span),
                     None => Split::Problem {
                         offset: bytes.len(),
-                        kind: ProblemKind::Truncated,
+                        kind: ProblemKind::FileTruncated,
                         span: Some(span),
                     },
                 };
@@ -627,7 +627,7 @@ fn split_array(bytes: &[u8], open: usize) -> Vec<Split> {
         let Some(&byte) = bytes.get(pos) else {
             splits.push(Split::Problem {
                 offset: pos,
-                kind: ProblemKind::Truncated,
+                kind: ProblemKind::FileTruncated,
                 span: None,
             });
             return splits;
@@ -655,7 +655,7 @@ fn split_array(bytes: &[u8], open: usize) -> Vec<Split> {
             None => {
                 splits.push(Split::Problem {
                     offset: bytes.len(),
-                    kind: ProblemKind::Truncated,
+                    kind: ProblemKind::FileTruncated,
                     span: Some(pos..bytes.len()),
                 });
                 return splits;
@@ -667,7 +667,7 @@ fn split_array(bytes: &[u8], open: usize) -> Vec<Split> {
             None => {
                 splits.push(Split::Problem {
                     offset: pos,
-                    kind: ProblemKind::Truncated,
+                    kind: ProblemKind::FileTruncated,
                     span: None,
                 });
                 return splits;
@@ -705,7 +705,7 @@ fn read_record(bytes: &[u8], fields: &FieldNames) -> Result<(Record, Vec<Member>
         Ok(TopLevel::Other(kind)) => {
             return Err((
                 0,
-                ProblemKind::NotARecord(format!("the record is a {kind}, not an object")),
+                ProblemKind::NotARecord(format!("the record is {kind}, not an object")),
             ));
         }
         Err(error) => {

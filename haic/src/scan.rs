@@ -32,7 +32,7 @@ pub(crate) struct SyntaxError {
 /// What the top level of a record is.
 pub(crate) enum TopLevel {
     Object(Vec<Member>),
-    /// Any other JSON value, named ("array", "string", ...).
+    /// Any other JSON value, named ("an array", "a string", ...).
     Other(&'static str),
 }
 
@@ -49,11 +49,11 @@ pub(crate) fn parse_record(text: &str) -> Result<TopLevel, SyntaxError> {
         Some(b'{') => TopLevel::Object(checker.object(0)?),
         Some(byte) => {
             let name = match byte {
-                b'[' => "array",
-                b'"' => "string",
-                b't' | b'f' => "boolean",
+                b'[' => "an array",
+                b'"' => "a string",
+                b't' | b'f' => "a boolean",
                 b'n' => "null",
-                _ => "number",
+                _ => "a number",
             };
             checker.value(0)?;
             TopLevel::Other(name)

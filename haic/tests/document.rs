@@ -1,0 +1,288 @@
+//! The editing session: commands, undo/redo, dirty flag, change notifications, and recovery of
+//! every edit from the journal after the editing process is killed with SIGKILL.
+
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Command as Process, Stdio},
+    thread,
+    time::Duration,
+};
+
+use haic::{Change, Command, Document, Edit, Event, FieldNames, Person, document::journal_path};
+
+const CAPTIONS: &str = r#"[
+  {"video": "a.mp4", "caption": "There are two people in the video. The first person is the woman in a red coat. The second person is the man with a cane.\n\nThe woman in a red coat waves to the man with a cane. The man with a cane nods.", "keep": 1.50},
+  {"video": "b.mp4", "caption": "free words", "keep": 2}
+]
+"#;
+
+fn write_captions(dir: &Path) -> PathBuf {
+    let path = dir.join("captions.json");
+    fs::write(&path, CAPTIONS).expect("write");
+    path
+}
+
+fn command(edit: Edit) -> Command {
+    Command { record: 0, edit }
+}
+
+/// The edits the crash test's child makes before it is killed.
+fn crash_edits() -> Vec<Command> {
+    vec![
+        command(Edit::AddPerson {
+            person: Person::new("P3", "the girl in a yellow dress"),
+            at: None,
+        }),
+        command(Edit::AddEvent {
+            event: Event::new(&["P3"], "runs to").with(&["P1"]).timed(2.0, 3.0),
+            at: 2,
+        }),
+        command(Edit::SetAction {
+            index: 1,
+            action: "nods slowly".into(),
+        }),
+        command(Edit::SetTimes {
+            index: 0,
+            start: Some(0.0),
+            end: Some(1.0),
+        }),
+        command(Edit::RemoveEvent { index: 1 }),
+    ]
+}
+
+fn caption(document: &Document) -> String {
+    document.file().caption(0).expect("caption").caption.clone()
+}
+
+#[test]
+fn edits_rerender_the_text_and_undo_redo_move_the_dirty_flag() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_captions(dir.path());
+    let (mut document, recovery) = Document::open(&path, &FieldNames::default()).expect("open");
+    assert_eq!(recovery.replayed, 0);
+    let original = caption(&document);
+    assert!(!document.is_dirty() && !document.can_undo());
+
+    document
+        .apply(command(Edit::SetAttributes {
+            id: "P2".into(),
+            attributes: "the old man with a wooden cane".into(),
+        }))
+        .expect("edit");
+    assert!(document.is_dirty());
+    assert!(
+        caption(&document).ends_with("The old man with a wooden cane nods."),
+        "{}",
+        caption(&document)
+    );
+    document
+        .apply(command(Edit::MergeEvents { index: 0 }))
+        .expect_err("different subjects");
+    document
+        .apply(command(Edit::SplitEvent {
+            index: 1,
+            first: "nods".into(),
+            second: "smiles".into(),
+            at: None,
+        }))
+        .expect("split");
+    assert!(caption(&document).ends_with("wooden cane nods, then smiles."));
+    document
+        .apply(command(Edit::MergeEvents { index: 1 }))
+        .expect("merge");
+    assert!(caption(&document).ends_with("wooden cane nods and smiles."));
+    assert_eq!(
+        document.drain_changes(),
+        vec![Change::Record { record: 0 }; 3]
+    );
+    let version = document.version();
+
+    assert!(
+        document.undo().expect("undo")
+            && document.undo().expect("undo")
+            && document.undo().expect("undo")
+    );
+    assert!(!document.undo().expect("nothing left"));
+    assert_eq!(caption(&document), original);
+    assert!(!document.is_dirty(), "undone back to the saved state");
+    assert!(document.version() > version);
+    assert!(document.redo().expect("redo"));
+    assert!(document.is_dirty());
+    document.save().expect("save");
+    assert!(!document.is_dirty());
+    assert_eq!(document.drain_changes().last(), Some(&Change::Saved));
+    assert!(!journal_path(&path).exists(), "a save clears the journal");
+    let saved = fs::read_to_string(&path).expect("saved");
+    assert!(saved.contains("the old man with a wooden cane") && saved.contains(r#""keep": 1.50}"#));
+    assert!(
+        saved.ends_with("\"keep\": 2}\n]\n"),
+        "the second record is untouched"
+    );
+}
+
+#[test]
+fn free_text_captions_refuse_structure_edits_until_their_text_follows_the_format() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_captions(dir.path());
+    let (mut document, _) = Document::open(&path, &FieldNames::default()).expect("open");
+    let free = Command {
+        record: 1,
+        edit: Edit::RemoveEvent { index: 0 },
+    };
+    let error = document.apply(free).expect_err("free text");
+    assert!(error.to_string().contains("free text"), "{error}");
+    assert!(
+        !document.is_dirty() && !journal_path(&path).exists(),
+        "refused edits are not journaled"
+    );
+    let text =
+        "There is one person in the video. The person is the chef.\n\nThe chef tastes the soup.";
+    document
+        .apply(Command {
+            record: 1,
+            edit: Edit::SetText { text: text.into() },
+        })
+        .expect("set text");
+    let structure = document
+        .file()
+        .caption(1)
+        .expect("caption")
+        .structure()
+        .expect("parsed")
+        .clone();
+    assert_eq!(structure.events[0].action, "tastes the soup");
+    document
+        .apply(Command {
+            record: 1,
+            edit: Edit::RemovePerson { id: "P1".into() },
+        })
+        .expect("remove person");
+    let after = document
+        .file()
+        .caption(1)
+        .expect("caption")
+        .structure()
+        .expect("structured")
+        .clone();
+    assert!(
+        after.people.is_empty() && after.events.is_empty(),
+        "events without a subject go too"
+    );
+}
+
+/// Runs in a child process (see the test below): applies the crash edits, says so, and waits to
+/// be killed. Without the variable it has nothing to do.
+#[test]
+fn crash_child() {
+    let Ok(path) = std::env::var("HAIC_CRASH_CHILD") else {
+        return;
+    };
+    let (mut document, _) = Document::open(&path, &FieldNames::default()).expect("child open");
+    for edit in crash_edits() {
+        document.apply(edit).expect("child edit");
+    }
+    document.undo().expect("child undo");
+    document.redo().expect("child redo");
+    document.undo().expect("child undo");
+    fs::write(format!("{path}.ready"), b"ready").expect("marker");
+    loop {
+        thread::sleep(Duration::from_secs(60));
+    }
+}
+
+#[test]
+fn every_edit_survives_kill_9() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_captions(dir.path());
+    let mut child = Process::new(std::env::current_exe().expect("test binary"))
+        .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+        .env("HAIC_CRASH_CHILD", &path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn child");
+    let marker = PathBuf::from(format!("{}.ready", path.display()));
+    while !marker.exists() {
+        if let Some(status) = child.try_wait().expect("child status") {
+            panic!("child exited early: {status}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    assert_eq!(
+        fs::read_to_string(&path).expect("file"),
+        CAPTIONS,
+        "nothing was saved"
+    );
+
+    // The same edits on a copy elsewhere give the expected result: five edits, the last undone.
+    let other = tempfile::tempdir().expect("tempdir");
+    let (mut expected, _) =
+        Document::open(write_captions(other.path()), &FieldNames::default()).expect("copy");
+    let edits = crash_edits();
+    let count = edits.len();
+    for edit in edits.into_iter().take(count - 1) {
+        expected.apply(edit).expect("edit");
+    }
+    let expected_caption = expected.file().caption(0).expect("caption").clone();
+    // A torn last line, as a kill in the middle of a write leaves it, is ignored.
+    let mut journal = fs::OpenOptions::new()
+        .append(true)
+        .open(journal_path(&path))
+        .expect("journal");
+    journal.write_all(b"{\"apply\":{\"rec").expect("torn line");
+    drop(journal);
+
+    let (mut recovered, recovery) = Document::open(&path, &FieldNames::default()).expect("recover");
+    assert_eq!(recovery.replayed, count + 3);
+    assert!(recovered.is_dirty());
+    assert_eq!(
+        recovered.file().caption(0).expect("caption"),
+        &expected_caption
+    );
+    assert!(
+        caption(&recovered).contains("The girl in a yellow dress runs to the woman in a red coat.")
+    );
+    assert!(
+        recovered.redo().expect("redo survives too"),
+        "the undone edit can be redone"
+    );
+    recovered.undo().expect("undo");
+    recovered.save().expect("save");
+    assert!(!journal_path(&path).exists());
+    let (reopened, recovery) = Document::open(&path, &FieldNames::default()).expect("reopen");
+    assert_eq!(recovery.replayed, 0);
+    assert_eq!(
+        reopened.file().caption(0).expect("caption").caption,
+        expected_caption.caption
+    );
+    let timed = reopened
+        .file()
+        .caption(0)
+        .expect("caption")
+        .structure()
+        .expect("s")
+        .events[0]
+        .end;
+    assert_eq!(timed, Some(1.0), "timings are saved as event fields");
+}
+
+#[test]
+fn a_journal_for_another_version_of_the_file_is_moved_aside() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_captions(dir.path());
+    let (mut document, _) = Document::open(&path, &FieldNames::default()).expect("open");
+    document
+        .apply(command(Edit::RemoveEvent { index: 1 }))
+        .expect("edit");
+    drop(document);
+    fs::write(&path, CAPTIONS.replace("1.50", "1.5")).expect("changed elsewhere");
+    let (document, recovery) = Document::open(&path, &FieldNames::default()).expect("open");
+    assert_eq!(recovery.replayed, 0);
+    let stale = recovery.stale_journal.expect("moved aside");
+    assert!(stale.exists() && !journal_path(&path).exists());
+    assert!(!document.is_dirty());
+}
