@@ -336,12 +336,25 @@ impl CaptionFile {
             Some(text) => text.clone(),
             None => String::from_utf8_lossy(&self.bytes[slot.span.clone()]).into_owned(),
         };
-        let mut changes = vec![(self.fields.caption.clone(), json_string(&caption.caption))];
+        // Only values that changed are rewritten, so their original text stays where it can.
+        let old = match &slot.record {
+            Some(Record::Caption(old)) => old,
+            _ => return Err(self.no_such_record(index)),
+        };
+        let mut changes = Vec::new();
+        if old.caption != caption.caption {
+            changes.push((self.fields.caption.clone(), json_string(&caption.caption)));
+        }
         if let TextState::Structured(structure) = &caption.state
             && (caption.had_structure_fields || structure.needs_fields())
         {
-            changes.push((self.fields.people.clone(), json(&structure.people)));
-            changes.push((self.fields.events.clone(), json(&structure.events)));
+            let kept = old.structure().filter(|_| old.had_structure_fields);
+            if kept.is_none_or(|kept| kept.people != structure.people) {
+                changes.push((self.fields.people.clone(), json(&structure.people)));
+            }
+            if kept.is_none_or(|kept| kept.events != structure.events) {
+                changes.push((self.fields.events.clone(), json(&structure.events)));
+            }
         }
         let text = splice_fields(&old_text, &slot.members, &changes);
         let members = match scan::parse_record(&text) {
