@@ -8,6 +8,7 @@
 use std::{
     fs::{self, File, OpenOptions},
     io::Write,
+    ops::ControlFlow,
     path::{Path, PathBuf},
 };
 
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     edit::{self, Command},
     error::Error,
-    file::{CaptionFile, FieldNames},
+    file::{CaptionFile, FieldNames, Phase, Progress},
     model::CaptionRecord,
 };
 
@@ -106,16 +107,20 @@ impl Document {
         path: impl AsRef<Path>,
         fields: &FieldNames,
     ) -> Result<(Document, Recovery), Error> {
-        let path = path.as_ref();
-        let bytes = fs::read(path).map_err(|error| Error::io(path, error))?;
-        let header = JournalHeader {
-            haic_journal: 1,
-            file_len: bytes.len() as u64,
-            file_fnv1a: fnv1a(&bytes),
-        };
-        let file = CaptionFile::from_bytes(path, bytes, fields);
+        Self::open_with_progress(path, fields, &mut |_: Phase, _: u64, _: u64| {
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// [`open`](Self::open) for large files: loading reports progress and can be cancelled.
+    pub fn open_with_progress(
+        path: impl AsRef<Path>,
+        fields: &FieldNames,
+        progress: &mut dyn Progress,
+    ) -> Result<(Document, Recovery), Error> {
+        let file = CaptionFile::load_with_progress(path, fields, progress)?;
         let mut document = Document::new(file);
-        let recovery = document.replay_journal(&header)?;
+        let recovery = document.replay_journal()?;
         Ok((document, recovery))
     }
 
@@ -141,7 +146,18 @@ impl Document {
         }
     }
 
-    fn replay_journal(&mut self, expected: &JournalHeader) -> Result<Recovery, Error> {
+    /// The header a journal for the file as loaded (or last saved) must carry.
+    fn journal_header(&self) -> JournalHeader {
+        let bytes = self.file.original_bytes();
+        JournalHeader {
+            haic_journal: 1,
+            file_len: bytes.len() as u64,
+            file_fnv1a: fnv1a(bytes),
+        }
+    }
+
+    fn replay_journal(&mut self) -> Result<Recovery, Error> {
+        let expected = self.journal_header();
         let path = journal_path(self.file.path());
         let journal = match fs::read(&path) {
             Ok(journal) => journal,
@@ -223,13 +239,7 @@ impl Document {
         let path = journal_path(self.file.path());
         let io = |error| Error::io(&path, error);
         if self.journal.is_none() {
-            let bytes =
-                fs::read(self.file.path()).map_err(|error| Error::io(self.file.path(), error))?;
-            let header = JournalHeader {
-                haic_journal: 1,
-                file_len: bytes.len() as u64,
-                file_fnv1a: fnv1a(&bytes),
-            };
+            let header = self.journal_header();
             let mut journal = File::create(&path).map_err(io)?;
             let mut line = serde_json::to_vec(&header).map_err(|error| io(error.into()))?;
             line.push(b'\n');

@@ -263,6 +263,11 @@ impl CaptionFile {
         &self.path
     }
 
+    /// The bytes as loaded (or last saved): what is on disk.
+    pub fn original_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     pub fn format(&self) -> Format {
         self.format
     }
