@@ -374,7 +374,7 @@ fn convert(args: ConvertArgs) -> anyhow::Result<ExitCode> {
     report_problems(&file);
     let format = match (args.to, Format::from_path(&args.out)) {
         (Some(ConvertFormat::Jsonl), _) | (None, Format::JsonLines) => Format::JsonLines,
-        _ if file.format() == Format::JsonObject => Format::JsonObject,
+        _ if matches!(file.format(), Format::JsonObject | Format::JsonMap) => file.format(),
         _ => Format::JsonArray,
     };
     file.save_as(&args.out, format, args.drop_bad)?;

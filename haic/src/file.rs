@@ -64,6 +64,8 @@ pub enum Format {
     JsonArray,
     /// A single record object.
     JsonObject,
+    /// An object keyed by video: `{"clip.mp4": {record} or "caption text", ...}`.
+    JsonMap,
     /// One record object per line.
     JsonLines,
 }
@@ -119,6 +121,8 @@ struct Slot {
     /// `None` when the record could not be read (its problem is in `problems`).
     record: Option<Record>,
     members: Vec<Member>,
+    /// The key of the record in a [`Format::JsonMap`] file (the video reference).
+    key: Option<String>,
     /// The record's new text once edited.
     rewritten: Option<String>,
 }
@@ -190,13 +194,13 @@ impl CaptionFile {
             problems: Vec::new(),
             bytes: Vec::new(),
         };
-        let (format, spans) = split_records(&bytes, file.format);
+        let (format, spans) = split_records(&bytes, file.format, fields);
         file.format = format;
         let total = bytes.len() as u64;
         let mut reported = 0;
         for split in spans {
             match split {
-                Split::Record(span) => {
+                Split::Record { span, key } => {
                     if span.start - reported >= READ_CHUNK {
                         reported = span.start;
                         if progress
@@ -208,25 +212,27 @@ impl CaptionFile {
                     }
                     let record_index = file.slots.len();
                     let line = lines.line_col(span.start).0;
-                    let (record, members) = match read_record(&bytes[span.clone()], fields) {
-                        Ok((record, members)) => (Some(record), members),
-                        Err((offset, kind)) => {
-                            let (line, column) = lines.line_col(span.start + offset);
-                            file.problems.push(Problem {
-                                file: path.into(),
-                                line,
-                                column,
-                                record: Some(record_index),
-                                kind,
-                            });
-                            (None, Vec::new())
-                        }
-                    };
+                    let (record, members) =
+                        match read_record(&bytes[span.clone()], fields, key.as_deref()) {
+                            Ok((record, members)) => (Some(record), members),
+                            Err((offset, kind)) => {
+                                let (line, column) = lines.line_col(span.start + offset);
+                                file.problems.push(Problem {
+                                    file: path.into(),
+                                    line,
+                                    column,
+                                    record: Some(record_index),
+                                    kind,
+                                });
+                                (None, Vec::new())
+                            }
+                        };
                     file.slots.push(Slot {
                         span,
                         line,
                         record,
                         members,
+                        key,
                         rewritten: None,
                     });
                 }
@@ -246,6 +252,7 @@ impl CaptionFile {
                             span,
                             record: None,
                             members: Vec::new(),
+                            key: None,
                             rewritten: None,
                         });
                     }
@@ -361,10 +368,22 @@ impl CaptionFile {
                 changes.push((self.fields.events.clone(), json(&structure.events)));
             }
         }
-        let text = splice_fields(&old_text, &slot.members, &changes);
-        let members = match scan::parse_record(&text) {
-            Ok(TopLevel::Object(members)) => members,
-            _ => unreachable!("splicing JSON values into an object keeps it an object"),
+        let bare_string = slot.key.is_some() && old_text.trim_start().starts_with('"');
+        let (text, members) = if bare_string {
+            // A map entry that is only caption text: there is nowhere to keep more than text.
+            if caption.structure().is_some_and(Structure::needs_fields) {
+                return Err(Error::command(format!(
+                    "{}: record {index} is a bare caption string; timings and structured attributes cannot be stored in it",
+                    self.path.display()
+                )));
+            }
+            (json_string(&caption.caption), Vec::new())
+        } else {
+            let text = splice_fields(&old_text, &slot.members, &changes);
+            match scan::parse_record(&text) {
+                Ok(TopLevel::Object(members)) => (text, members),
+                _ => unreachable!("splicing JSON values into an object keeps it an object"),
+            }
         };
         let slot = &mut self.slots[index];
         slot.members = members;
@@ -407,7 +426,13 @@ impl CaptionFile {
             out.extend_from_slice(&self.bytes[copied..]);
             return Ok(out);
         }
-        let mut texts = Vec::with_capacity(self.slots.len());
+        if format == Format::JsonMap {
+            return Err(Error::command(format!(
+                "{}: only a file keyed by video can be written keyed by video",
+                self.path.display()
+            )));
+        }
+        let mut texts: Vec<std::borrow::Cow<str>> = Vec::with_capacity(self.slots.len());
         for (index, slot) in self.slots.iter().enumerate() {
             if slot.record.is_none() {
                 if drop_bad {
@@ -429,21 +454,24 @@ impl CaptionFile {
                 Some(text) => text.as_str(),
                 None => std::str::from_utf8(&self.bytes[slot.span.clone()]).unwrap_or_default(),
             };
-            texts.push(text.trim());
+            texts.push(match &slot.key {
+                Some(key) => with_video_key(text.trim(), key, &slot.members, &self.fields).into(),
+                None => text.trim().into(),
+            });
         }
         let mut out = String::new();
         match format {
             Format::JsonLines => {
                 for text in texts {
-                    out.push_str(&scan::minify(text));
+                    out.push_str(&scan::minify(&text));
                     out.push('\n');
                 }
             }
             Format::JsonObject if texts.len() == 1 => {
-                out.push_str(texts[0]);
+                out.push_str(&texts[0]);
                 out.push('\n');
             }
-            Format::JsonArray | Format::JsonObject => {
+            Format::JsonArray | Format::JsonObject | Format::JsonMap => {
                 out.push_str("[\n");
                 out.push_str(&texts.join(",\n"));
                 out.push_str("\n]\n");
@@ -553,7 +581,11 @@ impl LineIndex {
 }
 
 enum Split {
-    Record(Range<usize>),
+    /// A record's bytes, with its key when the file is keyed by video.
+    Record {
+        span: Range<usize>,
+        key: Option<String>,
+    },
     /// A problem with the layout; `span` is the bytes of a record it swallowed, if any.
     Problem {
         offset: usize,
@@ -570,7 +602,7 @@ fn skip_whitespace(bytes: &[u8], mut pos: usize) -> usize {
 }
 
 /// Splits a file into record spans, recovering from layout problems where it can.
-fn split_records(bytes: &[u8], by_name: Format) -> (Format, Vec<Split>) {
+fn split_records(bytes: &[u8], by_name: Format, fields: &FieldNames) -> (Format, Vec<Split>) {
     let body = if bytes.starts_with(UTF8_BOM) {
         UTF8_BOM.len()
     } else {
@@ -586,9 +618,12 @@ fn split_records(bytes: &[u8], by_name: Format) -> (Format, Vec<Split>) {
             if by_name == Format::JsonLines || more_follows {
                 (Format::JsonLines, split_lines(bytes, body))
             } else {
+                if let Some(entries) = split_map(bytes, first, fields) {
+                    return (Format::JsonMap, entries);
+                }
                 let span = first..end.unwrap_or(bytes.len());
                 let split = match end {
-                    Some(_) => Split::Record(span),
+                    Some(_) => Split::Record { span, key: None },
                     None => Split::Problem {
                         offset: bytes.len(),
                         kind: ProblemKind::FileTruncated,
@@ -611,6 +646,67 @@ fn split_records(bytes: &[u8], by_name: Format) -> (Format, Vec<Split>) {
     }
 }
 
+/// The entries of a top-level object keyed by video, or `None` when the object is a record
+/// itself (it has a record field) or its members are not all records or caption strings.
+fn split_map(bytes: &[u8], open: usize, fields: &FieldNames) -> Option<Vec<Split>> {
+    let record_fields = [
+        &fields.video,
+        &fields.caption,
+        &fields.people,
+        &fields.events,
+        &fields.question,
+        &fields.options,
+        &fields.answer,
+        &fields.category,
+        &fields.duration,
+    ];
+    let mut entries = Vec::new();
+    let mut pos = skip_whitespace(bytes, open + 1);
+    if bytes.get(pos) == Some(&b'}') {
+        return None;
+    }
+    loop {
+        let key_end = scan::skip_value_lenient(bytes, pos).filter(|_| bytes[pos] == b'"')?;
+        let key: String = serde_json::from_slice(&bytes[pos..key_end]).ok()?;
+        if record_fields.contains(&&key) {
+            return None;
+        }
+        pos = skip_whitespace(bytes, key_end);
+        if bytes.get(pos) != Some(&b':') {
+            return None;
+        }
+        pos = skip_whitespace(bytes, pos + 1);
+        if !matches!(bytes.get(pos), Some(b'{' | b'"')) {
+            return None;
+        }
+        let end = scan::skip_value_lenient(bytes, pos)?;
+        entries.push(Split::Record {
+            span: pos..end,
+            key: Some(key),
+        });
+        pos = skip_whitespace(bytes, end);
+        match bytes.get(pos) {
+            Some(b',') => pos = skip_whitespace(bytes, pos + 1),
+            Some(b'}') => return Some(entries),
+            _ => return None,
+        }
+    }
+}
+
+/// A map entry as a standalone record: the key becomes the video field unless it has one.
+fn with_video_key(text: &str, key: &str, members: &[Member], fields: &FieldNames) -> String {
+    let video = format!("{}:{}", json_string(&fields.video), json_string(key));
+    if text.starts_with('"') {
+        return format!("{{{video},{}:{text}}}", json_string(&fields.caption));
+    }
+    if members.iter().any(|member| member.key == fields.video) {
+        return text.to_string();
+    }
+    let body = text.strip_prefix('{').unwrap_or(text);
+    let comma = if members.is_empty() { "" } else { "," };
+    format!("{{{video}{comma}{body}")
+}
+
 fn split_lines(bytes: &[u8], body: usize) -> Vec<Split> {
     let mut splits = Vec::new();
     let mut start = body;
@@ -628,7 +724,10 @@ fn split_lines(bytes: &[u8], body: usize) -> Vec<Split> {
                 .count();
         let first = skip_whitespace(bytes, start).min(trimmed_end);
         if first < trimmed_end {
-            splits.push(Split::Record(first..trimmed_end));
+            splits.push(Split::Record {
+                span: first..trimmed_end,
+                key: None,
+            });
         }
         start = end + 1;
     }
@@ -667,7 +766,10 @@ fn split_array(bytes: &[u8], open: usize) -> Vec<Split> {
         }
         match scan::skip_value_lenient(bytes, pos) {
             Some(end) => {
-                splits.push(Split::Record(pos..end));
+                splits.push(Split::Record {
+                    span: pos..end,
+                    key: None,
+                });
                 pos = skip_whitespace(bytes, end);
             }
             None => {
@@ -715,11 +817,28 @@ fn trailing(bytes: &[u8], end: usize, mut splits: Vec<Split>) -> Vec<Split> {
 type RecordError = (usize, ProblemKind);
 
 /// Reads one record's bytes: UTF-8, strict JSON with unique keys, known fields of the right types.
-fn read_record(bytes: &[u8], fields: &FieldNames) -> Result<(Record, Vec<Member>), RecordError> {
+fn read_record(
+    bytes: &[u8],
+    fields: &FieldNames,
+    key: Option<&str>,
+) -> Result<(Record, Vec<Member>), RecordError> {
     let text = std::str::from_utf8(bytes)
         .map_err(|error| (error.valid_up_to(), ProblemKind::InvalidUtf8))?;
     let members = match scan::parse_record(text) {
         Ok(TopLevel::Object(members)) => members,
+        Ok(TopLevel::Other("a string")) if key.is_some() => {
+            let caption: String = serde_json::from_str(text)
+                .map_err(|error| (0, ProblemKind::Syntax(error.to_string())))?;
+            let state = parse_state(&caption);
+            let record = CaptionRecord {
+                video: key.map(str::to_string),
+                duration: None,
+                caption,
+                state,
+                had_structure_fields: false,
+            };
+            return Ok((Record::Caption(record), Vec::new()));
+        }
         Ok(TopLevel::Other(kind)) => {
             return Err((
                 0,
@@ -739,6 +858,7 @@ fn read_record(bytes: &[u8], fields: &FieldNames) -> Result<(Record, Vec<Member>
         text,
         members: &members,
         names: fields,
+        key,
     }
     .record()?;
     Ok((record, members))
@@ -748,6 +868,8 @@ struct Fields<'a> {
     text: &'a str,
     members: &'a [Member],
     names: &'a FieldNames,
+    /// The map key, standing in for a missing video field.
+    key: Option<&'a str>,
 }
 
 impl Fields<'_> {
@@ -811,7 +933,8 @@ impl Fields<'_> {
                 Some(raw.to_string())
             }
             _ => self.string(&names.video)?,
-        };
+        }
+        .or_else(|| self.key.map(str::to_string));
         if self.raw(&names.question).is_some() {
             return self.qa(video).map(Record::Qa);
         }
@@ -844,12 +967,7 @@ impl Fields<'_> {
             (caption, TextState::Structured(structure))
         } else {
             let caption = caption.unwrap_or_default();
-            let state = match text::parse(&caption) {
-                Ok(structure) => TextState::Structured(structure),
-                Err(error) => TextState::Free {
-                    reason: error.to_string(),
-                },
-            };
+            let state = parse_state(&caption);
             (caption, state)
         };
         Ok(Record::Caption(CaptionRecord {
@@ -908,6 +1026,16 @@ impl Fields<'_> {
             answer: self.string(&names.answer)?.unwrap_or_default(),
             category: self.string(&names.category)?.unwrap_or_default(),
         })
+    }
+}
+
+/// The structure of caption text, or free text with the reason it is not the format.
+fn parse_state(caption: &str) -> TextState {
+    match text::parse(caption) {
+        Ok(structure) => TextState::Structured(structure),
+        Err(error) => TextState::Free {
+            reason: error.to_string(),
+        },
     }
 }
 

@@ -399,3 +399,68 @@ fn large_loads_report_progress_and_can_be_cancelled() {
         });
     assert!(matches!(cancelled, Err(haic::Error::Cancelled { .. })));
 }
+
+#[test]
+fn objects_keyed_by_video_are_files_of_records() {
+    let text = "{\n  \"a.mp4\": \"There is one person in the video. The person is the chef.\\n\\nThe chef tastes the soup.\",\n  \"b.mp4\": {\"caption\": \"free words\", \"n\": 1.50},\n  \"c.mp4\": {\"video\": \"own.mp4\", \"caption\": \"x\"}\n}\n";
+    let mut file = load_bytes("map.json", text.as_bytes());
+    assert_eq!(file.format(), Format::JsonMap);
+    assert!(file.problems().is_empty(), "{:?}", file.problems());
+    let videos: Vec<Option<&str>> = (0..3)
+        .map(|index| file.caption(index).expect("caption").video.as_deref())
+        .collect();
+    assert_eq!(videos, [Some("a.mp4"), Some("b.mp4"), Some("own.mp4")]);
+    assert!(file.caption(0).expect("caption").structure().is_some());
+    assert_eq!(
+        file.to_bytes(Format::JsonMap, false).expect("same"),
+        text.as_bytes()
+    );
+
+    let lines =
+        String::from_utf8(file.to_bytes(Format::JsonLines, false).expect("jsonl")).expect("utf8");
+    let lines: Vec<&str> = lines.lines().collect();
+    assert!(
+        lines[0].starts_with(r#"{"video":"a.mp4","caption":"There is one"#),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(
+        lines[1],
+        r#"{"video":"b.mp4","caption":"free words","n":1.50}"#
+    );
+    assert_eq!(lines[2], r#"{"video":"own.mp4","caption":"x"}"#);
+
+    let mut caption = file.caption(0).expect("caption").clone();
+    caption.caption = "Edited.".into();
+    file.set_caption(0, caption.clone())
+        .expect("edit a bare string");
+    let edited =
+        String::from_utf8(file.to_bytes(Format::JsonMap, false).expect("map")).expect("utf8");
+    assert!(
+        edited.starts_with("{\n  \"a.mp4\": \"Edited.\",\n  \"b.mp4\""),
+        "{edited}"
+    );
+    let TextState::Structured(mut structure) = file
+        .caption(1)
+        .map(|_| caption.state.clone())
+        .expect("state")
+    else {
+        panic!("structured")
+    };
+    structure.events[0].start = Some(1.0);
+    caption.state = TextState::Structured(structure);
+    let error = file
+        .set_caption(0, caption)
+        .expect_err("timings do not fit in a string");
+    assert!(error.to_string().contains("bare caption string"), "{error}");
+
+    let record = load_bytes(
+        "one.json",
+        br#"{"video": "v", "note": {"a": 1}, "caption": "c"}"#,
+    );
+    assert_eq!(
+        record.format(),
+        Format::JsonObject,
+        "an object with record fields is one record"
+    );
+}
