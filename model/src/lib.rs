@@ -1,1 +1,18 @@
 //! Keye-VL and Mavors on candle.
+
+pub mod bench;
+pub mod chat;
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod golden;
+pub mod keye;
+pub mod tokenizer;
+
+/// The candle types callers need to pick a device and dtype.
+pub use candle_core::{DType, Device};
+pub use checkpoint::{LoadOptions, LoadProgress};
+pub use config::{KeyeConfig, KeyeVariant};
+pub use error::{Error, Result};
+pub use keye::KeyeModel;
+pub use tokenizer::KeyeTokenizer;

@@ -1,0 +1,446 @@
+//! The golden-case runner shared by `keye-studio golden-check` and the tests: rebuild a case's
+//! prompt and vision inputs with our own template, tokenizer and preprocessing, run the model,
+//! and compare every tensor the case stores (exact on integers, 1e-4 on floats).
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::{Path, PathBuf},
+};
+
+use candle_core::{DType, Device, Tensor};
+use serde::Deserialize;
+
+use crate::{
+    chat::{
+        ChatMessage, ContentPart, FramePlaceholder, MessageContent, VideoPlaceholder,
+        expand_placeholders, render_chat,
+    },
+    checkpoint::LoadOptions,
+    config::KeyeVariant,
+    error::{Error, Result},
+    keye::{Grid, KeyeInputs, KeyeModel, VisionBatch},
+    tokenizer::KeyeTokenizer,
+};
+
+/// Allowed max |difference| on float tensors (hidden states, logits, pixel values).
+pub const FLOAT_TOLERANCE: f64 = 1e-4;
+
+/// Greedy steps when the case does not say.
+const DEFAULT_NEW_TOKENS: usize = 8;
+
+/// The parts of `meta.json` the runner uses.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GoldenMeta {
+    #[serde(default)]
+    pub case: Option<String>,
+    /// Checkpoint folder, relative to the case folder.
+    pub model_dir: PathBuf,
+    pub messages: Vec<ChatMessage>,
+    #[serde(default)]
+    pub prompt_after_chat_template: Option<String>,
+    /// Preview: seconds per temporal grid step of each video (1/fps).
+    #[serde(default)]
+    pub second_per_grid_ts: Option<Vec<f32>>,
+    /// 1.5: the keye-vl-utils processor kwargs of the (single) video.
+    #[serde(default)]
+    pub video_processor_kwargs: Option<SlowFastKwargs>,
+    #[serde(default)]
+    pub generated_ids: Option<Vec<u32>>,
+}
+
+/// keye-vl-utils 1.5 output for one video: frame labels, timestamps, slow and fast sizes.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SlowFastKwargs {
+    /// 0 = slow, 1 = fast, per frame.
+    pub frame_types: Vec<u8>,
+    #[serde(default)]
+    pub timestamps: Option<Vec<f64>>,
+    pub height: u32,
+    pub width: u32,
+    pub fast_height: u32,
+    pub fast_width: u32,
+}
+
+/// One compared tensor.
+#[derive(Debug, Clone)]
+pub struct TensorCheck {
+    pub name: String,
+    /// Max |ours - reference|; None when the shapes differ.
+    pub max_abs_diff: Option<f64>,
+    pub tolerance: f64,
+    pub expected_shape: Vec<usize>,
+    pub actual_shape: Vec<usize>,
+}
+
+impl TensorCheck {
+    pub fn passed(&self) -> bool {
+        self.max_abs_diff.is_some_and(|d| d <= self.tolerance)
+    }
+}
+
+/// Outcome of one golden case.
+#[derive(Debug, Clone)]
+pub struct GoldenReport {
+    pub case: String,
+    /// Our chat template output equals the case's `prompt_after_chat_template` (when given).
+    pub prompt_matches: Option<bool>,
+    pub checks: Vec<TensorCheck>,
+    /// Case tensors that are inputs to preprocessing (raw uint8 images / frames).
+    pub inputs_used: Vec<String>,
+    /// Case tensors with no counterpart here; they fail the case so nothing goes unchecked.
+    pub unmatched: Vec<String>,
+    /// Generated text, for the log.
+    pub generated_text: String,
+}
+
+impl GoldenReport {
+    pub fn passed(&self) -> bool {
+        self.prompt_matches != Some(false)
+            && self.unmatched.is_empty()
+            && !self.checks.is_empty()
+            && self.checks.iter().all(TensorCheck::passed)
+    }
+}
+
+/// A golden case folder: meta.json, inputs.safetensors, outputs.safetensors.
+#[derive(Debug)]
+pub struct GoldenCase {
+    pub dir: PathBuf,
+    pub meta: GoldenMeta,
+    /// All stored tensors by name (inputs and outputs together), on the CPU.
+    pub tensors: BTreeMap<String, Tensor>,
+}
+
+impl GoldenCase {
+    pub fn open(dir: &Path) -> Result<Self> {
+        let meta: GoldenMeta = crate::error::read_json(&dir.join("meta.json"))?;
+        let mut tensors = BTreeMap::new();
+        for file in ["inputs.safetensors", "outputs.safetensors"] {
+            let path = dir.join(file);
+            let loaded = candle_core::safetensors::load(&path, &Device::Cpu).map_err(|e| {
+                Error::CorruptSafetensors {
+                    path: path.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+            tensors.extend(loaded);
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            meta,
+            tensors,
+        })
+    }
+
+    fn golden_error(&self, message: impl Into<String>) -> Error {
+        Error::Golden {
+            path: self.dir.clone(),
+            message: message.into(),
+        }
+    }
+
+    fn tensor(&self, name: &str) -> Result<&Tensor> {
+        self.tensors
+            .get(name)
+            .ok_or_else(|| self.golden_error(format!("no tensor {name}")))
+    }
+
+    /// Loads the case's model, rebuilds its inputs, runs it and compares everything.
+    pub fn run(&self, options: LoadOptions) -> Result<GoldenReport> {
+        let model_dir = self.dir.join(&self.meta.model_dir);
+        let model = KeyeModel::load(&model_dir, options)?;
+        let tokenizer = KeyeTokenizer::from_dir(&model_dir, model.config())?;
+        self.run_with(&model, &tokenizer)
+    }
+
+    /// As `run`, with an already loaded model and tokenizer.
+    pub fn run_with(&self, model: &KeyeModel, tokenizer: &KeyeTokenizer) -> Result<GoldenReport> {
+        let cfg = model.config();
+        let merge = cfg.vision.spatial_merge_size;
+        let prompt = render_chat(&self.meta.messages, tokenizer.tokens(), true);
+        let prompt_matches = self
+            .meta
+            .prompt_after_chat_template
+            .as_ref()
+            .map(|p| *p == prompt);
+
+        let (n_images, n_videos) = count_vision_parts(&self.meta.messages);
+        let mut produced: HashMap<&'static str, Tensor> = HashMap::new();
+        let mut inputs_used = Vec::new();
+        let device = Device::Cpu;
+
+        // Images: one block each.
+        let images = if n_images > 0 {
+            let grids = grid_rows(self.tensor("image_grid_thw")?)?;
+            let pixel_values = self.tensor("pixel_values")?.clone();
+            produced.insert("pixel_values", pixel_values.clone());
+            produced.insert("image_grid_thw", grid_tensor(&grids, &device)?);
+            Some(VisionBatch::images(pixel_values, grids))
+        } else {
+            None
+        };
+        if n_videos > 1 {
+            return Err(self.golden_error("cases with more than one video are not supported"));
+        }
+        let mut video_placeholders = Vec::new();
+        let videos = if n_videos == 1 {
+            let pixel_values = self.tensor("pixel_values_videos")?.clone();
+            produced.insert("pixel_values_videos", pixel_values.clone());
+            match cfg.variant {
+                KeyeVariant::Preview => {
+                    let grids = grid_rows(self.tensor("video_grid_thw")?)?;
+                    let seconds = self
+                        .meta
+                        .second_per_grid_ts
+                        .clone()
+                        .unwrap_or_else(|| vec![1.0; grids.len()]);
+                    for [t, h, w] in &grids {
+                        video_placeholders
+                            .push(VideoPlaceholder::Tokens(t * h * w / (merge * merge)));
+                    }
+                    produced.insert("video_grid_thw", grid_tensor(&grids, &device)?);
+                    produced.insert(
+                        "second_per_grid_ts",
+                        Tensor::new(seconds.as_slice(), &device)?,
+                    );
+                    Some(VisionBatch::preview_videos(
+                        pixel_values,
+                        grids.into_iter().zip(seconds).collect(),
+                    ))
+                }
+                KeyeVariant::V1_5 => {
+                    let kwargs = self.meta.video_processor_kwargs.as_ref().ok_or_else(|| {
+                        self.golden_error(
+                            "a 1.5 video case needs video_processor_kwargs in meta.json",
+                        )
+                    })?;
+                    let p = cfg.vision.patch_size as u32;
+                    let frames: Vec<(usize, usize)> = kwargs
+                        .frame_types
+                        .iter()
+                        .map(|&kind| {
+                            let (h, w) = if kind == 0 {
+                                (kwargs.height, kwargs.width)
+                            } else {
+                                (kwargs.fast_height, kwargs.fast_width)
+                            };
+                            ((h / p) as usize, (w / p) as usize)
+                        })
+                        .collect();
+                    video_placeholders.push(VideoPlaceholder::SlowFast(
+                        frames
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &(h, w))| FramePlaceholder {
+                                timestamp: kwargs
+                                    .timestamps
+                                    .as_ref()
+                                    .and_then(|t| t.get(i).copied()),
+                                fast: kwargs.frame_types[i] != 0,
+                                tokens: h * w / (merge * merge),
+                            })
+                            .collect(),
+                    ));
+                    let per_frame: Vec<Grid> = frames.iter().map(|&(h, w)| [1, h, w]).collect();
+                    produced.insert(
+                        "video_grid_thw",
+                        grid_tensor(&run_length_merge(&per_frame), &device)?,
+                    );
+                    produced.insert(
+                        "video_grid_thw_per_frame",
+                        grid_tensor(&per_frame, &device)?,
+                    );
+                    produced.insert("num_frames", Tensor::new(&[frames.len() as i64], &device)?);
+                    let types: Vec<i64> = kwargs.frame_types.iter().map(|&t| t as i64).collect();
+                    produced.insert("frame_types", Tensor::new(types.as_slice(), &device)?);
+                    if let Some(ts) = &kwargs.timestamps {
+                        produced.insert("timestamps", Tensor::new(ts.as_slice(), &device)?);
+                    }
+                    Some(VisionBatch::slowfast_frames(pixel_values, &frames))
+                }
+            }
+        } else {
+            None
+        };
+        for name in self.tensors.keys() {
+            if name.ends_with("_uint8_hwc") || name.ends_with("_uint8_thwc") {
+                inputs_used.push(name.clone());
+            }
+        }
+
+        let image_tokens: Vec<usize> = images
+            .as_ref()
+            .map(|b| {
+                b.blocks
+                    .iter()
+                    .map(|b| b.grid.iter().product::<usize>() / (merge * merge))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let expanded = expand_placeholders(
+            &prompt,
+            tokenizer.tokens(),
+            tokenizer.tokens().slowfast.as_ref(),
+            &image_tokens,
+            &video_placeholders,
+        )?;
+        let input_ids = tokenizer.encode(&expanded)?;
+        let s = input_ids.len();
+        let ids_i64: Vec<i64> = input_ids.iter().map(|&i| i as i64).collect();
+        produced.insert("input_ids", Tensor::from_vec(ids_i64, (1, s), &device)?);
+        produced.insert("attention_mask", Tensor::ones((1, s), DType::I64, &device)?);
+
+        let new_tokens = self
+            .meta
+            .generated_ids
+            .as_ref()
+            .map_or(DEFAULT_NEW_TOKENS, Vec::len);
+        let inputs = KeyeInputs {
+            input_ids,
+            images,
+            videos,
+        };
+        let greedy = model.greedy(&inputs, new_tokens)?;
+        let out = &greedy.prefill;
+        if let Some(enc) = &out.images {
+            produced.insert("image_vit_embeddings", enc.vit.embeddings.clone());
+            produced.insert("image_vit_last_hidden", enc.vit.last_hidden.clone());
+            produced.insert("image_projector_out", enc.projected.clone());
+        }
+        if let Some(enc) = &out.videos {
+            produced.insert("video_vit_embeddings", enc.vit.embeddings.clone());
+            produced.insert("video_vit_last_hidden", enc.vit.last_hidden.clone());
+            produced.insert("video_projector_out", enc.projected.clone());
+        }
+        produced.insert("inputs_embeds", out.inputs_embeds.clone());
+        produced.insert("lm_last_hidden", out.hidden.clone());
+        produced.insert("logits", model.logits(&out.hidden)?);
+        let positions: Vec<i64> = out.rope.positions.iter().flatten().copied().collect();
+        produced.insert(
+            "position_ids",
+            Tensor::from_vec(positions, (3, 1, s), &device)?,
+        );
+        produced.insert(
+            "rope_deltas",
+            Tensor::new(&[[out.rope.rope_delta]], &device)?,
+        );
+        let generated: Vec<i64> = greedy.tokens.iter().map(|&t| t as i64).collect();
+        produced.insert("generated_ids", Tensor::new(generated.as_slice(), &device)?);
+        produced.insert(
+            "generated_step_logits",
+            Tensor::stack(&greedy.step_logits, 0)?,
+        );
+
+        let mut checks = Vec::new();
+        let mut unmatched = Vec::new();
+        for (name, expected) in &self.tensors {
+            if inputs_used.contains(name) {
+                continue;
+            }
+            match produced.get(name.as_str()) {
+                Some(actual) => checks.push(compare(name, expected, actual)?),
+                None => unmatched.push(name.clone()),
+            }
+        }
+        Ok(GoldenReport {
+            case: self
+                .meta
+                .case
+                .clone()
+                .unwrap_or_else(|| self.dir.display().to_string()),
+            prompt_matches,
+            checks,
+            inputs_used,
+            unmatched,
+            generated_text: tokenizer.decode(&greedy.tokens)?,
+        })
+    }
+}
+
+fn count_vision_parts(messages: &[ChatMessage]) -> (usize, usize) {
+    let mut counts = (0, 0);
+    for message in messages {
+        if let MessageContent::Parts(parts) = &message.content {
+            for part in parts {
+                match part {
+                    ContentPart::Image => counts.0 += 1,
+                    ContentPart::Video => counts.1 += 1,
+                    ContentPart::Text { .. } => {}
+                }
+            }
+        }
+    }
+    counts
+}
+
+/// Rows of an (n, 3) integer grid tensor.
+fn grid_rows(t: &Tensor) -> Result<Vec<Grid>> {
+    let rows = t.to_dtype(DType::I64)?.to_vec2::<i64>()?;
+    rows.into_iter()
+        .map(|r| match r.as_slice() {
+            &[a, b, c] if a > 0 && b > 0 && c > 0 => Ok([a as usize, b as usize, c as usize]),
+            other => Err(Error::Input(format!("bad grid row {other:?}"))),
+        })
+        .collect()
+}
+
+fn grid_tensor(grids: &[Grid], device: &Device) -> Result<Tensor> {
+    let flat: Vec<i64> = grids.iter().flatten().map(|&v| v as i64).collect();
+    Ok(Tensor::from_vec(flat, (grids.len(), 3), device)?)
+}
+
+/// The 1.5 processor's `merge_thw`: runs of equal consecutive [1, h, w] become [k, h, w].
+fn run_length_merge(frames: &[Grid]) -> Vec<Grid> {
+    let mut out: Vec<Grid> = Vec::new();
+    for &[t, h, w] in frames {
+        match out.last_mut() {
+            Some(last) if last[1] == h && last[2] == w => last[0] += t,
+            _ => out.push([t, h, w]),
+        }
+    }
+    out
+}
+
+/// Max |actual - expected| with integers exact and floats within [`FLOAT_TOLERANCE`].
+fn compare(name: &str, expected: &Tensor, actual: &Tensor) -> Result<TensorCheck> {
+    let integer = !expected.dtype().is_float();
+    let tolerance = if integer { 0.0 } else { FLOAT_TOLERANCE };
+    let expected_shape = expected.dims().to_vec();
+    let actual_shape = actual.dims().to_vec();
+    let max_abs_diff = if expected_shape == actual_shape {
+        let e = expected.to_dtype(DType::F64)?.flatten_all()?;
+        let a = actual
+            .to_device(&Device::Cpu)?
+            .to_dtype(DType::F64)?
+            .flatten_all()?;
+        let diff = if e.elem_count() == 0 {
+            0.0
+        } else {
+            (a - e)?.abs()?.max(0)?.to_scalar::<f64>()?
+        };
+        Some(if diff.is_nan() { f64::INFINITY } else { diff })
+    } else {
+        None
+    };
+    Ok(TensorCheck {
+        name: name.to_string(),
+        max_abs_diff,
+        tolerance,
+        expected_shape,
+        actual_shape,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_length_merge;
+
+    #[test]
+    fn run_length_merge_joins_equal_consecutive_frames() {
+        let frames = [[1, 4, 6], [1, 2, 4], [1, 2, 4], [1, 4, 6]];
+        assert_eq!(
+            run_length_merge(&frames),
+            vec![[1, 4, 6], [2, 2, 4], [1, 4, 6]]
+        );
+    }
+}

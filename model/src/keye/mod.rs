@@ -1,0 +1,376 @@
+//! Keye-VL (8B-Preview and 1.5): vision tower -> projector -> placeholder scatter -> Qwen3 with
+//! M-RoPE. `forward` exposes every intermediate the goldens check; `DecodeState` + `decode_step`
+//! continue from a prefill one token at a time (the base of streaming generation).
+
+pub mod projector;
+pub mod rope_index;
+pub mod text;
+pub mod vision;
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+
+pub use rope_index::{RopeBlock, RopeIndex, RopeIndexSpec, get_rope_index};
+pub use text::KvCache;
+pub use vision::{Grid, VisionOutput};
+
+use crate::{
+    checkpoint::{LoadOptions, load_tensors},
+    config::KeyeConfig,
+    error::{Error, Result},
+};
+
+/// Patches of one packed ViT call and the blocks they form. Each block is one attention block,
+/// one projector merge unit and one rope-index block.
+#[derive(Debug, Clone)]
+pub struct VisionBatch {
+    /// (N, C, P, P), blocks concatenated in order, raster order inside each frame.
+    pub pixel_values: Tensor,
+    pub blocks: Vec<RopeBlock>,
+}
+
+impl VisionBatch {
+    /// Images: one block per image grid (t = 1).
+    pub fn images(pixel_values: Tensor, grids: Vec<Grid>) -> Self {
+        let blocks = grids
+            .into_iter()
+            .map(|grid| RopeBlock {
+                grid,
+                second_per_grid_t: 0.0,
+            })
+            .collect();
+        Self {
+            pixel_values,
+            blocks,
+        }
+    }
+
+    /// Preview videos: one block per whole video (T, h, w) with its seconds per frame (1/fps).
+    pub fn preview_videos(pixel_values: Tensor, videos: Vec<(Grid, f32)>) -> Self {
+        let blocks = videos
+            .into_iter()
+            .map(|(grid, second_per_grid_t)| RopeBlock {
+                grid,
+                second_per_grid_t,
+            })
+            .collect();
+        Self {
+            pixel_values,
+            blocks,
+        }
+    }
+
+    /// 1.5 SlowFast videos: one block per frame of (h, w) patches, every frame's t index 0.
+    pub fn slowfast_frames(pixel_values: Tensor, frames: &[(usize, usize)]) -> Self {
+        let blocks = frames
+            .iter()
+            .map(|&(h, w)| RopeBlock {
+                grid: [1, h, w],
+                second_per_grid_t: 0.0,
+            })
+            .collect();
+        Self {
+            pixel_values,
+            blocks,
+        }
+    }
+
+    pub fn grids(&self) -> Vec<Grid> {
+        self.blocks.iter().map(|b| b.grid).collect()
+    }
+}
+
+/// A tokenized prompt with its vision inputs.
+#[derive(Debug, Clone)]
+pub struct KeyeInputs {
+    pub input_ids: Vec<u32>,
+    pub images: Option<VisionBatch>,
+    pub videos: Option<VisionBatch>,
+}
+
+/// ViT and projector outputs of one vision batch.
+#[derive(Debug, Clone)]
+pub struct VisionEncoding {
+    pub vit: VisionOutput,
+    /// (tokens, text hidden): one row per placeholder token, in prompt order.
+    pub projected: Tensor,
+}
+
+/// Everything one prefill forward computed.
+#[derive(Debug, Clone)]
+pub struct ForwardOutput {
+    pub images: Option<VisionEncoding>,
+    pub videos: Option<VisionEncoding>,
+    /// (1, S, hidden): token embeddings with the vision rows scattered in.
+    pub inputs_embeds: Tensor,
+    /// (1, S, hidden): after the final RMSNorm. `KeyeModel::logits` turns it into logits.
+    pub hidden: Tensor,
+    pub rope: RopeIndex,
+}
+
+/// What decoding after a prefill needs: the KV cache and the M-RoPE offset.
+#[derive(Debug, Clone)]
+pub struct DecodeState {
+    pub cache: KvCache,
+    /// Added to the cache position to get every axis' position of a decoded token.
+    pub rope_delta: i64,
+}
+
+/// Result of greedy decoding.
+#[derive(Debug, Clone)]
+pub struct Greedy {
+    pub prefill: ForwardOutput,
+    pub tokens: Vec<u32>,
+    /// Raw logits (vocab) at each step; step 0 is the prefill's last position.
+    pub step_logits: Vec<Tensor>,
+}
+
+/// A loaded Keye-VL model.
+#[derive(Debug, Clone)]
+pub struct KeyeModel {
+    config: KeyeConfig,
+    visual: vision::VisionModel,
+    projector: projector::Projector,
+    text: text::TextModel,
+    device: Device,
+    dtype: DType,
+}
+
+impl KeyeModel {
+    /// Builds the model from weights named as in the real checkpoints.
+    pub fn new(config: &KeyeConfig, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            visual: vision::VisionModel::new(&config.vision, vb.pp("visual"))?,
+            projector: projector::Projector::new(config, vb.pp("mlp_AR"))?,
+            text: text::TextModel::new(&config.text, vb.clone())?,
+            config: config.clone(),
+            device: vb.device().clone(),
+            dtype: vb.dtype(),
+        })
+    }
+
+    /// Loads a Hugging Face checkpoint folder (config.json + safetensors, single or sharded).
+    pub fn load(dir: &Path, mut options: LoadOptions) -> Result<Self> {
+        let config = KeyeConfig::from_file(&dir.join("config.json"))?;
+        let tensors = load_tensors(dir, &config, &mut options)?;
+        let vb = VarBuilder::from_tensors(tensors, options.dtype, &options.device);
+        Self::new(&config, vb)
+    }
+
+    pub fn config(&self) -> &KeyeConfig {
+        &self.config
+    }
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Runs one packed ViT call and the projector.
+    pub fn encode_vision(&self, batch: &VisionBatch) -> Result<VisionEncoding> {
+        let grids = batch.grids();
+        let v = &self.config.vision;
+        let dims = batch.pixel_values.dims();
+        if dims.len() != 4 || dims[1..] != [v.num_channels, v.patch_size, v.patch_size] {
+            return Err(Error::Input(format!(
+                "pixel values must be (N, {}, {p}, {p}), got {dims:?}",
+                v.num_channels,
+                p = v.patch_size
+            )));
+        }
+        let m = v.spatial_merge_size;
+        if let Some(bad) = grids
+            .iter()
+            .find(|[t, h, w]| *t == 0 || h % m != 0 || w % m != 0 || *h == 0 || *w == 0)
+        {
+            return Err(Error::Input(format!(
+                "grid {bad:?} must be non-empty with h and w divisible by the merge size {m}"
+            )));
+        }
+        let pixel_values = batch
+            .pixel_values
+            .to_device(&self.device)?
+            .to_dtype(self.dtype)?;
+        let vit = self.visual.forward(&pixel_values, &grids)?;
+        let projected = self.projector.forward(&vit.last_hidden, &grids)?;
+        Ok(VisionEncoding { vit, projected })
+    }
+
+    /// M-RoPE positions for a prompt with these vision batches.
+    pub fn rope_index(
+        &self,
+        input_ids: &[u32],
+        images: Option<&VisionBatch>,
+        videos: Option<&VisionBatch>,
+    ) -> Result<RopeIndex> {
+        let spec = RopeIndexSpec {
+            image_token_id: self.config.tokens.image,
+            video_token_id: self.config.tokens.video,
+            spatial_merge_size: self.config.vision.spatial_merge_size,
+            tokens_per_second: self.config.vision.tokens_per_second,
+            images: images.map_or(&[], |b| b.blocks.as_slice()),
+            videos: videos.map_or(&[], |b| b.blocks.as_slice()),
+        };
+        get_rope_index(input_ids, &spec)
+    }
+
+    /// Prefill: vision encoding, scatter into the placeholder rows, rope index, decoder. Fills
+    /// `state` so decoding can continue.
+    pub fn forward(&self, inputs: &KeyeInputs, state: &mut DecodeState) -> Result<ForwardOutput> {
+        let ids = &inputs.input_ids;
+        if ids.is_empty() {
+            return Err(Error::Input("the prompt has no tokens".into()));
+        }
+        let vocab = self.config.text.vocab_size;
+        if let Some(bad) = ids.iter().find(|&&id| id as usize >= vocab) {
+            return Err(Error::Input(format!(
+                "token id {bad} is outside the vocabulary ({vocab})"
+            )));
+        }
+        let rope = self.rope_index(ids, inputs.images.as_ref(), inputs.videos.as_ref())?;
+        let images = inputs
+            .images
+            .as_ref()
+            .map(|b| self.encode_vision(b))
+            .transpose()?;
+        let videos = inputs
+            .videos
+            .as_ref()
+            .map(|b| self.encode_vision(b))
+            .transpose()?;
+        let inputs_embeds = self.scatter_vision(ids, images.as_ref(), videos.as_ref())?;
+        let past = state.cache.seq_len() as i64;
+        let positions = if past == 0 {
+            rope.positions.clone()
+        } else {
+            // A follow-up prompt chunk continues after the cached tokens.
+            let shift = past + state.rope_delta;
+            rope.positions
+                .clone()
+                .map(|axis| axis.into_iter().map(|p| p + shift).collect())
+        };
+        let hidden = self
+            .text
+            .forward_embeds(&inputs_embeds, &positions, &mut state.cache)?;
+        if past == 0 {
+            state.rope_delta = rope.rope_delta;
+        }
+        Ok(ForwardOutput {
+            images,
+            videos,
+            inputs_embeds,
+            hidden,
+            rope,
+        })
+    }
+
+    /// Feeds one generated token; returns its logits (vocab,) in f32.
+    pub fn decode_step(&self, token: u32, state: &mut DecodeState) -> Result<Tensor> {
+        if token as usize >= self.config.text.vocab_size {
+            return Err(Error::Input(format!(
+                "token id {token} is outside the vocabulary"
+            )));
+        }
+        let position = state.cache.seq_len() as i64 + state.rope_delta;
+        let positions = [vec![position], vec![position], vec![position]];
+        let embeds = self.text.embed(&[token], &self.device)?;
+        let hidden = self
+            .text
+            .forward_embeds(&embeds, &positions, &mut state.cache)?;
+        Ok(self
+            .text
+            .logits(&hidden)?
+            .flatten_all()?
+            .to_dtype(DType::F32)?)
+    }
+
+    /// Logits (…, vocab) in f32 for hidden states from `forward`.
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        Ok(self.text.logits(hidden)?.to_dtype(DType::F32)?)
+    }
+
+    /// Greedy decoding of `max_new_tokens` tokens with the KV cache (no EOS stop: the caller
+    /// decides when to stop; this is what the goldens record).
+    pub fn greedy(&self, inputs: &KeyeInputs, max_new_tokens: usize) -> Result<Greedy> {
+        let mut state = DecodeState {
+            cache: KvCache::default(),
+            rope_delta: 0,
+        };
+        let prefill = self.forward(inputs, &mut state)?;
+        let s = inputs.input_ids.len();
+        let mut logits = self
+            .logits(&prefill.hidden.narrow(1, s - 1, 1)?)?
+            .flatten_all()?;
+        let mut tokens = Vec::with_capacity(max_new_tokens);
+        let mut step_logits = Vec::with_capacity(max_new_tokens);
+        for step in 0..max_new_tokens {
+            let token = argmax(&logits)?;
+            tokens.push(token);
+            step_logits.push(logits);
+            if step + 1 == max_new_tokens {
+                break;
+            }
+            logits = self.decode_step(token, &mut state)?;
+        }
+        Ok(Greedy {
+            prefill,
+            tokens,
+            step_logits,
+        })
+    }
+
+    /// Token embeddings with projector rows in place of the image / video placeholders.
+    fn scatter_vision(
+        &self,
+        ids: &[u32],
+        images: Option<&VisionEncoding>,
+        videos: Option<&VisionEncoding>,
+    ) -> Result<Tensor> {
+        let text = self.text.embed(ids, &self.device)?.squeeze(0)?;
+        let s = ids.len();
+        let n_images = images.map_or(Ok(0), |e| e.projected.dim(0))?;
+        let n_videos = videos.map_or(Ok(0), |e| e.projected.dim(0))?;
+        let (mut next_image, mut next_video) = (s, s + n_images);
+        let mut index = Vec::with_capacity(s);
+        for (i, &id) in ids.iter().enumerate() {
+            if id == self.config.tokens.image {
+                index.push(next_image as u32);
+                next_image += 1;
+            } else if id == self.config.tokens.video {
+                index.push(next_video as u32);
+                next_video += 1;
+            } else {
+                index.push(i as u32);
+            }
+        }
+        if next_image != s + n_images || next_video != s + n_images + n_videos {
+            return Err(Error::Input(format!(
+                "placeholder tokens ({} image, {} video) do not match the vision features \
+                 ({n_images} image, {n_videos} video)",
+                next_image - s,
+                next_video - s - n_images
+            )));
+        }
+        let mut rows = vec![text];
+        rows.extend(images.map(|e| e.projected.clone()));
+        rows.extend(videos.map(|e| e.projected.clone()));
+        let source = Tensor::cat(&rows, 0)?;
+        let index = Tensor::new(index, &self.device)?;
+        Ok(source.index_select(&index, 0)?.unsqueeze(0)?)
+    }
+}
+
+/// Index of the largest logit (the first one on ties, as torch.argmax).
+fn argmax(logits: &Tensor) -> Result<u32> {
+    let values = logits.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        if v > values[best] {
+            best = i;
+        }
+    }
+    Ok(best as u32)
+}

@@ -1,0 +1,313 @@
+//! The SigLIP-style native-resolution vision tower: patch "conv" as a linear over flattened
+//! patches, a bilinearly resized learned position grid, 2-D RoPE and block-diagonal attention
+//! (one block per image, per Preview video, per 1.5 frame), then a post-LayerNorm.
+
+use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_nn::{LayerNorm, Linear, VarBuilder, layer_norm, linear};
+
+use crate::config::VisionConfig;
+
+/// One ViT attention block: `t` frames of `h` x `w` patches that attend to each other.
+pub type Grid = [usize; 3];
+
+/// Patch embedding plus the interpolated learned absolute position embedding.
+#[derive(Debug, Clone)]
+struct VisionEmbeddings {
+    patch_embedding: Linear,
+    /// (grid*grid, hidden), row-major over the learned grid.
+    position_embedding: Tensor,
+    grid: usize,
+}
+
+impl VisionEmbeddings {
+    fn new(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
+        let pvb = vb.pp("patch_embedding");
+        let weight = pvb
+            .get(
+                (
+                    cfg.hidden_size,
+                    cfg.num_channels,
+                    cfg.patch_size,
+                    cfg.patch_size,
+                ),
+                "weight",
+            )?
+            .reshape((cfg.hidden_size, cfg.patch_dim()))?;
+        let bias = pvb.get(cfg.hidden_size, "bias")?;
+        let grid = cfg.position_grid();
+        let position_embedding = vb
+            .pp("position_embedding")
+            .get((grid * grid, cfg.hidden_size), "weight")?;
+        Ok(Self {
+            patch_embedding: Linear::new(weight, Some(bias)),
+            position_embedding,
+            grid,
+        })
+    }
+
+    /// `pixel_values` (N, C, P, P) -> (N, hidden). A stride-P conv with a PxP kernel on one patch
+    /// is exactly a linear map over its C*P*P values in (c, y, x) order.
+    fn forward(&self, pixel_values: &Tensor, grids: &[Grid]) -> Result<Tensor> {
+        let n = pixel_values.dim(0)?;
+        let patches = pixel_values
+            .reshape((n, ()))?
+            .to_dtype(self.position_embedding.dtype())?;
+        let embedded = self.patch_embedding.forward(&patches)?;
+        let mut positions = Vec::with_capacity(grids.len());
+        for &[t, h, w] in grids {
+            let resized = self.interpolated_positions(h, w)?;
+            positions.push(if t == 1 {
+                resized
+            } else {
+                resized.repeat((t, 1))?
+            });
+        }
+        embedded.add(&Tensor::cat(&positions, 0)?)
+    }
+
+    /// torch `F.interpolate(mode="bilinear", align_corners=False)` of the learned grid to (h, w),
+    /// written as a (h*w, grid*grid) weight matrix so it is one matmul on any device.
+    fn interpolated_positions(&self, h: usize, w: usize) -> Result<Tensor> {
+        let n = self.grid;
+        let ys = bilinear_taps(n, h);
+        let xs = bilinear_taps(n, w);
+        let mut weights = vec![0f32; h * w * n * n];
+        for (y, &(y0, y1, ly0, ly1)) in ys.iter().enumerate() {
+            for (x, &(x0, x1, lx0, lx1)) in xs.iter().enumerate() {
+                let row = &mut weights[(y * w + x) * n * n..][..n * n];
+                row[y0 * n + x0] += ly0 * lx0;
+                row[y0 * n + x1] += ly0 * lx1;
+                row[y1 * n + x0] += ly1 * lx0;
+                row[y1 * n + x1] += ly1 * lx1;
+            }
+        }
+        let device = self.position_embedding.device();
+        let weights = Tensor::from_vec(weights, (h * w, n * n), device)?;
+        weights
+            .matmul(&self.position_embedding.to_dtype(DType::F32)?)?
+            .to_dtype(self.position_embedding.dtype())
+    }
+}
+
+/// Source taps of torch's bilinear resize (align_corners=False) from `input` to `output` samples:
+/// per output index (i0, i1, weight of i0, weight of i1), computed in f32 as torch does.
+fn bilinear_taps(input: usize, output: usize) -> Vec<(usize, usize, f32, f32)> {
+    let scale = input as f32 / output as f32;
+    (0..output)
+        .map(|o| {
+            let src = ((o as f32 + 0.5) * scale - 0.5).max(0.0);
+            let i0 = (src as usize).min(input - 1);
+            let i1 = if i0 < input - 1 { i0 + 1 } else { i0 };
+            let l1 = src - i0 as f32;
+            (i0, i1, 1.0 - l1, l1)
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+struct VisionAttention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    out_proj: Linear,
+    num_heads: usize,
+    head_dim: usize,
+}
+
+impl VisionAttention {
+    fn new(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
+        let d = cfg.hidden_size;
+        Ok(Self {
+            q_proj: linear(d, d, vb.pp("q_proj"))?,
+            k_proj: linear(d, d, vb.pp("k_proj"))?,
+            v_proj: linear(d, d, vb.pp("v_proj"))?,
+            out_proj: linear(d, d, vb.pp("out_proj"))?,
+            num_heads: cfg.num_attention_heads,
+            head_dim: cfg.head_dim(),
+        })
+    }
+
+    /// `xs` (L, hidden); attention only inside each `blocks` range (cu_seqlens).
+    fn forward(&self, xs: &Tensor, rope: &RopeTables, blocks: &[(usize, usize)]) -> Result<Tensor> {
+        let l = xs.dim(0)?;
+        let heads = |t: Tensor| {
+            t.reshape((1, l, self.num_heads, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = rope.apply(&heads(self.q_proj.forward(xs)?)?)?;
+        let k = rope.apply(&heads(self.k_proj.forward(xs)?)?)?;
+        let v = heads(self.v_proj.forward(xs)?)?;
+        let scale = (self.head_dim as f64).powf(-0.5);
+        let mut outputs = Vec::with_capacity(blocks.len());
+        for &(start, len) in blocks {
+            let q = q.narrow(2, start, len)?;
+            let k = k.narrow(2, start, len)?;
+            let v = v.narrow(2, start, len)?;
+            let scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(DType::F32)?;
+            let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(v.dtype())?;
+            outputs.push(probs.matmul(&v)?);
+        }
+        let attended = Tensor::cat(&outputs, 2)?
+            .transpose(1, 2)?
+            .reshape((l, self.num_heads * self.head_dim))?;
+        self.out_proj.forward(&attended)
+    }
+}
+
+/// cos/sin of the 2-D rotary embedding for every packed patch.
+struct RopeTables {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl RopeTables {
+    /// Per patch: row index and column index inside its own frame; the first half of the rotary
+    /// frequencies turn with the row, the second half with the column (layout [h, w, h, w]).
+    fn new(cfg: &VisionConfig, grids: &[Grid], dtype: DType, device: &Device) -> Result<Self> {
+        let rope_dim = cfg.head_dim() / 2;
+        let inv_freq: Vec<f32> = (0..rope_dim / 2)
+            .map(|i| 1.0 / (cfg.rope_theta as f32).powf((2 * i) as f32 / rope_dim as f32))
+            .collect();
+        let mut angles = Vec::new();
+        for &[t, h, w] in grids {
+            for idx in 0..t * h * w {
+                let row = ((idx % (h * w)) / w) as f32;
+                let col = (idx % w) as f32;
+                angles.extend(inv_freq.iter().map(|f| row * f));
+                angles.extend(inv_freq.iter().map(|f| col * f));
+            }
+        }
+        let n = angles.len() / rope_dim;
+        let angles = Tensor::from_vec(angles, (n, rope_dim), device)?;
+        Ok(Self {
+            cos: angles.cos()?.to_dtype(dtype)?,
+            sin: angles.sin()?.to_dtype(dtype)?,
+        })
+    }
+
+    fn apply(&self, xs: &Tensor) -> Result<Tensor> {
+        candle_nn::rotary_emb::rope(xs, &self.cos, &self.sin)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct EncoderLayer {
+    layer_norm1: LayerNorm,
+    self_attn: VisionAttention,
+    layer_norm2: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    act: candle_nn::Activation,
+}
+
+impl EncoderLayer {
+    fn new(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
+        let d = cfg.hidden_size;
+        let eps = cfg.layer_norm_eps;
+        Ok(Self {
+            layer_norm1: layer_norm(d, eps, vb.pp("layer_norm1"))?,
+            self_attn: VisionAttention::new(cfg, vb.pp("self_attn"))?,
+            layer_norm2: layer_norm(d, eps, vb.pp("layer_norm2"))?,
+            fc1: linear(d, cfg.intermediate_size, vb.pp("mlp").pp("fc1"))?,
+            fc2: linear(cfg.intermediate_size, d, vb.pp("mlp").pp("fc2"))?,
+            act: cfg.hidden_act,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor, rope: &RopeTables, blocks: &[(usize, usize)]) -> Result<Tensor> {
+        let attn = self
+            .self_attn
+            .forward(&self.layer_norm1.forward(xs)?, rope, blocks)?;
+        let xs = (xs + attn)?;
+        let mlp = self.fc2.forward(
+            &self
+                .fc1
+                .forward(&self.layer_norm2.forward(&xs)?)?
+                .apply(&self.act)?,
+        )?;
+        xs + mlp
+    }
+}
+
+/// Output of one packed ViT call.
+#[derive(Debug, Clone)]
+pub struct VisionOutput {
+    /// Patch + position embeddings, before the encoder layers (N, hidden).
+    pub embeddings: Tensor,
+    /// After the encoder and post-LayerNorm (N, hidden): the projector input.
+    pub last_hidden: Tensor,
+}
+
+/// `visual.vision_model`.
+#[derive(Debug, Clone)]
+pub struct VisionModel {
+    embeddings: VisionEmbeddings,
+    layers: Vec<EncoderLayer>,
+    post_layernorm: LayerNorm,
+    cfg: VisionConfig,
+}
+
+impl VisionModel {
+    pub fn new(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
+        let vb = vb.pp("vision_model");
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| EncoderLayer::new(cfg, vb.pp("encoder").pp("layers").pp(i)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            embeddings: VisionEmbeddings::new(cfg, vb.pp("embeddings"))?,
+            layers,
+            post_layernorm: layer_norm(
+                cfg.hidden_size,
+                cfg.layer_norm_eps,
+                vb.pp("post_layernorm"),
+            )?,
+            cfg: cfg.clone(),
+        })
+    }
+
+    /// One packed call over all `grids` (patches concatenated in grid order); each grid is one
+    /// attention block. The caller picks the blocks: per image, per Preview video, per 1.5 frame.
+    pub fn forward(&self, pixel_values: &Tensor, grids: &[Grid]) -> Result<VisionOutput> {
+        let total: usize = grids.iter().map(|[t, h, w]| t * h * w).sum();
+        let n = pixel_values.dim(0)?;
+        if n != total {
+            candle_core::bail!("{n} patches given for grids {grids:?}, which need {total}");
+        }
+        let embeddings = self.embeddings.forward(pixel_values, grids)?;
+        let rope = RopeTables::new(&self.cfg, grids, embeddings.dtype(), embeddings.device())?;
+        let mut blocks = Vec::with_capacity(grids.len());
+        let mut start = 0;
+        for [t, h, w] in grids {
+            blocks.push((start, t * h * w));
+            start += t * h * w;
+        }
+        let mut xs = embeddings.clone();
+        for layer in &self.layers {
+            xs = layer.forward(&xs, &rope, &blocks)?;
+        }
+        let last_hidden = self.post_layernorm.forward(&xs)?;
+        Ok(VisionOutput {
+            embeddings,
+            last_hidden,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bilinear_taps;
+
+    #[test]
+    fn bilinear_taps_match_torch_align_corners_false() {
+        // torch: 4 -> 8 samples: src = (o + 0.5) * 0.5 - 0.5, clamped at 0.
+        let taps = bilinear_taps(4, 8);
+        assert_eq!(taps[0], (0, 1, 1.0, 0.0));
+        assert_eq!(taps[1], (0, 1, 0.75, 0.25));
+        assert_eq!(taps[7], (3, 3, 0.75, 0.25));
+        // Same size is the identity.
+        for (o, tap) in bilinear_taps(5, 5).into_iter().enumerate() {
+            assert_eq!((tap.0, tap.2), (o, 1.0));
+        }
+    }
+}
