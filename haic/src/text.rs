@@ -327,7 +327,8 @@ impl Parser<'_> {
         // The people paragraph ends at the first blank line, or is the whole text when the
         // actions follow on the same line.
         let paragraph_end = self.rest().find("\n\n").map(|at| self.pos + at);
-        let mut people = Vec::with_capacity(count);
+        // The count comes from the text: it bounds the loop, not an allocation.
+        let mut people = Vec::new();
         for index in 0..count {
             self.skip_whitespace();
             let opened = if count == 1 {
@@ -378,11 +379,10 @@ impl Parser<'_> {
 }
 
 fn find_ignore_ascii_case(haystack: &str, needle: &str) -> Option<usize> {
-    let lower = needle.to_ascii_lowercase();
-    haystack.char_indices().map(|(at, _)| at).find(|&at| {
-        haystack
-            .get(at..at + needle.len())
-            .is_some_and(|candidate| candidate.to_ascii_lowercase() == lower)
+    let (bytes, wanted) = (haystack.as_bytes(), needle.as_bytes());
+    let last = bytes.len().checked_sub(wanted.len())?;
+    (0..=last).find(|&at| {
+        haystack.is_char_boundary(at) && bytes[at..at + wanted.len()].eq_ignore_ascii_case(wanted)
     })
 }
 
