@@ -170,7 +170,8 @@ mod tests {
         };
         let index = get_rope_index(&ids, &spec(&[], &[video])).unwrap();
         assert_eq!(index.positions[0], [0, 1, 2, 3, 4]);
-        assert_eq!(index.positions[1], [0, 1, 1, 1, 2]);
+        // Text resumes after the largest position of the block (t = 3), on every axis.
+        assert_eq!(index.positions[1], [0, 1, 1, 1, 4]);
         // Default 1 s per grid: stride 2 on t.
         let video = RopeBlock {
             grid: [3, 2, 2],
@@ -196,8 +197,9 @@ mod tests {
             },
         ];
         let index = get_rope_index(&ids, &spec(&[], &frames)).unwrap();
-        assert_eq!(index.positions[0], [0, 1, 2, 2, 3, 4, 5, 6, 7]);
-        assert_eq!(index.positions[2], [0, 1, 2, 3, 4, 5, 6, 6, 7]);
+        // Frame 0: t stays at its start (2) while w runs 2..3; the text after it starts at 4.
+        assert_eq!(index.positions[0], [0, 1, 2, 2, 4, 5, 6, 7, 8]);
+        assert_eq!(index.positions[2], [0, 1, 2, 3, 4, 5, 6, 7, 8]);
     }
 
     #[test]
