@@ -164,7 +164,7 @@ struct RopeTables {
 impl RopeTables {
     /// Per patch: row index and column index inside its own frame; the first half of the rotary
     /// frequencies turn with the row, the second half with the column (layout [h, w, h, w]).
-    fn new(cfg: &VisionConfig, grids: &[Grid], dtype: DType, device: &Device) -> Result<Self> {
+    fn new(cfg: &VisionConfig, grids: &[Grid], device: &Device) -> Result<Self> {
         let rope_dim = cfg.head_dim() / 2;
         let inv_freq: Vec<f32> = (0..rope_dim / 2)
             .map(|i| 1.0 / (cfg.rope_theta as f32).powf((2 * i) as f32 / rope_dim as f32))
@@ -181,13 +181,15 @@ impl RopeTables {
         let n = angles.len() / rope_dim;
         let angles = Tensor::from_vec(angles, (n, rope_dim), device)?;
         Ok(Self {
-            cos: angles.cos()?.to_dtype(dtype)?,
-            sin: angles.sin()?.to_dtype(dtype)?,
+            cos: angles.cos()?,
+            sin: angles.sin()?,
         })
     }
 
+    /// Rotates in f32 and casts back, as the reference does for half-precision weights.
     fn apply(&self, xs: &Tensor) -> Result<Tensor> {
-        candle_nn::rotary_emb::rope(xs, &self.cos, &self.sin)
+        let rotated = candle_nn::rotary_emb::rope(&xs.to_dtype(DType::F32)?, &self.cos, &self.sin)?;
+        rotated.to_dtype(xs.dtype())
     }
 }
 
@@ -275,7 +277,7 @@ impl VisionModel {
             candle_core::bail!("{n} patches given for grids {grids:?}, which need {total}");
         }
         let embeddings = self.embeddings.forward(pixel_values, grids)?;
-        let rope = RopeTables::new(&self.cfg, grids, embeddings.dtype(), embeddings.device())?;
+        let rope = RopeTables::new(&self.cfg, grids, embeddings.device())?;
         let mut blocks = Vec::with_capacity(grids.len());
         let mut start = 0;
         for [t, h, w] in grids {
