@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod golden;
 pub mod keye;
+pub mod mavors;
 pub mod tokenizer;
 
 /// The candle types callers need to pick a device and dtype.

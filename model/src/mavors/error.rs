@@ -1,0 +1,36 @@
+//! Errors of the Mavors encoder: each names what was wrong so the caller can tell the user what to fix.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while planning, loading, saving or running Mavors.
+#[derive(Debug, thiserror::Error)]
+pub enum MavorsError {
+    #[error("invalid mavors_config: {0}")]
+    InvalidConfig(String),
+    #[error("video has no frames to plan chunks from")]
+    NoFrames,
+    #[error(
+        "frame timestamps must be finite and strictly increasing: frame {index} is at {timestamp}s"
+    )]
+    BadTimestamp { index: usize, timestamp: f64 },
+    #[error("image size {width}x{height} is empty")]
+    EmptyImage { width: u32, height: u32 },
+    #[error("bad encoder input: {0}")]
+    BadInput(String),
+    #[error("{path}: {message}")]
+    Checkpoint { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    ConfigJson {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+pub type Result<T> = std::result::Result<T, MavorsError>;
