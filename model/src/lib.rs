@@ -8,6 +8,7 @@ pub mod error;
 pub mod golden;
 pub mod keye;
 pub mod mavors;
+pub mod preprocess;
 pub mod tokenizer;
 
 /// The candle types callers need to pick a device and dtype.
