@@ -389,7 +389,7 @@ fn slowfast_similarity_matches_the_reference_diagnostics() {
         .unwrap();
     let mut last_slow = 0;
     for i in 1..hsv.len() {
-        let sim = frame_similarity(&hsv[last_slow], &hsv[i], 168, 252);
+        let sim = frame_similarity(&hsv[last_slow], &hsv[i], 168, 252).unwrap();
         assert_eq!(sim as f64, want[i].as_f64().unwrap(), "frame {i}");
         if (sim as f64) < 0.9 {
             last_slow = i;
@@ -548,4 +548,19 @@ fn keye_1_5_image_and_slowfast_video_case() {
         vec![6, 2, 2]
     );
     assert_eq!(ui.total_tokens(), 10);
+}
+
+#[test]
+fn similarity_of_black_frames_is_nan_and_bad_buffers_are_errors() {
+    use keye_model::preprocess::frame_similarity;
+    // Patches black in both frames are left out; with none left the mean is NaN, which is not
+    // below the threshold, so the frame stays fast (as in the reference).
+    let black = vec![0u8; 28 * 56 * 3];
+    assert!(frame_similarity(&black, &black, 28, 56).unwrap().is_nan());
+    let mut white = black.clone();
+    white[..28 * 3].fill(255);
+    // One patch is non-black in one frame only: its cosine is 0, so similarity is 0 of 1.
+    assert_eq!(frame_similarity(&black, &white, 28, 56).unwrap(), 0.0);
+    assert!(frame_similarity(&black, &black[..10], 28, 56).is_err());
+    assert!(frame_similarity(&black, &black, 27, 56).is_err());
 }

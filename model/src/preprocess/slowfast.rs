@@ -189,9 +189,23 @@ fn frame_size(frames: &[RgbImage]) -> Result<(u32, u32), PreprocessError> {
 /// patches that are not black in both frames, as float32 (NaN when every patch is black in both,
 /// which never starts a slow frame). `a` and `b` are HSV, HWC, `height` x `width`, both
 /// multiples of 28.
-pub fn frame_similarity(a: &[u8], b: &[u8], height: usize, width: usize) -> f32 {
+pub fn frame_similarity(
+    a: &[u8],
+    b: &[u8],
+    height: usize,
+    width: usize,
+) -> Result<f32, PreprocessError> {
     const P: usize = IMAGE_FACTOR as usize;
     const EPSILON: f64 = 1e-8;
+    let expected = height * width * 3;
+    if a.len() != expected || b.len() != expected || height % P != 0 || width % P != 0 {
+        return Err(PreprocessError::InvalidOption(format!(
+            "frame similarity needs two {height}x{width} HSV frames with sides multiple of {P}, \
+             got {} and {} bytes",
+            a.len(),
+            b.len()
+        )));
+    }
     let (mut similar, mut counted) = (0u32, 0u32);
     for py in 0..height / P {
         for px in 0..width / P {
@@ -215,7 +229,7 @@ pub fn frame_similarity(a: &[u8], b: &[u8], height: usize, width: usize) -> f32 
             }
         }
     }
-    similar as f32 / counted as f32
+    Ok(similar as f32 / counted as f32)
 }
 
 /// `extract_slow_fast_frames`: frame 0 is slow; a later frame is slow when its similarity to the
@@ -245,7 +259,7 @@ pub fn slowfast_frame_kinds(
     let mut kinds = vec![FrameKind::Slow];
     let mut last_slow = 0;
     for i in 1..hsv.len() {
-        let sim = frame_similarity(&hsv[last_slow], &hsv[i], rh as usize, rw as usize);
+        let sim = frame_similarity(&hsv[last_slow], &hsv[i], rh as usize, rw as usize)?;
         if (sim as f64) < threshold {
             kinds.push(FrameKind::Slow);
             last_slow = i;
@@ -423,10 +437,16 @@ impl SlowFastPlan {
             .kinds
             .iter()
             .zip(grids)
+            .zip(&self.sampling.indices)
             .enumerate()
-            .map(|(i, (&kind, grid))| PlannedFrame {
-                source_index: self.sampling.indices[i],
-                timestamp_s: self.sampling.timestamps.as_ref().map(|t| t[i] as f64),
+            .map(|(i, ((&kind, grid), &source_index))| PlannedFrame {
+                source_index,
+                timestamp_s: self
+                    .sampling
+                    .timestamps
+                    .as_ref()
+                    .and_then(|t| t.get(i))
+                    .map(|&t| t as f64),
                 label: match kind {
                     FrameKind::Slow => FrameLabel::Slow,
                     FrameKind::Fast => FrameLabel::Fast,
