@@ -198,7 +198,11 @@ pub fn frame_similarity(
     const P: usize = IMAGE_FACTOR as usize;
     const EPSILON: f64 = 1e-8;
     let expected = height * width * 3;
-    if a.len() != expected || b.len() != expected || !height.is_multiple_of(P) || !width.is_multiple_of(P) {
+    if a.len() != expected
+        || b.len() != expected
+        || !height.is_multiple_of(P)
+        || !width.is_multiple_of(P)
+    {
         return Err(PreprocessError::InvalidOption(format!(
             "frame similarity needs two {height}x{width} HSV frames with sides multiple of {P}, \
              got {} and {} bytes",
