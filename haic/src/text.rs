@@ -342,15 +342,17 @@ impl Parser<'_> {
                     ordinal(index)
                 )));
             }
+            // Searches stay inside the people paragraph.
+            let paragraph = &self.text[self.pos..paragraph_end.unwrap_or(self.text.len())];
             let end = if index + 1 < count {
                 let next = format!(". The {} person is ", ordinal(index + 1));
-                find_ignore_ascii_case(self.rest(), &next).map(|at| self.pos + at)
+                find_ignore_ascii_case(paragraph, &next)
+            } else if paragraph_end.is_some() {
+                paragraph.rfind('.')
             } else {
-                match paragraph_end {
-                    Some(end) => self.text[self.pos..end].rfind('.').map(|at| self.pos + at),
-                    None => sentence_stop(self.rest()).map(|at| self.pos + at),
-                }
+                sentence_stop(paragraph)
             }
+            .map(|at| self.pos + at)
             .ok_or_else(|| self.error("the attribute sentence does not end with \".\""))?;
             let attributes = self.text[self.pos..end].trim();
             if attributes.is_empty() {

@@ -99,3 +99,22 @@ fn an_absurd_count_is_refused_without_allocating_for_it() {
             .expect_err("the second person is missing");
     assert!(error.message.contains("attribute sentence"), "{error}");
 }
+
+/// Inputs the fuzzer once crashed the parser with (`tests/fixtures/haic/fuzz`); like the fuzz
+/// target, the text is the valid UTF-8 prefix of the bytes.
+#[test]
+fn fuzzer_findings_stay_fixed() {
+    let mut count = 0;
+    for entry in fs::read_dir(fixtures("fuzz")).expect("fuzz fixtures") {
+        let bytes = fs::read(entry.expect("entry").path()).expect("fixture");
+        let valid = match std::str::from_utf8(&bytes) {
+            Ok(text) => text,
+            Err(error) => std::str::from_utf8(&bytes[..error.valid_up_to()]).expect("valid prefix"),
+        };
+        if let Ok(structure) = text::parse(valid) {
+            assert_eq!(text::parse(&text::render(&structure)), Ok(structure));
+        }
+        count += 1;
+    }
+    assert!(count > 0);
+}
