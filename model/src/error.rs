@@ -68,6 +68,8 @@ pub enum Error {
     Prompt(String),
     #[error("model input: {0}")]
     Input(String),
+    #[error("preprocessing: {0}")]
+    Preprocess(#[from] crate::preprocess::PreprocessError),
     #[error("{path}: golden case: {message}")]
     Golden { path: PathBuf, message: String },
     #[error("tensor computation: {0}")]

@@ -8,6 +8,7 @@ use std::{
 };
 
 use candle_core::{DType, Device, Tensor};
+use image::RgbImage;
 use serde::Deserialize;
 
 use crate::{
@@ -19,6 +20,7 @@ use crate::{
     config::KeyeVariant,
     error::{Error, Result},
     keye::{Grid, KeyeInputs, KeyeModel, VisionBatch},
+    preprocess::{self, FrameKind, ImageProcessorConfig, Patches, SlowFastOptions},
     tokenizer::KeyeTokenizer,
 };
 
@@ -41,6 +43,10 @@ pub struct GoldenMeta {
     /// Preview: seconds per temporal grid step of each video (1/fps).
     #[serde(default)]
     pub second_per_grid_ts: Option<Vec<f32>>,
+    /// Frame rate of a video given as frames; 1.5 uses it for sampling and timestamps when the
+    /// case states no `video_processor_kwargs`.
+    #[serde(default)]
+    pub fps: Option<f64>,
     /// 1.5: the keye-vl-utils processor kwargs of the (single) video.
     #[serde(default)]
     pub video_processor_kwargs: Option<SlowFastKwargs>,
@@ -139,10 +145,111 @@ impl GoldenCase {
         }
     }
 
-    fn tensor(&self, name: &str) -> Result<&Tensor> {
-        self.tensors
-            .get(name)
-            .ok_or_else(|| self.golden_error(format!("no tensor {name}")))
+    /// The `count` raw uint8 inputs named `{prefix}…{suffix}`, in name order (image_a, image_b).
+    fn raw_inputs(
+        &self,
+        prefix: &str,
+        suffix: &str,
+        count: usize,
+    ) -> Result<Vec<(&String, &Tensor)>> {
+        let found: Vec<_> = self
+            .tensors
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix) && name.ends_with(suffix))
+            .collect();
+        if found.len() != count {
+            return Err(self.golden_error(format!(
+                "the messages have {count} {prefix}(s) but inputs.safetensors has {} tensors named \
+                 {prefix}*{suffix}",
+                found.len()
+            )));
+        }
+        Ok(found)
+    }
+
+    /// An (H, W, 3) uint8 tensor as an RGB image.
+    fn rgb_image(&self, name: &str, tensor: &Tensor) -> Result<RgbImage> {
+        let bad = || {
+            self.golden_error(format!(
+                "{name} must be (H, W, 3) uint8, got {:?} {:?}",
+                tensor.dtype(),
+                tensor.dims()
+            ))
+        };
+        let &[h, w, 3] = tensor.dims() else {
+            return Err(bad());
+        };
+        if tensor.dtype() != DType::U8 {
+            return Err(bad());
+        }
+        let data = tensor.flatten_all()?.to_vec1::<u8>()?;
+        RgbImage::from_raw(w as u32, h as u32, data).ok_or_else(bad)
+    }
+
+    /// A (T, H, W, 3) uint8 tensor as frames.
+    fn rgb_frames(&self, name: &str, tensor: &Tensor) -> Result<Vec<RgbImage>> {
+        let frames = tensor.dims().first().copied().unwrap_or(0);
+        (0..frames)
+            .map(|i| self.rgb_image(name, &tensor.get(i)?))
+            .collect()
+    }
+
+    /// The 1.5 video as the processor receives it. Frame types, sizes and timestamps come from the
+    /// case's `video_processor_kwargs` when it states them (the frames then go to the processor
+    /// as they are); otherwise keye-vl-utils 1.5.2's own frame-list path decides them.
+    fn slowfast_input(&self, frames: Vec<RgbImage>) -> Result<SlowFastInput> {
+        if let Some(k) = &self.meta.video_processor_kwargs {
+            if k.frame_types.len() != frames.len() {
+                return Err(self.golden_error(format!(
+                    "video_processor_kwargs has {} frame types for {} frames",
+                    k.frame_types.len(),
+                    frames.len()
+                )));
+            }
+            let kinds = k
+                .frame_types
+                .iter()
+                .map(|&t| {
+                    if t == 0 {
+                        FrameKind::Slow
+                    } else {
+                        FrameKind::Fast
+                    }
+                })
+                .collect();
+            return Ok(SlowFastInput {
+                frames,
+                kinds,
+                slow_hw: (k.height, k.width),
+                fast_hw: (k.fast_height, k.fast_width),
+                timestamps: k.timestamps.clone(),
+            });
+        }
+        let options = SlowFastOptions {
+            fps: self.meta.fps,
+            ..SlowFastOptions::default()
+        };
+        let fetched = frames
+            .iter()
+            .map(|f| preprocess::fetch_image(f, &options.fetch_options()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sampling = preprocess::sample_slowfast_frame_list(fetched.len(), &options)?;
+        let sampled: Vec<RgbImage> = sampling
+            .indices
+            .iter()
+            .map(|&i| fetched[i].clone())
+            .collect();
+        let plan = preprocess::plan_slowfast(&sampled, sampling, &options)?;
+        Ok(SlowFastInput {
+            frames: sampled,
+            kinds: plan.kinds,
+            slow_hw: plan.budget.slow_hw,
+            fast_hw: plan.budget.fast_hw,
+            timestamps: plan
+                .sampling
+                .timestamps
+                .map(|t| t.into_iter().map(f64::from).collect()),
+        })
     }
 
     /// Loads the case's model, rebuilds its inputs, runs it and compares everything.
@@ -150,11 +257,18 @@ impl GoldenCase {
         let model_dir = self.dir.join(&self.meta.model_dir);
         let model = KeyeModel::load(&model_dir, options)?;
         let tokenizer = KeyeTokenizer::from_dir(&model_dir, model.config())?;
-        self.run_with(&model, &tokenizer)
+        let processor =
+            ImageProcessorConfig::from_file(&model_dir.join("preprocessor_config.json"))?;
+        self.run_with(&model, &tokenizer, &processor)
     }
 
-    /// As `run`, with an already loaded model and tokenizer.
-    pub fn run_with(&self, model: &KeyeModel, tokenizer: &KeyeTokenizer) -> Result<GoldenReport> {
+    /// As `run`, with an already loaded model, tokenizer and image processor settings.
+    pub fn run_with(
+        &self,
+        model: &KeyeModel,
+        tokenizer: &KeyeTokenizer,
+        processor: &ImageProcessorConfig,
+    ) -> Result<GoldenReport> {
         let cfg = model.config();
         let merge = cfg.vision.spatial_merge_size;
         let prompt = render_chat(&self.meta.messages, tokenizer.tokens(), true);
@@ -166,13 +280,22 @@ impl GoldenCase {
 
         let (n_images, n_videos) = count_vision_parts(&self.meta.messages);
         let mut produced: HashMap<&'static str, Tensor> = HashMap::new();
-        let mut inputs_used = Vec::new();
         let device = Device::Cpu;
+        let mut inputs_used = Vec::new();
 
-        // Images: one block each.
+        // Images: the raw uint8 images through the processor, one ViT block each.
         let images = if n_images > 0 {
-            let grids = grid_rows(self.tensor("image_grid_thw")?)?;
-            let pixel_values = self.tensor("pixel_values")?.clone();
+            let raw = self.raw_inputs("image", "_uint8_hwc", n_images)?;
+            let mut patches = Vec::with_capacity(raw.len());
+            for (name, tensor) in raw {
+                inputs_used.push(name.clone());
+                patches.push(preprocess::preprocess_image(
+                    &self.rgb_image(name, tensor)?,
+                    processor,
+                )?);
+            }
+            let grids: Vec<Grid> = patches.iter().map(|p| p.grid_thw).collect();
+            let pixel_values = patches_tensor(&patches, processor, &device)?;
             produced.insert("pixel_values", pixel_values.clone());
             produced.insert("image_grid_thw", grid_tensor(&grids, &device)?);
             Some(VisionBatch::images(pixel_values, grids))
@@ -184,64 +307,52 @@ impl GoldenCase {
         }
         let mut video_placeholders = Vec::new();
         let videos = if n_videos == 1 {
-            let pixel_values = self.tensor("pixel_values_videos")?.clone();
-            produced.insert("pixel_values_videos", pixel_values.clone());
-            match cfg.variant {
+            let (name, tensor) = self.raw_inputs("video", "_uint8_thwc", 1)?[0];
+            inputs_used.push(name.clone());
+            let frames = self.rgb_frames(name, tensor)?;
+            let batch = match cfg.variant {
                 KeyeVariant::Preview => {
-                    let grids = grid_rows(self.tensor("video_grid_thw")?)?;
+                    let patches = preprocess::preprocess_video_preview(&frames, processor)?;
+                    let [t, h, w] = patches.grid_thw;
+                    // The processor's default without an fps is one second per frame.
                     let seconds = self
                         .meta
                         .second_per_grid_ts
-                        .clone()
-                        .unwrap_or_else(|| vec![1.0; grids.len()]);
-                    for [t, h, w] in &grids {
-                        video_placeholders
-                            .push(VideoPlaceholder::Tokens(t * h * w / (merge * merge)));
-                    }
-                    produced.insert("video_grid_thw", grid_tensor(&grids, &device)?);
-                    produced.insert(
-                        "second_per_grid_ts",
-                        Tensor::new(seconds.as_slice(), &device)?,
-                    );
-                    Some(VisionBatch::preview_videos(
-                        pixel_values,
-                        grids.into_iter().zip(seconds).collect(),
-                    ))
+                        .as_ref()
+                        .and_then(|s| s.first().copied())
+                        .unwrap_or(1.0);
+                    video_placeholders.push(VideoPlaceholder::Tokens(t * h * w / (merge * merge)));
+                    let pixel_values =
+                        patches_tensor(std::slice::from_ref(&patches), processor, &device)?;
+                    produced.insert("video_grid_thw", grid_tensor(&[patches.grid_thw], &device)?);
+                    produced.insert("second_per_grid_ts", Tensor::new(&[seconds], &device)?);
+                    produced.insert("pixel_values_videos", pixel_values.clone());
+                    VisionBatch::preview_videos(pixel_values, vec![(patches.grid_thw, seconds)])
                 }
                 KeyeVariant::V1_5 => {
-                    let kwargs = self.meta.video_processor_kwargs.as_ref().ok_or_else(|| {
-                        self.golden_error(
-                            "a 1.5 video case needs video_processor_kwargs in meta.json",
-                        )
-                    })?;
-                    let p = cfg.vision.patch_size as u32;
-                    let frames: Vec<(usize, usize)> = kwargs
-                        .frame_types
-                        .iter()
-                        .map(|&kind| {
-                            let (h, w) = if kind == 0 {
-                                (kwargs.height, kwargs.width)
-                            } else {
-                                (kwargs.fast_height, kwargs.fast_width)
-                            };
-                            ((h / p) as usize, (w / p) as usize)
-                        })
-                        .collect();
+                    let plan = self.slowfast_input(frames)?;
+                    let patches = preprocess::preprocess_video_slowfast(
+                        &plan.frames,
+                        &plan.kinds,
+                        plan.slow_hw,
+                        plan.fast_hw,
+                        processor,
+                    )?;
+                    let per_frame: Vec<Grid> = patches.iter().map(|p| p.grid_thw).collect();
                     video_placeholders.push(VideoPlaceholder::SlowFast(
-                        frames
+                        per_frame
                             .iter()
+                            .zip(&plan.kinds)
                             .enumerate()
-                            .map(|(i, &(h, w))| FramePlaceholder {
-                                timestamp: kwargs
-                                    .timestamps
-                                    .as_ref()
-                                    .and_then(|t| t.get(i).copied()),
-                                fast: kwargs.frame_types[i] != 0,
+                            .map(|(i, ([_, h, w], kind))| FramePlaceholder {
+                                timestamp: plan.timestamps.as_ref().and_then(|t| t.get(i).copied()),
+                                fast: *kind == FrameKind::Fast,
                                 tokens: h * w / (merge * merge),
                             })
                             .collect(),
                     ));
-                    let per_frame: Vec<Grid> = frames.iter().map(|&(h, w)| [1, h, w]).collect();
+                    let pixel_values = patches_tensor(&patches, processor, &device)?;
+                    produced.insert("pixel_values_videos", pixel_values.clone());
                     produced.insert(
                         "video_grid_thw",
                         grid_tensor(&run_length_merge(&per_frame), &device)?,
@@ -250,23 +361,24 @@ impl GoldenCase {
                         "video_grid_thw_per_frame",
                         grid_tensor(&per_frame, &device)?,
                     );
-                    produced.insert("num_frames", Tensor::new(&[frames.len() as i64], &device)?);
-                    let types: Vec<i64> = kwargs.frame_types.iter().map(|&t| t as i64).collect();
+                    produced.insert(
+                        "num_frames",
+                        Tensor::new(&[per_frame.len() as i64], &device)?,
+                    );
+                    let types: Vec<i64> = plan.kinds.iter().map(|k| k.type_id()).collect();
                     produced.insert("frame_types", Tensor::new(types.as_slice(), &device)?);
-                    if let Some(ts) = &kwargs.timestamps {
+                    if let Some(ts) = &plan.timestamps {
                         produced.insert("timestamps", Tensor::new(ts.as_slice(), &device)?);
                     }
-                    Some(VisionBatch::slowfast_frames(pixel_values, &frames))
+                    let frames: Vec<(usize, usize)> =
+                        per_frame.iter().map(|&[_, h, w]| (h, w)).collect();
+                    VisionBatch::slowfast_frames(pixel_values, &frames)
                 }
-            }
+            };
+            Some(batch)
         } else {
             None
         };
-        for name in self.tensors.keys() {
-            if name.ends_with("_uint8_hwc") || name.ends_with("_uint8_thwc") {
-                inputs_used.push(name.clone());
-            }
-        }
 
         let image_tokens: Vec<usize> = images
             .as_ref()
@@ -357,6 +469,30 @@ impl GoldenCase {
     }
 }
 
+/// A 1.5 video ready for the processor.
+struct SlowFastInput {
+    frames: Vec<RgbImage>,
+    kinds: Vec<FrameKind>,
+    slow_hw: (u32, u32),
+    fast_hw: (u32, u32),
+    timestamps: Option<Vec<f64>>,
+}
+
+/// Patches of several images / frames as one (N, 3, p, p) tensor.
+fn patches_tensor(
+    patches: &[Patches],
+    processor: &ImageProcessorConfig,
+    device: &Device,
+) -> Result<Tensor> {
+    let p = processor.patch_size as usize;
+    let n: usize = patches.iter().map(Patches::num_patches).sum();
+    let data: Vec<f32> = patches
+        .iter()
+        .flat_map(|x| x.pixel_values.iter().copied())
+        .collect();
+    Ok(Tensor::from_vec(data, (n, 3, p, p), device)?)
+}
+
 fn count_vision_parts(messages: &[ChatMessage]) -> (usize, usize) {
     let mut counts = (0, 0);
     for message in messages {
@@ -371,17 +507,6 @@ fn count_vision_parts(messages: &[ChatMessage]) -> (usize, usize) {
         }
     }
     counts
-}
-
-/// Rows of an (n, 3) integer grid tensor.
-fn grid_rows(t: &Tensor) -> Result<Vec<Grid>> {
-    let rows = t.to_dtype(DType::I64)?.to_vec2::<i64>()?;
-    rows.into_iter()
-        .map(|r| match r.as_slice() {
-            &[a, b, c] if a > 0 && b > 0 && c > 0 => Ok([a as usize, b as usize, c as usize]),
-            other => Err(Error::Input(format!("bad grid row {other:?}"))),
-        })
-        .collect()
 }
 
 fn grid_tensor(grids: &[Grid], device: &Device) -> Result<Tensor> {
