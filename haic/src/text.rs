@@ -343,7 +343,14 @@ impl Parser<'_> {
                 )));
             }
             // Searches stay inside the people paragraph.
-            let paragraph = &self.text[self.pos..paragraph_end.unwrap_or(self.text.len())];
+            let limit = paragraph_end.unwrap_or(self.text.len());
+            if self.pos > limit {
+                return Err(self.error(format!(
+                    "the {} person is not introduced in the people paragraph",
+                    ordinal(index)
+                )));
+            }
+            let paragraph = &self.text[self.pos..limit];
             let end = if index + 1 < count {
                 let next = format!(". The {} person is ", ordinal(index + 1));
                 find_ignore_ascii_case(paragraph, &next)
