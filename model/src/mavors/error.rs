@@ -30,6 +30,8 @@ pub enum MavorsError {
         source: std::io::Error,
     },
     #[error(transparent)]
+    Preprocess(#[from] crate::preprocess::PreprocessError),
+    #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }
 

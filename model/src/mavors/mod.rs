@@ -10,6 +10,7 @@ mod geometry;
 mod ifa;
 mod ive;
 mod model;
+mod pixels;
 mod plan;
 
 pub use config::{CONFIG_SECTION, MavorsConfig, VideoEncoder};
@@ -19,4 +20,5 @@ pub use geometry::{FrameGeometry, ImageSlicing, SliceRect, best_slice_grid};
 pub use ifa::{InterChunkAggregator, Projector};
 pub use ive::{IntraChunkEncoder, IveOutput};
 pub use model::{Mavors, MavorsOutput, MavorsWeights, WEIGHT_PREFIX};
+pub use pixels::{frame_patches, image_patches};
 pub use plan::{Chunk, ChunkPlan};
