@@ -102,15 +102,10 @@ impl Mavors {
         images
             .iter()
             .map(|(patches, grid_h, grid_w)| {
+                let (n, c, ph, pw) = patches.dims4()?;
                 let chunk = patches
                     .unsqueeze(0)?
-                    .broadcast_as((
-                        f,
-                        patches.dim(0)?,
-                        patches.dim(1)?,
-                        patches.dim(2)?,
-                        patches.dim(3)?,
-                    ))?
+                    .broadcast_as((f, n, c, ph, pw))?
                     .flatten_to(1)?;
                 Ok(self.encode_video(&chunk, &[0], *grid_h, *grid_w)?.tokens)
             })
