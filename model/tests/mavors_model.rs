@@ -377,3 +377,55 @@ fn weights_save_and_load_round_trip_under_mavors_names() {
         .to_string();
     assert!(error.contains("missing.safetensors"), "{error}");
 }
+
+#[test]
+fn a_planned_video_encodes_to_the_tokens_its_plan_promises() {
+    use keye_model::mavors::{ChunkPlan, FrameGeometry, frame_patches};
+    use keye_model::preprocess::ImageProcessorConfig;
+
+    let vision = vision_config();
+    let checkpoint = keye_checkpoint(&vision);
+    let keye_vb = VarBuilder::from_varmap(&checkpoint, DType::F32, &Device::Cpu);
+    let weights =
+        MavorsWeights::from_keye(&keye_vb, &mavors_config(), &vision, LLM_HIDDEN).unwrap();
+    let mavors = mavors_from(&weights, &vision);
+
+    // 5.5 s of 96x64 frames at 4 fps starting at 2 s, sampled at 2 fps: 11 samples -> 3 chunks of 4.
+    let decoded: Vec<image::RgbImage> = (0..22u8)
+        .map(|i| image::RgbImage::from_fn(96, 64, |x, y| image::Rgb([i * 10, x as u8, y as u8])))
+        .collect();
+    let timestamps: Vec<f64> = (0..22).map(|i| 2.0 + i as f64 * 0.25).collect();
+    let geometry = FrameGeometry::for_frame(96, 64, 56, 14).unwrap();
+    let plan = ChunkPlan::new(&timestamps, 7.5, geometry, &mavors_config()).unwrap();
+    assert_eq!(plan.chunks.len(), 3);
+    assert_eq!(plan.chunks[2].pad_frames, 1);
+
+    let frames: Vec<image::RgbImage> = plan
+        .chunks
+        .iter()
+        .flat_map(|chunk| chunk.frame_indices.iter().map(|&i| decoded[i].clone()))
+        .collect();
+    let processor = ImageProcessorConfig {
+        image_mean: [0.5; 3],
+        image_std: [0.5; 3],
+        ..ImageProcessorConfig::default()
+    };
+    let patches = frame_patches(&frames, &geometry, &processor, &Device::Cpu).unwrap();
+    let out = mavors
+        .encode_video(
+            &patches,
+            &plan.positions(),
+            geometry.grid_h,
+            geometry.grid_w,
+        )
+        .unwrap();
+    assert_eq!(out.tokens.dims(), [plan.total_tokens(), LLM_HIDDEN]);
+    assert_eq!(out.aggregated.dims(), [3, geometry.tokens(), 32]);
+
+    // A chunk count that disagrees with the patches is an error, not a panic.
+    assert!(
+        mavors
+            .encode_video(&patches, &[0, 1], geometry.grid_h, geometry.grid_w)
+            .is_err()
+    );
+}
