@@ -210,7 +210,9 @@ impl KeyeConfig {
         }
         if raw.num_attention_heads == 0
             || raw.num_key_value_heads == 0
-            || raw.num_attention_heads % raw.num_key_value_heads != 0
+            || !raw
+                .num_attention_heads
+                .is_multiple_of(raw.num_key_value_heads)
         {
             return Err(invalid(format!(
                 "num_attention_heads {} must be a positive multiple of num_key_value_heads {}",
@@ -219,8 +221,10 @@ impl KeyeConfig {
         }
         let vision = raw.vision_config;
         if vision.num_attention_heads == 0
-            || vision.hidden_size % vision.num_attention_heads != 0
-            || vision.head_dim() % 4 != 0
+            || !vision
+                .hidden_size
+                .is_multiple_of(vision.num_attention_heads)
+            || !vision.head_dim().is_multiple_of(4)
         {
             return Err(invalid(format!(
                 "vision hidden_size {} must split into heads of a multiple of 4 ({} heads)",

@@ -74,3 +74,50 @@ fn preview_two_images_use_separate_vit_blocks() {
 fn v1_5_image_and_slowfast_video() {
     check_case("keye-1.5-image-video", COMMON);
 }
+
+/// Copies `dir` into `to` (files only), writable.
+fn copy_dir(dir: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        std::fs::copy(&path, &target).unwrap();
+        let mut perms = std::fs::metadata(&target).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        std::fs::set_permissions(&target, perms).unwrap();
+    }
+}
+
+#[test]
+fn a_case_with_one_changed_reference_value_fails_on_that_tensor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    copy_dir(&case_dir("keye-preview-two-images"), &case);
+    copy_dir(
+        &case_dir("models/keye-preview-tiny"),
+        &tmp.path().join("models/keye-preview-tiny"),
+    );
+    let outputs = case.join("outputs.safetensors");
+    let mut tensors = candle_core::safetensors::load(&outputs, &candle_core::Device::Cpu).unwrap();
+    let ids = &tensors["position_ids"];
+    let mut values = ids.flatten_all().unwrap().to_vec1::<i64>().unwrap();
+    values[40] += 1;
+    let changed =
+        candle_core::Tensor::from_vec(values, ids.dims(), &candle_core::Device::Cpu).unwrap();
+    tensors.insert("position_ids".into(), changed);
+    candle_core::safetensors::save(&tensors, &outputs).unwrap();
+
+    let report = GoldenCase::open(&case)
+        .unwrap()
+        .run(LoadOptions::default())
+        .unwrap();
+    assert!(!report.passed());
+    let failed: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| !c.passed())
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(failed, ["position_ids"]);
+}

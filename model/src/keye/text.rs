@@ -39,10 +39,11 @@ impl MultimodalRotary {
         let s = positions[0].len();
         let half = self.inv_freq.len();
         let mut angles = Vec::with_capacity(s * half);
-        for i in 0..s {
+        let [t, h, w] = positions;
+        for ((&t, &h), &w) in t.iter().zip(h).zip(w) {
             let mut j = 0;
-            for (axis, &len) in self.section.iter().enumerate() {
-                let p = positions[axis][i] as f32;
+            for (p, &len) in [t, h, w].into_iter().zip(&self.section) {
+                let p = p as f32;
                 angles.extend(self.inv_freq[j..j + len].iter().map(|f| p * f));
                 j += len;
             }
@@ -53,6 +54,15 @@ impl MultimodalRotary {
             angles.sin()?.to_dtype(dtype)?,
         ))
     }
+}
+
+/// Selected decoder layers whose last-row attention probabilities a forward records.
+#[derive(Debug, Clone, Default)]
+pub struct AttentionRecorder {
+    /// Layer indices to record.
+    pub layers: Vec<usize>,
+    /// (layer, probabilities (1, heads, 1, keys) in f32) of the last forward, in layer order.
+    pub recorded: Vec<(usize, Tensor)>,
 }
 
 /// Keys and values of every layer seen so far.
@@ -103,6 +113,8 @@ impl Attention {
         })
     }
 
+    /// Also returns the last query row's attention probabilities (1, heads, 1, keys) in f32
+    /// when `record` is set (attention capture reads them; nothing extra is computed).
     fn forward(
         &self,
         xs: &Tensor,
@@ -110,7 +122,8 @@ impl Attention {
         sin: &Tensor,
         mask: Option<&Tensor>,
         cache: &mut Option<(Tensor, Tensor)>,
-    ) -> Result<Tensor> {
+        record: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let (b, s, _) = xs.dims3()?;
         let split = |t: Tensor, heads: usize| -> Result<Tensor> {
             t.reshape((b, s, heads, self.head_dim))?
@@ -135,13 +148,14 @@ impl Attention {
         if let Some(mask) = mask {
             scores = scores.broadcast_add(mask)?;
         }
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(v.dtype())?;
-        let out =
-            probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .reshape((b, s, self.num_heads * self.head_dim))?;
-        self.o_proj.forward(&out)
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let recorded = record.then(|| probs.narrow(2, s - 1, 1)).transpose()?;
+        let out = probs
+            .to_dtype(v.dtype())?
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((b, s, self.num_heads * self.head_dim))?;
+        Ok((self.o_proj.forward(&out)?, recorded))
     }
 }
 
@@ -242,6 +256,18 @@ impl TextModel {
         positions: &[Vec<i64>; 3],
         cache: &mut KvCache,
     ) -> Result<Tensor> {
+        self.forward_embeds_recording(embeds, positions, cache, None)
+    }
+
+    /// `forward_embeds` that also fills `recorder` (when given) with the last position's
+    /// attention probabilities in the layers it selects.
+    pub fn forward_embeds_recording(
+        &self,
+        embeds: &Tensor,
+        positions: &[Vec<i64>; 3],
+        cache: &mut KvCache,
+        mut recorder: Option<&mut AttentionRecorder>,
+    ) -> Result<Tensor> {
         let (_, s, _) = embeds.dims3()?;
         if positions.iter().any(|axis| axis.len() != s) {
             candle_core::bail!("positions for {s} tokens expected");
@@ -254,15 +280,24 @@ impl TextModel {
         let mask = (s > 1)
             .then(|| causal_mask(s, past, embeds.device()))
             .transpose()?;
+        if let Some(recorder) = recorder.as_deref_mut() {
+            recorder.recorded.clear();
+        }
         let mut xs = embeds.clone();
-        for (layer, layer_cache) in self.layers.iter().zip(cache.layers.iter_mut()) {
-            let attn = layer.self_attn.forward(
+        for (i, (layer, layer_cache)) in self.layers.iter().zip(cache.layers.iter_mut()).enumerate()
+        {
+            let record = recorder.as_ref().is_some_and(|r| r.layers.contains(&i));
+            let (attn, probs) = layer.self_attn.forward(
                 &layer.input_layernorm.forward(&xs)?,
                 &cos,
                 &sin,
                 mask.as_ref(),
                 layer_cache,
+                record,
             )?;
+            if let (Some(recorder), Some(probs)) = (recorder.as_deref_mut(), probs) {
+                recorder.recorded.push((i, probs));
+            }
             xs = (xs + attn)?;
             let mlp = layer
                 .mlp
