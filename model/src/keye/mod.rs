@@ -13,7 +13,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 pub use rope_index::{RopeBlock, RopeIndex, RopeIndexSpec, get_rope_index};
-pub use text::KvCache;
+pub use text::{AttentionRecorder, KvCache};
 pub use vision::{Grid, VisionOutput};
 
 use crate::{
@@ -220,6 +220,17 @@ impl KeyeModel {
     /// Prefill: vision encoding, scatter into the placeholder rows, rope index, decoder. Fills
     /// `state` so decoding can continue.
     pub fn forward(&self, inputs: &KeyeInputs, state: &mut DecodeState) -> Result<ForwardOutput> {
+        self.forward_recording(inputs, state, None)
+    }
+
+    /// `forward` that also records the last prompt position's attention in the layers
+    /// `recorder` selects (the row that predicts the first generated token).
+    pub fn forward_recording(
+        &self,
+        inputs: &KeyeInputs,
+        state: &mut DecodeState,
+        recorder: Option<&mut AttentionRecorder>,
+    ) -> Result<ForwardOutput> {
         let ids = &inputs.input_ids;
         if ids.is_empty() {
             return Err(Error::Input("the prompt has no tokens".into()));
@@ -252,12 +263,18 @@ impl KeyeModel {
                 .clone()
                 .map(|axis| axis.into_iter().map(|p| p + shift).collect())
         };
-        let hidden = self
-            .text
-            .forward_embeds(&inputs_embeds, &positions, &mut state.cache)?;
-        if past == 0 {
-            state.rope_delta = rope.rope_delta;
-        }
+        let hidden = self.text.forward_embeds_recording(
+            &inputs_embeds,
+            &positions,
+            &mut state.cache,
+            recorder,
+        )?;
+        // The chunk's own offset adds to what the cached tokens already had.
+        state.rope_delta = if past == 0 {
+            rope.rope_delta
+        } else {
+            state.rope_delta + rope.rope_delta
+        };
         Ok(ForwardOutput {
             images,
             videos,
@@ -269,6 +286,16 @@ impl KeyeModel {
 
     /// Feeds one generated token; returns its logits (vocab,) in f32.
     pub fn decode_step(&self, token: u32, state: &mut DecodeState) -> Result<Tensor> {
+        self.decode_step_recording(token, state, None)
+    }
+
+    /// `decode_step` that also records the token's attention in the layers `recorder` selects.
+    pub fn decode_step_recording(
+        &self,
+        token: u32,
+        state: &mut DecodeState,
+        recorder: Option<&mut AttentionRecorder>,
+    ) -> Result<Tensor> {
         if token as usize >= self.config.text.vocab_size {
             return Err(Error::Input(format!(
                 "token id {token} is outside the vocabulary"
@@ -277,9 +304,9 @@ impl KeyeModel {
         let position = state.cache.seq_len() as i64 + state.rope_delta;
         let positions = [vec![position], vec![position], vec![position]];
         let embeds = self.text.embed(&[token], &self.device)?;
-        let hidden = self
-            .text
-            .forward_embeds(&embeds, &positions, &mut state.cache)?;
+        let hidden =
+            self.text
+                .forward_embeds_recording(&embeds, &positions, &mut state.cache, recorder)?;
         Ok(self
             .text
             .logits(&hidden)?
