@@ -173,6 +173,10 @@ impl OpenedInput {
             source,
         })?;
         let input = ffmpeg::format::input(path).map_err(|error| open_error(path, error))?;
+        if input.nb_streams() == 0 {
+            // The MP4 demuxer opens a file whose moov atom is missing but finds no streams in it.
+            return Err(open_error(path, ffmpeg::Error::InvalidData));
+        }
         let stream_index = {
             let Some(stream) = input.streams().best(ffmpeg::media::Type::Video) else {
                 return Err(VideoError::NotAVideo {
@@ -255,8 +259,27 @@ impl OpenedInput {
                 "the file looks truncated: its header declares {declared} frames, {} are readable",
                 index.len()
             ));
+        } else if let Some(declared) = self.declared_video_duration() {
+            let readable = index.duration_seconds();
+            if declared > readable * 1.05 + 0.2 {
+                warnings.push(format!(
+                    "the file looks truncated: its header declares {declared:.3} s of video, \
+                     the readable frames cover {readable:.3} s"
+                ));
+            }
         }
         Ok((self.describe(Some(&index), warnings), index))
+    }
+
+    /// The video duration the header promises: the stream's own, or the container's when the video
+    /// is the only stream (otherwise a longer audio track would count).
+    fn declared_video_duration(&self) -> Option<f64> {
+        let stream = self.input.stream(self.stream_index)?;
+        if stream.duration() > 0 {
+            return Some(stream.duration() as f64 * f64::from(stream.time_base()));
+        }
+        (self.input.nb_streams() == 1 && self.input.duration() > 0)
+            .then(|| self.input.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE))
     }
 
     /// Builds the description; with `index` the counts and rates are exact, else header estimates.

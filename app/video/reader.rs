@@ -33,8 +33,8 @@ impl Default for VideoOptions {
     }
 }
 
-/// How many earlier keyframes a seek that lands too late is retried from before decoding from the
-/// start of the file.
+/// How many seeks (the target's keyframe, then earlier ones when a seek lands too late) are tried
+/// before decoding from the start of the file.
 const SEEK_RETRIES: usize = 3;
 
 /// An open video: demuxer, decoder, frame index and cache. Not shared between threads; use
@@ -270,16 +270,22 @@ impl Video {
             }
         }
         let mut start = keyframe;
-        for attempt in 0..=SEEK_RETRIES + 1 {
-            let from_beginning = attempt > SEEK_RETRIES || start == 0;
-            self.seek_to(if from_beginning { 0 } else { start })?;
+        for _ in 0..SEEK_RETRIES {
+            if start == 0 {
+                break;
+            }
+            self.seek_to(start)?;
             match self.decode_forward(target, cancelled)? {
                 Forward::Reached => return Ok(()),
-                Forward::LandedLate if !from_beginning => {
-                    start = self.index.previous_keyframe(start).unwrap_or(0);
-                }
-                Forward::LandedLate | Forward::Ended => break,
+                Forward::LandedLate => start = self.index.previous_keyframe(start).unwrap_or(0),
+                Forward::Ended => break,
             }
+        }
+        // Demuxers whose seeking is imprecise (or impossible) still get every frame: decode from
+        // a freshly opened input, which starts at the very first packet.
+        self.restart()?;
+        if let Forward::Reached = self.decode_forward(target, cancelled)? {
+            return Ok(());
         }
         self.decode_warnings
             .push(format!("frame {target} could not be decoded"));
@@ -303,19 +309,23 @@ impl Video {
             )
         };
         if result < 0 {
-            // Some inputs cannot seek at all: start over from a fresh demuxer instead.
-            self.opened = OpenedInput::open(&self.opened.path.clone())?;
-            self.decoder = self.opened.decoder()?;
-            self.position = Some(DecodePosition {
-                floor: 0,
-                last: None,
-                finished: false,
-            });
-            return Ok(());
+            return self.restart();
         }
         self.decoder.flush();
         self.position = Some(DecodePosition {
             floor: keyframe,
+            last: None,
+            finished: false,
+        });
+        Ok(())
+    }
+
+    /// Reopens the file so decoding starts at its first packet.
+    fn restart(&mut self) -> Result<(), VideoError> {
+        self.opened = OpenedInput::open(&self.opened.path.clone())?;
+        self.decoder = self.opened.decoder()?;
+        self.position = Some(DecodePosition {
+            floor: 0,
             last: None,
             finished: false,
         });
