@@ -1,0 +1,726 @@
+//! The scrubber (thumbnail strip, hover preview, playhead, in/out marks) and the layered model
+//! tracks under it, sharing one zoomable, pannable time axis.
+
+use egui::{
+    Align2, Color32, FontId, PointerButton, Pos2, Rect, Sense, Stroke, StrokeKind, TextureId, Vec2,
+    accesskit::Role,
+};
+
+use crate::player::{PlayerState, format_time};
+
+/// Which part of the video the timeline shows: a window `[start, end]` in seconds inside
+/// `[0, duration]`, changed by zooming and panning.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimelineView {
+    duration: f64,
+    start: f64,
+    end: f64,
+}
+
+impl TimelineView {
+    /// Shortest window one can zoom to: a few frames of a fast video.
+    pub const MIN_SPAN: f64 = 0.05;
+
+    /// The whole video in view.
+    pub fn new(duration: f64) -> Self {
+        let duration = if duration.is_finite() {
+            duration.max(0.0)
+        } else {
+            0.0
+        };
+        Self {
+            duration,
+            start: 0.0,
+            end: duration,
+        }
+    }
+
+    pub fn start(&self) -> f64 {
+        self.start
+    }
+    pub fn end(&self) -> f64 {
+        self.end
+    }
+    pub fn span(&self) -> f64 {
+        self.end - self.start
+    }
+    pub fn duration(&self) -> f64 {
+        self.duration
+    }
+
+    /// Shows the whole video again.
+    pub fn fit(&mut self) {
+        *self = Self::new(self.duration);
+    }
+
+    /// Scales the window by `1 / factor` (factor > 1 zooms in) keeping time `anchor` at the same
+    /// place on screen, as map and editor zooms do.
+    pub fn zoom(&mut self, factor: f64, anchor: f64) {
+        if !(factor.is_finite() && factor > 0.0) || self.duration <= 0.0 {
+            return;
+        }
+        let min_span = Self::MIN_SPAN.min(self.duration);
+        let span = (self.span() / factor).clamp(min_span, self.duration);
+        let anchor = anchor.clamp(self.start, self.end);
+        let fraction = if self.span() > 0.0 {
+            (anchor - self.start) / self.span()
+        } else {
+            0.5
+        };
+        self.set_window(anchor - fraction * span, span);
+    }
+
+    /// Moves the window by `seconds` (positive: later), stopping at the ends.
+    pub fn pan(&mut self, seconds: f64) {
+        if seconds.is_finite() {
+            self.set_window(self.start + seconds, self.span());
+        }
+    }
+
+    /// Pans the least needed to bring `time` into view.
+    pub fn keep_in_view(&mut self, time: f64) {
+        if time < self.start {
+            self.pan(time - self.start);
+        } else if time > self.end {
+            self.pan(time - self.end);
+        }
+    }
+
+    fn set_window(&mut self, start: f64, span: f64) {
+        let start = start.clamp(0.0, (self.duration - span).max(0.0));
+        self.start = start;
+        self.end = start + span;
+    }
+
+    /// Screen x of `time` inside `rect`.
+    pub fn x_of(&self, time: f64, rect: Rect) -> f32 {
+        if self.span() <= 0.0 {
+            return rect.left();
+        }
+        rect.left() + ((time - self.start) / self.span()) as f32 * rect.width()
+    }
+
+    /// Time under screen `x` inside `rect`, clamped to the window.
+    pub fn time_at(&self, x: f32, rect: Rect) -> f64 {
+        let fraction = ((x - rect.left()) / rect.width().max(1.0)).clamp(0.0, 1.0) as f64;
+        self.start + fraction * self.span()
+    }
+}
+
+/// One decoded thumbnail of the strip, already uploaded as a texture by the app.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Thumbnail {
+    /// Timestamp of the thumbnail's frame, seconds.
+    pub time: f64,
+    pub texture: TextureId,
+    /// Pixel size of the texture (for the aspect ratio).
+    pub size: [u32; 2],
+}
+
+/// Slow frames carry full resolution in Keye-VL-1.5's SlowFast sampling, fast frames fewer tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameSpeed {
+    Slow,
+    Fast,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SlowFastFrame {
+    pub time: f64,
+    pub speed: FrameSpeed,
+}
+
+/// A per-frame number (tokens the frame became, attention mass it received).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FrameValue {
+    pub time: f64,
+    pub value: f32,
+}
+
+/// A caption event with its timing, drawn as a segment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CaptionSegment {
+    pub start: f64,
+    pub end: f64,
+    pub label: String,
+}
+
+/// What the model did with the video, one track each; empty tracks say that they fill when a
+/// model runs or captions are open.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModelTracks {
+    /// Timestamps of the frames fed to the model.
+    pub sampled_frames: Vec<f64>,
+    pub slowfast: Vec<SlowFastFrame>,
+    /// Start times of Mavors chunks after the first.
+    pub chunk_boundaries: Vec<f64>,
+    pub tokens_per_frame: Vec<FrameValue>,
+    /// Attention mass per frame of the selected token.
+    pub attention_mass: Vec<FrameValue>,
+    pub caption_events: Vec<CaptionSegment>,
+}
+
+impl ModelTracks {
+    /// Time of the frame with the most attention mass: where a click on the attention track jumps.
+    pub fn most_attended(&self) -> Option<f64> {
+        self.attention_mass
+            .iter()
+            .filter(|v| v.value.is_finite())
+            .max_by(|a, b| a.value.total_cmp(&b.value))
+            .map(|v| v.time)
+    }
+}
+
+const LABEL_WIDTH: f32 = 120.0;
+const STRIP_HEIGHT: f32 = 56.0;
+const RULER_HEIGHT: f32 = 18.0;
+const TRACK_HEIGHT: f32 = 20.0;
+
+/// The timeline panel: toolbar, scrubber and tracks. Seeks go straight to the [`PlayerState`].
+pub struct Timeline {
+    pub view: TimelineView,
+    pub thumbnails: Vec<Thumbnail>,
+    pub tracks: ModelTracks,
+    /// Whether the view pans to keep the playhead visible while playing.
+    pub follow_playhead: bool,
+}
+
+impl Timeline {
+    pub fn new(duration: f64) -> Self {
+        Self {
+            view: TimelineView::new(duration),
+            thumbnails: Vec::new(),
+            tracks: ModelTracks::default(),
+            follow_playhead: true,
+        }
+    }
+
+    pub fn ui(&mut self, ui: &mut egui::Ui, player: &mut PlayerState) {
+        self.toolbar(ui, player);
+        if self.follow_playhead && player.is_playing() {
+            self.view.keep_in_view(player.position());
+        }
+
+        let width = ui.available_width();
+        let (label_rect, plot_rect) = {
+            let top = ui.cursor().top();
+            let height = STRIP_HEIGHT + RULER_HEIGHT;
+            let row =
+                Rect::from_min_size(Pos2::new(ui.cursor().left(), top), Vec2::new(width, height));
+            split_label(row)
+        };
+        ui.allocate_rect(label_rect.union(plot_rect), Sense::hover());
+        let scrub = ui.interact(
+            plot_rect,
+            ui.make_persistent_id("scrubber"),
+            Sense::click_and_drag(),
+        );
+        scrub.widget_info(|| egui::WidgetInfo::slider(true, player.position(), "Scrubber"));
+        ui.painter().text(
+            label_rect.left_center(),
+            Align2::LEFT_CENTER,
+            "Video",
+            FontId::proportional(13.0),
+            ui.visuals().text_color(),
+        );
+        self.handle_zoom_and_pan(ui, &scrub, plot_rect);
+        if let Some(pos) = scrub.interact_pointer_pos()
+            && (scrub.dragged_by(PointerButton::Primary) || scrub.clicked())
+        {
+            player.pause();
+            player.seek(self.view.time_at(pos.x, plot_rect));
+        }
+        let strip = Rect::from_min_max(
+            plot_rect.min,
+            Pos2::new(plot_rect.right(), plot_rect.top() + STRIP_HEIGHT),
+        );
+        let ruler = Rect::from_min_max(Pos2::new(plot_rect.left(), strip.bottom()), plot_rect.max);
+        self.paint_strip(ui, strip);
+        self.paint_ruler(ui, ruler);
+        if let Some(hover) = scrub.hover_pos() {
+            let time = self.view.time_at(hover.x, plot_rect);
+            ui.painter().vline(
+                hover.x,
+                plot_rect.y_range(),
+                Stroke::new(1.0, ui.visuals().weak_text_color()),
+            );
+            self.hover_preview(&scrub, time);
+        }
+
+        let tracks_top = ui.cursor().top();
+        let plot_column = plot_rect.x_range();
+        for track in TRACKS {
+            let row = Rect::from_min_size(
+                Pos2::new(label_rect.left(), ui.cursor().top()),
+                Vec2::new(width, TRACK_HEIGHT),
+            );
+            let (label, plot) = split_label(row);
+            let response = ui.allocate_rect(row, Sense::click());
+            response.widget_info(|| egui::WidgetInfo::labeled(Role::Button, true, track.name));
+            self.paint_track(ui, track, label, plot, &response, player);
+            self.handle_zoom_and_pan(ui, &response, plot);
+        }
+        let tracks_rect = Rect::from_x_y_ranges(plot_column, tracks_top..=ui.cursor().top());
+        self.paint_marks_and_playhead(ui, plot_rect.union(tracks_rect), player);
+    }
+
+    fn toolbar(&mut self, ui: &mut egui::Ui, player: &PlayerState) {
+        ui.horizontal(|ui| {
+            if ui.button("Zoom in").clicked() {
+                self.view.zoom(2.0, player.position());
+            }
+            if ui.button("Zoom out").clicked() {
+                self.view.zoom(0.5, player.position());
+            }
+            if ui
+                .button("Fit")
+                .on_hover_text("Show the whole video")
+                .clicked()
+            {
+                self.view.fit();
+            }
+            ui.checkbox(&mut self.follow_playhead, "Follow playhead");
+            ui.weak(format!(
+                "showing {} to {}  (Ctrl+scroll zooms, scroll or right-drag pans)",
+                format_time(self.view.start()),
+                format_time(self.view.end())
+            ));
+        });
+    }
+
+    /// Ctrl+scroll or pinch zooms around the pointer; scrolling or a secondary/middle drag pans.
+    fn handle_zoom_and_pan(&mut self, ui: &egui::Ui, response: &egui::Response, plot: Rect) {
+        if response.dragged_by(PointerButton::Secondary)
+            || response.dragged_by(PointerButton::Middle)
+        {
+            let seconds_per_point = self.view.span() / plot.width().max(1.0) as f64;
+            self.view
+                .pan(-response.drag_delta().x as f64 * seconds_per_point);
+        }
+        let Some(pointer) = response.hover_pos() else {
+            return;
+        };
+        let (zoom, scroll) = ui.input(|i| (i.zoom_delta(), i.smooth_scroll_delta));
+        if zoom != 1.0 {
+            self.view
+                .zoom(zoom as f64, self.view.time_at(pointer.x, plot));
+        }
+        let scroll = scroll.x + scroll.y;
+        if scroll != 0.0 {
+            let seconds_per_point = self.view.span() / plot.width().max(1.0) as f64;
+            self.view.pan(-scroll as f64 * seconds_per_point);
+        }
+    }
+
+    fn paint_strip(&self, ui: &egui::Ui, strip: Rect) {
+        let painter = ui.painter_at(strip);
+        painter.rect_filled(strip, 2.0, ui.visuals().extreme_bg_color);
+        let Some(first) = self.thumbnails.first() else {
+            painter.text(
+                strip.center(),
+                Align2::CENTER_CENTER,
+                "thumbnails appear here as they decode",
+                FontId::proportional(12.0),
+                ui.visuals().weak_text_color(),
+            );
+            return;
+        };
+        // Cells of the strip's height at the video's aspect; each shows the thumbnail nearest to
+        // its middle, so the strip stays dense at any zoom.
+        let aspect = first.size[0].max(1) as f32 / first.size[1].max(1) as f32;
+        let cell_width = (strip.height() * aspect).max(8.0);
+        let cells = (strip.width() / cell_width).ceil() as usize;
+        for cell in 0..cells {
+            let left = strip.left() + cell as f32 * cell_width;
+            let rect = Rect::from_min_size(
+                Pos2::new(left, strip.top()),
+                Vec2::new(cell_width, strip.height()),
+            );
+            let time = self.view.time_at(rect.center().x, strip);
+            if let Some(thumb) = nearest_thumbnail(&self.thumbnails, time) {
+                let uv = Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0));
+                painter.image(thumb.texture, rect.shrink(0.5), uv, Color32::WHITE);
+            }
+        }
+    }
+
+    fn paint_ruler(&self, ui: &egui::Ui, ruler: Rect) {
+        let painter = ui.painter_at(ruler);
+        let color = ui.visuals().weak_text_color();
+        let step = tick_step(self.view.span(), ruler.width());
+        let mut tick = (self.view.start() / step).ceil() * step;
+        while tick <= self.view.end() + 1e-9 {
+            let x = self.view.x_of(tick, ruler);
+            painter.vline(x, ruler.top()..=ruler.top() + 5.0, Stroke::new(1.0, color));
+            painter.text(
+                Pos2::new(x + 2.0, ruler.top() + 4.0),
+                Align2::LEFT_TOP,
+                format_time(tick),
+                FontId::monospace(10.0),
+                color,
+            );
+            tick += step;
+        }
+    }
+
+    fn hover_preview(&self, scrub: &egui::Response, time: f64) {
+        let thumb = nearest_thumbnail(&self.thumbnails, time);
+        scrub.clone().on_hover_ui_at_pointer(|ui| {
+            if let Some(thumb) = thumb {
+                let aspect = thumb.size[0].max(1) as f32 / thumb.size[1].max(1) as f32;
+                let size = Vec2::new(160.0, 160.0 / aspect);
+                ui.add(egui::Image::new((thumb.texture, size)));
+            }
+            ui.monospace(format_time(time));
+        });
+    }
+
+    fn paint_track(
+        &self,
+        ui: &egui::Ui,
+        track: TrackInfo,
+        label: Rect,
+        plot: Rect,
+        response: &egui::Response,
+        player: &mut PlayerState,
+    ) {
+        let visuals = ui.visuals();
+        ui.painter().text(
+            label.left_center(),
+            Align2::LEFT_CENTER,
+            track.name,
+            FontId::proportional(12.0),
+            visuals.text_color(),
+        );
+        let painter = ui.painter_at(plot);
+        painter.rect_filled(
+            plot.shrink2(Vec2::new(0.0, 1.0)),
+            0.0,
+            visuals.faint_bg_color,
+        );
+        let tracks = &self.tracks;
+        let empty = match track.kind {
+            TrackKind::Sampled => tracks.sampled_frames.is_empty(),
+            TrackKind::SlowFast => tracks.slowfast.is_empty(),
+            TrackKind::Chunks => tracks.chunk_boundaries.is_empty(),
+            TrackKind::Tokens => tracks.tokens_per_frame.is_empty(),
+            TrackKind::Attention => tracks.attention_mass.is_empty(),
+            TrackKind::Captions => tracks.caption_events.is_empty(),
+        };
+        if empty {
+            painter.text(
+                plot.left_center() + Vec2::new(6.0, 0.0),
+                Align2::LEFT_CENTER,
+                track.empty_hint,
+                FontId::proportional(11.0),
+                visuals.weak_text_color(),
+            );
+            return;
+        }
+        let accent = visuals.selection.bg_fill;
+        let tick = |painter: &egui::Painter, time: f64, height: f32, color: Color32| {
+            let x = self.view.x_of(time, plot);
+            painter.vline(
+                x,
+                plot.bottom() - height..=plot.bottom(),
+                Stroke::new(1.5, color),
+            );
+        };
+        match track.kind {
+            TrackKind::Sampled => {
+                for &time in &tracks.sampled_frames {
+                    tick(&painter, time, plot.height() - 4.0, accent);
+                }
+            }
+            TrackKind::SlowFast => {
+                for frame in &tracks.slowfast {
+                    match frame.speed {
+                        FrameSpeed::Slow => tick(&painter, frame.time, plot.height() - 4.0, SLOW),
+                        FrameSpeed::Fast => tick(&painter, frame.time, plot.height() * 0.4, FAST),
+                    }
+                }
+            }
+            TrackKind::Chunks => {
+                let mut edges = vec![0.0];
+                edges.extend(tracks.chunk_boundaries.iter().copied());
+                edges.push(self.view.duration());
+                for (index, pair) in edges.windows(2).enumerate() {
+                    let rect = Rect::from_x_y_ranges(
+                        self.view.x_of(pair[0], plot)..=self.view.x_of(pair[1], plot),
+                        plot.y_range(),
+                    );
+                    if index % 2 == 1 {
+                        painter.rect_filled(rect, 0.0, accent.gamma_multiply(0.25));
+                    }
+                }
+                for &time in &tracks.chunk_boundaries {
+                    tick(&painter, time, plot.height(), visuals.strong_text_color());
+                }
+            }
+            TrackKind::Tokens => {
+                paint_bars(&painter, &self.view, plot, &tracks.tokens_per_frame, |_| {
+                    accent
+                })
+            }
+            TrackKind::Attention => paint_bars(
+                &painter,
+                &self.view,
+                plot,
+                &tracks.attention_mass,
+                heat_color,
+            ),
+            TrackKind::Captions => {
+                for segment in &tracks.caption_events {
+                    let rect = Rect::from_x_y_ranges(
+                        self.view.x_of(segment.start, plot)..=self.view.x_of(segment.end, plot),
+                        plot.shrink(2.0).y_range(),
+                    );
+                    painter.rect(
+                        rect,
+                        3.0,
+                        accent.gamma_multiply(0.6),
+                        Stroke::new(1.0, accent),
+                        StrokeKind::Inside,
+                    );
+                    painter.with_clip_rect(rect.intersect(plot)).text(
+                        rect.left_center() + Vec2::new(3.0, 0.0),
+                        Align2::LEFT_CENTER,
+                        &segment.label,
+                        FontId::proportional(11.0),
+                        visuals.strong_text_color(),
+                    );
+                }
+            }
+        }
+        let Some(pos) = response
+            .interact_pointer_pos()
+            .filter(|_| response.clicked())
+        else {
+            return;
+        };
+        let time = self.view.time_at(pos.x, plot);
+        let target = match track.kind {
+            TrackKind::Attention => tracks.most_attended(),
+            TrackKind::Captions => tracks
+                .caption_events
+                .iter()
+                .find(|s| (s.start..=s.end).contains(&time))
+                .map(|s| s.start),
+            _ => Some(time),
+        };
+        if let Some(target) = target {
+            player.pause();
+            player.seek(target);
+        }
+    }
+
+    fn paint_marks_and_playhead(&self, ui: &egui::Ui, area: Rect, player: &PlayerState) {
+        let painter = ui.painter_at(area);
+        if let (Some(start), Some(end)) = (player.in_mark(), player.out_mark()) {
+            let rect = Rect::from_x_y_ranges(
+                self.view.x_of(start, area)..=self.view.x_of(end, area),
+                area.y_range(),
+            );
+            painter.rect_filled(rect, 0.0, MARK.gamma_multiply(0.15));
+        }
+        for mark in [player.in_mark(), player.out_mark()].into_iter().flatten() {
+            painter.vline(
+                self.view.x_of(mark, area),
+                area.y_range(),
+                Stroke::new(1.5, MARK),
+            );
+        }
+        let x = self.view.x_of(player.position(), area);
+        painter.vline(x, area.y_range(), Stroke::new(2.0, PLAYHEAD));
+    }
+}
+
+const PLAYHEAD: Color32 = Color32::from_rgb(230, 70, 60);
+const MARK: Color32 = Color32::from_rgb(240, 190, 40);
+const SLOW: Color32 = Color32::from_rgb(80, 150, 240);
+const FAST: Color32 = Color32::from_rgb(120, 200, 120);
+
+#[derive(Clone, Copy)]
+enum TrackKind {
+    Sampled,
+    SlowFast,
+    Chunks,
+    Tokens,
+    Attention,
+    Captions,
+}
+
+#[derive(Clone, Copy)]
+struct TrackInfo {
+    kind: TrackKind,
+    name: &'static str,
+    empty_hint: &'static str,
+}
+
+const TRACKS: [TrackInfo; 6] = [
+    TrackInfo {
+        kind: TrackKind::Sampled,
+        name: "Sampled frames",
+        empty_hint: "filled when a model reads the video",
+    },
+    TrackInfo {
+        kind: TrackKind::SlowFast,
+        name: "SlowFast",
+        empty_hint: "slow/fast frames of Keye-VL-1.5 sampling",
+    },
+    TrackInfo {
+        kind: TrackKind::Chunks,
+        name: "Mavors chunks",
+        empty_hint: "chunk boundaries of the Mavors encoder",
+    },
+    TrackInfo {
+        kind: TrackKind::Tokens,
+        name: "Tokens / frame",
+        empty_hint: "visual tokens per sampled frame",
+    },
+    TrackInfo {
+        kind: TrackKind::Attention,
+        name: "Attention",
+        empty_hint: "select a token of an answer to see where it looked",
+    },
+    TrackInfo {
+        kind: TrackKind::Captions,
+        name: "Caption events",
+        empty_hint: "open a caption file to see its events",
+    },
+];
+
+fn split_label(row: Rect) -> (Rect, Rect) {
+    let split = (row.left() + LABEL_WIDTH).min(row.right());
+    (
+        Rect::from_min_max(row.min, Pos2::new(split, row.bottom())),
+        Rect::from_min_max(Pos2::new(split, row.top()), row.max),
+    )
+}
+
+/// Bars scaled to the track's maximum, each as wide as the gap to the next sample.
+fn paint_bars(
+    painter: &egui::Painter,
+    view: &TimelineView,
+    plot: Rect,
+    values: &[FrameValue],
+    color: impl Fn(f32) -> Color32,
+) {
+    let max = values
+        .iter()
+        .map(|v| v.value)
+        .filter(|v| v.is_finite())
+        .fold(0.0_f32, f32::max);
+    if max <= 0.0 {
+        return;
+    }
+    for (index, sample) in values.iter().enumerate() {
+        let next = values.get(index + 1).map_or(view.duration(), |n| n.time);
+        let left = view.x_of(sample.time, plot);
+        let right = view.x_of(next, plot).max(left + 2.0);
+        let fraction = (sample.value / max).clamp(0.0, 1.0);
+        let top = plot.bottom() - fraction * (plot.height() - 2.0);
+        let rect = Rect::from_min_max(Pos2::new(left, top), Pos2::new(right - 1.0, plot.bottom()));
+        painter.rect_filled(rect, 0.0, color(fraction));
+    }
+}
+
+/// A small dark-to-hot ramp for attention mass in 0..1.
+fn heat_color(fraction: f32) -> Color32 {
+    let t = fraction.clamp(0.0, 1.0);
+    let r = (255.0 * (t * 1.6).min(1.0)) as u8;
+    let g = (255.0 * ((t - 0.35) * 1.6).clamp(0.0, 1.0)) as u8;
+    let b = (255.0 * ((t - 0.75) * 4.0).clamp(0.0, 1.0)).max(60.0 * (1.0 - t)) as u8;
+    Color32::from_rgb(r, g, b)
+}
+
+fn nearest_thumbnail(thumbnails: &[Thumbnail], time: f64) -> Option<&Thumbnail> {
+    let after = thumbnails.partition_point(|t| t.time < time);
+    let candidates = [after.checked_sub(1), Some(after)];
+    candidates
+        .into_iter()
+        .flatten()
+        .filter_map(|i| thumbnails.get(i))
+        .min_by(|a, b| (a.time - time).abs().total_cmp(&(b.time - time).abs()))
+}
+
+/// A "nice" ruler step (1, 2, 5 times a power of ten, or minutes) leaving at least ~90 points
+/// between labels.
+fn tick_step(span: f64, width: f32) -> f64 {
+    let min_step = span * 90.0 / width.max(1.0) as f64;
+    const NICE: [f64; 18] = [
+        0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0,
+        600.0, 1800.0, 3600.0,
+    ];
+    NICE.into_iter()
+        .find(|&step| step >= min_step)
+        .unwrap_or(3600.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zoom_keeps_the_anchor_in_place_and_stays_inside_the_video() {
+        let mut view = TimelineView::new(10.0);
+        view.zoom(4.0, 5.0);
+        assert!((view.span() - 2.5).abs() < 1e-9);
+        assert!(
+            (view.start() - 3.75).abs() < 1e-9,
+            "anchor at the middle stays at the middle"
+        );
+        view.zoom(0.001, 5.0);
+        assert_eq!((view.start(), view.end()), (0.0, 10.0));
+        view.zoom(1e9, 9.99);
+        assert!((view.span() - TimelineView::MIN_SPAN).abs() < 1e-9);
+        assert!(view.end() <= 10.0);
+    }
+
+    #[test]
+    fn pan_stops_at_both_ends() {
+        let mut view = TimelineView::new(10.0);
+        view.zoom(2.0, 0.0);
+        view.pan(100.0);
+        assert_eq!((view.start(), view.end()), (5.0, 10.0));
+        view.pan(-100.0);
+        assert_eq!((view.start(), view.end()), (0.0, 5.0));
+    }
+
+    #[test]
+    fn nearest_thumbnail_picks_the_closest_in_time() {
+        let thumbs: Vec<Thumbnail> = [0.0, 1.0, 2.0]
+            .map(|time| Thumbnail {
+                time,
+                texture: TextureId::Managed(0),
+                size: [16, 9],
+            })
+            .to_vec();
+        assert_eq!(nearest_thumbnail(&thumbs, 1.4).map(|t| t.time), Some(1.0));
+        assert_eq!(nearest_thumbnail(&thumbs, 1.6).map(|t| t.time), Some(2.0));
+        assert_eq!(nearest_thumbnail(&thumbs, 9.0).map(|t| t.time), Some(2.0));
+        assert_eq!(nearest_thumbnail(&[], 1.0), None);
+    }
+
+    #[test]
+    fn most_attended_frame_is_the_maximum_ignoring_nan() {
+        let tracks = ModelTracks {
+            attention_mass: vec![
+                FrameValue {
+                    time: 0.0,
+                    value: 0.2,
+                },
+                FrameValue {
+                    time: 0.5,
+                    value: f32::NAN,
+                },
+                FrameValue {
+                    time: 1.0,
+                    value: 0.7,
+                },
+            ],
+            ..ModelTracks::default()
+        };
+        assert_eq!(tracks.most_attended(), Some(1.0));
+    }
+}

@@ -1,0 +1,155 @@
+//! Keyboard control of the player, pressed the way a person would.
+
+use egui::{Key, Modifiers};
+use egui_kittest::{Harness, kittest::Queryable};
+use keye_ui::{Direction, PlayerState, Timebase, TransportBar};
+
+/// 10 s at 25 fps, paused at the start.
+fn player_harness() -> Harness<'static, PlayerState> {
+    let player = PlayerState::new(Timebase {
+        fps: 25.0,
+        frame_count: 250,
+    });
+    Harness::new_ui_state(
+        |ui, player: &mut PlayerState| TransportBar.ui(ui, player),
+        player,
+    )
+}
+
+#[test]
+fn arrows_step_one_frame_and_shift_arrows_one_second() {
+    let mut harness = player_harness();
+    harness.key_press(Key::ArrowRight);
+    harness.run();
+    assert_eq!(harness.state().frame(), 1);
+    harness.key_press_modifiers(Modifiers::SHIFT, Key::ArrowRight);
+    harness.run();
+    assert_eq!(harness.state().frame(), 26);
+    harness.key_press(Key::ArrowLeft);
+    harness.run();
+    assert_eq!(harness.state().frame(), 25);
+    harness.key_press_modifiers(Modifiers::SHIFT, Key::ArrowLeft);
+    harness.key_press_modifiers(Modifiers::SHIFT, Key::ArrowLeft);
+    harness.run();
+    assert_eq!(
+        harness.state().frame(),
+        0,
+        "stepping back stops at the first frame"
+    );
+}
+
+#[test]
+fn space_toggles_and_jkl_shuttle() {
+    let mut harness = player_harness();
+    harness.key_press(Key::Space);
+    harness.run();
+    assert!(harness.state().is_playing());
+    harness.key_press(Key::Space);
+    harness.run();
+    assert!(!harness.state().is_playing());
+
+    harness.key_press(Key::L);
+    harness.run();
+    let player = harness.state();
+    assert!(player.is_playing());
+    assert_eq!(
+        (player.direction(), player.speed()),
+        (Direction::Forward, 1.0)
+    );
+    harness.key_press(Key::L);
+    harness.key_press(Key::L);
+    harness.key_press(Key::L);
+    harness.run();
+    assert_eq!(
+        harness.state().speed(),
+        4.0,
+        "L speeds up by doubling, capped at 4x"
+    );
+
+    harness.key_press(Key::J);
+    harness.run();
+    let player = harness.state();
+    assert_eq!(
+        (player.direction(), player.speed()),
+        (Direction::Backward, 1.0)
+    );
+    harness.key_press(Key::J);
+    harness.run();
+    assert_eq!(harness.state().speed(), 2.0);
+
+    harness.key_press(Key::K);
+    harness.run();
+    assert!(!harness.state().is_playing());
+}
+
+#[test]
+fn home_end_and_in_out_marks() {
+    let mut harness = player_harness();
+    harness.key_press(Key::End);
+    harness.run();
+    assert_eq!(harness.state().frame(), 249, "End shows the last frame");
+    harness.key_press(Key::Home);
+    harness.run();
+    assert_eq!(harness.state().position(), 0.0);
+
+    harness.state_mut().seek_frame(50);
+    harness.key_press(Key::OpenBracket);
+    harness.run();
+    harness.state_mut().seek_frame(100);
+    harness.key_press(Key::CloseBracket);
+    harness.run();
+    assert_eq!(harness.state().in_mark(), Some(2.0));
+    assert_eq!(harness.state().out_mark(), Some(4.0));
+}
+
+#[test]
+fn transport_buttons_do_what_the_keys_do() {
+    let mut harness = player_harness();
+    harness.get_by_label("Next frame").click();
+    harness.run();
+    assert_eq!(harness.state().frame(), 1);
+    harness.get_by_label("Play").click();
+    harness.run();
+    assert!(harness.state().is_playing());
+    harness.get_by_label("Pause").click();
+    harness.run();
+    assert!(!harness.state().is_playing());
+}
+
+#[test]
+fn typing_in_a_text_field_does_not_move_the_video() {
+    let player = PlayerState::new(Timebase {
+        fps: 25.0,
+        frame_count: 250,
+    });
+    let mut harness = Harness::new_ui_state(
+        |ui, (player, question): &mut (PlayerState, String)| {
+            TransportBar.ui(ui, player);
+            let label = ui.label("Question");
+            ui.text_edit_singleline(question).labelled_by(label.id);
+        },
+        (player, String::new()),
+    );
+    harness.get_by_label("Question").focus();
+    harness.run();
+    harness.key_press(Key::Space);
+    harness.key_press(Key::ArrowRight);
+    harness.run();
+    assert!(!harness.state().0.is_playing());
+    assert_eq!(harness.state().0.frame(), 0);
+}
+
+#[test]
+fn playing_advances_with_speed_and_stops_at_the_end() {
+    let mut player = PlayerState::new(Timebase {
+        fps: 25.0,
+        frame_count: 250,
+    });
+    player.play();
+    player.set_speed(2.0);
+    player.advance(1.0);
+    assert_eq!(player.frame(), 50);
+    player.advance(100.0);
+    assert!(!player.is_playing());
+    assert_eq!(player.frame(), 249);
+}
