@@ -243,7 +243,7 @@ fn convert_round_trips_between_json_and_json_lines() {
     );
     let text = fs::read_to_string(&lines).expect("jsonl");
     assert_eq!(text.lines().count(), 3);
-    assert!(text.contains(r#""id":12345678901234567890,"#) && text.contains(r#""ratio":0.50}"#));
+    assert!(text.contains(r#""id":12345678901234567890,"#) && text.contains(r#""ratio": 0.50}"#));
     let back = dir.path().join("back.txt");
     assert!(
         captions(&["convert", arg(&lines), "--out", arg(&back), "--to", "json"])

@@ -404,7 +404,7 @@ impl CaptionFile {
 
     /// The file's bytes in `format`. In its own format every record not edited comes back byte
     /// for byte, and so does everything between records. In another format each record keeps
-    /// its text (minified to one line for JSON Lines); records that could not be read stop the
+    /// its text (records spread over lines are minified to one for JSON Lines); records that could not be read stop the
     /// conversion unless `drop_bad` says to leave them out.
     pub fn to_bytes(&self, format: Format, drop_bad: bool) -> Result<Vec<u8>, Error> {
         if let Some(problem) = self.structural_problem() {
@@ -463,7 +463,13 @@ impl CaptionFile {
         match format {
             Format::JsonLines => {
                 for text in texts {
-                    out.push_str(&scan::minify(&text));
+                    // Only records spread over lines are compacted; one-line records keep
+                    // their spacing, so JSON Lines -> JSON -> JSON Lines is byte-exact.
+                    if text.contains(['\n', '\r']) {
+                        out.push_str(&scan::minify(&text));
+                    } else {
+                        out.push_str(&text);
+                    }
                     out.push('\n');
                 }
             }

@@ -426,9 +426,9 @@ fn objects_keyed_by_video_are_files_of_records() {
     );
     assert_eq!(
         lines[1],
-        r#"{"video":"b.mp4","caption":"free words","n":1.50}"#
+        r#"{"video":"b.mp4","caption": "free words", "n": 1.50}"#
     );
-    assert_eq!(lines[2], r#"{"video":"own.mp4","caption":"x"}"#);
+    assert_eq!(lines[2], r#"{"video": "own.mp4", "caption": "x"}"#);
 
     let mut caption = file.caption(0).expect("caption").clone();
     caption.caption = "Edited.".into();
