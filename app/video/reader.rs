@@ -271,14 +271,13 @@ impl Video {
         }
         let mut start = keyframe;
         for _ in 0..SEEK_RETRIES {
-            if start == 0 {
-                break;
-            }
             self.seek_to(start)?;
             match self.decode_forward(target, cancelled)? {
                 Forward::Reached => return Ok(()),
-                Forward::LandedLate => start = self.index.previous_keyframe(start).unwrap_or(0),
-                Forward::Ended => break,
+                Forward::LandedLate if start > 0 => {
+                    start = self.index.previous_keyframe(start).unwrap_or(0);
+                }
+                Forward::LandedLate | Forward::Ended => break,
             }
         }
         // Demuxers whose seeking is imprecise (or impossible) still get every frame: decode from
