@@ -5,6 +5,7 @@ pub mod chat;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod generate;
 pub mod golden;
 pub mod keye;
 pub mod mavors;

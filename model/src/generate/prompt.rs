@@ -1,0 +1,318 @@
+//! A prompt ready for the decoder: token ids, vision inputs, and where each vision token sits in
+//! the prompt and on its media's merged grid, so attention can be mapped back to (media, frame,
+//! row, col). The thinking switch is the literal `/think` or `/no_think` the model card asks for
+//! at the end of the last user text.
+
+use image::RgbImage;
+use serde::Serialize;
+
+use crate::{
+    chat::{ChatMessage, ContentPart, MessageContent, expand_placeholders, render_chat},
+    error::{Error, Result},
+    keye::{Grid, KeyeInputs, KeyeModel, VisionBatch},
+    preprocess::{self, ImageProcessorConfig},
+    tokenizer::KeyeTokenizer,
+};
+
+/// Keye-VL's thinking switch (Qwen3 style).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThinkingMode {
+    /// Nothing appended: the model decides (it may write `<analysis>` first).
+    #[default]
+    Auto,
+    /// `/think`: reason in `<think>…</think>` before answering.
+    Think,
+    /// `/no_think`: answer directly.
+    NoThink,
+}
+
+impl ThinkingMode {
+    /// The text appended to the last user message.
+    pub fn marker(self) -> &'static str {
+        match self {
+            ThinkingMode::Auto => "",
+            ThinkingMode::Think => "/think",
+            ThinkingMode::NoThink => "/no_think",
+        }
+    }
+
+    /// Appends the marker to the last user message's text (adding a text part if it has none).
+    pub fn apply(self, messages: &mut [ChatMessage]) -> Result<()> {
+        if self == ThinkingMode::Auto {
+            return Ok(());
+        }
+        let last_user = messages
+            .iter_mut()
+            .rev()
+            .find(|m| m.role == "user")
+            .ok_or_else(|| Error::Prompt("a thinking mode needs a user message".into()))?;
+        match &mut last_user.content {
+            MessageContent::Text(text) => text.push_str(self.marker()),
+            MessageContent::Parts(parts) => {
+                match parts.iter_mut().rev().find_map(|p| match p {
+                    ContentPart::Text { text } => Some(text),
+                    _ => None,
+                }) {
+                    Some(text) => text.push_str(self.marker()),
+                    None => parts.push(ContentPart::Text {
+                        text: self.marker().into(),
+                    }),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Image or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    Image,
+    Video,
+}
+
+/// One image or video as the decoder sees it: frames of merged tokens.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MediaGrid {
+    pub kind: MediaKind,
+    /// (rows, cols) of merged tokens of each frame (temporal step), in time order.
+    pub frames: Vec<(usize, usize)>,
+}
+
+impl MediaGrid {
+    pub fn tokens(&self) -> usize {
+        self.frames.iter().map(|(r, c)| r * c).sum()
+    }
+}
+
+/// Where one vision token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct VisionTokenRef {
+    pub media: usize,
+    pub frame: usize,
+    pub row: usize,
+    pub col: usize,
+}
+
+/// Every vision token of a prompt: its position in the prompt and its place on its grid.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VisionTokenMap {
+    pub media: Vec<MediaGrid>,
+    /// Prompt positions of the vision tokens, in prompt order.
+    pub positions: Vec<usize>,
+    /// `refs[i]` is where `positions[i]` came from.
+    pub refs: Vec<VisionTokenRef>,
+}
+
+impl VisionTokenMap {
+    /// Maps the placeholder tokens of `input_ids` (images first met first, as the processor
+    /// fills them) onto `images` and `videos` in order. Images and videos may interleave in the
+    /// prompt; each kind is consumed in its own order, as the model's scatter does.
+    pub fn new(
+        input_ids: &[u32],
+        image_token: u32,
+        video_token: u32,
+        images: Vec<MediaGrid>,
+        videos: Vec<MediaGrid>,
+    ) -> Result<Self> {
+        let grid_refs = |grids: &[MediaGrid], first_media: usize| -> Vec<VisionTokenRef> {
+            let mut refs = Vec::new();
+            for (m, grid) in grids.iter().enumerate() {
+                for (f, &(rows, cols)) in grid.frames.iter().enumerate() {
+                    for row in 0..rows {
+                        for col in 0..cols {
+                            refs.push(VisionTokenRef {
+                                media: first_media + m,
+                                frame: f,
+                                row,
+                                col,
+                            });
+                        }
+                    }
+                }
+            }
+            refs
+        };
+        let image_refs = grid_refs(&images, 0);
+        let video_refs = grid_refs(&videos, images.len());
+        let (mut next_image, mut next_video) = (0, 0);
+        let mut positions = Vec::new();
+        let mut refs = Vec::new();
+        for (i, &id) in input_ids.iter().enumerate() {
+            let r = if id == image_token {
+                next_image += 1;
+                image_refs.get(next_image - 1)
+            } else if id == video_token {
+                next_video += 1;
+                video_refs.get(next_video - 1)
+            } else {
+                continue;
+            };
+            let r = r.ok_or_else(|| {
+                Error::Prompt(format!(
+                    "the prompt has more vision placeholders than the media have tokens \
+                     ({} image, {} video)",
+                    image_refs.len(),
+                    video_refs.len()
+                ))
+            })?;
+            positions.push(i);
+            refs.push(*r);
+        }
+        if next_image != image_refs.len() || next_video != video_refs.len() {
+            return Err(Error::Prompt(format!(
+                "the prompt has {next_image} image and {next_video} video placeholder tokens, \
+                 the media have {} and {}",
+                image_refs.len(),
+                video_refs.len()
+            )));
+        }
+        let mut media = images;
+        media.extend(videos);
+        Ok(Self {
+            media,
+            positions,
+            refs,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.positions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+    }
+}
+
+/// Inputs for generation from any encoder: the Keye model inputs plus the vision-token map.
+#[derive(Debug, Clone)]
+pub struct PreparedPrompt {
+    pub inputs: KeyeInputs,
+    pub vision: VisionTokenMap,
+    /// The rendered chat text before placeholder expansion (for logs and the GUI).
+    pub text: String,
+}
+
+/// Builds a prompt from chat messages whose image parts are `images` in order: the processor's
+/// template, the thinking switch, image preprocessing, placeholder expansion, tokenization.
+pub fn prepare_image_prompt(
+    model: &KeyeModel,
+    tokenizer: &KeyeTokenizer,
+    processor: &ImageProcessorConfig,
+    messages: &[ChatMessage],
+    images: &[RgbImage],
+    thinking: ThinkingMode,
+) -> Result<PreparedPrompt> {
+    let mut messages = messages.to_vec();
+    thinking.apply(&mut messages)?;
+    let text = render_chat(&messages, tokenizer.tokens(), true);
+    let merge = model.config().vision.spatial_merge_size;
+    let patches = images
+        .iter()
+        .map(|image| preprocess::preprocess_image(image, processor))
+        .collect::<Result<Vec<_>, _>>()?;
+    let grids: Vec<Grid> = patches.iter().map(|p| p.grid_thw).collect();
+    let tokens_per_image: Vec<usize> = grids
+        .iter()
+        .map(|g| g.iter().product::<usize>() / (merge * merge))
+        .collect();
+    let expanded = expand_placeholders(
+        &text,
+        tokenizer.tokens(),
+        tokenizer.tokens().slowfast.as_ref(),
+        &tokens_per_image,
+        &[],
+    )?;
+    let input_ids = tokenizer.encode(&expanded)?;
+    let media = grids
+        .iter()
+        .map(|&[t, h, w]| MediaGrid {
+            kind: MediaKind::Image,
+            frames: vec![(h / merge, w / merge); t],
+        })
+        .collect();
+    let tokens = &model.config().tokens;
+    let vision = VisionTokenMap::new(&input_ids, tokens.image, tokens.video, media, vec![])?;
+    let images = if patches.is_empty() {
+        None
+    } else {
+        let p = processor.patch_size as usize;
+        let n: usize = patches.iter().map(|x| x.num_patches()).sum();
+        let data: Vec<f32> = patches.into_iter().flat_map(|x| x.pixel_values).collect();
+        let pixel_values = candle_core::Tensor::from_vec(data, (n, 3, p, p), model.device())?;
+        Some(VisionBatch::images(pixel_values, grids))
+    };
+    Ok(PreparedPrompt {
+        inputs: KeyeInputs {
+            input_ids,
+            images,
+            videos: None,
+        },
+        vision,
+        text,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_map_to_media_frame_row_col_in_prompt_order() {
+        // ids: text, 2x3 image (6 tokens), text, video of 2 frames of 1x2 (4 tokens).
+        let (img, vid) = (9, 8);
+        let mut ids = vec![1];
+        ids.extend([img; 6]);
+        ids.push(2);
+        ids.extend([vid; 4]);
+        let map = VisionTokenMap::new(
+            &ids,
+            img,
+            vid,
+            vec![MediaGrid {
+                kind: MediaKind::Image,
+                frames: vec![(2, 3)],
+            }],
+            vec![MediaGrid {
+                kind: MediaKind::Video,
+                frames: vec![(1, 2), (1, 2)],
+            }],
+        )
+        .unwrap();
+        assert_eq!(map.positions, vec![1, 2, 3, 4, 5, 6, 8, 9, 10, 11]);
+        let r = |media, frame, row, col| VisionTokenRef {
+            media,
+            frame,
+            row,
+            col,
+        };
+        assert_eq!(map.refs[4], r(0, 0, 1, 1));
+        assert_eq!(map.refs[5], r(0, 0, 1, 2));
+        assert_eq!(map.refs[8], r(1, 1, 0, 0));
+        assert_eq!(map.refs[9], r(1, 1, 0, 1));
+        assert!(VisionTokenMap::new(&ids[..5], img, vid, map.media[..1].to_vec(), vec![]).is_err());
+    }
+
+    #[test]
+    fn thinking_marker_goes_after_the_last_user_text() {
+        let mut messages: Vec<ChatMessage> = serde_json::from_str(
+            r#"[{"role":"user","content":"a"},{"role":"assistant","content":"b"},
+                {"role":"user","content":[{"type":"text","text":"Q"},{"type":"image"}]}]"#,
+        )
+        .unwrap();
+        ThinkingMode::NoThink.apply(&mut messages).unwrap();
+        assert_eq!(
+            messages[2].content,
+            MessageContent::Parts(vec![
+                ContentPart::Text {
+                    text: "Q/no_think".into()
+                },
+                ContentPart::Image
+            ])
+        );
+        assert_eq!(messages[0].content, MessageContent::Text("a".into()));
+    }
+}
