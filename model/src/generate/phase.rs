@@ -280,7 +280,7 @@ mod tests {
             [
                 (Phase::Analysis, "<analysis>Needs care: é→🙂</analysis>"),
                 (Phase::Thinking, "<think>\nLet x = {1}.\n</think>"),
-                (Phase::Answer, "\n\n<answer>So \\boxed{\\frac{1}{2}"),
+                (Phase::Answer, "\n\n<answer>So \\boxed{\\frac{1}{2}}"),
             ]
         );
         assert!(events.contains(&PhaseEvent::Boxed {
