@@ -368,11 +368,12 @@ fn captured_layer0_attention_equals_an_explicit_full_attention() {
         .map(|i| 1.0 / (cfg.rope_theta as f32).powf((2 * i) as f32 / hd as f32))
         .collect();
     let mut angles = Vec::new();
-    for i in 0..total {
+    let [t_pos, h_pos, w_pos] = &positions;
+    for ((&t, &h), &w) in t_pos.iter().zip(h_pos).zip(w_pos) {
         let mut j = 0;
-        for (axis, &len) in cfg.mrope_section.iter().enumerate() {
+        for (p, &len) in [t, h, w].into_iter().zip(&cfg.mrope_section) {
             for f in &inv_freq[j..j + len] {
-                angles.push(positions[axis][i] as f32 * f);
+                angles.push(p as f32 * f);
             }
             j += len;
         }
