@@ -26,6 +26,8 @@ enum Command {
     Captions(cli::captions::CaptionsCommand),
     /// Run one golden reference case folder and compare every tensor it has.
     GoldenCheck(cli::model::GoldenCheckArgs),
+    /// Ask Keye-VL about images; streams the reasoning (dimmed) and the answer.
+    Ask(cli::ask::AskArgs),
     /// Measure speed against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(cli::bench::BenchCommand),
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Some(Command::Thumbs(args)) => cli::video::thumbs(args),
         Some(Command::Captions(command)) => cli::captions::run(command),
         Some(Command::GoldenCheck(args)) => cli::model::golden_check(args),
+        Some(Command::Ask(args)) => cli::ask::ask(args),
         Some(Command::Bench(command)) => cli::bench::run(command),
         None => cli::gui::run(),
     };

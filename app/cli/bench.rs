@@ -8,11 +8,14 @@ pub enum BenchCommand {
     Decode(super::video::BenchDecodeArgs),
     /// Prefill tokens/s and a forward's peak memory on CPU.
     Model(super::model::BenchModelArgs),
+    /// Decode tokens/s of a checkpoint with and without attention capture, and their ratio.
+    Generate(super::ask::BenchGenerateArgs),
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Decode(args) => super::video::bench_decode(args),
         BenchCommand::Model(args) => super::model::bench_model(args),
+        BenchCommand::Generate(args) => super::ask::bench_generate(args),
     }
 }

@@ -1,0 +1,387 @@
+//! `ask`: one question about images to a local Keye-VL checkpoint, streamed to the terminal
+//! (reasoning dimmed) or as JSON events, one per line; optionally with attention maps saved.
+//! `bench generate`: decode speed with and without attention capture, measured in the same run.
+
+use std::{
+    io::{IsTerminal, Write},
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+    time::Instant,
+};
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use keye_model::{
+    KeyeModel, KeyeTokenizer, LoadOptions, LoadProgress,
+    chat::{ChatMessage, ContentPart, MessageContent},
+    generate::{
+        CaptureSpec, GenerationEvent, GenerationRequest, Phase, SamplingParams, ThinkingMode,
+        prepare_image_prompt, spawn_generation,
+    },
+    preprocess::ImageProcessorConfig,
+};
+
+#[derive(clap::Args)]
+pub struct AskArgs {
+    /// Image files (PNG), then the question as the last argument.
+    #[arg(required = true, num_args = 1.., value_name = "MEDIA... QUESTION")]
+    pub inputs: Vec<String>,
+    /// Checkpoint folder (config.json, safetensors, tokenizer.json, preprocessor_config.json).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Ask the model to reason first (appends `/think`).
+    #[arg(long, conflicts_with = "no_think")]
+    pub think: bool,
+    /// Ask the model to answer directly (appends `/no_think`).
+    #[arg(long)]
+    pub no_think: bool,
+    /// A system prompt instead of "You are a helpful assistant."
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Write one JSON event per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Sampling temperature; 0 is greedy. Default: generation_config.json, else greedy.
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    #[arg(long)]
+    pub repetition_penalty: Option<f32>,
+    #[arg(long)]
+    pub max_new_tokens: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Save attention maps here (safetensors) with an index beside it (same name, .json).
+    #[arg(long, value_name = "FILE")]
+    pub attention: Option<PathBuf>,
+    /// Decoder layers to capture (default: the last one).
+    #[arg(long, value_delimiter = ',', requires = "attention")]
+    pub attention_layers: Vec<usize>,
+    /// Keep every head's map too, not only the mean over heads.
+    #[arg(long, requires = "attention")]
+    pub per_head: bool,
+}
+
+/// Model, tokenizer, image processor and sampling defaults of one checkpoint folder.
+struct Loaded {
+    model: Arc<KeyeModel>,
+    tokenizer: Arc<KeyeTokenizer>,
+    processor: ImageProcessorConfig,
+    sampling: SamplingParams,
+}
+
+fn load(dir: &Path, show_progress: bool) -> anyhow::Result<Loaded> {
+    let bar = if show_progress {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("loading {msg:>8} [{bar:30}] {pos}/{len}")
+            .context("progress template")?
+            .progress_chars("=> "),
+    );
+    let callback_bar = bar.clone();
+    let options = LoadOptions {
+        progress: Some(Box::new(move |p| {
+            let (what, done, total) = match p {
+                LoadProgress::CheckedShard { done, total } => ("shards", done, total),
+                LoadProgress::LoadedTensor { done, total } => ("tensors", done, total),
+            };
+            callback_bar.set_message(what);
+            callback_bar.set_length(total as u64);
+            callback_bar.set_position(done as u64);
+        })),
+        ..LoadOptions::default()
+    };
+    let model = KeyeModel::load(dir, options);
+    bar.finish_and_clear();
+    let model = model?;
+    let tokenizer = KeyeTokenizer::from_dir(dir, model.config())?;
+    let processor = ImageProcessorConfig::from_file(&dir.join("preprocessor_config.json"))?;
+    let sampling = SamplingParams::from_model_dir(dir, model.config())?;
+    Ok(Loaded {
+        model: Arc::new(model),
+        tokenizer: Arc::new(tokenizer),
+        processor,
+        sampling,
+    })
+}
+
+fn read_image(path: &Path) -> anyhow::Result<image::RgbImage> {
+    Ok(image::open(path)
+        .with_context(|| format!("{}: cannot read the image", path.display()))?
+        .to_rgb8())
+}
+
+pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
+    let Some((question, media)) = args.inputs.split_last() else {
+        bail!("give the media files and then the question");
+    };
+    let loaded = load(&args.model, !args.json && std::io::stderr().is_terminal())?;
+    let images = media
+        .iter()
+        .map(|m| read_image(Path::new(m)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut parts: Vec<ContentPart> = images.iter().map(|_| ContentPart::Image).collect();
+    parts.push(ContentPart::Text {
+        text: question.clone(),
+    });
+    let mut messages = Vec::new();
+    if let Some(system) = &args.system {
+        messages.push(ChatMessage {
+            role: "system".into(),
+            content: MessageContent::Text(system.clone()),
+        });
+    }
+    messages.push(ChatMessage {
+        role: "user".into(),
+        content: MessageContent::Parts(parts),
+    });
+    let thinking = match (args.think, args.no_think) {
+        (true, _) => ThinkingMode::Think,
+        (_, true) => ThinkingMode::NoThink,
+        _ => ThinkingMode::Auto,
+    };
+    let prompt = prepare_image_prompt(
+        &loaded.model,
+        &loaded.tokenizer,
+        &loaded.processor,
+        &messages,
+        &images,
+        thinking,
+    )?;
+
+    let mut sampling = loaded.sampling.clone();
+    if let Some(t) = args.temperature {
+        sampling.temperature = t;
+    }
+    sampling.top_k = args.top_k.or(sampling.top_k);
+    sampling.top_p = args.top_p.unwrap_or(sampling.top_p);
+    sampling.repetition_penalty = args
+        .repetition_penalty
+        .unwrap_or(sampling.repetition_penalty);
+    sampling.max_new_tokens = args.max_new_tokens.unwrap_or(sampling.max_new_tokens);
+    sampling.seed = args.seed;
+    if let Err(problem) = sampling.validate() {
+        bail!("{problem}");
+    }
+    let capture = args.attention.as_ref().map(|_| CaptureSpec {
+        layers: if args.attention_layers.is_empty() {
+            vec![
+                loaded
+                    .model
+                    .config()
+                    .text
+                    .num_hidden_layers
+                    .saturating_sub(1),
+            ]
+        } else {
+            args.attention_layers.clone()
+        },
+        per_head: args.per_head,
+    });
+
+    let handle = spawn_generation(
+        loaded.model.clone(),
+        loaded.tokenizer.clone(),
+        GenerationRequest {
+            prompt,
+            sampling,
+            capture,
+        },
+    );
+    let cancel = handle.cancel_flag();
+    // A second Ctrl-C handler cannot be installed; the first ask in a process owns it.
+    let _ = ctrlc::set_handler(move || cancel.store(true, std::sync::atomic::Ordering::Relaxed));
+
+    let mut out = std::io::stdout().lock();
+    let styled = !args.json && out.is_terminal();
+    let mut failed = None;
+    for event in handle.events.iter() {
+        if args.json {
+            if matches!(event, GenerationEvent::Attention(_)) {
+                continue; // The maps go to the --attention file.
+            }
+            serde_json::to_writer(&mut out, &event)?;
+            writeln!(out)?;
+        } else {
+            match &event {
+                GenerationEvent::Text { phase, delta } => {
+                    let reasoning = matches!(phase, Phase::Thinking | Phase::Analysis);
+                    if styled && reasoning {
+                        write!(out, "\x1b[2m{delta}\x1b[0m")?;
+                    } else {
+                        write!(out, "{delta}")?;
+                    }
+                }
+                GenerationEvent::Done(summary) => {
+                    writeln!(out)?;
+                    let t = &summary.timing;
+                    eprintln!(
+                        "{} prompt tokens, prefill {:.0} ms; {} tokens, {:.1} tokens/s ({:?})",
+                        t.prompt_tokens,
+                        t.prefill_ms,
+                        summary.tokens.len(),
+                        t.tokens_per_s,
+                        summary.stop
+                    );
+                }
+                _ => {}
+            }
+        }
+        out.flush()?;
+        if let GenerationEvent::Error { message } = event {
+            failed = Some(message);
+        }
+    }
+    drop(out);
+    let output = handle.join();
+    if let Some(message) = failed {
+        bail!("generation failed: {message}");
+    }
+    let output = output?;
+    if let (Some(path), Some(capture)) = (&args.attention, &output.attention) {
+        let index = capture.save(path)?;
+        if !args.json {
+            eprintln!(
+                "attention maps: {} (index {})",
+                path.display(),
+                index.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+pub struct BenchGenerateArgs {
+    /// Checkpoint folder to load.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// PNG image in the prompt.
+    #[arg(long)]
+    pub image: PathBuf,
+    /// Greedy tokens generated per run (no stop ids, so every run decodes the same count).
+    #[arg(long, default_value_t = 64)]
+    pub new_tokens: usize,
+    /// Layers captured in the capture runs (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub layers: Vec<usize>,
+    /// Timed repetitions of each measurement (the best is reported).
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+}
+
+/// Prints decode tokens/s with and without attention capture and their ratio.
+pub fn bench_generate(args: BenchGenerateArgs) -> anyhow::Result<ExitCode> {
+    let loaded = load(&args.model, std::io::stderr().is_terminal())?;
+    let image = read_image(&args.image)?;
+    let messages = vec![ChatMessage {
+        role: "user".into(),
+        content: MessageContent::Parts(vec![
+            ContentPart::Image,
+            ContentPart::Text {
+                text: "Describe this image.".into(),
+            },
+        ]),
+    }];
+    let prompt = prepare_image_prompt(
+        &loaded.model,
+        &loaded.tokenizer,
+        &loaded.processor,
+        &messages,
+        &[image],
+        ThinkingMode::Auto,
+    )?;
+    let sampling = SamplingParams {
+        max_new_tokens: args.new_tokens,
+        stop_ids: vec![],
+        ..SamplingParams::greedy(loaded.model.config())
+    };
+    let layers = if args.layers.is_empty() {
+        (0..loaded.model.config().text.num_hidden_layers).collect()
+    } else {
+        args.layers.clone()
+    };
+    let run = |capture: Option<CaptureSpec>| -> anyhow::Result<(f64, f64, Option<u64>)> {
+        let request = GenerationRequest {
+            prompt: prompt.clone(),
+            sampling: sampling.clone(),
+            capture,
+        };
+        let peak_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+        let start = Instant::now();
+        let output = keye_model::generate::generate(
+            &loaded.model,
+            &loaded.tokenizer,
+            &request,
+            &std::sync::atomic::AtomicBool::new(false),
+            &mut |_| {},
+        )?;
+        let total = start.elapsed().as_secs_f64();
+        let peak = peak_reset.then(peak_rss_kib).flatten();
+        Ok((output.summary.timing.tokens_per_s, total, peak))
+    };
+    let best = |capture: Option<CaptureSpec>| -> anyhow::Result<(f64, f64, Option<u64>)> {
+        let mut best = (0.0f64, f64::INFINITY, None::<u64>);
+        for _ in 0..args.repeats.max(1) {
+            let (rate, total, peak) = run(capture.clone())?;
+            best = (best.0.max(rate), best.1.min(total), best.2.max(peak));
+        }
+        Ok(best)
+    };
+    run(None)?; // Warm-up: first-touch of the weights.
+    let plain = best(None)?;
+    let mean = best(Some(CaptureSpec {
+        layers: layers.clone(),
+        per_head: false,
+    }))?;
+    let per_head = best(Some(CaptureSpec {
+        layers: layers.clone(),
+        per_head: true,
+    }))?;
+    println!(
+        "generate: {} prompt tokens ({} vision), {} new tokens, capture layers {layers:?}, best of {}",
+        prompt.inputs.input_ids.len(),
+        prompt.vision.len(),
+        args.new_tokens,
+        args.repeats.max(1)
+    );
+    println!(
+        "  {:<22} {:>12} {:>10} {:>10} {:>14} {:>10}",
+        "", "decode tok/s", "total ms", "time", "peak RSS MiB", "memory"
+    );
+    for (name, (rate, total, peak)) in [
+        ("plain", plain),
+        ("capture (head mean)", mean),
+        ("capture (per head)", per_head),
+    ] {
+        let (peak, ratio) = match (peak, plain.2) {
+            (Some(p), Some(base)) => (
+                format!("{:.1}", p as f64 / 1024.0),
+                format!("{:.3}x", p as f64 / base as f64),
+            ),
+            _ => ("n/a".into(), "n/a".into()),
+        };
+        println!(
+            "  {name:<22} {rate:>12.1} {:>10.1} {:>9.3}x {peak:>14} {ratio:>10}",
+            total * 1000.0,
+            plain.0 / rate
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Peak resident memory since the last reset (Linux `/proc/self/status` VmHWM), in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
