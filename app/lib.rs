@@ -2,3 +2,4 @@
 //! The binary (`main.rs`) is a thin CLI over this library.
 
 pub mod video;
+pub mod gui;

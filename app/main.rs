@@ -11,6 +11,8 @@ mod cli;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    gui: cli::gui::GuiArgs,
 }
 
 #[derive(Subcommand)]
@@ -43,7 +45,7 @@ fn main() -> ExitCode {
         Some(Command::GoldenCheck(args)) => cli::model::golden_check(args),
         Some(Command::Ask(args)) => cli::ask::ask(args),
         Some(Command::Bench(command)) => cli::bench::run(command),
-        None => cli::gui::run(),
+        None => cli::gui::run(cli.gui),
     };
     match result {
         Ok(code) => code,

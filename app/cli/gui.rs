@@ -1,7 +1,47 @@
-//! The desktop app. (Being built: issue 7.)
+//! `keye-studio [VIDEO] [--model DIR] [--captions FILE] [--screenshot-after SECS PATH]`: the GUI.
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
-pub fn run() -> anyhow::Result<ExitCode> {
-    anyhow::bail!("the GUI is not built yet")
+use anyhow::{Context as _, bail};
+use keye_studio::gui::{LaunchOptions, ScreenshotRequest};
+
+#[derive(clap::Args, Debug, Default)]
+pub struct GuiArgs {
+    /// A video to open.
+    pub video: Option<PathBuf>,
+    /// A Keye-VL checkpoint folder (Hugging Face layout).
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// A HAIC caption file (JSON or JSONL).
+    #[arg(long, value_name = "FILE")]
+    pub captions: Option<PathBuf>,
+    /// Write a PNG of the window after SECS seconds (once the video shows) and exit.
+    #[arg(long, num_args = 2, value_names = ["SECS", "PATH"])]
+    pub screenshot_after: Option<Vec<String>>,
+}
+
+pub fn run(args: GuiArgs) -> anyhow::Result<ExitCode> {
+    let screenshot = match args.screenshot_after.as_deref() {
+        None => None,
+        Some([secs, path]) => {
+            let seconds: f64 = secs.parse().with_context(|| {
+                format!("--screenshot-after: {secs:?} is not a number of seconds")
+            })?;
+            if !(seconds.is_finite() && seconds >= 0.0) {
+                bail!("--screenshot-after: {secs} is not a duration in seconds");
+            }
+            Some(ScreenshotRequest {
+                after: Duration::from_secs_f64(seconds),
+                path: PathBuf::from(path),
+            })
+        }
+        Some(_) => bail!("--screenshot-after takes two values: SECS PATH"),
+    };
+    keye_studio::gui::run(LaunchOptions {
+        video: args.video,
+        model: args.model,
+        captions: args.captions,
+        screenshot,
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

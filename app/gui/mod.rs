@@ -1,0 +1,82 @@
+//! The desktop app: an eframe window (wgpu renderer) over the video engine and the `keye-ui`
+//! panels. Decoding runs on the engine's worker threads; the UI thread only polls channels,
+//! uploads finished frames and draws.
+
+mod app;
+mod fonts;
+mod frame_view;
+mod media;
+mod screenshot;
+mod settings;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use app::StudioApp;
+pub use screenshot::ScreenshotRequest;
+
+/// Window size on start (points); the smoke test checks screenshots against it.
+pub const INITIAL_WINDOW_SIZE: [f32; 2] = [1152.0, 720.0];
+
+/// What the command line asked the GUI to open.
+#[derive(Clone, Debug, Default)]
+pub struct LaunchOptions {
+    pub video: Option<PathBuf>,
+    /// A checkpoint folder (Hugging Face layout).
+    pub model: Option<PathBuf>,
+    /// A HAIC caption file (JSON or JSONL).
+    pub captions: Option<PathBuf>,
+    /// Write a PNG of the window after a while and exit (smoke tests, README images).
+    pub screenshot: Option<ScreenshotRequest>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GuiError {
+    #[error("cannot open the window: {0}")]
+    Window(String),
+    #[error("{path}: cannot write the screenshot: {source}")]
+    WriteScreenshot {
+        path: PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
+    #[error("the window closed before the screenshot for {path} was taken")]
+    ScreenshotNotTaken { path: PathBuf },
+}
+
+/// Opens the window and runs until it closes. With a screenshot request, returns once the PNG is
+/// written (or with the reason it could not be).
+pub fn run(options: LaunchOptions) -> Result<(), GuiError> {
+    let screenshot_outcome: Arc<Mutex<Option<Result<(), GuiError>>>> = Arc::default();
+    let wanted_screenshot = options.screenshot.as_ref().map(|s| s.path.clone());
+    let native_options = eframe::NativeOptions {
+        viewport: eframe::egui::ViewportBuilder::default()
+            .with_title("keye-studio")
+            .with_app_id("keye-studio")
+            .with_inner_size(INITIAL_WINDOW_SIZE)
+            .with_min_inner_size([640.0, 400.0])
+            .with_drag_and_drop(true),
+        renderer: eframe::Renderer::Wgpu,
+        ..Default::default()
+    };
+    let outcome = Arc::clone(&screenshot_outcome);
+    eframe::run_native(
+        "keye-studio",
+        native_options,
+        Box::new(move |cc| Ok(Box::new(StudioApp::new(cc, options, outcome)))),
+    )
+    .map_err(|error| GuiError::Window(error.to_string()))?;
+    let outcome = screenshot_outcome
+        .lock()
+        .map(|mut slot| slot.take())
+        .unwrap_or(None);
+    match (wanted_screenshot, outcome) {
+        (_, Some(result)) => result,
+        (Some(path), None) => Err(GuiError::ScreenshotNotTaken { path }),
+        (None, None) => Ok(()),
+    }
+}
+
+/// How long a screenshot waits past its time for the first video frame before it is taken anyway.
+const SCREENSHOT_FRAME_GRACE: Duration = Duration::from_secs(15);

@@ -1,0 +1,109 @@
+//! What the app remembers between runs (theme, recent videos, the model folder), stored with
+//! eframe's storage next to egui's own memory (panel sizes and layout).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Key of the settings in eframe's storage.
+pub const STORAGE_KEY: &str = "keye-studio/settings";
+
+/// How many recent videos the File menu lists.
+pub const MAX_RECENT: usize = 10;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Theme {
+    #[default]
+    Dark,
+    Light,
+}
+
+impl Theme {
+    pub fn egui_theme(self) -> eframe::egui::Theme {
+        match self {
+            Self::Dark => eframe::egui::Theme::Dark,
+            Self::Light => eframe::egui::Theme::Light,
+        }
+    }
+}
+
+/// Unknown or missing fields fall back to defaults, so older or newer stored settings still load.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub theme: Theme,
+    /// Most recent first, no duplicates.
+    pub recent_videos: Vec<PathBuf>,
+    /// The checkpoint folder last chosen, offered again on the next start.
+    pub model_dir: Option<PathBuf>,
+}
+
+impl Settings {
+    pub fn load(storage: Option<&dyn eframe::Storage>) -> Self {
+        storage
+            .and_then(|s| eframe::get_value(s, STORAGE_KEY))
+            .unwrap_or_default()
+    }
+
+    pub fn save(&self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, STORAGE_KEY, self);
+    }
+
+    /// Puts `path` first in the recent list, dropping an older entry for it and the oldest beyond
+    /// [`MAX_RECENT`].
+    pub fn remember_video(&mut self, path: &Path) {
+        self.recent_videos.retain(|p| p != path);
+        self.recent_videos.insert(0, path.to_path_buf());
+        self.recent_videos.truncate(MAX_RECENT);
+    }
+
+    /// Drops a recent entry that no longer opens (moved or deleted file).
+    pub fn forget_video(&mut self, path: &Path) {
+        self.recent_videos.retain(|p| p != path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_videos_are_most_recent_first_unique_and_bounded() {
+        let mut settings = Settings::default();
+        for i in 0..12 {
+            settings.remember_video(Path::new(&format!("/v/{i}.mp4")));
+        }
+        settings.remember_video(Path::new("/v/5.mp4"));
+        assert_eq!(settings.recent_videos.len(), MAX_RECENT);
+        assert_eq!(settings.recent_videos[0], Path::new("/v/5.mp4"));
+        assert_eq!(settings.recent_videos[1], Path::new("/v/11.mp4"));
+        assert_eq!(
+            settings
+                .recent_videos
+                .iter()
+                .filter(|p| p.ends_with("5.mp4"))
+                .count(),
+            1
+        );
+        settings.forget_video(Path::new("/v/5.mp4"));
+        assert_eq!(settings.recent_videos[0], Path::new("/v/11.mp4"));
+    }
+
+    #[test]
+    fn settings_round_trip_and_tolerate_missing_fields() {
+        let settings = Settings {
+            theme: Theme::Light,
+            recent_videos: vec![PathBuf::from("/a.mp4")],
+            model_dir: Some(PathBuf::from("/models/keye")),
+        };
+        let text = serde_json::to_string(&settings).expect("serialize");
+        assert_eq!(
+            serde_json::from_str::<Settings>(&text).expect("parse"),
+            settings
+        );
+        let partial: Settings =
+            serde_json::from_str(r#"{"theme":"Light","later":1}"#).expect("parse partial");
+        assert_eq!(partial.theme, Theme::Light);
+        assert!(partial.recent_videos.is_empty());
+    }
+}
