@@ -1,5 +1,5 @@
 //! keye-studio's application core: the video engine, background jobs and the wiring of model and UI.
 //! The binary (`main.rs`) is a thin CLI over this library.
 
-pub mod video;
 pub mod gui;
+pub mod video;

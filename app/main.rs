@@ -7,7 +7,12 @@ use clap::{Parser, Subcommand};
 mod cli;
 
 #[derive(Parser)]
-#[command(name = "keye-studio", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "keye-studio",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
