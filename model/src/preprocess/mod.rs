@@ -334,3 +334,15 @@ fn patchify(
         grid_thw: [frames.len(), gh, gw],
     })
 }
+
+/// The one check every resizer makes first: both sizes must be non-empty.
+fn check_resize(src: &RgbImage, width: u32, height: u32) -> Result<(), PreprocessError> {
+    let (in_w, in_h) = src.dimensions();
+    if width == 0 || height == 0 || in_w == 0 || in_h == 0 {
+        return Err(PreprocessError::EmptyResize {
+            from: (in_h, in_w),
+            to: (height, width),
+        });
+    }
+    Ok(())
+}

@@ -139,13 +139,8 @@ pub fn resize_bicubic(
     width: u32,
     height: u32,
 ) -> Result<RgbImage, PreprocessError> {
+    super::check_resize(src, width, height)?;
     let (in_w, in_h) = src.dimensions();
-    if width == 0 || height == 0 || in_w == 0 || in_h == 0 {
-        return Err(PreprocessError::EmptyResize {
-            from: (in_h, in_w),
-            to: (height, width),
-        });
-    }
     if (in_w, in_h) == (width, height) {
         return Ok(src.clone());
     }

@@ -97,13 +97,8 @@ pub fn resize_bilinear_antialias(
     width: u32,
     height: u32,
 ) -> Result<RgbImage, PreprocessError> {
+    super::check_resize(src, width, height)?;
     let (in_w, in_h) = src.dimensions();
-    if width == 0 || height == 0 || in_w == 0 || in_h == 0 {
-        return Err(PreprocessError::EmptyResize {
-            from: (in_h, in_w),
-            to: (height, width),
-        });
-    }
     let (in_w, in_h, out_w, out_h) = (
         in_w as usize,
         in_h as usize,
