@@ -14,7 +14,7 @@ use candle_nn::VarBuilder;
 
 pub use rope_index::{RopeBlock, RopeIndex, RopeIndexSpec, get_rope_index};
 pub use text::{AttentionRecorder, KvCache};
-pub use vision::{Grid, VisionOutput};
+pub use vision::{Grid, VisionAttentionMaps, VisionOutput};
 
 use crate::{
     checkpoint::{LoadOptions, load_tensors},
@@ -208,6 +208,18 @@ impl KeyeModel {
         let vit = self.visual.forward(&pixel_values, &grids)?;
         let projected = self.projector.forward(&vit.last_hidden, &grids)?;
         Ok(VisionEncoding { vit, projected })
+    }
+
+    /// The vision tower's own attention inside one frame or image (`(1, h, w)` patches, in the
+    /// processor's patch layout), for the selected tower layers.
+    pub fn vision_attention(
+        &self,
+        pixel_values: &Tensor,
+        grid: Grid,
+        layers: &[usize],
+    ) -> Result<VisionAttentionMaps> {
+        let pixel_values = pixel_values.to_device(&self.device)?.to_dtype(self.dtype)?;
+        Ok(self.visual.frame_attention(&pixel_values, grid, layers)?)
     }
 
     /// M-RoPE positions for a prompt with these vision blocks.
