@@ -349,7 +349,7 @@ impl VisionModel {
             let wanted = inspect.contains(&i);
             xs = layer.forward(&xs, &rope, &blocks, wanted.then_some(&mut kept))?;
             if wanted {
-                maps.extend(kept.drain(..));
+                maps.append(&mut kept);
             }
         }
         // In the order asked for.
