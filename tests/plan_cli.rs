@@ -144,7 +144,10 @@ fn mavors_chunks_sit_on_the_videos_own_timeline_with_vfr_and_a_start_offset() {
             .get(i + 1)
             .map_or(end_of_video, |c| c["start"].as_f64().unwrap());
         assert!((end - next).abs() < 1e-6);
-        assert_eq!(chunk["padded"], i + 1 == chunks.len() && !sampled.is_multiple_of(4));
+        assert_eq!(
+            chunk["padded"],
+            i + 1 == chunks.len() && !sampled.is_multiple_of(4)
+        );
     }
     // Dense start (25 fps): samples skip frames; sparse end (10 fps): one sample per frame.
     assert_eq!(indices(&chunks[0]["frame_indices"]), vec![0, 2, 5, 7]);
