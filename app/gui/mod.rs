@@ -4,7 +4,7 @@
 
 mod app;
 mod fonts;
-mod frame_view;
+pub mod frame_view;
 mod media;
 mod screenshot;
 mod settings;
