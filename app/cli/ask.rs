@@ -154,6 +154,17 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     let styled = !args.json && out.is_terminal();
     let mut failed = None;
+    // Decoding and encoding the media can take a while on long videos: show it on a terminal.
+    let preparing = if !args.json && std::io::stderr().is_terminal() {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
+    preparing.set_style(
+        ProgressStyle::with_template("{msg:>16} [{bar:30}] {pos}/{len}")
+            .context("progress template")?
+            .progress_chars("=> "),
+    );
     for event in handle.events.iter() {
         let event = match event {
             AskEvent::Generation(event) => event,
@@ -161,7 +172,16 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
                 failed = Some(message);
                 continue;
             }
-            AskEvent::Preparing { .. } | AskEvent::Prepared { .. } => continue,
+            AskEvent::Preparing { stage, done, total } => {
+                preparing.set_message(stage);
+                preparing.set_length(total as u64);
+                preparing.set_position(done as u64);
+                continue;
+            }
+            AskEvent::Prepared { .. } => {
+                preparing.finish_and_clear();
+                continue;
+            }
         };
         if args.json {
             if matches!(event, GenerationEvent::Attention(_)) {
