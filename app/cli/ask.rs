@@ -67,7 +67,7 @@ pub struct AskArgs {
 }
 
 /// Loads a checkpoint with a progress bar on stderr when it is a terminal.
-fn load(dir: &Path, show_progress: bool) -> anyhow::Result<LoadedModel> {
+pub(super) fn load(dir: &Path, show_progress: bool) -> anyhow::Result<LoadedModel> {
     let bar = if show_progress {
         ProgressBar::new(0)
     } else {
