@@ -13,7 +13,6 @@ use std::{
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use keye_model::{
-    LoadProgress,
     chat::{ChatMessage, ContentPart, MessageContent},
     generate::{
         CaptureSpec, GenerationEvent, GenerationRequest, Phase, PromptMedia, SamplingParams,
@@ -68,26 +67,7 @@ pub struct AskArgs {
 
 /// Loads a checkpoint with a progress bar on stderr when it is a terminal.
 pub(super) fn load(dir: &Path, show_progress: bool) -> anyhow::Result<LoadedModel> {
-    let bar = if show_progress {
-        ProgressBar::new(0)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("loading {msg:>8} [{bar:30}] {pos}/{len}")
-            .context("progress template")?
-            .progress_chars("=> "),
-    );
-    let callback_bar = bar.clone();
-    let progress = Box::new(move |p| {
-        let (what, done, total) = match p {
-            LoadProgress::CheckedShard { done, total } => ("shards", done, total),
-            LoadProgress::LoadedTensor { done, total } => ("tensors", done, total),
-        };
-        callback_bar.set_message(what);
-        callback_bar.set_length(total as u64);
-        callback_bar.set_position(done as u64);
-    });
+    let (bar, progress) = super::loading_bar(show_progress);
     let model = LoadedModel::load(dir, Some(progress), None);
     bar.finish_and_clear();
     Ok(model?)
