@@ -5,5 +5,7 @@ pub mod ask;
 pub mod bench;
 pub mod captions;
 pub mod gui;
+pub mod inspect;
 pub mod model;
+pub mod plan;
 pub mod video;

@@ -5,7 +5,7 @@
 mod app;
 mod captions;
 mod fonts;
-mod frame_view;
+pub mod frame_view;
 mod media;
 mod screenshot;
 mod settings;
