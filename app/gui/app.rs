@@ -7,7 +7,7 @@ use crossbeam_channel::Receiver;
 use eframe::egui;
 use keye_ui::{Toasts, TransportBar, fit_frame_rect, format_time};
 
-use super::captions::{CaptionSession, is_caption_file};
+use super::captions::{CaptionSession, OpenVideo, is_caption_file};
 use super::media::{Media, MediaNotice};
 use super::screenshot::{Outcome, Screenshotter};
 use super::settings::{Settings, Theme};
@@ -378,7 +378,10 @@ impl StudioApp {
                     );
                 }
                 Some(document) => {
-                    ui.label(format!("Caption file: {}", document.file().path().display()));
+                    ui.label(format!(
+                        "Caption file: {}",
+                        document.file().path().display()
+                    ));
                     ui.weak("Edit it in the Captions panel on the left.");
                 }
             }
@@ -497,20 +500,18 @@ impl eframe::App for StudioApp {
             .default_size(300.0)
             .show(ui, |ui| self.side_panel(ui));
         if self.captions.is_active() {
-            let loaded = self.media.as_ref().and_then(Media::loaded);
-            let env = keye_ui::EditorEnv {
-                playhead: loaded.map(|loaded| loaded.player.position()),
-                video_name: self
-                    .media
-                    .as_ref()
-                    .and_then(|media| media.path().file_name()?.to_str()),
-                video_duration: loaded.map(|loaded| loaded.info.duration),
-                draft: self.captions.draft.clone(),
-            };
+            let video = self.media.as_ref().and_then(|media| {
+                let loaded = media.loaded()?;
+                Some(OpenVideo {
+                    path: media.path(),
+                    playhead: loaded.player.position(),
+                    duration: loaded.info.duration,
+                })
+            });
             egui::Panel::left("captions")
                 .resizable(true)
                 .default_size(420.0)
-                .show(ui, |ui| self.captions.ui(ui, env, &mut self.toasts));
+                .show(ui, |ui| self.captions.ui(ui, video, &mut self.toasts));
         }
         egui::CentralPanel::no_frame().show(ui, |ui| self.video_area(ui));
         self.toasts.ui(ui);

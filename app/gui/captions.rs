@@ -16,10 +16,13 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use eframe::egui;
 use haic::{Change, Command, Document, Edit, FieldNames, Phase, Recovery, Structure};
+use keye_model::generate::{GenerationEvent, Phase as TextPhase, ThinkingMode};
 use keye_ui::{
     CaptionAction, CaptionEdgeDrag, CaptionEditor, CaptionSegment, DraftAvailability, EditorEnv,
     SegmentEdge, Timeline, Toasts,
 };
+
+use crate::inference::{AskEvent, AskHandle, LoadedModel, Question, spawn_ask};
 
 /// Unsaved edits are written to the file at most this long after the first of them.
 pub const AUTOSAVE_INTERVAL: Duration = Duration::from_secs(30);
@@ -27,6 +30,9 @@ pub const AUTOSAVE_INTERVAL: Duration = Duration::from_secs(30);
 /// Why "Draft with model" is off until a model is loaded in the app.
 pub const NO_DRAFT_MODEL: &str = "Drafting needs a loaded Keye-VL model: open a checkpoint folder \
      (Model > Open checkpoint folder…, or start with --model DIR)";
+
+/// A HAIC caption of a short clip is a few hundred tokens; this bounds a draft that runs on.
+const DRAFT_MAX_NEW_TOKENS: usize = 768;
 
 /// Extensions opened as caption files (when dropped, or offered by the dialog).
 pub const CAPTION_EXTENSIONS: &[&str] = &["json", "jsonl", "ndjson"];
@@ -83,6 +89,20 @@ enum Quit {
     Allowed,
 }
 
+/// The open video, as the caption panel needs it.
+pub struct OpenVideo<'a> {
+    pub path: &'a Path,
+    pub playhead: f64,
+    pub duration: f64,
+}
+
+/// A model writing a HAIC draft of the open video for one record.
+struct DraftJob {
+    record: usize,
+    handle: AskHandle,
+    answer: String,
+}
+
 /// The caption side of the app: one caption file and its editor panel.
 pub struct CaptionSession {
     loading: Option<Loading>,
@@ -93,10 +113,11 @@ pub struct CaptionSession {
     /// (selected record, document version) the timeline segments were made for.
     segments_for: Option<(Option<usize>, u64)>,
     title: Option<String>,
-    /// A "Draft with model" request not yet taken by the model wiring.
-    draft_request: Option<usize>,
-    /// Whether "Draft with model" can run; the model wiring sets it as models load and answer.
-    pub draft: DraftAvailability,
+    /// The loaded model that drafts captions, when there is one.
+    model: Option<Arc<LoadedModel>>,
+    draft_job: Option<DraftJob>,
+    /// Bound on a draft's length ([`DRAFT_MAX_NEW_TOKENS`]; tests keep it short).
+    draft_max_new_tokens: usize,
 }
 
 impl Default for CaptionSession {
@@ -115,8 +136,9 @@ impl CaptionSession {
             quit: Quit::Idle,
             segments_for: None,
             title: None,
-            draft_request: None,
-            draft: DraftAvailability::Unavailable(NO_DRAFT_MODEL.to_owned()),
+            model: None,
+            draft_job: None,
+            draft_max_new_tokens: DRAFT_MAX_NEW_TOKENS,
         }
     }
 
@@ -136,12 +158,7 @@ impl CaptionSession {
     /// Starts loading `path` on a worker thread (with progress; large files take a while). An
     /// open file with unsaved edits is saved first; if that fails it stays open and nothing
     /// else happens.
-    pub fn open(
-        &mut self,
-        path: &Path,
-        toasts: &mut Toasts,
-        repaint: impl Fn() + Send + 'static,
-    ) {
+    pub fn open(&mut self, path: &Path, toasts: &mut Toasts, repaint: impl Fn() + Send + 'static) {
         if self.is_dirty() && !self.save(toasts) {
             return;
         }
@@ -216,10 +233,9 @@ impl CaptionSession {
                         stale.display()
                     ));
                 }
-                let recovered =
-                    (recovery.replayed > 0).then_some(RecoveredEdits {
-                        replayed: recovery.replayed,
-                    });
+                let recovered = (recovery.replayed > 0).then_some(RecoveredEdits {
+                    replayed: recovery.replayed,
+                });
                 let dirty = document.is_dirty();
                 self.open = Some(OpenFile {
                     document,
@@ -288,7 +304,8 @@ impl CaptionSession {
                     .dirty_since
                     .is_some_and(|since| now.duration_since(since) >= AUTOSAVE_INTERVAL)
         });
-        if due && !self.save(toasts)
+        if due
+            && !self.save(toasts)
             && let Some(open) = &mut self.open
         {
             // Try again after another interval rather than on every frame.
@@ -303,7 +320,10 @@ impl CaptionSession {
             return;
         }
         if let CaptionAction::Draft { record } = action {
-            self.draft_request = Some(record);
+            // Drafts start from `ui`, which knows the open video.
+            toasts.error(format!(
+                "Draft for caption record #{record}: open the record's video first"
+            ));
             return;
         }
         let Some(open) = &mut self.open else {
@@ -334,17 +354,94 @@ impl CaptionSession {
         }
     }
 
-    /// The record a "Draft with model" click asked for, once; the model wiring answers through
-    /// [`CaptionSession::receive_draft`].
-    pub fn take_draft_request(&mut self) -> Option<usize> {
-        self.draft_request.take()
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "called by the model manager when a model loads (merge with the ask panel)"
+        )
+    )]
+    /// The model "Draft with model" asks (`None` when none is loaded: the button says how to
+    /// load one).
+    pub fn set_model(&mut self, model: Option<Arc<LoadedModel>>) {
+        self.model = model;
     }
 
-    /// Shows a model's answer for `record` as a diff in the editor, or says why it cannot.
-    pub fn receive_draft(&mut self, record: usize, answer: &str) -> Result<(), String> {
-        let structure = parse_draft_answer(answer)?;
-        self.editor.show_draft(record, structure);
-        Ok(())
+    fn draft_availability(&self, video: Option<&OpenVideo<'_>>) -> DraftAvailability {
+        if self.draft_job.is_some() {
+            DraftAvailability::Running
+        } else if self.model.is_none() {
+            DraftAvailability::Unavailable(NO_DRAFT_MODEL.to_owned())
+        } else if video.is_none() {
+            DraftAvailability::Unavailable(
+                "Open the record's video first: the model describes the open video".to_owned(),
+            )
+        } else {
+            DraftAvailability::Ready
+        }
+    }
+
+    /// Asks the model for a HAIC description of `video`, for `record`.
+    fn start_draft(&mut self, record: usize, video: &Path, toasts: &mut Toasts) {
+        let Some(model) = &self.model else {
+            toasts.error(NO_DRAFT_MODEL);
+            return;
+        };
+        let mut sampling = model.runtime.sampling.clone();
+        sampling.max_new_tokens = sampling.max_new_tokens.min(self.draft_max_new_tokens);
+        let question = Question {
+            media: vec![video.to_path_buf()],
+            history: Vec::new(),
+            text: draft_prompt(),
+            system: None,
+            thinking: ThinkingMode::NoThink,
+            sampling,
+            capture: None,
+        };
+        self.draft_job = Some(DraftJob {
+            record,
+            handle: spawn_ask(Arc::clone(model), question),
+            answer: String::new(),
+        });
+    }
+
+    /// Collects the draft's answer; when it is done, parses it and shows the diff.
+    fn poll_draft(&mut self, toasts: &mut Toasts) {
+        let Some(job) = &mut self.draft_job else {
+            return;
+        };
+        let mut outcome = None;
+        loop {
+            match job.handle.events.try_recv() {
+                Ok(AskEvent::Generation(GenerationEvent::Text {
+                    phase: TextPhase::Answer,
+                    delta,
+                })) => job.answer.push_str(&delta),
+                Ok(AskEvent::Generation(GenerationEvent::Done(_))) => outcome = Some(Ok(())),
+                Ok(AskEvent::Generation(GenerationEvent::Error { message }))
+                | Ok(AskEvent::Failed(message)) => outcome = Some(Err(message)),
+                Ok(_) => {}
+                Err(crossbeam_channel::TryRecvError::Empty) => break,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    outcome.get_or_insert(Err("the model stopped without an answer".to_owned()));
+                    break;
+                }
+            }
+        }
+        let Some(outcome) = outcome else {
+            return;
+        };
+        let record = job.record;
+        let answer = std::mem::take(&mut job.answer);
+        self.draft_job = None;
+        let shown = outcome.and_then(|()| {
+            let structure = parse_draft_answer(&answer)?;
+            self.editor.show_draft(record, structure);
+            Ok(())
+        });
+        if let Err(error) = shown {
+            toasts.error(format!("Draft for caption record #{record}: {error}"));
+        }
     }
 
     /// Window title with the open caption file and a `*` while it has unsaved edits.
@@ -368,6 +465,10 @@ impl CaptionSession {
     pub fn tick(&mut self, ctx: &egui::Context, toasts: &mut Toasts) {
         self.poll_loading(toasts);
         self.poll_dialog(ctx, toasts);
+        self.poll_draft(toasts);
+        if self.draft_job.is_some() {
+            ctx.request_repaint_after(Duration::from_millis(100));
+        }
         self.autosave(Instant::now(), toasts);
         if let Some(open) = &self.open
             && let Some(since) = open.dirty_since
@@ -410,7 +511,9 @@ impl CaptionSession {
                 }
                 if ui
                     .button("Discard")
-                    .on_hover_text("Quit without saving; the edit journal is kept as <file>.journal.discarded")
+                    .on_hover_text(
+                        "Quit without saving; the edit journal is kept as <file>.journal.discarded",
+                    )
                     .clicked()
                 {
                     choice = Some("discard");
@@ -549,12 +652,7 @@ impl CaptionSession {
     }
 
     /// The caption panel: the loading progress, the recovery notice, and the editor.
-    pub fn ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        env: EditorEnv<'_>,
-        toasts: &mut Toasts,
-    ) {
+    pub fn ui(&mut self, ui: &mut egui::Ui, video: Option<OpenVideo<'_>>, toasts: &mut Toasts) {
         ui.heading("Captions");
         if let Some(loading) = &self.loading {
             let done = loading.progress.done.load(Ordering::Relaxed);
@@ -611,9 +709,29 @@ impl CaptionSession {
             return;
         };
         ui.weak(open.document.file().path().display().to_string());
+        if self.draft_job.is_some()
+            && ui.button("Stop drafting").clicked()
+            && let Some(job) = self.draft_job.take()
+        {
+            job.handle.cancel();
+        }
+        let video_name = video
+            .as_ref()
+            .and_then(|video| video.path.file_name()?.to_str());
+        let env = EditorEnv {
+            playhead: video.as_ref().map(|video| video.playhead),
+            video_name,
+            video_duration: video.as_ref().map(|video| video.duration),
+            draft: self.draft_availability(video.as_ref()),
+        };
         let actions = self.editor.ui(ui, &open.document, &env);
         for action in actions {
-            self.apply(action, toasts);
+            match (action, &video) {
+                (CaptionAction::Draft { record }, Some(video)) => {
+                    self.start_draft(record, video.path, toasts)
+                }
+                (action, _) => self.apply(action, toasts),
+            }
         }
     }
 }
@@ -663,7 +781,10 @@ fn set_journal_aside(path: &Path) -> Result<(), String> {
 pub fn draft_prompt() -> String {
     let example = haic::text::render(&Structure {
         people: vec![
-            haic::Person::new("P1", "the young woman with a high black ponytail in a white crop top"),
+            haic::Person::new(
+                "P1",
+                "the young woman with a high black ponytail in a white crop top",
+            ),
             haic::Person::new("P2", "the old man in a grey suit"),
         ],
         events: vec![
@@ -782,7 +903,11 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert!(session.document().is_none());
-        let shown: Vec<_> = toasts.items().iter().map(|toast| toast.text.clone()).collect();
+        let shown: Vec<_> = toasts
+            .items()
+            .iter()
+            .map(|toast| toast.text.clone())
+            .collect();
         let shown = shown.join("\n");
         assert!(shown.contains("nope.json"), "{shown}");
     }
@@ -828,7 +953,80 @@ mod tests {
         assert_eq!(structure.events.len(), 1);
         assert_eq!(structure.events[0].with, ["P2"]);
         assert!(parse_draft_answer("I cannot see any video.").is_err());
-        assert!(parse_draft_answer(&draft_prompt()[draft_prompt().find("There").unwrap()..]).is_ok());
+        assert!(
+            parse_draft_answer(&draft_prompt()[draft_prompt().find("There").unwrap()..]).is_ok()
+        );
+    }
+
+    #[test]
+    fn a_draft_from_the_tiny_model_goes_through_the_parser() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let model = LoadedModel::load(
+            &root.join("tests/fixtures/models/keye-preview-tiny"),
+            None,
+            None,
+        )
+        .expect("the tiny checkpoint loads");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("captions.jsonl");
+        std::fs::write(
+            &path,
+            "{\"video\": \"sample-16x9.mp4\", \"caption\": \"\"}\n",
+        )
+        .unwrap();
+        let mut session = open_blocking(&path);
+        // A small still keeps the test quick; the job is the same for a video.
+        let video = dir.path().join("still.png");
+        image::RgbImage::from_fn(56, 56, |x, y| {
+            image::Rgb([(x * 4) as u8, (y * 4) as u8, 90])
+        })
+        .save(&video)
+        .unwrap();
+        let open_video = OpenVideo {
+            path: &video,
+            playhead: 0.0,
+            duration: 1.0,
+        };
+        assert!(matches!(
+            session.draft_availability(Some(&open_video)),
+            DraftAvailability::Unavailable(_)
+        ));
+        session.set_model(Some(Arc::new(model)));
+        assert!(matches!(
+            session.draft_availability(None),
+            DraftAvailability::Unavailable(_)
+        ));
+        assert_eq!(
+            session.draft_availability(Some(&open_video)),
+            DraftAvailability::Ready
+        );
+        let mut toasts = Toasts::default();
+        session.draft_max_new_tokens = 24;
+        session.start_draft(0, &video, &mut toasts);
+        assert_eq!(
+            session.draft_availability(Some(&open_video)),
+            DraftAvailability::Running
+        );
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while session.draft_job.is_some() && Instant::now() < deadline {
+            session.poll_draft(&mut toasts);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(session.draft_job.is_none(), "the draft finished");
+        // Random weights write gibberish: the answer reaches haic's parser, which refuses it.
+        let shown: Vec<_> = toasts
+            .items()
+            .iter()
+            .map(|toast| toast.text.clone())
+            .collect();
+        let shown = shown.join("\n");
+        assert!(
+            session.editor.draft().is_some()
+                || shown.contains(
+                    "Draft for caption record #0: the model's answer is not a HAIC caption"
+                ),
+            "{shown}"
+        );
     }
 
     #[test]

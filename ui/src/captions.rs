@@ -9,7 +9,9 @@
 
 use std::collections::HashMap;
 
-use egui::{Align, Color32, DragValue, Key, KeyboardShortcut, Modifiers, RichText, Stroke, TextEdit};
+use egui::{
+    Align, Color32, DragValue, Key, KeyboardShortcut, Modifiers, RichText, Stroke, TextEdit,
+};
 use haic::{
     CaptionRecord, Command, Document, Edit, Event, Finding, Person, Record, Severity, Structure,
     TextState, text, validate,
@@ -19,6 +21,10 @@ use crate::player::format_time;
 
 /// What the annotator asked for; the app applies it to the document (or starts the draft).
 #[derive(Clone, Debug, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a handful of actions per frame, consumed at once; boxing commands buys nothing"
+)]
 pub enum CaptionAction {
     Edit(Command),
     Undo,
@@ -26,7 +32,9 @@ pub enum CaptionAction {
     Save,
     /// Ask the model for a HAIC draft of this (empty) record; the answer comes back through
     /// [`CaptionEditor::show_draft`].
-    Draft { record: usize },
+    Draft {
+        record: usize,
+    },
 }
 
 /// Whether "Draft with model" can run, and if not, what the annotator should do.
@@ -286,7 +294,8 @@ impl CaptionEditor {
             let redo = input.consume_shortcut(&KeyboardShortcut::new(
                 Modifiers::COMMAND | Modifiers::SHIFT,
                 Key::Z,
-            )) || input.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::Y));
+            )) || input
+                .consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::Y));
             let undo = input.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::Z));
             (undo, redo, save)
         });
@@ -333,7 +342,10 @@ impl CaptionEditor {
             version: document.version(),
             filter: self.filter.trim().to_lowercase(),
             only_invalid: self.only_invalid,
-            only_video: env.video_name.filter(|_| self.only_open_video).map(str::to_owned),
+            only_video: env
+                .video_name
+                .filter(|_| self.only_open_video)
+                .map(str::to_owned),
         };
         if let Some((cached, list)) = &self.list
             && *cached == key
@@ -466,10 +478,7 @@ impl CaptionEditor {
                 ui.collapsing("Caption text", |ui| ui.weak(&caption.caption));
             }
             TextState::Free { reason } => {
-                ui.colored_label(
-                    ui.visuals().warn_fg_color,
-                    format!("Free text: {reason}"),
-                );
+                ui.colored_label(ui.visuals().warn_fg_color, format!("Free text: {reason}"));
                 ui.weak("Rewrite it in the HAIC form to edit people and events.");
                 let response = self.text_field(
                     ui,
@@ -580,7 +589,10 @@ impl CaptionEditor {
         structure: &Structure,
         env: &EditorEnv<'_>,
     ) {
-        ui.strong(format!("Events ({}, in time order)", structure.events.len()));
+        ui.strong(format!(
+            "Events ({}, in time order)",
+            structure.events.len()
+        ));
         let count = structure.events.len();
         for (index, event) in structure.events.iter().enumerate() {
             let number = index + 1;
@@ -650,10 +662,7 @@ impl CaptionEditor {
                 }
             });
         }
-        let add = ui.add_enabled(
-            !structure.people.is_empty(),
-            egui::Button::new("Add event"),
-        );
+        let add = ui.add_enabled(!structure.people.is_empty(), egui::Button::new("Add event"));
         let add = if structure.people.is_empty() {
             add.on_disabled_hover_text("Add a person first: every event has someone doing it")
         } else {
@@ -697,24 +706,23 @@ impl CaptionEditor {
         } else {
             ids.join(", ")
         };
-        let response = ui
-            .menu_button(summary, |ui| {
-                let mut chosen: Vec<String> = ids.to_vec();
-                let mut changed = false;
-                for person in &structure.people {
-                    let mut on = chosen.contains(&person.id);
-                    let label = format!("{} {}", person.id, person.attributes);
-                    if ui.checkbox(&mut on, label).changed() {
-                        changed = true;
-                        if on {
-                            chosen.push(person.id.clone());
-                        } else {
-                            chosen.retain(|id| id != &person.id);
-                        }
+        let response = ui.menu_button(summary, |ui| {
+            let mut chosen: Vec<String> = ids.to_vec();
+            let mut changed = false;
+            for person in &structure.people {
+                let mut on = chosen.contains(&person.id);
+                let label = format!("{} {}", person.id, person.attributes);
+                if ui.checkbox(&mut on, label).changed() {
+                    changed = true;
+                    if on {
+                        chosen.push(person.id.clone());
+                    } else {
+                        chosen.retain(|id| id != &person.id);
                     }
                 }
-                changed.then_some(chosen)
-            });
+            }
+            changed.then_some(chosen)
+        });
         let field = Field::Event(index, list);
         self.mark_located(ui, &response.response, field);
         response
@@ -927,7 +935,8 @@ impl CaptionEditor {
             ui.horizontal(|ui| {
                 ui.strong("Model draft");
                 if ui.button("Accept all").clicked() {
-                    let people = (0..draft.people.len()).filter(|&i| draft.people[i] == PieceState::Pending);
+                    let people =
+                        (0..draft.people.len()).filter(|&i| draft.people[i] == PieceState::Pending);
                     let people: Vec<usize> = people.collect();
                     let events: Vec<usize> = (0..draft.events.len())
                         .filter(|&i| draft.events[i] == PieceState::Pending)
@@ -1014,7 +1023,12 @@ impl CaptionEditor {
             .iter()
             .flat_map(|&i| {
                 let event = &draft.structure.events[i];
-                event.who.iter().chain(&event.with).cloned().collect::<Vec<_>>()
+                event
+                    .who
+                    .iter()
+                    .chain(&event.with)
+                    .cloned()
+                    .collect::<Vec<_>>()
             })
             .collect();
         for (index, person) in draft.structure.people.iter().enumerate() {
@@ -1063,7 +1077,10 @@ fn piece_row(
             ui.weak(RichText::new(text.trim_start_matches("+ ")).strikethrough());
         }
         None => {
-            ui.weak(format!("already in the record: {}", text.trim_start_matches("+ ")));
+            ui.weak(format!(
+                "already in the record: {}",
+                text.trim_start_matches("+ ")
+            ));
         }
     });
     choice
@@ -1187,7 +1204,10 @@ mod tests {
 
     #[test]
     fn finding_paths_name_fields() {
-        assert_eq!(Field::from_path("people[1].attributes"), Some(Field::Person(1)));
+        assert_eq!(
+            Field::from_path("people[1].attributes"),
+            Some(Field::Person(1))
+        );
         assert_eq!(Field::from_path("people[0]"), Some(Field::Person(0)));
         assert_eq!(
             Field::from_path("events[2].who[0]"),

@@ -10,8 +10,8 @@ pub mod trace;
 pub use captions::{CaptionAction, CaptionEditor, DraftAvailability, EditorEnv};
 pub use player::{Direction, PlayerState, Timebase, TransportBar, fit_frame_rect, format_time};
 pub use timeline::{
-    CaptionEdgeDrag, CaptionSegment, FrameSpeed, FrameValue, ModelTracks, SegmentEdge, SlowFastFrame, Thumbnail,
-    Timeline, TimelineView,
+    CaptionEdgeDrag, CaptionSegment, FrameSpeed, FrameValue, ModelTracks, SegmentEdge,
+    SlowFastFrame, Thumbnail, Timeline, TimelineView,
 };
 pub use toasts::{ToastLevel, Toasts};
 pub use trace::{GenerationTiming, ReasoningTrace, TraceDelta, TracePhase, TraceStatus};

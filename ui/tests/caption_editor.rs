@@ -96,12 +96,12 @@ fn bench_harness() -> Harness<'static, Bench> {
                     }
                 }
                 let changed = bench.document.drain_changes();
-                bench
-                    .editor
-                    .records_changed(changed.into_iter().filter_map(|change| match change {
+                bench.editor.records_changed(changed.into_iter().filter_map(
+                    |change| match change {
                         haic::Change::Record { record } => Some(record),
                         haic::Change::Saved => None,
-                    }));
+                    },
+                ));
             },
             bench,
         )
@@ -122,7 +122,9 @@ fn typing_attributes_then_enter_sets_them_with_one_command() {
     harness.get_by_label("P1 attributes").focus();
     harness.run();
     harness.key_press_modifiers(Modifiers::COMMAND, Key::A);
-    harness.get_by_label("P1 attributes").type_text("the tall woman");
+    harness
+        .get_by_label("P1 attributes")
+        .type_text("the tall woman");
     harness.run();
     assert!(
         harness.state().edits().is_empty(),
@@ -189,7 +191,10 @@ fn undo_and_redo_by_buttons_and_keys() {
     harness.get_by_label("Undo").click();
     harness.run();
     assert_eq!(start(&harness), Some(0.5));
-    assert!(!harness.state().document.is_dirty(), "back at the saved state");
+    assert!(
+        !harness.state().document.is_dirty(),
+        "back at the saved state"
+    );
     harness.get_by_label("Redo").click();
     harness.run();
     assert_eq!(start(&harness), Some(1.25));
@@ -264,14 +269,22 @@ fn draft_with_model_needs_a_model_and_asks_for_the_selected_record() {
     harness.get_by_label("Draft with model").click();
     harness.run();
     assert!(
-        !harness.state().log.contains(&CaptionAction::Draft { record: 2 }),
+        !harness
+            .state()
+            .log
+            .contains(&CaptionAction::Draft { record: 2 }),
         "disabled without a model"
     );
     harness.state_mut().draft = DraftAvailability::Ready;
     harness.run();
     harness.get_by_label("Draft with model").click();
     harness.run();
-    assert!(harness.state().log.contains(&CaptionAction::Draft { record: 2 }));
+    assert!(
+        harness
+            .state()
+            .log
+            .contains(&CaptionAction::Draft { record: 2 })
+    );
 }
 
 #[test]
@@ -297,20 +310,32 @@ fn draft_pieces_are_accepted_one_by_one_rejected_or_all_at_once() {
     harness.get_by_label("Accept all").click();
     harness.run();
     let structure = harness.state().structure(2);
-    let attributes: Vec<_> = structure.people.iter().map(|p| p.attributes.as_str()).collect();
+    let attributes: Vec<_> = structure
+        .people
+        .iter()
+        .map(|p| p.attributes.as_str())
+        .collect();
     assert_eq!(
         attributes,
         ["the woman in a blue dress", "the man in a red shirt"]
     );
     let actions: Vec<_> = structure.events.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["nods", "sits down"], "the rejected wave is not taken");
+    assert_eq!(
+        actions,
+        ["nods", "sits down"],
+        "the rejected wave is not taken"
+    );
     // The woman accepted first is P2 (the draft's id); the man keeps P1.
     assert_eq!(structure.events[0].who, ["P2"]);
     assert_eq!(structure.events[1].who, ["P1"]);
     let Record::Caption(caption) = harness.state().document.file().record(2).unwrap() else {
         panic!("record 2 is a caption");
     };
-    assert!(caption.caption.starts_with("There are two people in the video."));
+    assert!(
+        caption
+            .caption
+            .starts_with("There are two people in the video.")
+    );
     assert!(harness.query_by_label("Accept event 2").is_none());
 }
 
@@ -361,5 +386,9 @@ fn dragging_a_caption_segment_edge_on_the_timeline_reports_the_new_time() {
     assert_eq!(drags.len(), 1, "{drags:?}");
     assert_eq!((drags[0].event, drags[0].edge), (3, SegmentEdge::End));
     assert!((drags[0].time - 11.0).abs() < 0.05, "{drags:?}");
-    assert_eq!(harness.state().1.position(), 0.0, "an edge drag does not seek");
+    assert_eq!(
+        harness.state().1.position(),
+        0.0,
+        "an edge drag does not seek"
+    );
 }
