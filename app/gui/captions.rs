@@ -299,7 +299,9 @@ impl CaptionSession {
     /// sleep.
     pub fn autosave(&mut self, now: Instant, toasts: &mut Toasts) {
         let due = self.open.as_ref().is_some_and(|open| {
-            open.document.is_dirty()
+            // Recovered edits wait for Keep / Discard: saving them would take the choice away.
+            open.recovered.is_none()
+                && open.document.is_dirty()
                 && open
                     .dirty_since
                     .is_some_and(|since| now.duration_since(since) >= AUTOSAVE_INTERVAL)
@@ -337,7 +339,10 @@ impl CaptionSession {
             CaptionAction::Save | CaptionAction::Draft { .. } => Ok(()),
         };
         if let Err(error) = result {
-            toasts.error(format!("Edit not applied: {error}"));
+            toasts.error(format!(
+                "{}: edit not applied: {error}",
+                document.file().path().display()
+            ));
         }
         let records = document
             .drain_changes()
@@ -693,6 +698,7 @@ impl CaptionSession {
             });
             if keep && let Some(open) = &mut self.open {
                 open.recovered = None;
+                open.dirty_since = Some(Instant::now());
             }
             if discard {
                 self.discard_recovered(toasts, repaint_with(ui.ctx()));
@@ -887,7 +893,30 @@ mod tests {
             message.contains("Recovered 1 unsaved edit to captions.jsonl"),
             "{message}"
         );
+        let mut session = session;
+        session.autosave(Instant::now() + 2 * AUTOSAVE_INTERVAL, &mut toasts);
+        assert!(
+            session.is_dirty(),
+            "recovered edits wait for Keep or Discard before autosave writes them"
+        );
         assert!(toasts.items().is_empty(), "no errors");
+
+        // Discard reopens the file as saved and keeps the journal aside, unreplayed.
+        session.discard_recovered(&mut toasts, || {});
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while session.loading.is_some() && Instant::now() < deadline {
+            session.poll_loading(&mut toasts);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(action_of(&session), "waves");
+        assert!(!session.is_dirty());
+        assert!(session.recovery_message().is_none());
+        assert!(
+            dir.path()
+                .join("captions.jsonl.journal.discarded")
+                .is_file()
+        );
+        assert!(!haic::document::journal_path(&path).exists());
     }
 
     #[test]

@@ -152,8 +152,6 @@ pub struct CaptionEditor {
     text_buffers: HashMap<(usize, Field), String>,
     /// A time being dragged or typed, committed when the drag or typing ends.
     time_buffers: HashMap<(usize, Field), f64>,
-    /// Whether a text field has typing not yet committed: its own Ctrl+Z then undoes the typing.
-    text_pending: bool,
     /// Validation per record, computed when first needed and dropped when the record changes.
     findings: Vec<Option<Vec<Finding>>>,
     /// Which document the caches describe (its path and record count).
@@ -226,7 +224,6 @@ impl CaptionEditor {
         ui.separator();
         self.record_list(ui, document, env);
         ui.separator();
-        self.text_pending = false;
         match self.selected {
             Some(record) if record < document.file().len() => {
                 egui::ScrollArea::vertical()
@@ -285,10 +282,11 @@ impl CaptionEditor {
     }
 
     fn shortcuts(&mut self, ui: &egui::Ui, document: &Document) {
-        let text_pending = self.text_pending;
+        // In a text field (ours or another panel's) Ctrl+Z undoes typing, as everywhere else.
+        let typing = ui.ctx().text_edit_focused();
         let (undo, redo, save) = ui.input_mut(|input| {
             let save = input.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::S));
-            if text_pending {
+            if typing {
                 return (false, false, save);
             }
             let redo = input.consume_shortcut(&KeyboardShortcut::new(
@@ -418,7 +416,14 @@ impl CaptionEditor {
     fn row_label(&mut self, document: &Document, index: usize, env: &EditorEnv<'_>) -> String {
         let invalid = has_errors(self.record_findings(document, index, env));
         let (video, text) = match document.file().record(index) {
-            Some(Record::Caption(caption)) => (caption.video.clone(), caption.caption.clone()),
+            Some(Record::Caption(caption)) => {
+                // Records that keep people/events as fields may have no caption text yet.
+                let text = match caption.structure() {
+                    Some(structure) if caption.caption.trim().is_empty() => text::render(structure),
+                    _ => caption.caption.clone(),
+                };
+                (caption.video.clone(), text)
+            }
             Some(Record::Qa(qa)) => (qa.video.clone(), format!("Q: {}", qa.question)),
             None => (None, String::new()),
         };
@@ -854,9 +859,7 @@ impl CaptionEditor {
             self.text_buffers.remove(&key);
             return (typed != current).then_some(typed);
         }
-        if response.has_focus() {
-            self.text_pending |= typed != current;
-        } else {
+        if !response.has_focus() {
             // Not being edited: show the document's value (undo, redo, other edits).
             self.text_buffers.remove(&key);
         }

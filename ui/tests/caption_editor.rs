@@ -211,6 +211,16 @@ fn undo_and_redo_by_buttons_and_keys() {
     harness.run();
     assert_eq!(start(&harness), Some(1.25), "Ctrl+Y redoes");
 
+    harness.get_by_label("Filter records").focus();
+    harness.run();
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    harness.run();
+    assert_eq!(
+        start(&harness),
+        Some(1.25),
+        "Ctrl+Z in a text field is the field's own undo"
+    );
+
     harness.key_press_modifiers(Modifiers::COMMAND, Key::S);
     harness.run();
     assert!(harness.state().log.contains(&CaptionAction::Save));
