@@ -517,6 +517,7 @@ impl eframe::App for StudioApp {
         self.toasts.ui(ui);
 
         if let Some(screenshot) = &mut self.screenshot {
+            self.captions.close_without_asking();
             let ready = self
                 .media
                 .as_ref()

@@ -490,6 +490,12 @@ impl CaptionSession {
         self.quit_prompt(ctx, toasts);
     }
 
+    /// Lets the window close without the save prompt, for runs nobody answers (screenshots).
+    /// Unsaved edits stay in the journal, so the next open recovers them.
+    pub fn close_without_asking(&mut self) {
+        self.quit = Quit::Allowed;
+    }
+
     /// Closing with unsaved edits asks Save / Discard / Cancel first.
     fn quit_prompt(&mut self, ctx: &egui::Context, toasts: &mut Toasts) {
         if ctx.input(|i| i.viewport().close_requested())

@@ -353,9 +353,9 @@ impl CaptionEditor {
         let file = document.file();
         let mut list = Vec::new();
         for (index, record) in file.records() {
-            let (video, text) = match record {
-                Record::Caption(caption) => (caption.video.as_deref(), caption.caption.as_str()),
-                Record::Qa(qa) => (qa.video.as_deref(), qa.question.as_str()),
+            let video = match record {
+                Record::Caption(caption) => caption.video.as_deref(),
+                Record::Qa(qa) => qa.video.as_deref(),
             };
             if key.only_video.is_some() && !is_open_video(video, key.only_video.as_deref()) {
                 continue;
@@ -364,7 +364,7 @@ impl CaptionEditor {
                 let number = index.to_string();
                 let hit = number == key.filter.trim_start_matches('#')
                     || video.is_some_and(|video| video.to_lowercase().contains(&key.filter))
-                    || text.to_lowercase().contains(&key.filter);
+                    || record_text(record).to_lowercase().contains(&key.filter);
                 if !hit {
                     continue;
                 }
@@ -416,15 +416,10 @@ impl CaptionEditor {
     fn row_label(&mut self, document: &Document, index: usize, env: &EditorEnv<'_>) -> String {
         let invalid = has_errors(self.record_findings(document, index, env));
         let (video, text) = match document.file().record(index) {
-            Some(Record::Caption(caption)) => {
-                // Records that keep people/events as fields may have no caption text yet.
-                let text = match caption.structure() {
-                    Some(structure) if caption.caption.trim().is_empty() => text::render(structure),
-                    _ => caption.caption.clone(),
-                };
-                (caption.video.clone(), text)
+            Some(record @ Record::Caption(caption)) => (caption.video.clone(), record_text(record)),
+            Some(record @ Record::Qa(qa)) => {
+                (qa.video.clone(), format!("Q: {}", record_text(record)))
             }
-            Some(Record::Qa(qa)) => (qa.video.clone(), format!("Q: {}", qa.question)),
             None => (None, String::new()),
         };
         let snippet: String = text.chars().take(48).collect();
@@ -702,7 +697,7 @@ impl CaptionEditor {
     ) {
         let (name, empty) = match list {
             EventField::Who => ("who", "nobody"),
-            _ => ("with", "with nobody"),
+            _ => ("with", "no target"),
         };
         let summary = if ids.is_empty() {
             empty.to_owned()
@@ -1172,6 +1167,18 @@ fn find_same_person<'a>(structure: &'a Structure, person: &Person) -> Option<&'a
         .people
         .iter()
         .find(|existing| !wanted.is_empty() && key(&existing.attributes) == wanted)
+}
+
+/// The text a record is listed and filtered by: its caption (rendered from people and events
+/// when the file keeps only those), or its question.
+fn record_text(record: &Record) -> String {
+    match record {
+        Record::Caption(caption) => match caption.structure() {
+            Some(structure) if caption.caption.trim().is_empty() => text::render(structure),
+            _ => caption.caption.clone(),
+        },
+        Record::Qa(qa) => qa.question.clone(),
+    }
 }
 
 /// A record with nothing in it yet: no people and no events, or no caption text at all.

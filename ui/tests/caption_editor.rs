@@ -259,6 +259,12 @@ fn filter_by_text_keeps_matching_records() {
     assert!(harness.query_by_label_contains("#2 clips/c.mp4").is_none());
     harness.get_by_label_contains("1 of 3 records");
 
+    // Records that keep only people and events are found by their rendered text too.
+    harness.state_mut().editor.filter = "grey suit".into();
+    harness.run();
+    harness.get_by_label_contains("#0 clips/a.mp4");
+    assert!(harness.query_by_label_contains("#1 clips/b.mp4").is_none());
+
     harness.state_mut().editor.filter.clear();
     harness.state_mut().editor.only_open_video = true;
     harness.run();
