@@ -332,6 +332,7 @@ impl CaptionSession {
             return;
         };
         let document = &mut open.document;
+        let undoing = matches!(action, CaptionAction::Undo | CaptionAction::Redo);
         let result = match action {
             CaptionAction::Edit(command) => document.apply(command),
             CaptionAction::Undo => document.undo().map(|_| ()),
@@ -344,13 +345,18 @@ impl CaptionSession {
                 document.file().path().display()
             ));
         }
-        let records = document
+        let records: Vec<usize> = document
             .drain_changes()
             .into_iter()
             .filter_map(|change| match change {
                 Change::Record { record } => Some(record),
                 Change::Saved => None,
-            });
+            })
+            .collect();
+        if undoing && let Some(&record) = records.last() {
+            // Show what the undo or redo changed, which may be another record than the one shown.
+            self.editor.select(record);
+        }
         self.editor.records_changed(records);
         match (document.is_dirty(), open.dirty_since) {
             (true, None) => open.dirty_since = Some(Instant::now()),

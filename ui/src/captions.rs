@@ -335,7 +335,9 @@ impl CaptionEditor {
         });
     }
 
-    fn filtered(&mut self, document: &Document, env: &EditorEnv<'_>) -> Vec<usize> {
+    /// Brings the filtered record list up to date (it is kept until the filter or document
+    /// changes).
+    fn update_list(&mut self, document: &Document, env: &EditorEnv<'_>) {
         let key = ListKey {
             version: document.version(),
             filter: self.filter.trim().to_lowercase(),
@@ -345,10 +347,8 @@ impl CaptionEditor {
                 .filter(|_| self.only_open_video)
                 .map(str::to_owned),
         };
-        if let Some((cached, list)) = &self.list
-            && *cached == key
-        {
-            return list.clone();
+        if self.list.as_ref().is_some_and(|(cached, _)| *cached == key) {
+            return;
         }
         let file = document.file();
         let mut list = Vec::new();
@@ -374,8 +374,7 @@ impl CaptionEditor {
             }
             list.push(index);
         }
-        self.list = Some((key, list.clone()));
-        list
+        self.list = Some((key, list));
     }
 
     fn record_list(&mut self, ui: &mut egui::Ui, document: &Document, env: &EditorEnv<'_>) {
@@ -391,7 +390,10 @@ impl CaptionEditor {
                 ui.checkbox(&mut self.only_open_video, "this video");
             }
         });
-        let list = self.filtered(document, env);
+        self.update_list(document, env);
+        let Some((key, list)) = self.list.take() else {
+            return;
+        };
         ui.weak(format!(
             "{} of {} records",
             list.len(),
@@ -411,6 +413,7 @@ impl CaptionEditor {
                     }
                 }
             });
+        self.list = Some((key, list));
     }
 
     fn row_label(&mut self, document: &Document, index: usize, env: &EditorEnv<'_>) -> String {
