@@ -1070,6 +1070,54 @@ mod tests {
         );
     }
 
+    /// Runs one frame of `session.tick` with the window asked to close; returns whether the app
+    /// cancelled the close.
+    fn close_frame(session: &mut CaptionSession, ctx: &egui::Context) -> bool {
+        let mut input = egui::RawInput::default();
+        input
+            .viewports
+            .entry(egui::ViewportId::ROOT)
+            .or_default()
+            .events
+            .push(egui::ViewportEvent::Close);
+        let mut toasts = Toasts::default();
+        let mut output = ctx.run_ui(input, |ui| session.tick(ui.ctx(), &mut toasts));
+        // No renderer here: the font atlas upload is dropped on purpose.
+        output.textures_delta.clear();
+        output
+            .viewport_output
+            .get(&egui::ViewportId::ROOT)
+            .is_some_and(|viewport| {
+                viewport
+                    .commands
+                    .contains(&egui::ViewportCommand::CancelClose)
+            })
+    }
+
+    #[test]
+    fn closing_with_unsaved_edits_is_held_for_the_prompt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("captions.jsonl");
+        std::fs::write(&path, FILE).unwrap();
+        let mut session = open_blocking(&path);
+        let ctx = egui::Context::default();
+        assert!(!close_frame(&mut session, &ctx), "a clean file closes");
+
+        session.apply(set_action("waves"), &mut Toasts::default());
+        assert!(
+            close_frame(&mut session, &ctx),
+            "unsaved edits hold the close"
+        );
+        assert_eq!(session.quit, Quit::Asking);
+
+        session.close_without_asking();
+        assert!(!close_frame(&mut session, &ctx), "a screenshot run closes");
+        assert!(
+            haic::document::journal_path(&path).exists(),
+            "edits stay journaled"
+        );
+    }
+
     #[test]
     fn caption_files_are_told_apart_from_videos() {
         assert!(is_caption_file(Path::new("a/b.JSONL")));

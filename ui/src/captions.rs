@@ -156,6 +156,8 @@ pub struct CaptionEditor {
     findings: Vec<Option<Vec<Finding>>>,
     /// Which document the caches describe (its path and record count).
     document_key: Option<(std::path::PathBuf, usize)>,
+    /// The open video validation used (its name and duration check event times).
+    video_key: Option<(String, u64)>,
     list: Option<(ListKey, Vec<usize>)>,
     draft: Option<Draft>,
     /// Why the last accept could not be applied.
@@ -254,6 +256,18 @@ impl CaptionEditor {
         }
         if env.video_name.is_none() {
             self.only_open_video = false;
+        }
+        let video_key = env.video_name.map(|name| {
+            (
+                name.to_owned(),
+                env.video_duration.unwrap_or(-1.0).to_bits(),
+            )
+        });
+        if self.video_key != video_key {
+            // Records of the new video are checked against its duration.
+            self.video_key = video_key;
+            self.findings.iter_mut().for_each(|slot| *slot = None);
+            self.list = None;
         }
     }
 
