@@ -242,6 +242,7 @@ impl CaptionSession {
                     dirty_since: dirty.then(Instant::now),
                     recovered,
                 });
+                self.editor.document_replaced();
                 self.segments_for = None;
                 self.quit = Quit::Idle;
             }

@@ -127,7 +127,7 @@ pub struct Draft {
     pub events: Vec<PieceState>,
 }
 
-/// Which side of a record the filter keeps.
+/// What the filtered record list was made for; any change remakes it.
 #[derive(Clone, Debug, PartialEq)]
 struct ListKey {
     version: u64,
@@ -185,6 +185,12 @@ impl CaptionEditor {
     /// The field last located by clicking a validation message.
     pub fn located(&self) -> Option<Field> {
         self.located
+    }
+
+    /// Forgets everything learnt about the document (validation, drafts, typing): call it when
+    /// a file is (re)opened, since a reopened file can have the same path and length.
+    pub fn document_replaced(&mut self) {
+        self.document_key = None;
     }
 
     /// Tells the editor which records changed (from [`Document::drain_changes`]) so their
