@@ -7,6 +7,7 @@ use crossbeam_channel::Receiver;
 use eframe::egui;
 use keye_ui::{Toasts, TransportBar, fit_frame_rect, format_time};
 
+use super::captions::{CaptionSession, OpenVideo, is_caption_file};
 use super::media::{Media, MediaNotice};
 use super::screenshot::{Outcome, Screenshotter};
 use super::settings::{Settings, Theme};
@@ -58,7 +59,7 @@ pub struct StudioApp {
     toasts: Toasts,
     dialog: Option<PendingDialog>,
     model: Option<ModelFolder>,
-    captions: Option<PathBuf>,
+    captions: CaptionSession,
     screenshot: Option<Screenshotter>,
     cjk_font: Option<&'static Path>,
     /// Whether our wgpu frame pipeline is installed (it is whenever eframe runs on wgpu).
@@ -94,9 +95,10 @@ impl StudioApp {
         {
             toasts.error(format!("Model folder {}: {problem}", path.display()));
         }
-        let captions = launch.captions;
-        if let Some(path) = captions.as_ref().filter(|p| !p.is_file()) {
-            toasts.error(format!("Caption file {}: no such file", path.display()));
+        let mut captions = CaptionSession::new();
+        if let Some(path) = &launch.captions {
+            let repaint = ctx.clone();
+            captions.open(path, &mut toasts, move || repaint.request_repaint());
         }
         Self {
             settings,
@@ -206,8 +208,14 @@ impl StudioApp {
 
     fn handle_dropped_files(&mut self, ctx: &egui::Context) {
         let dropped = ctx.input(|i| i.raw.dropped_files.first().map(|f| f.path().to_path_buf()));
-        if let Some(path) = dropped {
-            self.open_video(&path, ctx);
+        match dropped {
+            Some(path) if is_caption_file(&path) => {
+                let repaint = ctx.clone();
+                self.captions
+                    .open(&path, &mut self.toasts, move || repaint.request_repaint());
+            }
+            Some(path) => self.open_video(&path, ctx),
+            None => {}
         }
     }
 
@@ -240,6 +248,7 @@ impl StudioApp {
                     self.start_dialog(Pick::ModelFolder, ui.ctx());
                 }
             });
+            ui.menu_button("Captions", |ui| self.captions.menu(ui, &mut self.toasts));
             ui.menu_button("View", |ui| {
                 let before = self.settings.theme;
                 ui.radio_value(&mut self.settings.theme, Theme::Dark, "Dark theme");
@@ -361,13 +370,19 @@ impl StudioApp {
             }
             ui.separator();
             ui.heading("Captions");
-            match &self.captions {
+            match self.captions.document() {
                 None => {
-                    ui.weak("No caption file. Start with --captions FILE (HAIC JSON/JSONL).");
+                    ui.weak(
+                        "No caption file. Captions > Open caption file…, drop a .json/.jsonl \
+                         here, or start with --captions FILE.",
+                    );
                 }
-                Some(path) => {
-                    ui.label(format!("Caption file: {}", path.display()));
-                    ui.weak("The caption editor arrives with the HAIC editing API.");
+                Some(document) => {
+                    ui.label(format!(
+                        "Caption file: {}",
+                        document.file().path().display()
+                    ));
+                    ui.weak("Edit it in the Captions panel on the left.");
                 }
             }
         });
@@ -456,6 +471,7 @@ impl eframe::App for StudioApp {
         self.poll_dialog(&ctx);
         self.handle_dropped_files(&ctx);
         self.poll_media(&ctx);
+        self.captions.tick(&ctx, &mut self.toasts);
 
         if let Some(loaded) = self.media.as_mut().and_then(Media::loaded_mut)
             && loaded.player.is_playing()
@@ -474,6 +490,8 @@ impl eframe::App for StudioApp {
                     self.transport.ui(ui, &mut loaded.player);
                     ui.separator();
                     loaded.timeline.ui(ui, &mut loaded.player);
+                    self.captions
+                        .sync_timeline(&mut loaded.timeline, &mut self.toasts);
                     ui.add_space(4.0);
                 });
         }
@@ -481,10 +499,25 @@ impl eframe::App for StudioApp {
             .resizable(true)
             .default_size(300.0)
             .show(ui, |ui| self.side_panel(ui));
+        if self.captions.is_active() {
+            let video = self.media.as_ref().and_then(|media| {
+                let loaded = media.loaded()?;
+                Some(OpenVideo {
+                    path: media.path(),
+                    playhead: loaded.player.position(),
+                    duration: loaded.info.duration,
+                })
+            });
+            egui::Panel::left("captions")
+                .resizable(true)
+                .default_size(420.0)
+                .show(ui, |ui| self.captions.ui(ui, video, &mut self.toasts));
+        }
         egui::CentralPanel::no_frame().show(ui, |ui| self.video_area(ui));
         self.toasts.ui(ui);
 
         if let Some(screenshot) = &mut self.screenshot {
+            self.captions.close_without_asking();
             let ready = self
                 .media
                 .as_ref()

@@ -3,6 +3,7 @@
 //! uploads finished frames and draws.
 
 mod app;
+mod captions;
 mod fonts;
 pub mod frame_view;
 mod media;

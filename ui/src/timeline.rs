@@ -2,8 +2,8 @@
 //! tracks under it, sharing one zoomable, pannable time axis.
 
 use egui::{
-    Align2, Color32, FontId, PointerButton, Pos2, Rect, Sense, Stroke, StrokeKind, TextureId, Vec2,
-    accesskit::Role,
+    Align2, Color32, CursorIcon, FontId, PointerButton, Pos2, Rect, Sense, Stroke, StrokeKind,
+    TextureId, Vec2, accesskit::Role,
 };
 
 use crate::player::{PlayerState, format_time};
@@ -143,6 +143,25 @@ pub struct CaptionSegment {
     pub start: f64,
     pub end: f64,
     pub label: String,
+    /// Index of the event in its record, handed back with edge drags.
+    pub event: usize,
+}
+
+/// Which end of a caption segment an edge drag moved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentEdge {
+    Start,
+    End,
+}
+
+/// A finished drag of a caption segment's edge: the app turns it into a timing edit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CaptionEdgeDrag {
+    /// [`CaptionSegment::event`] of the dragged segment.
+    pub event: usize,
+    pub edge: SegmentEdge,
+    /// Where the edge was let go, seconds.
+    pub time: f64,
 }
 
 /// What the model did with the video, one track each; empty tracks say that they fill when a
@@ -175,6 +194,8 @@ const LABEL_WIDTH: f32 = 120.0;
 const STRIP_HEIGHT: f32 = 56.0;
 const RULER_HEIGHT: f32 = 18.0;
 const TRACK_HEIGHT: f32 = 20.0;
+/// How close (points) the pointer must press to a caption segment's edge to drag it.
+const EDGE_GRAB: f32 = 5.0;
 
 /// The timeline panel: toolbar, scrubber and tracks. Seeks go straight to the [`PlayerState`].
 pub struct Timeline {
@@ -183,6 +204,9 @@ pub struct Timeline {
     pub tracks: ModelTracks,
     /// Whether the view pans to keep the playhead visible while playing.
     pub follow_playhead: bool,
+    /// The caption segment edge being dragged (segment index in `tracks.caption_events`).
+    dragging_edge: Option<(usize, SegmentEdge)>,
+    caption_drags: Vec<CaptionEdgeDrag>,
 }
 
 impl Timeline {
@@ -192,7 +216,15 @@ impl Timeline {
             thumbnails: Vec::new(),
             tracks: ModelTracks::default(),
             follow_playhead: true,
+            dragging_edge: None,
+            caption_drags: Vec::new(),
         }
+    }
+
+    /// Caption edge drags finished since the last call, oldest first. While a drag runs, the
+    /// segment in `tracks` follows the pointer; the document changes only when it is let go.
+    pub fn take_caption_drags(&mut self) -> Vec<CaptionEdgeDrag> {
+        std::mem::take(&mut self.caption_drags)
     }
 
     pub fn ui(&mut self, ui: &mut egui::Ui, player: &mut PlayerState) {
@@ -255,13 +287,87 @@ impl Timeline {
                 Vec2::new(width, TRACK_HEIGHT),
             );
             let (label, plot) = split_label(row);
-            let response = ui.allocate_rect(row, Sense::click());
+            let captions = matches!(track.kind, TrackKind::Captions);
+            let sense = if captions {
+                Sense::click_and_drag()
+            } else {
+                Sense::click()
+            };
+            let response = ui.allocate_rect(row, sense);
             response.widget_info(|| egui::WidgetInfo::labeled(Role::Button, true, track.name));
+            if captions {
+                self.drag_caption_edges(ui, &response, plot);
+            }
             self.paint_track(ui, track, label, plot, &response, player);
             self.handle_zoom_and_pan(ui, &response, plot);
         }
         let tracks_rect = Rect::from_x_y_ranges(plot_column, tracks_top..=ui.cursor().top());
         self.paint_marks_and_playhead(ui, plot_rect.union(tracks_rect), player);
+    }
+
+    /// The caption segment edge within [`EDGE_GRAB`] of screen `x`, the nearest one first.
+    fn edge_near(&self, x: f32, plot: Rect) -> Option<(usize, SegmentEdge)> {
+        let mut best: Option<(f32, usize, SegmentEdge)> = None;
+        for (index, segment) in self.tracks.caption_events.iter().enumerate() {
+            for (edge, time) in [
+                (SegmentEdge::Start, segment.start),
+                (SegmentEdge::End, segment.end),
+            ] {
+                let edge_x = self.view.x_of(time, plot);
+                // Of two edges at one place (an instant event), the side pressed on decides.
+                let side_bias = match (edge, x < edge_x) {
+                    (SegmentEdge::Start, true) | (SegmentEdge::End, false) => 0.0,
+                    _ => 0.5,
+                };
+                let distance = (edge_x - x).abs() + side_bias;
+                if distance <= EDGE_GRAB && best.is_none_or(|(d, ..)| distance < d) {
+                    best = Some((distance, index, edge));
+                }
+            }
+        }
+        best.map(|(_, index, edge)| (index, edge))
+    }
+
+    /// Primary-dragging near a caption segment's edge moves that edge; the finished drag is
+    /// reported through [`Timeline::take_caption_drags`].
+    fn drag_caption_edges(&mut self, ui: &egui::Ui, response: &egui::Response, plot: Rect) {
+        let over_edge = response
+            .hover_pos()
+            .is_some_and(|pos| self.edge_near(pos.x, plot).is_some());
+        if over_edge || self.dragging_edge.is_some() {
+            ui.ctx().set_cursor_icon(CursorIcon::ResizeHorizontal);
+        }
+        if response.drag_started_by(PointerButton::Primary) {
+            let origin = ui.input(|i| i.pointer.press_origin());
+            self.dragging_edge = origin.and_then(|pos| self.edge_near(pos.x, plot));
+        }
+        let Some((index, edge)) = self.dragging_edge else {
+            return;
+        };
+        let time = response
+            .interact_pointer_pos()
+            .map(|pos| self.view.time_at(pos.x, plot));
+        let Some(segment) = self.tracks.caption_events.get_mut(index) else {
+            self.dragging_edge = None;
+            return;
+        };
+        if let Some(time) = time {
+            match edge {
+                SegmentEdge::Start => segment.start = time.min(segment.end),
+                SegmentEdge::End => segment.end = time.max(segment.start),
+            }
+        }
+        if response.drag_stopped() || !response.dragged() {
+            self.dragging_edge = None;
+            self.caption_drags.push(CaptionEdgeDrag {
+                event: segment.event,
+                edge,
+                time: match edge {
+                    SegmentEdge::Start => segment.start,
+                    SegmentEdge::End => segment.end,
+                },
+            });
+        }
     }
 
     fn toolbar(&mut self, ui: &mut egui::Ui, player: &PlayerState) {
