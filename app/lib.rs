@@ -2,4 +2,5 @@
 //! The binary (`main.rs`) is a thin CLI over this library.
 
 pub mod gui;
+pub mod inference;
 pub mod video;

@@ -33,8 +33,10 @@ enum Command {
     Captions(cli::captions::CaptionsCommand),
     /// Run one golden reference case folder and compare every tensor it has.
     GoldenCheck(cli::model::GoldenCheckArgs),
-    /// Ask Keye-VL about images; streams the reasoning (dimmed) and the answer.
+    /// Ask Keye-VL about videos and images; streams the reasoning (dimmed) and the answer.
     Ask(cli::ask::AskArgs),
+    /// Print how an encoder samples and chunks a video (frames for Keye-VL, chunks for Mavors).
+    Plan(cli::plan::PlanArgs),
     /// Measure speed against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(cli::bench::BenchCommand),
@@ -49,11 +51,22 @@ fn main() -> ExitCode {
         Some(Command::Captions(command)) => cli::captions::run(command),
         Some(Command::GoldenCheck(args)) => cli::model::golden_check(args),
         Some(Command::Ask(args)) => cli::ask::ask(args),
+        Some(Command::Plan(args)) => cli::plan::plan(args),
         Some(Command::Bench(command)) => cli::bench::run(command),
         None => cli::gui::run(cli.gui),
     };
     match result {
         Ok(code) => code,
+        // The reader went away (`| head`): like any Unix tool, stop quietly.
+        Err(error)
+            if error.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE

@@ -1,4 +1,4 @@
-//! `ask`: one question about images to a local Keye-VL checkpoint, streamed to the terminal
+//! `ask`: one question about videos and images to a local Keye-VL checkpoint, streamed to the terminal
 //! (reasoning dimmed) or as JSON events, one per line; optionally with attention maps saved.
 //! `bench generate`: decode speed with and without attention capture, measured in the same run.
 
@@ -13,18 +13,18 @@ use std::{
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use keye_model::{
-    KeyeModel, KeyeTokenizer, LoadOptions, LoadProgress,
+    LoadProgress,
     chat::{ChatMessage, ContentPart, MessageContent},
     generate::{
-        CaptureSpec, GenerationEvent, GenerationRequest, Phase, SamplingParams, ThinkingMode,
-        prepare_image_prompt, spawn_generation,
+        CaptureSpec, GenerationEvent, GenerationRequest, Phase, PromptMedia, SamplingParams,
+        ThinkingMode, prepare_prompt,
     },
-    preprocess::ImageProcessorConfig,
 };
+use keye_studio::inference::{AskEvent, LoadedModel, Question, spawn_ask};
 
 #[derive(clap::Args)]
 pub struct AskArgs {
-    /// Image files (PNG), then the question as the last argument.
+    /// Videos and images (by extension: png, jpg, webp, ...), then the question last.
     #[arg(required = true, num_args = 1.., value_name = "MEDIA... QUESTION")]
     pub inputs: Vec<String>,
     /// Checkpoint folder (config.json, safetensors, tokenizer.json, preprocessor_config.json).
@@ -66,15 +66,8 @@ pub struct AskArgs {
     pub per_head: bool,
 }
 
-/// Model, tokenizer, image processor and sampling defaults of one checkpoint folder.
-struct Loaded {
-    model: Arc<KeyeModel>,
-    tokenizer: Arc<KeyeTokenizer>,
-    processor: ImageProcessorConfig,
-    sampling: SamplingParams,
-}
-
-fn load(dir: &Path, show_progress: bool) -> anyhow::Result<Loaded> {
+/// Loads a checkpoint with a progress bar on stderr when it is a terminal.
+fn load(dir: &Path, show_progress: bool) -> anyhow::Result<LoadedModel> {
     let bar = if show_progress {
         ProgressBar::new(0)
     } else {
@@ -86,77 +79,40 @@ fn load(dir: &Path, show_progress: bool) -> anyhow::Result<Loaded> {
             .progress_chars("=> "),
     );
     let callback_bar = bar.clone();
-    let options = LoadOptions {
-        progress: Some(Box::new(move |p| {
-            let (what, done, total) = match p {
-                LoadProgress::CheckedShard { done, total } => ("shards", done, total),
-                LoadProgress::LoadedTensor { done, total } => ("tensors", done, total),
-            };
-            callback_bar.set_message(what);
-            callback_bar.set_length(total as u64);
-            callback_bar.set_position(done as u64);
-        })),
-        ..LoadOptions::default()
-    };
-    let model = KeyeModel::load(dir, options);
+    let progress = Box::new(move |p| {
+        let (what, done, total) = match p {
+            LoadProgress::CheckedShard { done, total } => ("shards", done, total),
+            LoadProgress::LoadedTensor { done, total } => ("tensors", done, total),
+        };
+        callback_bar.set_message(what);
+        callback_bar.set_length(total as u64);
+        callback_bar.set_position(done as u64);
+    });
+    let model = LoadedModel::load(dir, Some(progress), None);
     bar.finish_and_clear();
-    let model = model?;
-    let tokenizer = KeyeTokenizer::from_dir(dir, model.config())?;
-    let processor = ImageProcessorConfig::from_file(&dir.join("preprocessor_config.json"))?;
-    let sampling = SamplingParams::from_model_dir(dir, model.config())?;
-    Ok(Loaded {
-        model: Arc::new(model),
-        tokenizer: Arc::new(tokenizer),
-        processor,
-        sampling,
-    })
-}
-
-fn read_image(path: &Path) -> anyhow::Result<image::RgbImage> {
-    Ok(image::open(path)
-        .with_context(|| format!("{}: cannot read the image", path.display()))?
-        .to_rgb8())
+    Ok(model?)
 }
 
 pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
     let Some((question, media)) = args.inputs.split_last() else {
         bail!("give the media files and then the question");
     };
-    let loaded = load(&args.model, !args.json && std::io::stderr().is_terminal())?;
-    let images = media
-        .iter()
-        .map(|m| read_image(Path::new(m)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut parts: Vec<ContentPart> = images.iter().map(|_| ContentPart::Image).collect();
-    parts.push(ContentPart::Text {
-        text: question.clone(),
-    });
-    let mut messages = Vec::new();
-    if let Some(system) = &args.system {
-        messages.push(ChatMessage {
-            role: "system".into(),
-            content: MessageContent::Text(system.clone()),
-        });
+    for path in media {
+        if !Path::new(path).is_file() {
+            bail!("{path}: no such file");
+        }
     }
-    messages.push(ChatMessage {
-        role: "user".into(),
-        content: MessageContent::Parts(parts),
-    });
+    let loaded = Arc::new(load(
+        &args.model,
+        !args.json && std::io::stderr().is_terminal(),
+    )?);
     let thinking = match (args.think, args.no_think) {
         (true, _) => ThinkingMode::Think,
         (_, true) => ThinkingMode::NoThink,
         _ => ThinkingMode::Auto,
     };
-    let prompt = prepare_image_prompt(
-        &loaded.model,
-        &loaded.tokenizer,
-        &loaded.processor,
-        &messages,
-        &images,
-        thinking,
-    )?;
-
-    let mut sampling = loaded.sampling.clone();
+    let config = loaded.runtime.model.config();
+    let mut sampling = loaded.runtime.sampling.clone();
     if let Some(t) = args.temperature {
         sampling.temperature = t;
     }
@@ -172,25 +128,21 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
     }
     let capture = args.attention.as_ref().map(|_| CaptureSpec {
         layers: if args.attention_layers.is_empty() {
-            vec![
-                loaded
-                    .model
-                    .config()
-                    .text
-                    .num_hidden_layers
-                    .saturating_sub(1),
-            ]
+            vec![config.text.num_hidden_layers.saturating_sub(1)]
         } else {
             args.attention_layers.clone()
         },
         per_head: args.per_head,
     });
 
-    let handle = spawn_generation(
-        loaded.model.clone(),
-        loaded.tokenizer.clone(),
-        GenerationRequest {
-            prompt,
+    let handle = spawn_ask(
+        loaded.clone(),
+        Question {
+            media: media.iter().map(PathBuf::from).collect(),
+            history: vec![],
+            text: question.clone(),
+            system: args.system.clone(),
+            thinking,
             sampling,
             capture,
         },
@@ -203,6 +155,14 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
     let styled = !args.json && out.is_terminal();
     let mut failed = None;
     for event in handle.events.iter() {
+        let event = match event {
+            AskEvent::Generation(event) => event,
+            AskEvent::Failed(message) => {
+                failed = Some(message);
+                continue;
+            }
+            AskEvent::Preparing { .. } | AskEvent::Prepared { .. } => continue,
+        };
         if args.json {
             if matches!(event, GenerationEvent::Attention(_)) {
                 continue; // The maps go to the --attention file.
@@ -236,13 +196,13 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
         }
         out.flush()?;
         if let GenerationEvent::Error { message } = event {
-            failed = Some(message);
+            failed = Some(format!("generation failed: {message}"));
         }
     }
     drop(out);
     let output = handle.join();
     if let Some(message) = failed {
-        bail!("generation failed: {message}");
+        bail!("{message}");
     }
     let output = output?;
     if let (Some(path), Some(capture)) = (&args.attention, &output.attention) {
@@ -280,7 +240,10 @@ pub struct BenchGenerateArgs {
 /// Prints decode tokens/s with and without attention capture and their ratio.
 pub fn bench_generate(args: BenchGenerateArgs) -> anyhow::Result<ExitCode> {
     let loaded = load(&args.model, std::io::stderr().is_terminal())?;
-    let image = read_image(&args.image)?;
+    let runtime = &loaded.runtime;
+    let image = image::open(&args.image)
+        .with_context(|| format!("{}: cannot read the image", args.image.display()))?
+        .to_rgb8();
     let messages = vec![ChatMessage {
         role: "user".into(),
         content: MessageContent::Parts(vec![
@@ -290,21 +253,21 @@ pub fn bench_generate(args: BenchGenerateArgs) -> anyhow::Result<ExitCode> {
             },
         ]),
     }];
-    let prompt = prepare_image_prompt(
-        &loaded.model,
-        &loaded.tokenizer,
-        &loaded.processor,
+    let prompt = prepare_prompt(
+        &runtime.model,
+        &runtime.tokenizer,
+        &runtime.processor,
         &messages,
-        &[image],
+        vec![PromptMedia::Image(image)],
         ThinkingMode::Auto,
     )?;
     let sampling = SamplingParams {
         max_new_tokens: args.new_tokens,
         stop_ids: vec![],
-        ..SamplingParams::greedy(loaded.model.config())
+        ..SamplingParams::greedy(runtime.model.config())
     };
     let layers = if args.layers.is_empty() {
-        (0..loaded.model.config().text.num_hidden_layers).collect()
+        (0..runtime.model.config().text.num_hidden_layers).collect()
     } else {
         args.layers.clone()
     };
@@ -317,8 +280,8 @@ pub fn bench_generate(args: BenchGenerateArgs) -> anyhow::Result<ExitCode> {
         let peak_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
         let start = Instant::now();
         let output = keye_model::generate::generate(
-            &loaded.model,
-            &loaded.tokenizer,
+            &runtime.model,
+            &runtime.tokenizer,
             &request,
             &std::sync::atomic::AtomicBool::new(false),
             &mut |_| {},

@@ -6,4 +6,5 @@ pub mod bench;
 pub mod captions;
 pub mod gui;
 pub mod model;
+pub mod plan;
 pub mod video;

@@ -201,6 +201,7 @@ pub fn bench_model(args: BenchModelArgs) -> anyhow::Result<ExitCode> {
                 input_ids: ids.clone(),
                 images: None,
                 videos: None,
+                encoded_videos: None,
             };
             let mut state = DecodeState {
                 cache: Default::default(),

@@ -92,6 +92,7 @@ pub fn bench_inputs(
             input_ids: filler.collect(),
             images: None,
             videos: None,
+            encoded_videos: None,
         });
     };
     let patches = side / cfg.vision.patch_size;
@@ -116,5 +117,6 @@ pub fn bench_inputs(
             vec![[1, patches, patches]],
         )),
         videos: None,
+        encoded_videos: None,
     })
 }

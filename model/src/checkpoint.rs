@@ -123,11 +123,13 @@ impl WeightFiles {
 }
 
 /// Memory-maps every shard, validates the expected tensors (present, float dtype, right shape),
-/// then loads them to `options.device` as `options.dtype`. Returns name -> tensor, ready for
-/// `VarBuilder::from_tensors`.
+/// then loads them, plus every other tensor whose name starts with `optional_prefix` (a video
+/// encoder's weights, whose shapes its own builder checks), to `options.device` as
+/// `options.dtype`. Returns name -> tensor, ready for `VarBuilder::from_tensors`.
 pub fn load_tensors(
     dir: &Path,
     config: &KeyeConfig,
+    optional_prefix: Option<&str>,
     options: &mut LoadOptions,
 ) -> Result<HashMap<String, Tensor>> {
     let files = WeightFiles::locate(dir)?;
@@ -202,7 +204,16 @@ pub fn load_tensors(
                 expected: shape.clone(),
             });
         }
-        located.push((name, view));
+        located.push((name.clone(), view));
+    }
+    if let Some(prefix) = optional_prefix {
+        for (view_set, _) in views.iter().zip(&files.shards) {
+            for (name, view) in view_set.tensors() {
+                if name.starts_with(prefix) && !located.iter().any(|(n, _)| *n == name) {
+                    located.push((name, view));
+                }
+            }
+        }
     }
 
     let total = located.len();
@@ -210,7 +221,7 @@ pub fn load_tensors(
     for (i, (name, view)) in located.into_iter().enumerate() {
         options.check_cancel()?;
         let tensor = view.load(&options.device)?.to_dtype(options.dtype)?;
-        tensors.insert(name.clone(), tensor);
+        tensors.insert(name, tensor);
         options.report(LoadProgress::LoadedTensor { done: i + 1, total });
     }
     Ok(tensors)

@@ -70,6 +70,8 @@ pub enum Error {
     Input(String),
     #[error("preprocessing: {0}")]
     Preprocess(#[from] crate::preprocess::PreprocessError),
+    #[error("Mavors: {0}")]
+    Mavors(#[from] crate::mavors::MavorsError),
     #[error("{path}: golden case: {message}")]
     Golden { path: PathBuf, message: String },
     #[error("tensor computation: {0}")]

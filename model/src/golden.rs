@@ -411,6 +411,7 @@ impl GoldenCase {
             input_ids,
             images,
             videos,
+            encoded_videos: None,
         };
         let greedy = model.greedy(&inputs, new_tokens)?;
         let out = &greedy.prefill;

@@ -10,7 +10,9 @@ pub mod golden;
 pub mod keye;
 pub mod mavors;
 pub mod preprocess;
+pub mod runtime;
 pub mod tokenizer;
+pub mod video;
 
 /// The candle types callers need to pick a device and dtype.
 pub use candle_core::{DType, Device};
@@ -18,4 +20,5 @@ pub use checkpoint::{LoadOptions, LoadProgress};
 pub use config::{KeyeConfig, KeyeVariant};
 pub use error::{Error, Result};
 pub use keye::KeyeModel;
+pub use runtime::Runtime;
 pub use tokenizer::KeyeTokenizer;

@@ -48,6 +48,7 @@ fn text_hidden(model: &KeyeModel) -> Vec<f32> {
         input_ids: vec![1001, 687, 198, 623, 482],
         images: None,
         videos: None,
+        encoded_videos: None,
     };
     let mut state = DecodeState {
         cache: Default::default(),

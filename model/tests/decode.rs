@@ -58,6 +58,7 @@ fn chunked_prefill_matches_one_prefill_and_decoding_continues_it() {
                 input_ids: ids.clone(),
                 images: Some(image.clone()),
                 videos: None,
+                encoded_videos: None,
             },
             &mut whole,
         )
@@ -71,6 +72,7 @@ fn chunked_prefill_matches_one_prefill_and_decoding_continues_it() {
                 input_ids: ids[..10].to_vec(),
                 images: None,
                 videos: None,
+                encoded_videos: None,
             },
             &mut chunked,
         )
@@ -81,6 +83,7 @@ fn chunked_prefill_matches_one_prefill_and_decoding_continues_it() {
                 input_ids: ids[10..].to_vec(),
                 images: Some(image),
                 videos: None,
+                encoded_videos: None,
             },
             &mut chunked,
         )

@@ -15,9 +15,9 @@ use keye_model::{
     KeyeModel, KeyeTokenizer, LoadOptions,
     chat::ChatMessage,
     generate::{
-        CaptureSpec, GenerationEvent, GenerationRequest, Phase, PreparedPrompt, SamplingParams,
-        StopReason, TextDeltas, ThinkingMode, VisionTokenRef, generate, prepare_image_prompt,
-        spawn_generation,
+        CaptureSpec, GenerationEvent, GenerationRequest, Phase, PreparedPrompt, PromptMedia,
+        SamplingParams, StopReason, TextDeltas, ThinkingMode, VisionTokenRef, generate,
+        prepare_prompt, spawn_generation,
     },
     keye::{DecodeState, KvCache},
     preprocess::ImageProcessorConfig,
@@ -54,12 +54,12 @@ fn image_prompt(s: &Setup) -> PreparedPrompt {
     let image = image::open(fixtures().join("keye-preview-image/image.png"))
         .unwrap()
         .to_rgb8();
-    prepare_image_prompt(
+    prepare_prompt(
         &s.model,
         &s.tokenizer,
         &s.processor,
         &messages,
-        &[image],
+        vec![PromptMedia::Image(image)],
         ThinkingMode::Think,
     )
     .unwrap()

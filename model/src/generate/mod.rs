@@ -25,8 +25,8 @@ use serde::Serialize;
 pub use attention::{AttentionCapture, CaptureSpec, LayerAttention, TokenAttention, frame_totals};
 pub use phase::{Phase, PhaseEvent, PhaseParser};
 pub use prompt::{
-    MediaGrid, MediaKind, PreparedPrompt, ThinkingMode, VisionTokenMap, VisionTokenRef,
-    prepare_image_prompt,
+    MediaGrid, MediaKind, PreparedPrompt, PromptMedia, ThinkingMode, VisionTokenMap,
+    VisionTokenRef, prepare_prompt,
 };
 pub use sampling::{Sampler, SamplingParams};
 pub use stream::TextDeltas;

@@ -3,15 +3,20 @@
 //! row, col). The thinking switch is the literal `/think` or `/no_think` the model card asks for
 //! at the end of the last user text.
 
+use candle_core::{Device, Tensor};
 use image::RgbImage;
 use serde::Serialize;
 
 use crate::{
-    chat::{ChatMessage, ContentPart, MessageContent, expand_placeholders, render_chat},
+    chat::{
+        ChatMessage, ContentPart, MessageContent, VideoPlaceholder, expand_placeholders,
+        render_chat,
+    },
     error::{Error, Result},
-    keye::{Grid, KeyeInputs, KeyeModel, VisionBatch},
-    preprocess::{self, ImageProcessorConfig},
+    keye::{EncodedVideos, Grid, KeyeInputs, KeyeModel, VisionBatch},
+    preprocess::{self, ImageProcessorConfig, Patches},
     tokenizer::KeyeTokenizer,
+    video::{PreparedVideo, VideoVision},
 };
 
 /// Keye-VL's thinking switch (Qwen3 style).
@@ -196,64 +201,163 @@ pub struct PreparedPrompt {
     pub text: String,
 }
 
-/// Builds a prompt from chat messages whose image parts are `images` in order: the processor's
-/// template, the thinking switch, image preprocessing, placeholder expansion, tokenization.
-pub fn prepare_image_prompt(
+/// One image or video of a prompt, in the order of the chat's image and video parts.
+#[derive(Debug, Clone)]
+pub enum PromptMedia {
+    Image(RgbImage),
+    /// A video already sampled and prepared for the model's encoder.
+    Video(PreparedVideo),
+}
+
+/// Builds a prompt from chat messages whose image and video parts are `media` (each kind in
+/// order): the processor's template, the thinking switch, image preprocessing, placeholder
+/// expansion, tokenization, and the vision inputs for the decoder.
+pub fn prepare_prompt(
     model: &KeyeModel,
     tokenizer: &KeyeTokenizer,
     processor: &ImageProcessorConfig,
     messages: &[ChatMessage],
-    images: &[RgbImage],
+    media: Vec<PromptMedia>,
     thinking: ThinkingMode,
 ) -> Result<PreparedPrompt> {
     let mut messages = messages.to_vec();
     thinking.apply(&mut messages)?;
     let text = render_chat(&messages, tokenizer.tokens(), true);
     let merge = model.config().vision.spatial_merge_size;
-    let patches = images
-        .iter()
-        .map(|image| preprocess::preprocess_image(image, processor))
-        .collect::<Result<Vec<_>, _>>()?;
-    let grids: Vec<Grid> = patches.iter().map(|p| p.grid_thw).collect();
+    let device = model.device();
+
+    let mut image_patches = Vec::new();
+    let mut videos = Vec::new();
+    for item in media {
+        match item {
+            PromptMedia::Image(image) => {
+                image_patches.push(preprocess::preprocess_image(&image, processor)?)
+            }
+            PromptMedia::Video(video) => videos.push(video),
+        }
+    }
+    let grids: Vec<Grid> = image_patches.iter().map(|p| p.grid_thw).collect();
     let tokens_per_image: Vec<usize> = grids
         .iter()
         .map(|g| g.iter().product::<usize>() / (merge * merge))
         .collect();
+    let markers = tokenizer.tokens().slowfast.as_ref();
+    let placeholders: Vec<VideoPlaceholder> = videos
+        .iter()
+        .map(|v| match (&v.placeholder, markers) {
+            // Without frame markers (the Preview's tokenizer) chunks go in as bare tokens.
+            (VideoPlaceholder::SlowFast(frames), None) => {
+                VideoPlaceholder::Tokens(frames.iter().map(|f| f.tokens).sum())
+            }
+            (placeholder, _) => placeholder.clone(),
+        })
+        .collect();
     let expanded = expand_placeholders(
         &text,
         tokenizer.tokens(),
-        tokenizer.tokens().slowfast.as_ref(),
+        markers,
         &tokens_per_image,
-        &[],
+        &placeholders,
     )?;
     let input_ids = tokenizer.encode(&expanded)?;
-    let media = grids
+
+    let image_grids = grids
         .iter()
         .map(|&[t, h, w]| MediaGrid {
             kind: MediaKind::Image,
             frames: vec![(h / merge, w / merge); t],
         })
         .collect();
+    let video_grids = videos.iter().map(|v| v.grid.clone()).collect();
     let tokens = &model.config().tokens;
-    let vision = VisionTokenMap::new(&input_ids, tokens.image, tokens.video, media, vec![])?;
-    let images = if patches.is_empty() {
+    let vision = VisionTokenMap::new(
+        &input_ids,
+        tokens.image,
+        tokens.video,
+        image_grids,
+        video_grids,
+    )?;
+
+    let images = if image_patches.is_empty() {
         None
     } else {
-        let p = processor.patch_size as usize;
-        let n: usize = patches.iter().map(|x| x.num_patches()).sum();
-        let data: Vec<f32> = patches.into_iter().flat_map(|x| x.pixel_values).collect();
-        let pixel_values = candle_core::Tensor::from_vec(data, (n, 3, p, p), model.device())?;
-        Some(VisionBatch::images(pixel_values, grids))
+        Some(VisionBatch::images(
+            patches_tensor(image_patches, processor, device)?,
+            grids,
+        ))
     };
+    let (videos, encoded_videos) = video_inputs(videos, processor, device)?;
     Ok(PreparedPrompt {
         inputs: KeyeInputs {
             input_ids,
             images,
-            videos: None,
+            videos,
+            encoded_videos,
         },
         vision,
         text,
     })
+}
+
+/// Patches of several inputs as one `(N, 3, p, p)` tensor, in order.
+fn patches_tensor(
+    patches: Vec<Patches>,
+    processor: &ImageProcessorConfig,
+    device: &Device,
+) -> Result<Tensor> {
+    let p = processor.patch_size as usize;
+    let n: usize = patches.iter().map(|x| x.num_patches()).sum();
+    let data: Vec<f32> = patches.into_iter().flat_map(|x| x.pixel_values).collect();
+    Ok(Tensor::from_vec(data, (n, 3, p, p), device)?)
+}
+
+/// The videos' vision inputs: pixels for Keye's tower or encoded tokens, one kind per prompt.
+fn video_inputs(
+    videos: Vec<PreparedVideo>,
+    processor: &ImageProcessorConfig,
+    device: &Device,
+) -> Result<(Option<VisionBatch>, Option<EncodedVideos>)> {
+    if videos.is_empty() {
+        return Ok((None, None));
+    }
+    let mut all_patches = Vec::new();
+    let mut pixel_blocks = Vec::new();
+    let mut tokens = Vec::new();
+    let mut token_blocks = Vec::new();
+    for video in videos {
+        match video.vision {
+            VideoVision::Pixels { patches, blocks } => {
+                all_patches.extend(patches);
+                pixel_blocks.extend(blocks);
+            }
+            VideoVision::Encoded {
+                tokens: rows,
+                blocks,
+            } => {
+                tokens.push(rows);
+                token_blocks.extend(blocks);
+            }
+        }
+    }
+    match (all_patches.is_empty(), tokens.is_empty()) {
+        (false, true) => Ok((
+            Some(VisionBatch {
+                pixel_values: patches_tensor(all_patches, processor, device)?,
+                blocks: pixel_blocks,
+            }),
+            None,
+        )),
+        (true, false) => Ok((
+            None,
+            Some(EncodedVideos {
+                tokens: Tensor::cat(&tokens, 0)?,
+                blocks: token_blocks,
+            }),
+        )),
+        _ => Err(Error::Input(
+            "the videos of one prompt must all come from the same encoder".into(),
+        )),
+    }
 }
 
 #[cfg(test)]

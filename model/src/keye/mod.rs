@@ -14,7 +14,7 @@ use candle_nn::VarBuilder;
 
 pub use rope_index::{RopeBlock, RopeIndex, RopeIndexSpec, get_rope_index};
 pub use text::{AttentionRecorder, KvCache};
-pub use vision::{Grid, VisionOutput};
+pub use vision::{Grid, VisionAttentionMaps, VisionOutput};
 
 use crate::{
     checkpoint::{LoadOptions, load_tensors},
@@ -82,12 +82,23 @@ impl VisionBatch {
     }
 }
 
-/// A tokenized prompt with its vision inputs.
+/// Video tokens already in the decoder's width, from an encoder other than Keye's own tower
+/// (Mavors): one row per video placeholder token, and the rope blocks that place them.
+#[derive(Debug, Clone)]
+pub struct EncodedVideos {
+    /// (tokens, text hidden), videos and their blocks in prompt order.
+    pub tokens: Tensor,
+    pub blocks: Vec<RopeBlock>,
+}
+
+/// A tokenized prompt with its vision inputs. Videos come either as pixels for Keye's tower
+/// (`videos`) or already encoded (`encoded_videos`), never both.
 #[derive(Debug, Clone)]
 pub struct KeyeInputs {
     pub input_ids: Vec<u32>,
     pub images: Option<VisionBatch>,
     pub videos: Option<VisionBatch>,
+    pub encoded_videos: Option<EncodedVideos>,
 }
 
 /// ViT and projector outputs of one vision batch.
@@ -154,7 +165,7 @@ impl KeyeModel {
     /// Loads a Hugging Face checkpoint folder (config.json + safetensors, single or sharded).
     pub fn load(dir: &Path, mut options: LoadOptions) -> Result<Self> {
         let config = KeyeConfig::from_file(&dir.join("config.json"))?;
-        let tensors = load_tensors(dir, &config, &mut options)?;
+        let tensors = load_tensors(dir, &config, None, &mut options)?;
         let vb = VarBuilder::from_tensors(tensors, options.dtype, &options.device);
         Self::new(&config, vb)
     }
@@ -199,20 +210,32 @@ impl KeyeModel {
         Ok(VisionEncoding { vit, projected })
     }
 
-    /// M-RoPE positions for a prompt with these vision batches.
+    /// The vision tower's own attention inside one frame or image (`(1, h, w)` patches, in the
+    /// processor's patch layout), for the selected tower layers.
+    pub fn vision_attention(
+        &self,
+        pixel_values: &Tensor,
+        grid: Grid,
+        layers: &[usize],
+    ) -> Result<VisionAttentionMaps> {
+        let pixel_values = pixel_values.to_device(&self.device)?.to_dtype(self.dtype)?;
+        Ok(self.visual.frame_attention(&pixel_values, grid, layers)?)
+    }
+
+    /// M-RoPE positions for a prompt with these vision blocks.
     pub fn rope_index(
         &self,
         input_ids: &[u32],
-        images: Option<&VisionBatch>,
-        videos: Option<&VisionBatch>,
+        images: &[RopeBlock],
+        videos: &[RopeBlock],
     ) -> Result<RopeIndex> {
         let spec = RopeIndexSpec {
             image_token_id: self.config.tokens.image,
             video_token_id: self.config.tokens.video,
             spatial_merge_size: self.config.vision.spatial_merge_size,
             tokens_per_second: self.config.vision.tokens_per_second,
-            images: images.map_or(&[], |b| b.blocks.as_slice()),
-            videos: videos.map_or(&[], |b| b.blocks.as_slice()),
+            images,
+            videos,
         };
         get_rope_index(input_ids, &spec)
     }
@@ -241,7 +264,18 @@ impl KeyeModel {
                 "token id {bad} is outside the vocabulary ({vocab})"
             )));
         }
-        let rope = self.rope_index(ids, inputs.images.as_ref(), inputs.videos.as_ref())?;
+        let video_blocks = match (&inputs.videos, &inputs.encoded_videos) {
+            (Some(_), Some(_)) => {
+                return Err(Error::Input(
+                    "videos come either as pixels or already encoded, not both".into(),
+                ));
+            }
+            (Some(batch), None) => batch.blocks.as_slice(),
+            (None, Some(encoded)) => encoded.blocks.as_slice(),
+            (None, None) => &[],
+        };
+        let image_blocks = inputs.images.as_ref().map_or(&[][..], |b| &b.blocks);
+        let rope = self.rope_index(ids, image_blocks, video_blocks)?;
         let images = inputs
             .images
             .as_ref()
@@ -252,7 +286,16 @@ impl KeyeModel {
             .as_ref()
             .map(|b| self.encode_vision(b))
             .transpose()?;
-        let inputs_embeds = self.scatter_vision(ids, images.as_ref(), videos.as_ref())?;
+        let video_rows = match (&videos, &inputs.encoded_videos) {
+            (Some(encoding), _) => Some(encoding.projected.clone()),
+            (None, Some(encoded)) => Some(encoded.tokens.to_dtype(self.dtype)?),
+            (None, None) => None,
+        };
+        let inputs_embeds = self.scatter_vision(
+            ids,
+            images.as_ref().map(|e| &e.projected),
+            video_rows.as_ref(),
+        )?;
         let past = state.cache.seq_len() as i64;
         let positions = if past == 0 {
             rope.positions.clone()
@@ -349,17 +392,18 @@ impl KeyeModel {
         })
     }
 
-    /// Token embeddings with projector rows in place of the image / video placeholders.
+    /// Token embeddings with vision rows (decoder width) in place of the image / video
+    /// placeholders.
     fn scatter_vision(
         &self,
         ids: &[u32],
-        images: Option<&VisionEncoding>,
-        videos: Option<&VisionEncoding>,
+        images: Option<&Tensor>,
+        videos: Option<&Tensor>,
     ) -> Result<Tensor> {
         let text = self.text.embed(ids, &self.device)?.squeeze(0)?;
         let s = ids.len();
-        let n_images = images.map_or(Ok(0), |e| e.projected.dim(0))?;
-        let n_videos = videos.map_or(Ok(0), |e| e.projected.dim(0))?;
+        let n_images = images.map_or(Ok(0), |t| t.dim(0))?;
+        let n_videos = videos.map_or(Ok(0), |t| t.dim(0))?;
         let (mut next_image, mut next_video) = (s, s + n_images);
         let mut index = Vec::with_capacity(s);
         for (i, &id) in ids.iter().enumerate() {
@@ -382,8 +426,8 @@ impl KeyeModel {
             )));
         }
         let mut rows = vec![text];
-        rows.extend(images.map(|e| e.projected.clone()));
-        rows.extend(videos.map(|e| e.projected.clone()));
+        rows.extend(images.cloned());
+        rows.extend(videos.cloned());
         let source = Tensor::cat(&rows, 0)?;
         let index = Tensor::new(index, &self.device)?;
         Ok(source.index_select(&index, 0)?.unsqueeze(0)?)

@@ -127,8 +127,15 @@ impl VisionAttention {
         })
     }
 
-    /// `xs` (L, hidden); attention only inside each `blocks` range (cu_seqlens).
-    fn forward(&self, xs: &Tensor, rope: &RopeTables, blocks: &[(usize, usize)]) -> Result<Tensor> {
+    /// `xs` (L, hidden); attention only inside each `blocks` range (cu_seqlens). With `probs`,
+    /// each block's softmax weights (1, heads, len, len) are kept there (for inspection).
+    fn forward(
+        &self,
+        xs: &Tensor,
+        rope: &RopeTables,
+        blocks: &[(usize, usize)],
+        mut probs_out: Option<&mut Vec<Tensor>>,
+    ) -> Result<Tensor> {
         let l = xs.dim(0)?;
         let heads = |t: Tensor| {
             t.reshape((1, l, self.num_heads, self.head_dim))?
@@ -145,8 +152,11 @@ impl VisionAttention {
             let k = k.narrow(2, start, len)?;
             let v = v.narrow(2, start, len)?;
             let scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(DType::F32)?;
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(v.dtype())?;
-            outputs.push(probs.matmul(&v)?);
+            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            if let Some(kept) = probs_out.as_deref_mut() {
+                kept.push(probs.clone());
+            }
+            outputs.push(probs.to_dtype(v.dtype())?.matmul(&v)?);
         }
         let attended = Tensor::cat(&outputs, 2)?
             .transpose(1, 2)?
@@ -217,10 +227,16 @@ impl EncoderLayer {
         })
     }
 
-    fn forward(&self, xs: &Tensor, rope: &RopeTables, blocks: &[(usize, usize)]) -> Result<Tensor> {
+    fn forward(
+        &self,
+        xs: &Tensor,
+        rope: &RopeTables,
+        blocks: &[(usize, usize)],
+        probs: Option<&mut Vec<Tensor>>,
+    ) -> Result<Tensor> {
         let attn = self
             .self_attn
-            .forward(&self.layer_norm1.forward(xs)?, rope, blocks)?;
+            .forward(&self.layer_norm1.forward(xs)?, rope, blocks, probs)?;
         let xs = (xs + attn)?;
         let mlp = self.fc2.forward(
             &self
@@ -271,6 +287,48 @@ impl VisionModel {
     /// One packed call over all `grids` (patches concatenated in grid order); each grid is one
     /// attention block. The caller picks the blocks: per image, per Preview video, per 1.5 frame.
     pub fn forward(&self, pixel_values: &Tensor, grids: &[Grid]) -> Result<VisionOutput> {
+        self.forward_inspecting(pixel_values, grids, &[])
+            .map(|(output, _)| output)
+    }
+
+    /// The tower's own attention on one frame (or image) of `grid` = `[1, h, w]` patches: for each
+    /// layer in `layers`, the softmax weights `(heads, h*w, h*w)` in f32, patches in raster order.
+    /// For researchers: where each patch looks inside the frame.
+    pub fn frame_attention(
+        &self,
+        pixel_values: &Tensor,
+        grid: Grid,
+        layers: &[usize],
+    ) -> Result<VisionAttentionMaps> {
+        if grid[0] != 1 {
+            candle_core::bail!("frame attention is for one frame, got grid {grid:?}");
+        }
+        if let Some(bad) = layers.iter().find(|&&l| l >= self.layers.len()) {
+            candle_core::bail!(
+                "vision layer {bad} does not exist (the tower has {})",
+                self.layers.len()
+            );
+        }
+        let (output, maps) = self.forward_inspecting(pixel_values, &[grid], layers)?;
+        Ok(VisionAttentionMaps {
+            grid: (grid[1], grid[2]),
+            layers: layers
+                .iter()
+                .copied()
+                .zip(maps.into_iter().map(|m| m.squeeze(0)))
+                .map(|(layer, probs)| probs.map(|p| (layer, p)))
+                .collect::<Result<_>>()?,
+            output,
+        })
+    }
+
+    /// `forward`, keeping the attention weights of `inspect` layers (one block each).
+    fn forward_inspecting(
+        &self,
+        pixel_values: &Tensor,
+        grids: &[Grid],
+        inspect: &[usize],
+    ) -> Result<(VisionOutput, Vec<Tensor>)> {
         let total: usize = grids.iter().map(|[t, h, w]| t * h * w).sum();
         let n = pixel_values.dim(0)?;
         if n != total {
@@ -285,14 +343,68 @@ impl VisionModel {
             start += t * h * w;
         }
         let mut xs = embeddings.clone();
-        for layer in &self.layers {
-            xs = layer.forward(&xs, &rope, &blocks)?;
+        let mut kept = Vec::new();
+        let mut maps = Vec::with_capacity(inspect.len());
+        for (i, layer) in self.layers.iter().enumerate() {
+            let wanted = inspect.contains(&i);
+            xs = layer.forward(&xs, &rope, &blocks, wanted.then_some(&mut kept))?;
+            if wanted {
+                maps.extend(kept.drain(..));
+            }
         }
+        // In the order asked for.
+        let maps = inspect
+            .iter()
+            .map(|l| {
+                let rank = inspect.iter().filter(|&&o| o < *l).count();
+                maps[rank].clone()
+            })
+            .collect();
         let last_hidden = self.post_layernorm.forward(&xs)?;
-        Ok(VisionOutput {
-            embeddings,
-            last_hidden,
-        })
+        Ok((
+            VisionOutput {
+                embeddings,
+                last_hidden,
+            },
+            maps,
+        ))
+    }
+}
+
+/// The vision tower's attention inside one frame.
+#[derive(Debug, Clone)]
+pub struct VisionAttentionMaps {
+    /// (rows, cols) of patches.
+    pub grid: (usize, usize),
+    /// (layer, weights (heads, rows*cols, rows*cols)) in the order asked for.
+    pub layers: Vec<(usize, Tensor)>,
+    /// The tower's output for the frame (identical to a plain forward).
+    pub output: VisionOutput,
+}
+
+impl VisionAttentionMaps {
+    /// Where the patch at (`row`, `col`) looks in `layer`: `rows*cols` weights summing to 1,
+    /// averaged over heads or for one `head`.
+    pub fn map_for_patch(
+        &self,
+        layer: usize,
+        row: usize,
+        col: usize,
+        head: Option<usize>,
+    ) -> Result<Vec<f32>> {
+        let (rows, cols) = self.grid;
+        if row >= rows || col >= cols {
+            candle_core::bail!("patch ({row}, {col}) is outside the {rows}x{cols} grid");
+        }
+        let Some((_, probs)) = self.layers.iter().find(|(l, _)| *l == layer) else {
+            candle_core::bail!("layer {layer} was not inspected");
+        };
+        let query = probs.narrow(1, row * cols + col, 1)?.squeeze(1)?;
+        let map = match head {
+            Some(h) => query.get(h)?,
+            None => query.mean(0)?,
+        };
+        map.to_vec1::<f32>()
     }
 }
 

@@ -1,0 +1,515 @@
+//! The model side of the app, shared by `ask` and the GUI: loading a checkpoint on a worker with
+//! progress and cancel, and asking a question about videos and images on a worker: decoding only
+//! the frames the model's video encoder samples, building the prompt, then streaming generation.
+//! Everything reports over crossbeam channels so no caller ever blocks on the model.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::JoinHandle,
+};
+
+use crossbeam_channel::{Receiver, Sender};
+use image::RgbImage;
+use keye_model::{
+    LoadOptions, LoadProgress, Runtime,
+    chat::{ChatMessage, ContentPart, MessageContent},
+    generate::{
+        CaptureSpec, GenerationEvent, GenerationOutput, GenerationRequest, PromptMedia,
+        SamplingParams, ThinkingMode, VisionTokenMap, generate, prepare_prompt,
+    },
+    video::{FrameSpan, PlanChunk, VideoEncoderKind, VideoPlan, VideoTimeline},
+};
+use serde::Serialize;
+
+use crate::video::{FrameSpec, Video, VideoError};
+
+/// File extensions read as still images; everything else goes through the video engine as a video.
+const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"];
+
+/// Why asking or loading failed, naming the file where there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum InferenceError {
+    #[error(transparent)]
+    Model(#[from] keye_model::Error),
+    #[error(transparent)]
+    Video(#[from] VideoError),
+    #[error("{path}: {message}")]
+    Media { path: PathBuf, message: String },
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// What the model manager shows about a loaded checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelInfo {
+    pub dir: PathBuf,
+    /// "Keye-VL-8B-Preview" or "Keye-VL-1.5".
+    pub kind: String,
+    /// "keye", "keye15" or "mavors".
+    pub video_encoder: String,
+    pub parameters: usize,
+    pub bytes_on_disk: u64,
+    pub device: String,
+    pub dtype: String,
+}
+
+/// A checkpoint ready to answer questions.
+#[derive(Debug)]
+pub struct LoadedModel {
+    pub runtime: Runtime,
+    pub info: ModelInfo,
+}
+
+impl LoadedModel {
+    /// Loads `dir` on this thread (CPU, float32); `progress` sees every step.
+    pub fn load(
+        dir: &Path,
+        progress: Option<Box<dyn FnMut(LoadProgress) + Send>>,
+        cancel: Option<Arc<AtomicBool>>,
+    ) -> Result<Self, InferenceError> {
+        let options = LoadOptions {
+            progress,
+            cancel,
+            ..LoadOptions::default()
+        };
+        let device = format!("{:?}", options.device).to_lowercase();
+        let runtime = Runtime::load(dir, options)?;
+        let info = ModelInfo {
+            dir: dir.to_path_buf(),
+            kind: runtime.model_kind().to_owned(),
+            video_encoder: runtime.video_encoder.name().to_owned(),
+            parameters: runtime.parameters,
+            bytes_on_disk: runtime.bytes_on_disk,
+            device,
+            dtype: format!("{:?}", runtime.dtype()).to_lowercase(),
+        };
+        Ok(Self { runtime, info })
+    }
+}
+
+/// Loading progress and outcome, in order; ends with `Loaded`, `Failed` or `Cancelled`.
+#[derive(Debug)]
+pub enum LoadEvent {
+    Progress {
+        stage: &'static str,
+        done: usize,
+        total: usize,
+    },
+    Loaded(Arc<LoadedModel>),
+    Failed(String),
+    Cancelled,
+}
+
+/// A checkpoint loading on a worker thread.
+#[derive(Debug)]
+pub struct LoadHandle {
+    pub events: Receiver<LoadEvent>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl LoadHandle {
+    /// Stops loading before the next shard or tensor.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Loads `dir` on a worker thread.
+pub fn spawn_load(dir: PathBuf) -> LoadHandle {
+    let (sender, events) = crossbeam_channel::unbounded();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    std::thread::spawn(move || {
+        let progress_sender = sender.clone();
+        let progress = Box::new(move |p: LoadProgress| {
+            let (stage, done, total) = match p {
+                LoadProgress::CheckedShard { done, total } => ("checking shards", done, total),
+                LoadProgress::LoadedTensor { done, total } => ("loading tensors", done, total),
+            };
+            let _ = progress_sender.send(LoadEvent::Progress { stage, done, total });
+        });
+        let event = match LoadedModel::load(&dir, Some(progress), Some(flag)) {
+            Ok(model) => LoadEvent::Loaded(Arc::new(model)),
+            Err(InferenceError::Model(keye_model::Error::Cancelled)) => LoadEvent::Cancelled,
+            Err(error) => LoadEvent::Failed(error.to_string()),
+        };
+        let _ = sender.send(event);
+    });
+    LoadHandle { events, cancel }
+}
+
+/// One earlier exchange of a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Turn {
+    pub question: String,
+    pub answer: String,
+}
+
+/// A question about media, with the conversation so far.
+#[derive(Debug, Clone)]
+pub struct Question {
+    /// Videos or images, attached to the first user message.
+    pub media: Vec<PathBuf>,
+    pub history: Vec<Turn>,
+    pub text: String,
+    pub system: Option<String>,
+    pub thinking: ThinkingMode,
+    pub sampling: SamplingParams,
+    pub capture: Option<CaptureSpec>,
+}
+
+/// One decoder temporal step of a media item, on the source.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FrameRef {
+    /// The first decoded frame of the step (0 for an image).
+    pub index: usize,
+    /// Seconds from the video's first frame (the player's timeline); 0 for an image.
+    pub time: f64,
+    pub end: f64,
+}
+
+/// Where each frame of a media item, as the [`VisionTokenMap`] numbers them, sits on the source.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MediaFrames {
+    pub path: PathBuf,
+    /// The encoder's view of a video (`None` for images): frames or chunks.
+    pub encoder: Option<VideoEncoderKind>,
+    pub frames: Vec<FrameRef>,
+}
+
+/// Everything an ask reports, in order.
+#[derive(Debug, Clone)]
+pub enum AskEvent {
+    Preparing {
+        stage: String,
+        done: usize,
+        total: usize,
+    },
+    /// The prompt is built; generation starts.
+    Prepared {
+        vision: VisionTokenMap,
+        media: Vec<MediaFrames>,
+        prompt_tokens: usize,
+    },
+    /// Streamed generation; its `Done` or `Error` ends the ask.
+    Generation(GenerationEvent),
+    /// Preparation failed (the message names the file) or was cancelled.
+    Failed(String),
+}
+
+/// A question being answered on a worker thread.
+#[derive(Debug)]
+pub struct AskHandle {
+    pub events: Receiver<AskEvent>,
+    cancel: Arc<AtomicBool>,
+    thread: JoinHandle<Result<GenerationOutput, InferenceError>>,
+}
+
+impl AskHandle {
+    /// Stops decoding frames or generating before the next frame or token.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// A flag that cancels this ask when set (for a Ctrl-C handler).
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.cancel.clone()
+    }
+
+    /// Waits for the worker: the generation's output (with the attention capture) or the error.
+    pub fn join(self) -> Result<GenerationOutput, InferenceError> {
+        self.thread.join().map_err(|_| InferenceError::Media {
+            path: PathBuf::new(),
+            message: "the ask worker panicked".into(),
+        })?
+    }
+}
+
+/// Answers `question` with `model` on a worker thread.
+pub fn spawn_ask(model: Arc<LoadedModel>, question: Question) -> AskHandle {
+    let (sender, events) = crossbeam_channel::unbounded();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let thread = std::thread::spawn(move || {
+        let result = ask(&model.runtime, &question, &flag, &sender);
+        if let Err(error) = &result {
+            let _ = sender.send(AskEvent::Failed(error.to_string()));
+        }
+        result
+    });
+    AskHandle {
+        events,
+        cancel,
+        thread,
+    }
+}
+
+fn ask(
+    runtime: &Runtime,
+    question: &Question,
+    cancel: &AtomicBool,
+    events: &Sender<AskEvent>,
+) -> Result<GenerationOutput, InferenceError> {
+    let mut media = Vec::with_capacity(question.media.len());
+    let mut frames = Vec::with_capacity(question.media.len());
+    for path in &question.media {
+        let (item, placed) = load_media(runtime, path, cancel, &mut |stage, done, total| {
+            let _ = events.send(AskEvent::Preparing {
+                stage: stage.to_owned(),
+                done,
+                total,
+            });
+        })?;
+        media.push(item);
+        frames.push(placed);
+    }
+    // The token map numbers images first, then videos; order the frame lists the same way.
+    let (mut images, videos): (Vec<_>, Vec<_>) =
+        frames.into_iter().partition(|m| m.encoder.is_none());
+    images.extend(videos);
+    let messages = chat_messages(question);
+    let prompt = prepare_prompt(
+        &runtime.model,
+        &runtime.tokenizer,
+        &runtime.processor,
+        &messages,
+        media,
+        question.thinking,
+    )?;
+    let _ = events.send(AskEvent::Prepared {
+        vision: prompt.vision.clone(),
+        media: images,
+        prompt_tokens: prompt.inputs.input_ids.len(),
+    });
+    let request = GenerationRequest {
+        prompt,
+        sampling: question.sampling.clone(),
+        capture: question.capture.clone(),
+    };
+    let mut emit = |event: GenerationEvent| {
+        if events.send(AskEvent::Generation(event)).is_err() {
+            cancel.store(true, Ordering::Relaxed);
+        }
+    };
+    match generate(
+        &runtime.model,
+        &runtime.tokenizer,
+        &request,
+        cancel,
+        &mut emit,
+    ) {
+        Ok(output) => {
+            emit(GenerationEvent::Done(output.summary.clone()));
+            Ok(output)
+        }
+        Err(error) => {
+            emit(GenerationEvent::Error {
+                message: error.to_string(),
+            });
+            Err(error.into())
+        }
+    }
+}
+
+/// The chat: system prompt, earlier turns (the media go with the first user message), then the
+/// question.
+fn chat_messages(question: &Question) -> Vec<ChatMessage> {
+    let mut messages = Vec::new();
+    if let Some(system) = &question.system {
+        messages.push(ChatMessage {
+            role: "system".into(),
+            content: MessageContent::Text(system.clone()),
+        });
+    }
+    let media_parts: Vec<ContentPart> = question
+        .media
+        .iter()
+        .map(|path| {
+            if is_image(path) {
+                ContentPart::Image
+            } else {
+                ContentPart::Video
+            }
+        })
+        .collect();
+    let user = |text: &str, first: bool| {
+        let mut parts = if first { media_parts.clone() } else { vec![] };
+        parts.push(ContentPart::Text { text: text.into() });
+        ChatMessage {
+            role: "user".into(),
+            content: MessageContent::Parts(parts),
+        }
+    };
+    for (i, turn) in question.history.iter().enumerate() {
+        messages.push(user(&turn.question, i == 0));
+        messages.push(ChatMessage {
+            role: "assistant".into(),
+            content: MessageContent::Text(turn.answer.clone()),
+        });
+    }
+    messages.push(user(&question.text, question.history.is_empty()));
+    messages
+}
+
+/// Whether `path` is read as a still image (by extension).
+pub fn is_image(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// The frame timeline of an open video, on its own timeline (start offset kept).
+pub fn video_timeline(video: &Video) -> VideoTimeline {
+    let index = video.index();
+    let info = video.info();
+    let frame_times: Vec<f64> = index
+        .entries()
+        .iter()
+        .map(|e| index.ticks_to_seconds(e.pts))
+        .collect();
+    let first = frame_times.first().copied().unwrap_or(0.0);
+    let duration = index.duration_seconds();
+    let fps = info
+        .average_frame_rate
+        .or(info.measured_frame_rate)
+        .filter(|f| f.is_finite() && *f > 0.0)
+        .unwrap_or_else(|| {
+            if duration > 0.0 {
+                frame_times.len() as f64 / duration
+            } else {
+                1.0
+            }
+        });
+    VideoTimeline {
+        end: first + duration,
+        frame_times,
+        fps,
+        width: info.display_width,
+        height: info.display_height,
+    }
+}
+
+/// Plans `path` for `kind` and decodes the frames the plan samples.
+pub fn decode_planned(
+    path: &Path,
+    kind: VideoEncoderKind,
+    runtime: &Runtime,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(&str, usize, usize),
+) -> Result<(VideoTimeline, VideoPlan, Vec<RgbImage>), InferenceError> {
+    let mut video = Video::open(path)?;
+    let timeline = video_timeline(&video);
+    let plan = VideoPlan::new(kind, &timeline, &runtime.video_settings).map_err(|e| {
+        InferenceError::Media {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }
+    })?;
+    let wanted = plan.frames_to_decode();
+    let mut frames = Vec::with_capacity(wanted.len());
+    for (done, &index) in wanted.iter().enumerate() {
+        progress("decoding frames", done, wanted.len());
+        let frame = video.frame_index_or_cancel(index, FrameSpec::native_rgb(), &|| {
+            cancel.load(Ordering::Relaxed)
+        })?;
+        if cancel.load(Ordering::Relaxed) {
+            return Err(InferenceError::Cancelled);
+        }
+        frames.push(rgb_image(path, frame.width, frame.height, &frame.pixels)?);
+    }
+    progress("decoding frames", wanted.len(), wanted.len());
+    Ok((timeline, plan, frames))
+}
+
+fn rgb_image(
+    path: &Path,
+    width: u32,
+    height: u32,
+    pixels: &[u8],
+) -> Result<RgbImage, InferenceError> {
+    RgbImage::from_raw(width, height, pixels.to_vec()).ok_or_else(|| InferenceError::Media {
+        path: path.to_path_buf(),
+        message: format!(
+            "decoded frame of {width}x{height} has {} bytes",
+            pixels.len()
+        ),
+    })
+}
+
+/// Reads one media file and prepares it for the model; also says where its frames sit.
+fn load_media(
+    runtime: &Runtime,
+    path: &Path,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(&str, usize, usize),
+) -> Result<(PromptMedia, MediaFrames), InferenceError> {
+    if is_image(path) {
+        // The video engine reads stills too (PNG, JPEG, WebP, ...), one frame at full size.
+        let mut still = Video::open(path)?;
+        let frame = still.frame_index(0, FrameSpec::native_rgb())?;
+        let image = rgb_image(path, frame.width, frame.height, &frame.pixels)?;
+        return Ok((
+            PromptMedia::Image(image),
+            MediaFrames {
+                path: path.to_path_buf(),
+                encoder: None,
+                frames: vec![FrameRef {
+                    index: 0,
+                    time: 0.0,
+                    end: 0.0,
+                }],
+            },
+        ));
+    }
+    let kind = runtime.video_encoder;
+    let (timeline, plan, frames) = decode_planned(path, kind, runtime, cancel, progress)?;
+    progress("encoding video", 0, 1);
+    let prepared = plan
+        .prepare(
+            &timeline,
+            &frames,
+            &runtime.video_settings,
+            &runtime.processor,
+            runtime.mavors.as_ref(),
+            runtime.model.device(),
+        )
+        .map_err(|e| InferenceError::Media {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let origin = timeline.frame_times[0];
+    let placed = MediaFrames {
+        path: path.to_path_buf(),
+        encoder: Some(kind),
+        frames: prepared
+            .spans
+            .iter()
+            .map(|&FrameSpan { frame, start, end }| FrameRef {
+                index: frame,
+                time: start - origin,
+                end: end - origin,
+            })
+            .collect(),
+    };
+    Ok((PromptMedia::Video(prepared), placed))
+}
+
+/// The plan an encoder makes for a video, without a model: what `plan` prints.
+pub fn plan_video(
+    path: &Path,
+    kind: VideoEncoderKind,
+    settings: &keye_model::video::VideoPlanSettings,
+) -> Result<(VideoTimeline, VideoPlan, Vec<PlanChunk>), InferenceError> {
+    let video = Video::open(path)?;
+    let timeline = video_timeline(&video);
+    let plan = VideoPlan::new(kind, &timeline, settings).map_err(|e| InferenceError::Media {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let chunks = plan.chunks(&timeline);
+    Ok((timeline, plan, chunks))
+}

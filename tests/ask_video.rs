@@ -1,0 +1,228 @@
+//! Asking about videos through the app's streaming API (`inference::spawn_load` + `spawn_ask`)
+//! with every video encoder: Keye-VL-1.5 SlowFast, the Preview's uniform frames, and Mavors on a
+//! tiny Keye-VL + Mavors checkpoint made here (Mavors initialised from the Keye tower as the paper
+//! describes, saved as a `mavors.*` shard next to the Keye weights).
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+use keye_model::KeyeConfig;
+use keye_model::generate::{GenerationEvent, MediaKind, SamplingParams, ThinkingMode};
+use keye_model::mavors::{MavorsConfig, MavorsWeights};
+use keye_studio::inference::{
+    AskEvent, LoadEvent, LoadedModel, MediaFrames, Question, spawn_ask, spawn_load,
+};
+use support::Fixtures;
+
+fn tiny_model(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models")
+        .join(name)
+}
+
+fn load(dir: PathBuf) -> Arc<LoadedModel> {
+    let handle = spawn_load(dir);
+    let mut progressed = false;
+    for event in handle.events.iter() {
+        match event {
+            LoadEvent::Progress { done, total, .. } => {
+                assert!(done <= total);
+                progressed = true;
+            }
+            LoadEvent::Loaded(model) => {
+                assert!(progressed, "loading reports progress");
+                return model;
+            }
+            other => panic!("loading failed: {other:?}"),
+        }
+    }
+    panic!("the loader ended without an outcome")
+}
+
+/// What one ask streamed.
+struct Asked {
+    prepared: Option<(keye_model::generate::VisionTokenMap, Vec<MediaFrames>)>,
+    tokens: Vec<u32>,
+    text: String,
+    done: bool,
+}
+
+fn ask(model: Arc<LoadedModel>, video: &Path, max_new_tokens: usize) -> Asked {
+    let sampling = SamplingParams {
+        max_new_tokens,
+        stop_ids: vec![],
+        ..SamplingParams::greedy(model.runtime.model.config())
+    };
+    let handle = spawn_ask(
+        model,
+        Question {
+            media: vec![video.to_path_buf()],
+            history: vec![],
+            text: "What happens in this video?".into(),
+            system: None,
+            thinking: ThinkingMode::NoThink,
+            sampling,
+            capture: None,
+        },
+    );
+    let mut asked = Asked {
+        prepared: None,
+        tokens: vec![],
+        text: String::new(),
+        done: false,
+    };
+    for event in handle.events.iter() {
+        match event {
+            AskEvent::Preparing { done, total, .. } => assert!(done <= total),
+            AskEvent::Prepared { vision, media, .. } => {
+                assert!(asked.prepared.is_none() && asked.tokens.is_empty());
+                asked.prepared = Some((vision, media));
+            }
+            AskEvent::Generation(GenerationEvent::Token { id, .. }) => asked.tokens.push(id),
+            AskEvent::Generation(GenerationEvent::Text { delta, .. }) => {
+                asked.text.push_str(&delta)
+            }
+            AskEvent::Generation(GenerationEvent::Done(summary)) => {
+                assert_eq!(summary.tokens, asked.tokens);
+                assert_eq!(summary.text, asked.text);
+                asked.done = true;
+            }
+            AskEvent::Generation(GenerationEvent::Error { message })
+            | AskEvent::Failed(message) => {
+                panic!("ask failed: {message}")
+            }
+            AskEvent::Generation(_) => {}
+        }
+    }
+    handle.join().expect("the ask succeeds");
+    asked
+}
+
+fn short_clip(fixtures: &Fixtures, seconds: f64) -> PathBuf {
+    fixtures.testsrc(
+        "clip.mp4",
+        "112x84",
+        10,
+        seconds,
+        &["-c:v", "libx264", "-pix_fmt", "yuv420p"],
+    )
+}
+
+#[test]
+fn keye_1_5_answers_about_a_video_with_slowfast_frames() {
+    let fixtures = Fixtures::new();
+    let video = short_clip(&fixtures, 3.0);
+    let model = load(tiny_model("keye-1.5-tiny"));
+    assert_eq!(model.info.video_encoder, "keye15");
+    let asked = ask(model.clone(), &video, 6);
+    assert!(asked.done);
+    assert_eq!(asked.tokens.len(), 6);
+    let (vision, media) = asked.prepared.unwrap();
+    // 3 s at 2 fps: 6 sampled frames at linspace(0, 29, 6).round().
+    assert_eq!(vision.media.len(), 1);
+    assert_eq!(vision.media[0].kind, MediaKind::Video);
+    assert_eq!(vision.media[0].frames.len(), 6);
+    let frames: Vec<usize> = media[0].frames.iter().map(|f| f.index).collect();
+    assert_eq!(frames, vec![0, 6, 12, 17, 23, 29]);
+    assert!((media[0].frames[1].time - 0.6).abs() < 1e-6);
+    assert_eq!(vision.len(), vision.media[0].tokens());
+    // Greedy is reproducible through the same API.
+    assert_eq!(ask(model, &video, 6).tokens, asked.tokens);
+}
+
+#[test]
+fn keye_preview_answers_about_a_video_with_uniform_frames() {
+    let fixtures = Fixtures::new();
+    let video = short_clip(&fixtures, 2.0);
+    let model = load(tiny_model("keye-preview-tiny"));
+    assert_eq!(model.info.video_encoder, "keye");
+    let asked = ask(model, &video, 4);
+    assert!(asked.done);
+    let (vision, media) = asked.prepared.unwrap();
+    assert_eq!(vision.media[0].frames.len(), 4, "2 s at 2 fps");
+    assert_eq!(media[0].frames.len(), 4);
+}
+
+/// A copy of the tiny 1.5 checkpoint with a `mavors_config` and its Mavors weights initialised
+/// from the Keye tower, in a second shard listed by a safetensors index.
+fn tiny_mavors_checkpoint(fixtures: &Fixtures, mavors: &MavorsConfig) -> PathBuf {
+    let source = tiny_model("keye-1.5-tiny");
+    let dir = fixtures.path("keye-mavors-tiny");
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in [
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "preprocessor_config.json",
+    ] {
+        std::fs::copy(source.join(file), dir.join(file)).unwrap();
+    }
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(source.join("config.json")).unwrap())
+            .unwrap();
+    config["mavors_config"] = serde_json::to_value(mavors).unwrap();
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+
+    let keye = KeyeConfig::from_file(&dir.join("config.json")).unwrap();
+    let tensors =
+        candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap();
+    let names: Vec<String> = tensors.keys().cloned().collect();
+    let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
+    let weights =
+        MavorsWeights::from_keye(&vb, mavors, &keye.vision, keye.text.hidden_size).unwrap();
+    weights.save(&dir.join("mavors.safetensors")).unwrap();
+
+    let mut weight_map: HashMap<String, &str> = names
+        .into_iter()
+        .map(|n| (n, "model.safetensors"))
+        .collect();
+    weight_map.extend(
+        weights
+            .tensors()
+            .keys()
+            .map(|n| (n.clone(), "mavors.safetensors")),
+    );
+    let index = serde_json::json!({"metadata": {}, "weight_map": weight_map});
+    std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).unwrap();
+    dir
+}
+
+#[test]
+fn keye_with_mavors_answers_about_a_video_in_chunks_through_the_same_api() {
+    let fixtures = Fixtures::new();
+    let mavors = MavorsConfig {
+        chunk_frames: 4,
+        ..MavorsConfig::default()
+    };
+    let dir = tiny_mavors_checkpoint(&fixtures, &mavors);
+    let video = short_clip(&fixtures, 5.0);
+    let model = load(dir);
+    assert_eq!(model.info.video_encoder, "mavors");
+    assert!(model.runtime.mavors.is_some());
+
+    let asked = ask(model.clone(), &video, 5);
+    assert!(asked.done);
+    assert_eq!(asked.tokens.len(), 5);
+    let (vision, media) = asked.prepared.unwrap();
+    // 5 s at 2 fps: 10 samples in chunks of 4 -> 3 chunks (the last padded), one decoder step each.
+    let chunks = &media[0].frames;
+    assert_eq!(vision.media[0].frames.len(), 3);
+    assert_eq!(chunks.len(), 3);
+    assert_eq!(
+        chunks.iter().map(|c| (c.time, c.end)).collect::<Vec<_>>(),
+        vec![(0.0, 2.0), (2.0, 4.0), (4.0, 5.0)]
+    );
+    // 112x84 frames resized to about 56x56 pixels: a 4x4 patch grid pooled 2x2 to 2x2 tokens.
+    let (rows, cols) = vision.media[0].frames[0];
+    assert_eq!(vision.len(), 3 * rows * cols);
+    assert_eq!(
+        ask(model, &video, 5).tokens,
+        asked.tokens,
+        "greedy is reproducible"
+    );
+}
