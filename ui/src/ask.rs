@@ -273,8 +273,14 @@ impl AskPanel {
                     egui::Key::Enter,
                 ))),
         );
+        // Plain Enter sends; Shift+Enter is the box's own new line.
         let enter = box_response.has_focus()
-            && ui.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Enter));
+            && ui.input(|i| {
+                i.events.iter().any(|e| {
+                    matches!(e, egui::Event::Key { key: egui::Key::Enter, pressed: true, modifiers, .. }
+                        if !modifiers.shift)
+                })
+            });
         ui.horizontal(|ui| {
             let running = self.is_running();
             let can_ask = !running
@@ -303,7 +309,7 @@ impl AskPanel {
 
     fn settings_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
-            ui.label("Thinking");
+            ui.label("Thinking mode");
             for choice in ThinkingChoice::ALL {
                 ui.radio_value(&mut self.thinking, choice, choice.label());
             }
@@ -315,40 +321,45 @@ impl AskPanel {
                 egui::Grid::new("ask-sampling-grid")
                     .num_columns(2)
                     .show(ui, |ui| {
-                        ui.label("Temperature");
+                        let label = ui.label("Temperature");
                         ui.add(
                             egui::DragValue::new(&mut s.temperature)
                                 .range(0.0..=2.0)
                                 .speed(0.01)
                                 .max_decimals(2),
                         )
+                        .labelled_by(label.id)
                         .on_hover_text("0 is greedy: always the most likely token");
                         ui.end_row();
-                        ui.label("Top-k");
+                        let label = ui.label("Top-k");
                         ui.add(egui::DragValue::new(&mut s.top_k).range(0..=1000))
+                            .labelled_by(label.id)
                             .on_hover_text("0 keeps every token");
                         ui.end_row();
-                        ui.label("Top-p");
+                        let label = ui.label("Top-p");
                         ui.add(
                             egui::DragValue::new(&mut s.top_p)
                                 .range(0.01..=1.0)
                                 .speed(0.01)
                                 .max_decimals(2),
-                        );
+                        )
+                        .labelled_by(label.id);
                         ui.end_row();
-                        ui.label("Repetition penalty");
+                        let label = ui.label("Repetition penalty");
                         ui.add(
                             egui::DragValue::new(&mut s.repetition_penalty)
                                 .range(1.0..=2.0)
                                 .speed(0.01)
                                 .max_decimals(2),
-                        );
+                        )
+                        .labelled_by(label.id);
                         ui.end_row();
-                        ui.label("Max new tokens");
-                        ui.add(egui::DragValue::new(&mut s.max_new_tokens).range(1..=32768));
+                        let label = ui.label("Max new tokens");
+                        ui.add(egui::DragValue::new(&mut s.max_new_tokens).range(1..=32768))
+                            .labelled_by(label.id);
                         ui.end_row();
-                        ui.label("Seed");
-                        ui.add(egui::DragValue::new(&mut s.seed));
+                        let label = ui.label("Seed");
+                        ui.add(egui::DragValue::new(&mut s.seed)).labelled_by(label.id);
                         ui.end_row();
                     });
                 if s.temperature == 0.0 {

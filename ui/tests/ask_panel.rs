@@ -146,7 +146,7 @@ fn streamed_tokens_land_in_reasoning_and_answer_sections_in_order() {
     harness.get_by_label("Thinking");
     harness.get_by_label("Answer");
     for (_, text) in stream {
-        harness.get_by_label(text.trim_start_matches(' ').trim_end());
+        harness.get_by_label(text);
     }
     let trace = &harness.state().0.turns()[0].trace;
     assert_eq!(trace.text(TracePhase::Thinking), "<think>A man walks in</think>");

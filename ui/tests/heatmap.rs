@@ -76,7 +76,7 @@ fn hovering_a_token_previews_its_map_and_clicking_pins_it() {
     assert_eq!(harness.state().shown.as_deref(), Some(&[0.0, 1.0, 0.0][..]));
     assert_eq!(harness.state().panel.selection(), None, "hover only previews");
 
-    harness.get_by_label("corner").click();
+    harness.get_by_label(" corner").click();
     harness.run();
     harness.remove_cursor();
     harness.run();
@@ -117,16 +117,24 @@ fn shift_click_selects_a_range_that_mean_or_max_combines() {
     assert_eq!(harness.state().shown.as_deref(), Some(&[1.0, 1.0, 0.0][..]));
 }
 
+/// The n-th combo box (layer, head).
+fn combo<'a>(harness: &'a Harness<'static, State>, index: usize) -> egui_kittest::Node<'a> {
+    harness
+        .get_all_by_role(egui::accesskit::Role::ComboBox)
+        .nth(index)
+        .expect("combo box")
+}
+
 #[test]
 fn layer_and_head_are_chosen_among_the_captured_ones() {
     let mut harness = heatmap_harness();
     harness.run();
-    harness.get_by_label("layer 2").click();
+    combo(&harness, 0).click();
     harness.run();
     harness.get_by_label("layer 0").click();
     harness.run();
     assert_eq!(harness.state().controls.layer, Some(0));
-    harness.get_by_label("mean of heads").click();
+    combo(&harness, 1).click();
     harness.run();
     harness.get_by_label("head 3").click();
     harness.run();
