@@ -3,9 +3,12 @@
 //! uploads finished frames and draws.
 
 mod app;
+mod ask;
 mod fonts;
 mod frame_view;
+mod heatmap_view;
 mod media;
+mod model;
 mod screenshot;
 mod settings;
 
@@ -27,6 +30,9 @@ pub struct LaunchOptions {
     pub model: Option<PathBuf>,
     /// A HAIC caption file (JSON or JSONL).
     pub captions: Option<PathBuf>,
+    /// Ask this question once the model and the video are ready, as if typed and sent (smoke
+    /// tests, demos).
+    pub ask: Option<String>,
     /// Write a PNG of the window after a while and exit (smoke tests, README images).
     pub screenshot: Option<ScreenshotRequest>,
 }

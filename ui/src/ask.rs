@@ -236,8 +236,7 @@ impl AskPanel {
     /// turn and empties the box. `None` when there is nothing to ask or asking is not possible.
     pub fn submit(&mut self) -> Option<AskAction> {
         let question = self.question.trim().to_owned();
-        if question.is_empty() || self.is_running() || self.availability != AskAvailability::Ready
-        {
+        if question.is_empty() || self.is_running() || self.availability != AskAvailability::Ready {
             return None;
         }
         self.question.clear();
@@ -249,13 +248,20 @@ impl AskPanel {
         Some(AskAction::Ask(self.request(question)))
     }
 
+    /// The conversation, then the question box and settings under it.
     pub fn ui(&mut self, ui: &mut egui::Ui) -> Option<AskAction> {
+        self.conversation_ui(ui);
+        ui.separator();
+        self.controls_ui(ui)
+    }
+
+    /// The question box, Ask / Stop / Clear, thinking mode and sampling (the app may pin these
+    /// under a scrolling conversation).
+    pub fn controls_ui(&mut self, ui: &mut egui::Ui) -> Option<AskAction> {
         let mut action = None;
         if let AskAvailability::Unavailable(why) = &self.availability {
             ui.label(why);
         }
-        self.conversation_ui(ui);
-        ui.separator();
         self.question_ui(ui, &mut action);
         self.settings_ui(ui);
         action
@@ -274,13 +280,12 @@ impl AskPanel {
                 ))),
         );
         // Plain Enter sends; Shift+Enter is the box's own new line.
-        let enter = box_response.has_focus()
-            && ui.input(|i| {
-                i.events.iter().any(|e| {
-                    matches!(e, egui::Event::Key { key: egui::Key::Enter, pressed: true, modifiers, .. }
+        let enter = box_response.has_focus() && ui.input(|i| {
+            i.events.iter().any(|e| {
+                matches!(e, egui::Event::Key { key: egui::Key::Enter, pressed: true, modifiers, .. }
                         if !modifiers.shift)
-                })
-            });
+            })
+        });
         ui.horizontal(|ui| {
             let running = self.is_running();
             let can_ask = !running
@@ -359,7 +364,8 @@ impl AskPanel {
                             .labelled_by(label.id);
                         ui.end_row();
                         let label = ui.label("Seed");
-                        ui.add(egui::DragValue::new(&mut s.seed)).labelled_by(label.id);
+                        ui.add(egui::DragValue::new(&mut s.seed))
+                            .labelled_by(label.id);
                         ui.end_row();
                     });
                 if s.temperature == 0.0 {
@@ -368,7 +374,8 @@ impl AskPanel {
             });
     }
 
-    fn conversation_ui(&mut self, ui: &mut egui::Ui) {
+    /// Each turn: the question, its streamed trace with selectable tokens, its timing.
+    pub fn conversation_ui(&mut self, ui: &mut egui::Ui) {
         if self.turns.is_empty() {
             ui.weak("No questions yet.");
             return;

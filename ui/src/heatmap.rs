@@ -35,6 +35,8 @@ pub struct HeatmapControls {
     pub layer: Option<usize>,
     pub head: HeadChoice,
     pub aggregation: Aggregation,
+    /// Keep each head's weights in the next capture (memory grows with the head count).
+    pub capture_per_head: bool,
 }
 
 impl Default for HeatmapControls {
@@ -45,6 +47,7 @@ impl Default for HeatmapControls {
             layer: None,
             head: HeadChoice::Mean,
             aggregation: Aggregation::Mean,
+            capture_per_head: false,
         }
     }
 }
@@ -83,8 +86,13 @@ impl HeatmapControls {
     ) -> HeatmapResponse {
         let before = self.clone();
         let mut response = HeatmapResponse::default();
+        ui.checkbox(
+            &mut self.capture_per_head,
+            "Capture each head (next question; more memory)",
+        );
         if captured.layers.is_empty() {
             ui.weak("No attention captured yet: ask a question to see where the model looked.");
+            response.changed = *self != before;
             return response;
         }
         ui.horizontal(|ui| {
@@ -109,7 +117,11 @@ impl HeatmapControls {
                 .show_ui(ui, |ui| {
                     ui.selectable_value(&mut self.head, HeadChoice::Mean, "mean of heads");
                     for h in 0..captured.heads.unwrap_or(0) {
-                        ui.selectable_value(&mut self.head, HeadChoice::Head(h), format!("head {h}"));
+                        ui.selectable_value(
+                            &mut self.head,
+                            HeadChoice::Head(h),
+                            format!("head {h}"),
+                        );
                     }
                 });
         })

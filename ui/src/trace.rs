@@ -154,6 +154,19 @@ impl ReasoningTrace {
         }
     }
 
+    /// The first and last generation step of `phase`'s text (e.g. the whole answer).
+    pub fn steps_of(&self, phase: TracePhase) -> Option<RangeInclusive<usize>> {
+        let mut steps = self
+            .sections
+            .iter()
+            .filter(|s| s.phase == phase)
+            .flat_map(|s| &s.pieces)
+            .filter_map(|p| p.step);
+        let first = steps.next()?;
+        let last = steps.last().unwrap_or(first);
+        Some(first..=last)
+    }
+
     /// The text of generation step `step` (all its pieces, whatever their sections).
     pub fn token_text(&self, step: usize) -> String {
         self.sections
@@ -265,7 +278,11 @@ fn section_ui(
         }
     };
     if section.pieces.iter().all(|p| p.step.is_none()) {
-        ui.add(egui::Label::new(style(&section.text, ui)).wrap().selectable(true));
+        ui.add(
+            egui::Label::new(style(&section.text, ui))
+                .wrap()
+                .selectable(true),
+        );
         return;
     }
     ui.horizontal_wrapped(|ui| {
@@ -354,6 +371,9 @@ mod tests {
         assert_eq!(thinking.text, "Two people");
         assert_eq!(trace.token_text(1), " people");
         assert_eq!(trace.token_text(2), "Two");
+        assert_eq!(trace.steps_of(TracePhase::Thinking), Some(0..=1));
+        assert_eq!(trace.steps_of(TracePhase::Answer), Some(2..=2));
+        assert_eq!(trace.steps_of(TracePhase::Analysis), None);
     }
 
     #[test]

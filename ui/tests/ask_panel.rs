@@ -44,7 +44,10 @@ fn without_a_model_the_panel_says_how_to_get_one_and_does_not_ask() {
     question_box(&harness).type_text("What happens?");
     harness.key_press(Key::Enter);
     harness.run();
-    assert!(harness.state().1.is_empty(), "nothing is asked without a model");
+    assert!(
+        harness.state().1.is_empty(),
+        "nothing is asked without a model"
+    );
     assert!(harness.state().0.turns().is_empty());
 }
 
@@ -83,8 +86,14 @@ fn thinking_mode_and_sampling_controls_shape_the_request() {
     harness.get_by_label("no think").click();
     harness.get_by_label("Sampling").click();
     harness.run();
-    let spin = harness.get_all_by_role(Role::SpinButton).collect::<Vec<_>>();
-    assert_eq!(spin.len(), 6, "temperature, top-k, top-p, penalty, max tokens, seed");
+    let spin = harness
+        .get_all_by_role(Role::SpinButton)
+        .collect::<Vec<_>>();
+    assert_eq!(
+        spin.len(),
+        6,
+        "temperature, top-k, top-p, penalty, max tokens, seed"
+    );
     spin[0].set_value_accesskit(0.7);
     spin[1].set_value_accesskit(20.0);
     spin[2].set_value_accesskit(0.9);
@@ -149,7 +158,10 @@ fn streamed_tokens_land_in_reasoning_and_answer_sections_in_order() {
         harness.get_by_label(text);
     }
     let trace = &harness.state().0.turns()[0].trace;
-    assert_eq!(trace.text(TracePhase::Thinking), "<think>A man walks in</think>");
+    assert_eq!(
+        trace.text(TracePhase::Thinking),
+        "<think>A man walks in</think>"
+    );
     assert_eq!(trace.text(TracePhase::Answer), "A man enters.");
     let phases: Vec<_> = trace.sections().iter().map(|s| s.phase).collect();
     assert_eq!(phases, [TracePhase::Thinking, TracePhase::Answer]);
@@ -177,7 +189,9 @@ fn stop_is_offered_while_streaming_and_keeps_what_arrived() {
     harness.get_by_label("One red");
     harness.get_by_label("stopped; the text above is what arrived before Stop");
     assert_eq!(
-        harness.state().0.turns()[0].trace.text(TracePhase::Thinking),
+        harness.state().0.turns()[0]
+            .trace
+            .text(TracePhase::Thinking),
         "One red"
     );
 }
@@ -231,7 +245,14 @@ fn model_panel_shows_each_state_and_its_action() {
         dtype: "f32".into(),
     }));
     loaded.run();
-    for text in ["Keye-VL-1.5-8B", "keye15", "8.03 B", "16.0 GiB", "cpu", "f32"] {
+    for text in [
+        "Keye-VL-1.5-8B",
+        "keye15",
+        "8.03 B",
+        "16.0 GiB",
+        "cpu",
+        "f32",
+    ] {
         loaded.get_by_label(text);
     }
     loaded.get_by_label("Unload").click();
@@ -243,7 +264,6 @@ fn model_panel_shows_each_state_and_its_action() {
         message: "config.json: missing field `vision_config`".into(),
     });
     failed.run();
-    failed.get_by_label(
-        "Could not load /models/broken: config.json: missing field `vision_config`",
-    );
+    failed
+        .get_by_label("Could not load /models/broken: config.json: missing field `vision_config`");
 }

@@ -38,7 +38,11 @@ fn heatmap_harness() -> Harness<'static, State> {
     let state = State {
         panel,
         controls: HeatmapControls::default(),
-        rows: vec![vec![1.0, 0.0, 0.0], vec![0.0, 1.0, 0.0], vec![0.0, 0.0, 1.0]],
+        rows: vec![
+            vec![1.0, 0.0, 0.0],
+            vec![0.0, 1.0, 0.0],
+            vec![0.0, 0.0, 1.0],
+        ],
         shown: None,
         jumps: 0,
     };
@@ -74,7 +78,11 @@ fn hovering_a_token_previews_its_map_and_clicking_pins_it() {
     harness.get_by_label("Left").hover();
     harness.run();
     assert_eq!(harness.state().shown.as_deref(), Some(&[0.0, 1.0, 0.0][..]));
-    assert_eq!(harness.state().panel.selection(), None, "hover only previews");
+    assert_eq!(
+        harness.state().panel.selection(),
+        None,
+        "hover only previews"
+    );
 
     harness.get_by_label(" corner").click();
     harness.run();
