@@ -367,14 +367,13 @@ impl StudioApp {
             }
             ui.separator();
             ui.heading("Model");
-            match self.models.panel.ui(ui) {
-                Some(ModelAction::Open) => self.start_dialog(Pick::ModelFolder, ui.ctx()),
-                Some(action) => {
-                    if self.models.handle(action) == Some(ModelChange::Unloaded) {
-                        self.settings.model_dir = None;
-                    }
-                }
-                None => {}
+            let action = self.models.panel.ui(ui);
+            if action == Some(ModelAction::Open) {
+                self.start_dialog(Pick::ModelFolder, ui.ctx());
+            } else if let Some(action) = action
+                && self.models.handle(action) == Some(ModelChange::Unloaded)
+            {
+                self.settings.model_dir = None;
             }
             ui.separator();
             ui.heading("Captions");

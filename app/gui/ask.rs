@@ -415,7 +415,8 @@ impl AskController {
         let Some(running) = &mut self.running else {
             return;
         };
-        ctx.request_repaint_after(Duration::from_millis(50));
+        // Ten updates a second read as live text and leave the CPU to the model.
+        ctx.request_repaint_after(Duration::from_millis(100));
         let mut ended = false;
         loop {
             let event = match running.handle.events.try_recv() {

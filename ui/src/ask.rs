@@ -280,12 +280,13 @@ impl AskPanel {
                 ))),
         );
         // Plain Enter sends; Shift+Enter is the box's own new line.
-        let enter = box_response.has_focus() && ui.input(|i| {
-            i.events.iter().any(|e| {
+        let enter = box_response.has_focus()
+            && ui.input(|i| {
+                i.events.iter().any(|e| {
                 matches!(e, egui::Event::Key { key: egui::Key::Enter, pressed: true, modifiers, .. }
                         if !modifiers.shift)
             })
-        });
+            });
         ui.horizontal(|ui| {
             let running = self.is_running();
             let can_ask = !running

@@ -163,7 +163,7 @@ impl ReasoningTrace {
             .flat_map(|s| &s.pieces)
             .filter_map(|p| p.step);
         let first = steps.next()?;
-        let last = steps.last().unwrap_or(first);
+        let last = steps.next_back().unwrap_or(first);
         Some(first..=last)
     }
 
