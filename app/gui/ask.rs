@@ -926,6 +926,145 @@ mod tests {
         assert_eq!(load_history(&dir.path().join("none.json")), Ok(Vec::new()));
     }
 
+    /// A two-frame video of 1x2 merged tokens each, and two generated tokens whose layer-0
+    /// attention looks at frame 0's right token and at frame 1's left token.
+    fn controller_with_capture() -> AskController {
+        use keye_model::generate::{
+            LayerAttention, MediaGrid, MediaKind, VisionTokenMap, VisionTokenRef,
+        };
+        let vision = VisionTokenMap {
+            media: vec![MediaGrid {
+                kind: MediaKind::Video,
+                frames: vec![(1, 2), (1, 2)],
+            }],
+            positions: vec![5, 6, 7, 8],
+            refs: (0..4)
+                .map(|i| VisionTokenRef {
+                    media: 0,
+                    frame: i / 2,
+                    row: 0,
+                    col: i % 2,
+                })
+                .collect(),
+        };
+        let token = |step: usize, mean: Vec<f32>| {
+            let frame_totals = frame_totals(&vision, &mean);
+            (
+                step,
+                TokenAttention {
+                    step,
+                    token: 1,
+                    layers: vec![LayerAttention {
+                        layer: 0,
+                        mean,
+                        per_head: None,
+                        frame_totals,
+                    }],
+                },
+            )
+        };
+        let tokens = BTreeMap::from([
+            token(0, vec![0.1, 0.3, 0.0, 0.0]),
+            token(1, vec![0.0, 0.0, 0.6, 0.2]),
+        ]);
+        let media = vec![MediaFrames {
+            path: PathBuf::from("clip.mp4"),
+            encoder: Some(VideoEncoderKind::Keye15),
+            frames: vec![
+                inference::FrameRef {
+                    index: 0,
+                    time: 0.0,
+                    end: 1.0,
+                },
+                inference::FrameRef {
+                    index: 30,
+                    time: 1.0,
+                    end: 2.0,
+                },
+            ],
+        }];
+        let mut controller = AskController::default();
+        let mut trace = ReasoningTrace::new();
+        trace.push_token(0, TraceDelta::new(TracePhase::Answer, "A"));
+        trace.push_token(1, TraceDelta::new(TracePhase::Answer, " dog"));
+        trace.set_status(TraceStatus::Finished);
+        controller.panel.set_turns(vec![AskTurn {
+            question: "Where?".into(),
+            thinking: ThinkingChoice::Auto,
+            trace,
+        }]);
+        controller.attention = vec![Some(TurnAttention {
+            vision,
+            media,
+            tokens,
+        })];
+        controller
+    }
+
+    #[test]
+    fn the_overlay_is_the_selected_tokens_map_on_the_frame_under_the_playhead() {
+        let mut controller = controller_with_capture();
+        assert!(controller.overlay(0.5).is_none(), "nothing selected");
+        controller.panel.select(Some(TokenSelection {
+            turn: 0,
+            steps: 0..=0,
+        }));
+        let first = controller.overlay(0.5).expect("map of token 0 on frame 0");
+        assert_eq!((first.grid.rows, first.grid.cols), (1, 2));
+        let [left, right] = first.grid.values[..] else {
+            panic!("two values: {:?}", first.grid.values);
+        };
+        assert!(
+            (left - 1.0 / 3.0).abs() < 1e-6 && right == 1.0,
+            "{left} {right}"
+        );
+        let again = controller.overlay(0.7).expect("same frame");
+        assert_eq!(
+            again.generation, first.generation,
+            "unchanged: no new upload"
+        );
+        let second = controller.overlay(1.5).expect("frame 1");
+        assert_ne!(second.generation, first.generation);
+        assert_eq!(
+            second.grid.values,
+            [0.0, 0.0],
+            "token 0 did not look at frame 1"
+        );
+        // Past the end, the nearest frame.
+        assert_eq!(
+            controller.overlay(9.0).map(|o| o.grid.values.clone()),
+            Some(second.grid.values.to_vec())
+        );
+    }
+
+    #[test]
+    fn the_tracks_show_the_sampled_frames_and_the_selection_attention_mass() {
+        let mut controller = controller_with_capture();
+        controller.panel.select(Some(TokenSelection {
+            turn: 0,
+            steps: 0..=1,
+        }));
+        let mut tracks = ModelTracks::default();
+        controller.update_tracks(&mut tracks);
+        assert_eq!(tracks.sampled_frames, [0.0, 1.0]);
+        let tokens: Vec<f32> = tracks.tokens_per_frame.iter().map(|v| v.value).collect();
+        assert_eq!(tokens, [2.0, 2.0]);
+        let mass: Vec<f32> = tracks.attention_mass.iter().map(|v| v.value).collect();
+        // Mean of the two tokens: frame 0 gets (0.4 + 0) / 2, frame 1 (0 + 0.8) / 2.
+        assert!(
+            (mass[0] - 0.2).abs() < 1e-6 && (mass[1] - 0.4).abs() < 1e-6,
+            "{mass:?}"
+        );
+        assert_eq!(tracks.most_attended(), Some(1.0));
+        controller.heatmap.aggregation = keye_ui::Aggregation::Max;
+        controller.update_tracks(&mut tracks);
+        let mass: Vec<f32> = tracks.attention_mass.iter().map(|v| v.value).collect();
+        assert!(
+            (mass[0] - 0.4).abs() < 1e-6 && (mass[1] - 0.8).abs() < 1e-6,
+            "{mass:?}"
+        );
+    }
+
     #[test]
     fn captured_layers_spread_over_the_decoder() {
         assert_eq!(capture_layers(36), [0, 18, 35]);

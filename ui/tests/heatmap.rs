@@ -134,6 +134,28 @@ fn combo<'a>(harness: &'a Harness<'static, State>, index: usize) -> egui_kittest
 }
 
 #[test]
+fn dragging_across_tokens_selects_the_range() {
+    let mut harness = heatmap_harness();
+    harness.run();
+    let from = harness.get_by_label("Looking").rect().center();
+    let to = harness.get_by_label(" corner").rect().center();
+    harness.hover_at(from);
+    harness.run();
+    harness.drag_at(from);
+    harness.run();
+    harness.hover_at(to);
+    harness.run();
+    harness.drop_at(to);
+    harness.run();
+    harness.remove_cursor();
+    harness.run();
+    assert_eq!(
+        harness.state().panel.selection().map(|s| s.steps.clone()),
+        Some(0..=2)
+    );
+}
+
+#[test]
 fn layer_and_head_are_chosen_among_the_captured_ones() {
     let mut harness = heatmap_harness();
     harness.run();
