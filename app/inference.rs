@@ -21,7 +21,7 @@ use keye_model::{
         CaptureSpec, GenerationEvent, GenerationOutput, GenerationRequest, PromptMedia,
         SamplingParams, ThinkingMode, VisionTokenMap, generate, prepare_prompt,
     },
-    video::{FrameSpan, PlanChunk, VideoEncoderKind, VideoPlan, VideoTimeline},
+    video::{FrameSpan, PlanChunk, VideoEncoderKind, VideoPlan, VideoPlanSettings, VideoTimeline},
 };
 use serde::Serialize;
 
@@ -393,21 +393,20 @@ pub fn video_timeline(video: &Video) -> VideoTimeline {
     }
 }
 
-/// Plans `path` for `kind` and decodes the frames the plan samples.
+/// Plans `path` for `kind` and decodes the frames the plan samples (seeking, so a sparse plan
+/// decodes little of a long video).
 pub fn decode_planned(
     path: &Path,
     kind: VideoEncoderKind,
-    runtime: &Runtime,
+    settings: &VideoPlanSettings,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(&str, usize, usize),
 ) -> Result<(VideoTimeline, VideoPlan, Vec<RgbImage>), InferenceError> {
     let mut video = Video::open(path)?;
     let timeline = video_timeline(&video);
-    let plan = VideoPlan::new(kind, &timeline, &runtime.video_settings).map_err(|e| {
-        InferenceError::Media {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        }
+    let plan = VideoPlan::new(kind, &timeline, settings).map_err(|e| InferenceError::Media {
+        path: path.to_path_buf(),
+        message: e.to_string(),
     })?;
     let wanted = plan.frames_to_decode();
     let mut frames = Vec::with_capacity(wanted.len());
@@ -466,7 +465,8 @@ fn load_media(
         ));
     }
     let kind = runtime.video_encoder;
-    let (timeline, plan, frames) = decode_planned(path, kind, runtime, cancel, progress)?;
+    let (timeline, plan, frames) =
+        decode_planned(path, kind, &runtime.video_settings, cancel, progress)?;
     progress("encoding video", 0, 1);
     let prepared = plan
         .prepare(
@@ -502,7 +502,7 @@ fn load_media(
 pub fn plan_video(
     path: &Path,
     kind: VideoEncoderKind,
-    settings: &keye_model::video::VideoPlanSettings,
+    settings: &VideoPlanSettings,
 ) -> Result<(VideoTimeline, VideoPlan, Vec<PlanChunk>), InferenceError> {
     let video = Video::open(path)?;
     let timeline = video_timeline(&video);

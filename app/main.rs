@@ -35,6 +35,8 @@ enum Command {
     GoldenCheck(cli::model::GoldenCheckArgs),
     /// Ask Keye-VL about videos and images; streams the reasoning (dimmed) and the answer.
     Ask(cli::ask::AskArgs),
+    /// Save the vision tower's own attention inside one frame (for researchers).
+    VisionAttention(cli::inspect::VisionAttentionArgs),
     /// Print how an encoder samples and chunks a video (frames for Keye-VL, chunks for Mavors).
     Plan(cli::plan::PlanArgs),
     /// Measure speed against a baseline measured in the same run.
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Some(Command::GoldenCheck(args)) => cli::model::golden_check(args),
         Some(Command::Ask(args)) => cli::ask::ask(args),
         Some(Command::Plan(args)) => cli::plan::plan(args),
+        Some(Command::VisionAttention(args)) => cli::inspect::vision_attention(args),
         Some(Command::Bench(command)) => cli::bench::run(command),
         None => cli::gui::run(cli.gui),
     };

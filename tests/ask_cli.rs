@@ -128,3 +128,86 @@ fn terminal_mode_prints_the_answer_and_bad_media_names_the_file() {
     assert!(!ok);
     assert!(stderr.contains("no-such-image.png"), "{stderr}");
 }
+
+#[test]
+fn a_video_with_the_1_5_model_streams_json_and_maps_attention_to_its_frames() {
+    let model = fixtures().join("models/keye-1.5-tiny");
+    let video = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/sample-16x9.mp4"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let maps = dir.path().join("maps.safetensors");
+    let (ok, stdout, stderr) = ask(&[
+        video.to_str().unwrap(),
+        "What happens in this video?",
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+        "--no-think",
+        "--temperature",
+        "0",
+        "--max-new-tokens",
+        "3",
+        "--attention",
+        maps.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON event per line"))
+        .collect();
+    assert_eq!(events.first().unwrap()["event"], "prefilled");
+    assert_eq!(events.last().unwrap()["event"], "done");
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(maps.with_extension("json")).unwrap())
+            .unwrap();
+    // 8 s at 2 fps: 16 SlowFast frames, each a frame of the one video in the index.
+    let media = index["media"].as_array().expect("index lists the media");
+    assert_eq!(media.len(), 1);
+    assert_eq!(media[0]["kind"], "video");
+    assert_eq!(media[0]["frames"].as_array().unwrap().len(), 16);
+}
+
+#[test]
+fn vision_attention_saves_each_layer_over_the_frames_patch_grid() {
+    let model = fixtures().join("models/keye-1.5-tiny");
+    let image = fixtures().join("keye-preview-image/image.png");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("vision.safetensors");
+    let run = |layers: &str| {
+        Command::new(env!("CARGO_BIN_EXE_keye-studio"))
+            .args(["vision-attention"])
+            .arg(&image)
+            .arg("--model")
+            .arg(&model)
+            .args(["--layers", layers, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let ok = run("0,1");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.with_extension("json")).unwrap())
+            .unwrap();
+    let (rows, cols) = (
+        index["grid"][0].as_u64().unwrap(),
+        index["grid"][1].as_u64().unwrap(),
+    );
+    let header = safetensors_header(&out);
+    for layer in ["layer.0", "layer.1"] {
+        assert_eq!(
+            header[layer]["shape"],
+            serde_json::json!([index["heads"], rows * cols, rows * cols]),
+            "{layer}"
+        );
+    }
+    let bad = run("99");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--layers 99"));
+}

@@ -226,3 +226,69 @@ fn keye_with_mavors_answers_about_a_video_in_chunks_through_the_same_api() {
         "greedy is reproducible"
     );
 }
+
+#[test]
+fn loading_a_broken_checkpoint_fails_with_the_file_named_and_cancel_stops_loading() {
+    let fixtures = Fixtures::new();
+    let dir = fixtures.path("truncated");
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = tiny_model("keye-1.5-tiny");
+    for file in ["config.json", "tokenizer.json", "preprocessor_config.json"] {
+        std::fs::copy(source.join(file), dir.join(file)).unwrap();
+    }
+    let weights = std::fs::read(source.join("model.safetensors")).unwrap();
+    std::fs::write(dir.join("model.safetensors"), &weights[..weights.len() / 2]).unwrap();
+    let outcome = spawn_load(dir.clone())
+        .events
+        .iter()
+        .find(|e| !matches!(e, LoadEvent::Progress { .. }));
+    match outcome {
+        Some(LoadEvent::Failed(message)) => {
+            assert!(message.contains("model.safetensors"), "{message}");
+            assert!(message.contains("truncated"), "{message}");
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+
+    // A raised cancel flag stops loading at the first check, with its own error.
+    let cancelled = LoadedModel::load(
+        &tiny_model("keye-1.5-tiny"),
+        None,
+        Some(Arc::new(std::sync::atomic::AtomicBool::new(true))),
+    );
+    assert!(
+        matches!(
+            cancelled,
+            Err(keye_studio::inference::InferenceError::Model(
+                keye_model::Error::Cancelled
+            ))
+        ),
+        "{cancelled:?}"
+    );
+}
+
+#[test]
+fn asking_about_a_file_that_is_not_a_video_names_it() {
+    let fixtures = Fixtures::new();
+    let garbage = fixtures.bytes("broken.mp4", b"definitely not a video");
+    let model = load(tiny_model("keye-1.5-tiny"));
+    let handle = spawn_ask(
+        model.clone(),
+        Question {
+            media: vec![garbage],
+            history: vec![],
+            text: "What happens?".into(),
+            system: None,
+            thinking: ThinkingMode::Auto,
+            sampling: model.runtime.sampling.clone(),
+            capture: None,
+        },
+    );
+    let failed = handle.events.iter().find_map(|e| match e {
+        AskEvent::Failed(message) => Some(message),
+        _ => None,
+    });
+    let message = failed.expect("the ask fails");
+    assert!(message.contains("broken.mp4"), "{message}");
+    assert!(handle.join().is_err());
+}

@@ -387,26 +387,7 @@ fn a_small_cache_stays_within_its_byte_budget() {
 fn frame_at_shows_the_last_frame_at_or_before_the_time_with_vfr_and_start_offsets() {
     let fixtures = Fixtures::new();
     // Frames 0..10 every 40 ms, then every 100 ms: variable frame rate; timestamps start at 10 s.
-    let path = fixtures.testsrc(
-        "vfr.mkv",
-        "64x48",
-        25,
-        1.0,
-        &[
-            "-vf",
-            "setpts='(if(lt(N,10),N*0.04,0.4+(N-10)*0.1))/TB'",
-            "-fps_mode",
-            "vfr",
-            "-output_ts_offset",
-            "10",
-            "-c:v",
-            "libx264",
-            "-g",
-            "8",
-            "-pix_fmt",
-            "yuv420p",
-        ],
-    );
+    let path = fixtures.vfr_with_start_offset("vfr.mkv", "64x48", &["-g", "8"]);
     let mut video = assert_index_matches_ffprobe(&path);
     let info = video.info().clone();
     assert!(info.variable_frame_rate);

@@ -13,7 +13,6 @@ use std::{
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use keye_model::{
-    LoadProgress,
     chat::{ChatMessage, ContentPart, MessageContent},
     generate::{
         CaptureSpec, GenerationEvent, GenerationRequest, Phase, PromptMedia, SamplingParams,
@@ -67,27 +66,8 @@ pub struct AskArgs {
 }
 
 /// Loads a checkpoint with a progress bar on stderr when it is a terminal.
-fn load(dir: &Path, show_progress: bool) -> anyhow::Result<LoadedModel> {
-    let bar = if show_progress {
-        ProgressBar::new(0)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("loading {msg:>8} [{bar:30}] {pos}/{len}")
-            .context("progress template")?
-            .progress_chars("=> "),
-    );
-    let callback_bar = bar.clone();
-    let progress = Box::new(move |p| {
-        let (what, done, total) = match p {
-            LoadProgress::CheckedShard { done, total } => ("shards", done, total),
-            LoadProgress::LoadedTensor { done, total } => ("tensors", done, total),
-        };
-        callback_bar.set_message(what);
-        callback_bar.set_length(total as u64);
-        callback_bar.set_position(done as u64);
-    });
+pub(super) fn load(dir: &Path, show_progress: bool) -> anyhow::Result<LoadedModel> {
+    let (bar, progress) = super::loading_bar(show_progress);
     let model = LoadedModel::load(dir, Some(progress), None);
     bar.finish_and_clear();
     Ok(model?)
@@ -154,6 +134,17 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     let styled = !args.json && out.is_terminal();
     let mut failed = None;
+    // Decoding and encoding the media can take a while on long videos: show it on a terminal.
+    let preparing = if !args.json && std::io::stderr().is_terminal() {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
+    preparing.set_style(
+        ProgressStyle::with_template("{msg:>16} [{bar:30}] {pos}/{len}")
+            .context("progress template")?
+            .progress_chars("=> "),
+    );
     for event in handle.events.iter() {
         let event = match event {
             AskEvent::Generation(event) => event,
@@ -161,7 +152,16 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
                 failed = Some(message);
                 continue;
             }
-            AskEvent::Preparing { .. } | AskEvent::Prepared { .. } => continue,
+            AskEvent::Preparing { stage, done, total } => {
+                preparing.set_message(stage);
+                preparing.set_length(total as u64);
+                preparing.set_position(done as u64);
+                continue;
+            }
+            AskEvent::Prepared { .. } => {
+                preparing.finish_and_clear();
+                continue;
+            }
         };
         if args.json {
             if matches!(event, GenerationEvent::Attention(_)) {

@@ -10,6 +10,8 @@ pub enum BenchCommand {
     Model(super::model::BenchModelArgs),
     /// Decode tokens/s of a checkpoint with and without attention capture, and their ratio.
     Generate(super::ask::BenchGenerateArgs),
+    /// Decoding the frames an encoder samples vs the ffmpeg CLI with a select filter.
+    Sample(super::plan::BenchSampleArgs),
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -17,5 +19,6 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Decode(args) => super::video::bench_decode(args),
         BenchCommand::Model(args) => super::model::bench_model(args),
         BenchCommand::Generate(args) => super::ask::bench_generate(args),
+        BenchCommand::Sample(args) => super::plan::bench_sample(args),
     }
 }

@@ -1,11 +1,10 @@
 //! `golden-check` and `bench model`.
 
-use std::{path::PathBuf, process::ExitCode, time::Instant};
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode, time::Instant};
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use keye_model::{
-    DType, Device, LoadOptions, LoadProgress,
+    DType, Device, LoadOptions,
     bench::{BenchSize, bench_inputs, random_model},
     golden::GoldenCase,
     keye::{DecodeState, KeyeModel},
@@ -41,36 +40,13 @@ pub struct BenchModelArgs {
     pub repeats: usize,
 }
 
-/// An indicatif bar fed by the loader's progress callback.
-fn load_options() -> (LoadOptions, ProgressBar) {
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len}")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    let callback_bar = bar.clone();
-    let options = LoadOptions {
-        progress: Some(Box::new(move |p| match p {
-            LoadProgress::CheckedShard { done, total } => {
-                callback_bar.set_message("shards");
-                callback_bar.set_length(total as u64);
-                callback_bar.set_position(done as u64);
-            }
-            LoadProgress::LoadedTensor { done, total } => {
-                callback_bar.set_message("tensors");
-                callback_bar.set_length(total as u64);
-                callback_bar.set_position(done as u64);
-            }
-        })),
-        ..LoadOptions::default()
-    };
-    (options, bar)
-}
-
 pub fn golden_check(args: GoldenCheckArgs) -> anyhow::Result<ExitCode> {
     let case = GoldenCase::open(&args.dir)?;
-    let (options, bar) = load_options();
-    let report = case.run(options);
+    let (bar, progress) = super::loading_bar(std::io::stderr().is_terminal());
+    let report = case.run(LoadOptions {
+        progress: Some(progress),
+        ..LoadOptions::default()
+    });
     bar.finish_and_clear();
     let report = report?;
     println!("case {} ({})", report.case, args.dir.display());

@@ -2,14 +2,20 @@
 //! and the decoder's temporal steps (frames for Keye-VL, chunks for Mavors) on the video's own
 //! timeline.
 
-use std::{io::Write, path::PathBuf, process::ExitCode};
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::atomic::AtomicBool,
+    time::Instant,
+};
 
 use keye_model::{
     KeyeConfig,
     mavors::VideoEncoder,
     video::{VideoEncoderKind, VideoPlan, VideoPlanSettings},
 };
-use keye_studio::inference::plan_video;
+use keye_studio::inference::{decode_planned, plan_video};
 use serde_json::json;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -36,13 +42,19 @@ pub struct PlanArgs {
     pub json: bool,
 }
 
-pub fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let kind = match args.encoder {
-        EncoderArg::Keye => VideoEncoderKind::Keye,
-        EncoderArg::Keye15 => VideoEncoderKind::Keye15,
-        EncoderArg::Mavors => VideoEncoderKind::Mavors,
-    };
-    let settings = match &args.model {
+impl EncoderArg {
+    fn kind(self) -> VideoEncoderKind {
+        match self {
+            Self::Keye => VideoEncoderKind::Keye,
+            Self::Keye15 => VideoEncoderKind::Keye15,
+            Self::Mavors => VideoEncoderKind::Mavors,
+        }
+    }
+}
+
+/// The planners' settings of a checkpoint's config.json, or the Keye-VL-8B defaults.
+fn settings(model: Option<&Path>) -> anyhow::Result<VideoPlanSettings> {
+    Ok(match model {
         Some(dir) => {
             let path = dir.join("config.json");
             let config = KeyeConfig::from_file(&path)?;
@@ -50,7 +62,12 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
             VideoPlanSettings::for_model(&config, &encoder)
         }
         None => VideoPlanSettings::default(),
-    };
+    })
+}
+
+pub fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let kind = args.encoder.kind();
+    let settings = settings(args.model.as_deref())?;
     let (timeline, plan, chunks) = plan_video(&args.video, kind, &settings)?;
     let tokens_per_step: Option<usize> = match &plan {
         VideoPlan::Mavors(p) => Some(p.frame.tokens()),
@@ -129,4 +146,61 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+pub struct BenchSampleArgs {
+    pub video: PathBuf,
+    #[arg(long, value_enum)]
+    pub encoder: EncoderArg,
+    /// Take the planners' settings from this checkpoint's config.json.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+}
+
+/// Decoding the frames an encoder samples: ours (seeking to each sampled frame) against the ffmpeg
+/// CLI decoding the whole video through a `select` filter that keeps the same frames.
+pub fn bench_sample(args: BenchSampleArgs) -> anyhow::Result<ExitCode> {
+    let kind = args.encoder.kind();
+    let settings = settings(args.model.as_deref())?;
+    let started = Instant::now();
+    let (timeline, plan, frames) = decode_planned(
+        &args.video,
+        kind,
+        &settings,
+        &AtomicBool::new(false),
+        &mut |_, _, _| {},
+    )?;
+    let ours = started.elapsed();
+    let wanted = plan.frames_to_decode();
+    let select: Vec<String> = wanted.iter().map(|i| format!("eq(n\\,{i})")).collect();
+    let filter = format!("select={}", balanced_sum(&select));
+    let (theirs, their_frames) = super::video::ffmpeg_cli_decode(
+        &args.video,
+        timeline.width,
+        timeline.height,
+        Some(&filter),
+    )?;
+    println!(
+        "{}: {} of {} frames sampled for {}; keye-studio {:.1} ms, ffmpeg CLI (select) {:.1} ms \
+         for {their_frames} frames; speed-up {:.2}x",
+        args.video.display(),
+        frames.len(),
+        timeline.frame_times.len(),
+        kind.name(),
+        ours.as_secs_f64() * 1000.0,
+        theirs.as_secs_f64() * 1000.0,
+        theirs.as_secs_f64() / ours.as_secs_f64().max(f64::EPSILON)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `a+b+...` as a balanced tree of parenthesised sums: FFmpeg's expression parser gives up on
+/// long flat chains (a few hundred terms), not on nesting a handful of levels deep.
+fn balanced_sum(terms: &[String]) -> String {
+    if terms.len() <= 8 {
+        return terms.join("+");
+    }
+    let (left, right) = terms.split_at(terms.len() / 2);
+    format!("({})+({})", balanced_sum(left), balanced_sum(right))
 }

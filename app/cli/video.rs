@@ -347,7 +347,7 @@ pub fn bench_decode(args: BenchDecodeArgs) -> anyhow::Result<ExitCode> {
     let ours = started.elapsed();
     bar.finish_and_clear();
     let (ffmpeg_time, ffmpeg_frames) =
-        ffmpeg_cli_decode(&args.file, info.display_width, info.display_height)?;
+        ffmpeg_cli_decode(&args.file, info.display_width, info.display_height, None)?;
     let ours_fps = count as f64 / ours.as_secs_f64();
     let ffmpeg_fps = ffmpeg_frames as f64 / ffmpeg_time.as_secs_f64();
     println!(
@@ -418,13 +418,21 @@ fn median(times: &mut [Duration]) -> Duration {
     times.get(times.len() / 2).copied().unwrap_or_default()
 }
 
-/// Runs `ffmpeg -i FILE -f rawvideo -pix_fmt rgb24 -` as a child, drains its output and times it.
-/// Returns the wall time and the number of frames it produced.
-fn ffmpeg_cli_decode(file: &Path, width: u32, height: u32) -> anyhow::Result<(Duration, usize)> {
+/// Runs `ffmpeg -i FILE [-vf FILTER] -f rawvideo -pix_fmt rgb24 -` as a child, drains its output
+/// and times it. Returns the wall time and the number of frames it produced.
+pub(super) fn ffmpeg_cli_decode(
+    file: &Path,
+    width: u32,
+    height: u32,
+    filter: Option<&str>,
+) -> anyhow::Result<(Duration, usize)> {
     let started = Instant::now();
-    let mut child = Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-i"])
-        .arg(file)
+    let mut command = Command::new("ffmpeg");
+    command.args(["-v", "error", "-nostdin", "-i"]).arg(file);
+    if let Some(filter) = filter {
+        command.args(["-vf", filter, "-fps_mode", "passthrough"]);
+    }
+    let mut child = command
         .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -1,6 +1,7 @@
 //! Shows the current video frame through our own wgpu pipeline (`shaders/frame.wgsl`) inside an
-//! egui paint callback. One GPU texture is kept and overwritten in place for each new frame; it is
-//! re-created only when the frame size changes.
+//! egui paint callback. Frames arrive as Y'CbCr 4:2:0 planes and the shader converts them to RGB
+//! with the video's matrix and range. The three plane textures are kept and overwritten in place
+//! for each new frame; they are re-created only when the frame size changes.
 
 use std::sync::Arc;
 
@@ -8,177 +9,288 @@ use eframe::egui;
 use eframe::egui_wgpu::{self, CallbackResources, CallbackTrait, RenderState, ScreenDescriptor};
 use eframe::wgpu;
 
-/// RGBA pixels of one frame (rows tightly packed) with a number that changes whenever the
-/// picture does, so the upload happens once per new frame, not once per repaint.
+use crate::video::{VideoFrame, YuvColor};
+
+/// The planes of one frame with a number that changes whenever the picture does, so the upload
+/// happens once per new frame, not once per repaint.
 #[derive(Clone)]
 pub struct FramePixels {
     pub generation: u64,
     pub width: u32,
     pub height: u32,
-    pub rgba: Arc<[u8]>,
+    pub color: YuvColor,
+    /// Y (`width` x `height`), then Cb and Cr (`ceil(width/2)` x `ceil(height/2)` each).
+    pub planes: Arc<[u8]>,
+}
+
+impl FramePixels {
+    /// A decoded `Yuv420p` frame; `None` for frames in another layout.
+    pub fn from_frame(frame: &VideoFrame, generation: u64) -> Option<Self> {
+        frame.yuv_planes()?;
+        Some(Self {
+            generation,
+            width: frame.width,
+            height: frame.height,
+            color: frame.yuv?,
+            planes: frame.pixels.clone(),
+        })
+    }
+
+    fn plane_sizes(&self) -> [(u32, u32); 3] {
+        let chroma = (self.width.div_ceil(2), self.height.div_ceil(2));
+        [(self.width, self.height), chroma, chroma]
+    }
+}
+
+/// The conversion pipeline for one target format.
+pub struct FramePipeline {
+    pipeline: wgpu::RenderPipeline,
+    bind_group_layout: wgpu::BindGroupLayout,
+    sampler: wgpu::Sampler,
+    /// The target stores linear values (an sRGB format), so the shader linearises its output.
+    linear_target: bool,
+}
+
+/// One uploaded frame: its plane textures, conversion constants and bind group.
+pub struct FrameTextures {
+    generation: u64,
+    size: (u32, u32),
+    planes: [wgpu::Texture; 3],
+    conversion: wgpu::Buffer,
+    bind_group: wgpu::BindGroup,
+}
+
+impl FramePipeline {
+    pub fn new(device: &wgpu::Device, target_format: wgpu::TextureFormat) -> Self {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("keye frame shader"),
+            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/frame.wgsl").into()),
+        });
+        let plane = |binding| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::FRAGMENT,
+            ty: wgpu::BindingType::Texture {
+                multisampled: false,
+                sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                view_dimension: wgpu::TextureViewDimension::D2,
+            },
+            count: None,
+        };
+        let bind_group_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("keye frame bind group layout"),
+            entries: &[
+                plane(0),
+                plane(1),
+                plane(2),
+                wgpu::BindGroupLayoutEntry {
+                    binding: 3,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 4,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+            ],
+        });
+        let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("keye frame pipeline layout"),
+            bind_group_layouts: &[Some(&bind_group_layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("keye frame pipeline"),
+            layout: Some(&layout),
+            vertex: wgpu::VertexState {
+                module: &module,
+                entry_point: Some("vs_main"),
+                buffers: &[],
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+            },
+            primitive: wgpu::PrimitiveState::default(),
+            depth_stencil: None,
+            multisample: wgpu::MultisampleState::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &module,
+                entry_point: Some("fs_main"),
+                targets: &[Some(wgpu::ColorTargetState {
+                    format: target_format,
+                    blend: None,
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("keye frame sampler"),
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            ..Default::default()
+        });
+        Self {
+            pipeline,
+            bind_group_layout,
+            sampler,
+            linear_target: target_format.is_srgb(),
+        }
+    }
+
+    /// Uploads `pixels`, reusing `previous`'s textures when the size is unchanged. `None` when the
+    /// planes do not have the sizes the frame says.
+    pub fn upload(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        previous: Option<FrameTextures>,
+        pixels: &FramePixels,
+    ) -> Option<FrameTextures> {
+        let sizes = pixels.plane_sizes();
+        let expected: usize = sizes.iter().map(|(w, h)| (w * h) as usize).sum();
+        if pixels.planes.len() != expected {
+            return None;
+        }
+        let size = (pixels.width, pixels.height);
+        let mut frame = match previous.filter(|f| f.size == size) {
+            Some(frame) => frame,
+            None => self.create_textures(device, sizes, size),
+        };
+        let mut offset = 0;
+        for (texture, (w, h)) in frame.planes.iter().zip(sizes) {
+            let len = (w * h) as usize;
+            queue.write_texture(
+                wgpu::TexelCopyTextureInfo {
+                    texture,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d::ZERO,
+                    aspect: wgpu::TextureAspect::All,
+                },
+                &pixels.planes[offset..offset + len],
+                wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(w),
+                    rows_per_image: Some(h),
+                },
+                wgpu::Extent3d {
+                    width: w,
+                    height: h,
+                    depth_or_array_layers: 1,
+                },
+            );
+            offset += len;
+        }
+        let (kr, kb) = pixels.color.matrix.coefficients();
+        let flag = |on: bool| if on { 1.0f32 } else { 0.0 };
+        let constants = [
+            kr,
+            kb,
+            flag(pixels.color.full_range),
+            flag(self.linear_target),
+        ];
+        let bytes: Vec<u8> = constants.iter().flat_map(|v| v.to_le_bytes()).collect();
+        queue.write_buffer(&frame.conversion, 0, &bytes);
+        frame.generation = pixels.generation;
+        Some(frame)
+    }
+
+    fn create_textures(
+        &self,
+        device: &wgpu::Device,
+        sizes: [(u32, u32); 3],
+        size: (u32, u32),
+    ) -> FrameTextures {
+        let planes = sizes.map(|(width, height)| {
+            device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("keye frame plane"),
+                size: wgpu::Extent3d {
+                    width,
+                    height,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::R8Unorm,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                view_formats: &[],
+            })
+        });
+        let conversion = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("keye frame conversion"),
+            size: 16,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let views = planes
+            .each_ref()
+            .map(|t| t.create_view(&wgpu::TextureViewDescriptor::default()));
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("keye frame bind group"),
+            layout: &self.bind_group_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::TextureView(&views[0]),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::TextureView(&views[1]),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: wgpu::BindingResource::TextureView(&views[2]),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: wgpu::BindingResource::Sampler(&self.sampler),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 4,
+                    resource: conversion.as_entire_binding(),
+                },
+            ],
+        });
+        FrameTextures {
+            generation: 0,
+            size,
+            planes,
+            conversion,
+            bind_group,
+        }
+    }
+
+    /// Draws `frame` over the whole viewport of `pass`.
+    pub fn draw(&self, pass: &mut wgpu::RenderPass<'_>, frame: &FrameTextures) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &frame.bind_group, &[]);
+        pass.draw(0..6, 0..1);
+    }
 }
 
 /// The pipeline, created once when the app starts with the wgpu renderer.
 pub fn install(render_state: &RenderState) {
-    let device = &render_state.device;
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some("keye frame shader"),
-        source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/frame.wgsl").into()),
-    });
-    let bind_group_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-        label: Some("keye frame bind group layout"),
-        entries: &[
-            wgpu::BindGroupLayoutEntry {
-                binding: 0,
-                visibility: wgpu::ShaderStages::FRAGMENT,
-                ty: wgpu::BindingType::Texture {
-                    multisampled: false,
-                    sample_type: wgpu::TextureSampleType::Float { filterable: true },
-                    view_dimension: wgpu::TextureViewDimension::D2,
-                },
-                count: None,
-            },
-            wgpu::BindGroupLayoutEntry {
-                binding: 1,
-                visibility: wgpu::ShaderStages::FRAGMENT,
-                ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
-                count: None,
-            },
-        ],
-    });
-    let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some("keye frame pipeline layout"),
-        bind_group_layouts: &[Some(&bind_group_layout)],
-        immediate_size: 0,
-    });
-    let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-        label: Some("keye frame pipeline"),
-        layout: Some(&layout),
-        vertex: wgpu::VertexState {
-            module: &module,
-            entry_point: Some("vs_main"),
-            buffers: &[],
-            compilation_options: wgpu::PipelineCompilationOptions::default(),
-        },
-        primitive: wgpu::PrimitiveState::default(),
-        depth_stencil: None,
-        multisample: wgpu::MultisampleState::default(),
-        fragment: Some(wgpu::FragmentState {
-            module: &module,
-            entry_point: Some("fs_main"),
-            targets: &[Some(wgpu::ColorTargetState {
-                format: render_state.target_format,
-                blend: None,
-                write_mask: wgpu::ColorWrites::ALL,
-            })],
-            compilation_options: wgpu::PipelineCompilationOptions::default(),
-        }),
-        multiview_mask: None,
-        cache: None,
-    });
-    let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
-        label: Some("keye frame sampler"),
-        mag_filter: wgpu::FilterMode::Linear,
-        min_filter: wgpu::FilterMode::Linear,
-        ..Default::default()
-    });
-    // A linear framebuffer would convert our already-encoded sRGB bytes a second time; reading
-    // them through an sRGB texture view cancels that out.
-    let texture_format = if render_state.target_format.is_srgb() {
-        wgpu::TextureFormat::Rgba8UnormSrgb
-    } else {
-        wgpu::TextureFormat::Rgba8Unorm
-    };
+    let pipeline = FramePipeline::new(&render_state.device, render_state.target_format);
     render_state
         .renderer
         .write()
         .callback_resources
         .insert(FrameResources {
             pipeline,
-            bind_group_layout,
-            sampler,
-            texture_format,
             frame: None,
         });
 }
 
 struct FrameResources {
-    pipeline: wgpu::RenderPipeline,
-    bind_group_layout: wgpu::BindGroupLayout,
-    sampler: wgpu::Sampler,
-    texture_format: wgpu::TextureFormat,
-    frame: Option<UploadedFrame>,
-}
-
-struct UploadedFrame {
-    generation: u64,
-    texture: wgpu::Texture,
-    bind_group: wgpu::BindGroup,
-}
-
-impl FrameResources {
-    fn upload(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, pixels: &FramePixels) {
-        let size = wgpu::Extent3d {
-            width: pixels.width,
-            height: pixels.height,
-            depth_or_array_layers: 1,
-        };
-        if pixels.rgba.len() != (pixels.width as usize) * (pixels.height as usize) * 4 {
-            return;
-        }
-        let reusable = self.frame.take().filter(|f| f.texture.size() == size);
-        let (texture, bind_group) = match reusable {
-            Some(frame) => (frame.texture, frame.bind_group),
-            None => {
-                let texture = device.create_texture(&wgpu::TextureDescriptor {
-                    label: Some("keye frame texture"),
-                    size,
-                    mip_level_count: 1,
-                    sample_count: 1,
-                    dimension: wgpu::TextureDimension::D2,
-                    format: self.texture_format,
-                    usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                    view_formats: &[],
-                });
-                let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
-                let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("keye frame bind group"),
-                    layout: &self.bind_group_layout,
-                    entries: &[
-                        wgpu::BindGroupEntry {
-                            binding: 0,
-                            resource: wgpu::BindingResource::TextureView(&view),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 1,
-                            resource: wgpu::BindingResource::Sampler(&self.sampler),
-                        },
-                    ],
-                });
-                (texture, bind_group)
-            }
-        };
-        queue.write_texture(
-            wgpu::TexelCopyTextureInfo {
-                texture: &texture,
-                mip_level: 0,
-                origin: wgpu::Origin3d::ZERO,
-                aspect: wgpu::TextureAspect::All,
-            },
-            &pixels.rgba,
-            wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(4 * pixels.width),
-                rows_per_image: Some(pixels.height),
-            },
-            size,
-        );
-        self.frame = Some(UploadedFrame {
-            generation: pixels.generation,
-            texture,
-            bind_group,
-        });
-    }
+    pipeline: FramePipeline,
+    frame: Option<FrameTextures>,
 }
 
 /// Paints `pixels` into `rect` (which the caller sizes to the frame's aspect).
@@ -205,7 +317,10 @@ impl CallbackTrait for FrameCallback {
         if let Some(resources) = resources.get_mut::<FrameResources>() {
             let current = resources.frame.as_ref().map(|f| f.generation);
             if current != Some(self.pixels.generation) {
-                resources.upload(device, queue, &self.pixels);
+                let previous = resources.frame.take();
+                resources.frame = resources
+                    .pipeline
+                    .upload(device, queue, previous, &self.pixels);
             }
         }
         Vec::new()
@@ -220,11 +335,8 @@ impl CallbackTrait for FrameCallback {
         let Some(resources) = resources.get::<FrameResources>() else {
             return;
         };
-        let Some(frame) = &resources.frame else {
-            return;
-        };
-        render_pass.set_pipeline(&resources.pipeline);
-        render_pass.set_bind_group(0, &frame.bind_group, &[]);
-        render_pass.draw(0..6, 0..1);
+        if let Some(frame) = &resources.frame {
+            resources.pipeline.draw(render_pass, frame);
+        }
     }
 }

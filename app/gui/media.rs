@@ -14,13 +14,14 @@ use crate::video::{
     VideoError, VideoFrame, VideoInfo, VideoOptions, WorkerEvent,
 };
 
-/// Frames are delivered no larger than this (4K either way), in RGBA for direct GPU upload.
+/// Frames are delivered no larger than this (4K either way), as Y'CbCr planes that the frame
+/// shader converts to RGB on the GPU.
 const DISPLAY_SPEC: FrameSpec = FrameSpec {
     size: OutputSize::Fit {
         max_width: 3840,
         max_height: 3840,
     },
-    layout: PixelLayout::Rgba32,
+    layout: PixelLayout::Yuv420p,
 };
 /// Thumbnails of the scrubber strip.
 const THUMBNAIL_SPEC: FrameSpec = FrameSpec {
@@ -163,12 +164,9 @@ impl Media {
 
     fn show(&mut self, frame: VideoFrame) {
         let generation = self.frame.as_ref().map_or(0, |f| f.generation + 1);
-        self.frame = Some(FramePixels {
-            generation,
-            width: frame.width,
-            height: frame.height,
-            rgba: frame.pixels,
-        });
+        if let Some(pixels) = FramePixels::from_frame(&frame, generation) {
+            self.frame = Some(pixels);
+        }
     }
 
     fn on_thumbnail(&mut self, ctx: &egui::Context, event: ThumbnailEvent) {

@@ -5,7 +5,7 @@
 mod app;
 mod ask;
 mod fonts;
-mod frame_view;
+pub mod frame_view;
 mod heatmap_view;
 mod media;
 mod model;

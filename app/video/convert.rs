@@ -1,5 +1,6 @@
-//! Turning decoded pictures into tightly packed RGB(A) frames at a requested size with swscale, and
-//! applying the display rotation, so a frame can go straight into a GPU texture or a PNG.
+//! Turning decoded pictures into tightly packed RGB(A) frames, or 8-bit 4:2:0 Y'CbCr planes for
+//! conversion on the GPU, at a requested size with swscale, and applying the display rotation, so a
+//! frame can go straight into GPU textures or a PNG.
 
 use std::sync::Arc;
 
@@ -13,16 +14,21 @@ pub enum PixelLayout {
     /// 3 bytes per pixel, R G B.
     #[default]
     Rgb24,
-    /// 4 bytes per pixel, R G B A with A = 255 (what GPU textures want).
+    /// 4 bytes per pixel, R G B A with A = 255.
     Rgba32,
+    /// Planar 8-bit Y'CbCr 4:2:0 in the source's own matrix and range ([`VideoFrame::yuv`]): the
+    /// Y plane (`width` x `height` bytes), then Cb and Cr (`ceil(width/2)` x `ceil(height/2)` each).
+    /// Half the bytes of RGBA; the display turns it into RGB in `shaders/frame.wgsl`.
+    Yuv420p,
 }
 
 impl PixelLayout {
-    /// Bytes per pixel.
+    /// Bytes per pixel of the first (for `Yuv420p` the luma) plane.
     pub fn bytes_per_pixel(self) -> usize {
         match self {
             Self::Rgb24 => 3,
             Self::Rgba32 => 4,
+            Self::Yuv420p => 1,
         }
     }
 
@@ -30,7 +36,76 @@ impl PixelLayout {
         match self {
             Self::Rgb24 => ffmpeg::format::Pixel::RGB24,
             Self::Rgba32 => ffmpeg::format::Pixel::RGBA,
+            Self::Yuv420p => ffmpeg::format::Pixel::YUV420P,
         }
+    }
+}
+
+/// The Y'CbCr to R'G'B' matrix of a video (its luma coefficients Kr and Kb).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum YuvMatrix {
+    /// BT.601 (SD, and what swscale assumes when the file does not say).
+    #[default]
+    Bt601,
+    Bt709,
+    Bt2020,
+}
+
+impl YuvMatrix {
+    /// (Kr, Kb).
+    pub fn coefficients(self) -> (f32, f32) {
+        match self {
+            Self::Bt601 => (0.299, 0.114),
+            Self::Bt709 => (0.2126, 0.0722),
+            Self::Bt2020 => (0.2627, 0.0593),
+        }
+    }
+
+    fn of(space: ffmpeg::color::Space) -> Self {
+        use ffmpeg::color::Space;
+        match space {
+            Space::BT709 => Self::Bt709,
+            Space::BT2020NCL | Space::BT2020CL => Self::Bt2020,
+            _ => Self::Bt601,
+        }
+    }
+
+    fn ffmpeg_space(self) -> ffmpeg::color::Space {
+        match self {
+            Self::Bt601 => ffmpeg::color::Space::SMPTE170M,
+            Self::Bt709 => ffmpeg::color::Space::BT709,
+            Self::Bt2020 => ffmpeg::color::Space::BT2020NCL,
+        }
+    }
+}
+
+/// How to read a `Yuv420p` frame: its matrix and whether it uses the full 0..=255 range
+/// (JPEG-style) or the limited 16..=235 / 16..=240 video range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct YuvColor {
+    pub matrix: YuvMatrix,
+    pub full_range: bool,
+}
+
+impl YuvColor {
+    /// The R'G'B' (0..=1) of one sample, as `shaders/frame.wgsl` computes it.
+    pub fn to_rgb(self, y: u8, cb: u8, cr: u8) -> [f32; 3] {
+        let (y, cb, cr) = (f32::from(y), f32::from(cb), f32::from(cr));
+        let (luma, blue, red) = if self.full_range {
+            (y / 255.0, (cb - 128.0) / 255.0, (cr - 128.0) / 255.0)
+        } else {
+            (
+                (y - 16.0) / 219.0,
+                (cb - 128.0) / 224.0,
+                (cr - 128.0) / 224.0,
+            )
+        };
+        let (kr, kb) = self.matrix.coefficients();
+        let kg = 1.0 - kr - kb;
+        let r = luma + 2.0 * (1.0 - kr) * red;
+        let b = luma + 2.0 * (1.0 - kb) * blue;
+        let g = (luma - kr * r - kb * b) / kg;
+        [r, g, b].map(|v| v.clamp(0.0, 1.0))
     }
 }
 
@@ -115,14 +190,35 @@ pub struct VideoFrame {
     pub width: u32,
     pub height: u32,
     pub layout: PixelLayout,
-    /// `height` rows of `width * layout.bytes_per_pixel()` bytes.
+    /// `height` rows of `width * layout.bytes_per_pixel()` bytes (for `Yuv420p` followed by the
+    /// two chroma planes).
     pub pixels: Arc<[u8]>,
+    /// How to turn `Yuv420p` pixels into RGB; `None` for the RGB layouts.
+    pub yuv: Option<YuvColor>,
 }
 
 impl VideoFrame {
-    /// Bytes per row.
+    /// Bytes per row (of the luma plane for `Yuv420p`).
     pub fn row_bytes(&self) -> usize {
         self.width as usize * self.layout.bytes_per_pixel()
+    }
+
+    /// Size of each chroma plane of a `Yuv420p` frame.
+    pub fn chroma_size(&self) -> (u32, u32) {
+        (self.width.div_ceil(2), self.height.div_ceil(2))
+    }
+
+    /// The Y, Cb and Cr planes of a `Yuv420p` frame; `None` for the RGB layouts.
+    pub fn yuv_planes(&self) -> Option<[&[u8]; 3]> {
+        if self.layout != PixelLayout::Yuv420p {
+            return None;
+        }
+        let luma = self.width as usize * self.height as usize;
+        let (cw, ch) = self.chroma_size();
+        let chroma = cw as usize * ch as usize;
+        let (y, rest) = self.pixels.split_at_checked(luma)?;
+        let (u, v) = rest.split_at_checked(chroma)?;
+        (v.len() == chroma).then_some([y, u, v])
     }
 }
 
@@ -209,15 +305,23 @@ impl Converter {
         };
         let mut scaled = ffmpeg::frame::Video::empty();
         scaler.run(frame, &mut scaled)?;
-        let bytes_per_pixel = spec.layout.bytes_per_pixel();
-        let row = scaled_width as usize * bytes_per_pixel;
-        let stride = scaled.stride(0);
-        let data = scaled.data(0);
-        let mut packed = Vec::with_capacity(row * scaled_height as usize);
-        for y in 0..scaled_height as usize {
-            packed.extend_from_slice(&data[y * stride..y * stride + row]);
-        }
-        let packed = rotate(packed, scaled_width, scaled_height, spec.layout, rotation);
+        let (packed, yuv) = if spec.layout == PixelLayout::Yuv420p {
+            let (cw, ch) = (scaled_width.div_ceil(2), scaled_height.div_ceil(2));
+            let mut packed = Vec::new();
+            for (plane, (w, h)) in [(scaled_width, scaled_height), (cw, ch), (cw, ch)]
+                .into_iter()
+                .enumerate()
+            {
+                let rows = pack_plane(&scaled, plane, w as usize, h as usize);
+                packed.extend(rotate(rows, w, h, PixelLayout::Yuv420p, rotation));
+            }
+            (packed, Some(yuv_color(key)))
+        } else {
+            let row = scaled_width as usize * spec.layout.bytes_per_pixel();
+            let rows = pack_plane(&scaled, 0, row, scaled_height as usize);
+            let packed = rotate(rows, scaled_width, scaled_height, spec.layout, rotation);
+            (packed, None)
+        };
         Ok(VideoFrame {
             index: placement.index,
             pts: placement.pts,
@@ -226,14 +330,51 @@ impl Converter {
             height: out_height,
             layout: spec.layout,
             pixels: packed.into(),
+            yuv,
         })
+    }
+}
+
+/// Rows of one plane of `frame` without the stride padding: `height` rows of `row` bytes.
+fn pack_plane(frame: &ffmpeg::frame::Video, plane: usize, row: usize, height: usize) -> Vec<u8> {
+    let stride = frame.stride(plane);
+    let data = frame.data(plane);
+    let mut packed = Vec::with_capacity(row * height);
+    for y in 0..height {
+        packed.extend_from_slice(&data[y * stride..y * stride + row]);
+    }
+    packed
+}
+
+/// Whether pictures of `format` are Y'CbCr (three or more components, not flagged RGB).
+fn is_yuv(format: ffmpeg::format::Pixel) -> bool {
+    format.descriptor().is_some_and(|d| {
+        // SAFETY: the descriptor points at libavutil's static pixel format table.
+        let flags = unsafe { (*d.as_ptr()).flags };
+        d.nb_components() >= 3 && flags & ffmpeg::ffi::AV_PIX_FMT_FLAG_RGB as u64 == 0
+    })
+}
+
+/// The matrix and range of the planes a `Yuv420p` conversion writes: the source's own when the
+/// source is Y'CbCr (swscale then only resamples), else swscale's BT.601 limited range.
+fn yuv_color(key: ScalerKey) -> YuvColor {
+    if is_yuv(key.source_format) {
+        YuvColor {
+            matrix: YuvMatrix::of(key.source_space),
+            full_range: key.source_full_range,
+        }
+    } else {
+        YuvColor::default()
     }
 }
 
 /// Tells swscale the source's colour matrix and range (BT.709 HD video would otherwise be
 /// converted with BT.601 coefficients and look off).
 fn configure_colorspace(scaler: &mut ffmpeg::software::scaling::Context, key: ScalerKey) {
+    let yuv_to_yuv =
+        key.target_format == ffmpeg::format::Pixel::YUV420P && is_yuv(key.source_format);
     let space = match key.source_space {
+        _ if yuv_to_yuv => YuvMatrix::of(key.source_space).ffmpeg_space(),
         ffmpeg::color::Space::Unspecified | ffmpeg::color::Space::RGB => return,
         space => space,
     };
@@ -260,10 +401,17 @@ fn configure_colorspace(scaler: &mut ffmpeg::software::scaling::Context, key: Sc
         }
         let coefficients =
             ffmpeg::ffi::sws_getCoefficients(ffmpeg::ffi::AVColorSpace::from(space) as i32);
+        let src_range = i32::from(key.source_full_range) | src_range;
+        // Y'CbCr to Y'CbCr keeps the matrix and the range: the shader reads them from the frame.
+        let (table, dst_range) = if yuv_to_yuv {
+            (coefficients.cast_mut(), src_range)
+        } else {
+            (table, dst_range)
+        };
         ffmpeg::ffi::sws_setColorspaceDetails(
             context,
             coefficients,
-            i32::from(key.source_full_range) | src_range,
+            src_range,
             table,
             dst_range,
             brightness,
@@ -301,5 +449,6 @@ fn rotate(
     match layout {
         PixelLayout::Rgb24 => turn!(image::RgbImage),
         PixelLayout::Rgba32 => turn!(image::RgbaImage),
+        PixelLayout::Yuv420p => turn!(image::GrayImage),
     }
 }

@@ -24,7 +24,9 @@ mod sampling;
 mod thumbs;
 mod worker;
 
-pub use convert::{FrameSpec, OutputSize, PixelLayout, VideoFrame, fit_within};
+pub use convert::{
+    FrameSpec, OutputSize, PixelLayout, VideoFrame, YuvColor, YuvMatrix, fit_within,
+};
 pub use error::VideoError;
 pub use index::{FrameIndex, IndexEntry};
 pub use probe::{

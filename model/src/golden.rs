@@ -355,7 +355,7 @@ impl GoldenCase {
                     produced.insert("pixel_values_videos", pixel_values.clone());
                     produced.insert(
                         "video_grid_thw",
-                        grid_tensor(&run_length_merge(&per_frame), &device)?,
+                        grid_tensor(&preprocess::merge_frame_grids(&per_frame), &device)?,
                     );
                     produced.insert(
                         "video_grid_thw_per_frame",
@@ -515,18 +515,6 @@ fn grid_tensor(grids: &[Grid], device: &Device) -> Result<Tensor> {
     Ok(Tensor::from_vec(flat, (grids.len(), 3), device)?)
 }
 
-/// The 1.5 processor's `merge_thw`: runs of equal consecutive [1, h, w] become [k, h, w].
-fn run_length_merge(frames: &[Grid]) -> Vec<Grid> {
-    let mut out: Vec<Grid> = Vec::new();
-    for &[t, h, w] in frames {
-        match out.last_mut() {
-            Some(last) if last[1] == h && last[2] == w => last[0] += t,
-            _ => out.push([t, h, w]),
-        }
-    }
-    out
-}
-
 /// Max |actual - expected| with integers exact and floats within [`FLOAT_TOLERANCE`].
 fn compare(name: &str, expected: &Tensor, actual: &Tensor) -> Result<TensorCheck> {
     let integer = !expected.dtype().is_float();
@@ -555,18 +543,4 @@ fn compare(name: &str, expected: &Tensor, actual: &Tensor) -> Result<TensorCheck
         expected_shape,
         actual_shape,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::run_length_merge;
-
-    #[test]
-    fn run_length_merge_joins_equal_consecutive_frames() {
-        let frames = [[1, 4, 6], [1, 2, 4], [1, 2, 4], [1, 4, 6]];
-        assert_eq!(
-            run_length_merge(&frames),
-            vec![[1, 4, 6], [2, 2, 4], [1, 4, 6]]
-        );
-    }
 }

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use image::RgbImage;
 use keye_model::preprocess::{
     FetchImageOptions, FrameKind, ImageProcessorConfig, Patches, SlowFastOptions, SlowFastPlan,
-    SmartResizeVariant, VideoPromptTokens, fetch_image, plan_slowfast, preprocess_image,
-    preprocess_video_preview, preprocess_video_slowfast, resize_bicubic_pillow, rgb_to_hsv,
-    sample_slowfast_frame_list, slowfast_sizes, smart_resize,
+    SmartResizeVariant, fetch_image, plan_slowfast, preprocess_image, preprocess_video_preview,
+    preprocess_video_slowfast, resize_bicubic_pillow, rgb_to_hsv, sample_slowfast_frame_list,
+    slowfast_sizes, smart_resize,
 };
 use safetensors::{Dtype, SafeTensors};
 use serde_json::Value;
@@ -510,7 +510,8 @@ fn keye_1_5_image_and_slowfast_video_case() {
         .collect();
     assert_eq!(grids, int_tensor(&st, "video_grid_thw_per_frame"));
 
-    // The case's sizes as a plan: merged grids and the prompt expansion.
+    // The case's sizes as a plan: merged grids and the UI's frames (the prompt expansion is
+    // chat::expand_placeholders, exact in the golden cases).
     let (_, timestamps) = f32_tensor(&st, "timestamps");
     let plan = SlowFastPlan {
         sampling: keye_model::preprocess::SlowFastSampling {
@@ -534,14 +535,6 @@ fn keye_1_5_image_and_slowfast_video_case() {
         .map(|&v| v as i64)
         .collect();
     assert_eq!(merged, int_tensor(&st, "video_grid_thw"));
-    let pad = "<|video_pad|>";
-    let expected = format!(
-        "<|frame|>0.0{}<|frame|>0.5<|fast_start|>{}<|fast_end|><|frame|>1.0<|fast_start|>{}<|fast_end|>",
-        pad.repeat(6),
-        pad.repeat(2),
-        pad.repeat(2)
-    );
-    assert_eq!(plan.prompt(&VideoPromptTokens::default(), 14, 2), expected);
     let ui = plan.sampling_plan(14, 2);
     assert_eq!(
         ui.frames.iter().map(|f| f.tokens).collect::<Vec<_>>(),
@@ -563,4 +556,13 @@ fn similarity_of_black_frames_is_nan_and_bad_buffers_are_errors() {
     assert_eq!(frame_similarity(&black, &white, 28, 56).unwrap(), 0.0);
     assert!(frame_similarity(&black, &black[..10], 28, 56).is_err());
     assert!(frame_similarity(&black, &black, 27, 56).is_err());
+}
+
+#[test]
+fn merge_frame_grids_joins_equal_consecutive_frames() {
+    let frames = [[1, 4, 6], [1, 2, 4], [1, 2, 4], [1, 4, 6]];
+    assert_eq!(
+        keye_model::preprocess::merge_frame_grids(&frames),
+        vec![[1, 4, 6], [2, 2, 4], [1, 4, 6]]
+    );
 }

@@ -34,6 +34,17 @@ fn frame(model: &KeyeModel) -> (Tensor, [usize; 3]) {
     (pixels, patches.grid_thw)
 }
 
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
 #[test]
 fn inspecting_keeps_the_output_and_rows_are_distributions() {
     let model = KeyeModel::load(&model_dir(), LoadOptions::default()).unwrap();
@@ -43,14 +54,7 @@ fn inspecting_keeps_the_output_and_rows_are_distributions() {
     let plain = model
         .encode_vision(&VisionBatch::images(pixels.clone(), vec![grid]))
         .unwrap();
-    let diff = (&maps.output.last_hidden - &plain.vit.last_hidden)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let diff = max_abs_diff(&maps.output.last_hidden, &plain.vit.last_hidden);
     assert_eq!(diff, 0.0, "inspection must not change the tower's output");
 
     let n = grid[1] * grid[2];
@@ -151,13 +155,6 @@ fn layer_zero_weights_equal_an_explicit_computation() {
     let k = rotate(&project("k_proj"));
     let scores = (q.matmul(&k.t().unwrap()).unwrap() * (head_dim as f64).powf(-0.5)).unwrap();
     let expected = candle_nn::ops::softmax_last_dim(&scores).unwrap();
-    let diff = (&maps.layers[0].1 - expected)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let diff = max_abs_diff(&maps.layers[0].1, &expected);
     assert!(diff < 1e-5, "max |diff| {diff}");
 }

@@ -51,6 +51,25 @@ impl Fixtures {
         self.ffmpeg(name, &args)
     }
 
+    /// A one-second H.264 clip with a variable frame rate and a start offset: frames 0..10 every
+    /// 40 ms, then every 100 ms, timestamps starting at 10 s.
+    pub fn vfr_with_start_offset(&self, name: &str, size: &str, codec_args: &[&str]) -> PathBuf {
+        let mut args = vec![
+            "-vf",
+            "setpts='(if(lt(N,10),N*0.04,0.4+(N-10)*0.1))/TB'",
+            "-fps_mode",
+            "vfr",
+            "-output_ts_offset",
+            "10",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+        ];
+        args.extend_from_slice(codec_args);
+        self.testsrc(name, size, 25, 1.0, &args)
+    }
+
     /// Writes raw bytes as a file.
     pub fn bytes(&self, name: &str, bytes: &[u8]) -> PathBuf {
         let path = self.path(name);

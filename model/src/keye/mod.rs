@@ -222,6 +222,22 @@ impl KeyeModel {
         Ok(self.visual.frame_attention(&pixel_values, grid, layers)?)
     }
 
+    /// [`KeyeModel::vision_attention`] on an image (or a decoded video frame) preprocessed as the
+    /// processor prepares images.
+    pub fn image_vision_attention(
+        &self,
+        image: &image::RgbImage,
+        processor: &crate::preprocess::ImageProcessorConfig,
+        layers: &[usize],
+    ) -> Result<VisionAttentionMaps> {
+        let patches = crate::preprocess::preprocess_image(image, processor)?;
+        let p = self.config.vision.patch_size;
+        let n = patches.num_patches();
+        let grid = patches.grid_thw;
+        let pixels = Tensor::from_vec(patches.pixel_values, (n, 3, p, p), &self.device)?;
+        self.vision_attention(&pixels, grid, layers)
+    }
+
     /// M-RoPE positions for a prompt with these vision blocks.
     pub fn rope_index(
         &self,

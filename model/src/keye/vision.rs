@@ -349,7 +349,7 @@ impl VisionModel {
             let wanted = inspect.contains(&i);
             xs = layer.forward(&xs, &rope, &blocks, wanted.then_some(&mut kept))?;
             if wanted {
-                maps.extend(kept.drain(..));
+                maps.append(&mut kept);
             }
         }
         // In the order asked for.
@@ -383,6 +383,16 @@ pub struct VisionAttentionMaps {
 }
 
 impl VisionAttentionMaps {
+    /// Writes every inspected layer as `layer.L` (heads, patches, patches) in f32.
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        let tensors = self
+            .layers
+            .iter()
+            .map(|(layer, probs)| Ok((format!("layer.{layer}"), probs.to_dtype(DType::F32)?)))
+            .collect::<Result<std::collections::HashMap<_, _>>>()?;
+        candle_core::safetensors::save(&tensors, path)
+    }
+
     /// Where the patch at (`row`, `col`) looks in `layer`: `rows*cols` weights summing to 1,
     /// averaged over heads or for one `head`.
     pub fn map_for_patch(

@@ -25,7 +25,7 @@ use image::RgbImage;
 pub use config::ImageProcessorConfig;
 pub use hsv::{rgb_to_hsv, rgb_to_hsv_image};
 pub use pillow::resize_bicubic as resize_bicubic_pillow;
-pub use plan::{FrameLabel, PlannedFrame, SamplingPlan, VideoPromptTokens, slowfast_video_prompt};
+pub use plan::{FrameLabel, PlannedFrame, SamplingPlan};
 pub use preview_video::{
     PreviewVideoOptions, PreviewVideoPlan, fetch_preview_frame_list, plan_preview_video,
     resize_bicubic_antialias_torch,
@@ -33,8 +33,8 @@ pub use preview_video::{
 pub use slowfast::{
     FAST_TOKEN_RATIO, FrameKind, MIN_FRAME_SIMILARITY, SlowFastBudget, SlowFastOptions,
     SlowFastPlan, SlowFastSampling, VIDEO_MAX_PIXELS, VIDEO_MIN_PIXELS, VIDEO_TOTAL_PIXELS,
-    frame_similarity, plan_slowfast, sample_slowfast_frame_list, sample_slowfast_video,
-    slowfast_frame_kinds, slowfast_sizes,
+    frame_similarity, merge_frame_grids, plan_slowfast, sample_slowfast_frame_list,
+    sample_slowfast_video, slowfast_frame_kinds, slowfast_sizes,
 };
 pub use smart_resize::{MAX_ASPECT_RATIO, SmartResizeVariant, smart_resize};
 pub use torch::{linspace_round, resize_bilinear_antialias as resize_bilinear_antialias_torch};

@@ -10,9 +10,7 @@
 
 use image::RgbImage;
 
-use super::plan::{
-    FrameLabel, PlannedFrame, SamplingPlan, VideoPromptTokens, slowfast_video_prompt,
-};
+use super::plan::{FrameLabel, PlannedFrame, SamplingPlan};
 use super::smart_resize::smart_resize_f64;
 use super::{FetchImageOptions, IMAGE_FACTOR, PreprocessError, SmartResizeVariant, hsv, torch};
 
@@ -410,28 +408,9 @@ impl SlowFastPlan {
             .collect()
     }
 
-    /// The processor's `video_grid_thw`: runs of equal consecutive frame grids merged to `[k,h,w]`.
+    /// The processor's `video_grid_thw`.
     pub fn merged_grids(&self, patch_size: u32) -> Vec<[usize; 3]> {
-        let mut merged: Vec<[usize; 3]> = Vec::new();
-        for g in self.per_frame_grids(patch_size) {
-            match merged.last_mut() {
-                Some(last) if last[1..] == g[1..] => last[0] += 1,
-                _ => merged.push(g),
-            }
-        }
-        merged
-    }
-
-    /// The text replacing the chat template's single `<|video_pad|>` of this video.
-    pub fn prompt(&self, tokens: &VideoPromptTokens, patch_size: u32, merge_size: u32) -> String {
-        let frames: Vec<_> = self.kinds.iter().map(|&k| (k, self.size_of(k))).collect();
-        slowfast_video_prompt(
-            &frames,
-            self.sampling.timestamps.as_deref(),
-            patch_size,
-            merge_size,
-            tokens,
-        )
+        merge_frame_grids(&self.per_frame_grids(patch_size))
     }
 
     /// What the UI draws for this video.
@@ -464,4 +443,17 @@ impl SlowFastPlan {
             sample_fps: None,
         }
     }
+}
+
+/// The 1.5 processor's `merge_thw`: runs of equal consecutive `[t, h, w]` frame grids become one
+/// `[sum of t, h, w]`.
+pub fn merge_frame_grids(frames: &[[usize; 3]]) -> Vec<[usize; 3]> {
+    let mut merged: Vec<[usize; 3]> = Vec::new();
+    for &[t, h, w] in frames {
+        match merged.last_mut() {
+            Some(last) if last[1] == h && last[2] == w => last[0] += t,
+            _ => merged.push([t, h, w]),
+        }
+    }
+    merged
 }
