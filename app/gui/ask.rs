@@ -1065,6 +1065,95 @@ mod tests {
         );
     }
 
+    /// The real path: the tiny checkpoint, the sample video, the panel's Ask, the event pump.
+    #[test]
+    fn asking_the_tiny_model_streams_every_token_into_the_panel() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let model = Arc::new(
+            LoadedModel::load(
+                &root.join("tests/fixtures/models/keye-1.5-tiny"),
+                None,
+                None,
+            )
+            .expect("tiny checkpoint"),
+        );
+        let video = root.join("assets/sample-16x9.mp4");
+        let mut toasts = Toasts::default();
+        let mut controller = AskController::default();
+        // No history file: the test must not write into the developer's data folder.
+        controller.video = Some((video.clone(), None));
+        controller.attention.clear();
+        controller.update_availability(Some(&model), false, true);
+        controller.panel.sampling.max_new_tokens = 12;
+        controller.panel.thinking = ThinkingChoice::NoThink;
+        assert!(controller.ask_now("What moves?", Some(&model), &mut toasts));
+        assert!(controller.is_running());
+
+        let ctx = egui::Context::default();
+        let started = Instant::now();
+        while controller.is_running() {
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "no answer in 2 min"
+            );
+            controller.poll(&ctx, &mut toasts);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(toasts.items().is_empty(), "{:?}", toasts.items());
+        let turn = &controller.panel.turns()[0];
+        assert_eq!(*turn.trace.status(), TraceStatus::Finished);
+
+        // The same question straight through inference: every character arrived, in order.
+        let mut sampling = model.runtime.sampling.clone();
+        sampling.max_new_tokens = 12;
+        let direct = inference::spawn_ask(
+            Arc::clone(&model),
+            Question {
+                media: vec![video],
+                history: Vec::new(),
+                text: "What moves?".into(),
+                system: None,
+                thinking: ThinkingMode::NoThink,
+                sampling,
+                capture: None,
+            },
+        )
+        .join()
+        .expect("direct ask");
+        let streamed: String = turn
+            .trace
+            .sections()
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect();
+        assert_eq!(streamed, direct.summary.text);
+        let timing = turn.trace.timing().expect("timing");
+        assert_eq!(timing.generated_tokens, direct.summary.timing.decode_steps);
+        assert!(timing.prompt_tokens > 0);
+
+        // Every token with text is selectable and its attention was captured.
+        let attention = controller.turn_attention(0).expect("capture");
+        for section in turn.trace.sections() {
+            for piece in &section.pieces {
+                let step = piece.step.expect("streamed text has its step");
+                assert!(attention.tokens.contains_key(&step), "step {step}");
+            }
+        }
+        assert!(
+            controller.panel.selection().is_some(),
+            "the answer is selected"
+        );
+        assert!(
+            controller.overlay(0.0).is_some(),
+            "a map on the first frame"
+        );
+        let mut tracks = ModelTracks::default();
+        controller.update_tracks(&mut tracks);
+        assert!(!tracks.sampled_frames.is_empty());
+        assert_eq!(tracks.attention_mass.len(), tracks.sampled_frames.len());
+        assert!(tracks.most_attended().is_some());
+    }
+
     #[test]
     fn captured_layers_spread_over_the_decoder() {
         assert_eq!(capture_layers(36), [0, 18, 35]);

@@ -155,3 +155,73 @@ impl ModelManager {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny_checkpoint() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/keye-1.5-tiny")
+    }
+
+    /// Polls like the UI does, until loading ends (or a minute passes).
+    fn poll_until_settled(manager: &mut ModelManager, toasts: &mut Toasts) -> Option<ModelChange> {
+        let ctx = egui::Context::default();
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(60) {
+            let change = manager.poll(&ctx, toasts);
+            if !manager.is_loading() {
+                return change;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("loading did not end in a minute");
+    }
+
+    #[test]
+    fn the_tiny_checkpoint_loads_and_the_panel_describes_it() {
+        let mut manager = ModelManager::default();
+        let mut toasts = Toasts::default();
+        manager.open(tiny_checkpoint(), &mut toasts);
+        assert!(matches!(manager.panel.state, ModelState::Loading { .. }));
+        let change = poll_until_settled(&mut manager, &mut toasts);
+        assert_eq!(change, Some(ModelChange::Loaded(tiny_checkpoint())));
+        let ModelState::Loaded(summary) = &manager.panel.state else {
+            panic!("not loaded: {:?}", manager.panel.state);
+        };
+        assert_eq!(summary.video_encoder, "keye15");
+        assert!(summary.parameters > 0 && summary.bytes_on_disk > 0);
+        assert!(manager.loaded().is_some());
+        assert!(toasts.items().is_empty());
+        assert_eq!(
+            manager.handle(ModelAction::Unload),
+            Some(ModelChange::Unloaded)
+        );
+        assert!(manager.loaded().is_none());
+        assert_eq!(manager.panel.state, ModelState::None);
+    }
+
+    #[test]
+    fn a_folder_that_is_no_checkpoint_fails_with_a_toast_naming_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut manager = ModelManager::default();
+        let mut toasts = Toasts::default();
+        manager.open(dir.path().to_path_buf(), &mut toasts);
+        assert!(!manager.is_loading());
+        assert!(
+            matches!(&manager.panel.state, ModelState::Failed { message, .. } if message.contains("config.json"))
+        );
+        assert_eq!(toasts.items().len(), 1);
+
+        // A config.json that is not a Keye-VL config gets as far as the loader, which names it.
+        std::fs::write(dir.path().join("config.json"), "{}").expect("write");
+        manager.open(dir.path().to_path_buf(), &mut toasts);
+        assert_eq!(poll_until_settled(&mut manager, &mut toasts), None);
+        let ModelState::Failed { message, .. } = &manager.panel.state else {
+            panic!("expected a failure: {:?}", manager.panel.state);
+        };
+        assert!(!message.is_empty());
+        assert_eq!(toasts.items().len(), 2, "one toast per failure");
+        assert!(manager.loaded().is_none());
+    }
+}
