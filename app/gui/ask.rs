@@ -1079,10 +1079,11 @@ mod tests {
         );
         let video = root.join("assets/sample-16x9.mp4");
         let mut toasts = Toasts::default();
-        let mut controller = AskController::default();
         // No history file: the test must not write into the developer's data folder.
-        controller.video = Some((video.clone(), None));
-        controller.attention.clear();
+        let mut controller = AskController {
+            video: Some((video.clone(), None)),
+            ..AskController::default()
+        };
         controller.update_availability(Some(&model), false, true);
         controller.panel.sampling.max_new_tokens = 12;
         controller.panel.thinking = ThinkingChoice::NoThink;
