@@ -34,6 +34,8 @@ struct Running {
     prompt_tokens: usize,
     prefill: Duration,
     decode_started: Option<Instant>,
+    /// Stop was pressed: however the worker ends, the turn ends as stopped, not failed.
+    stop_requested: bool,
 }
 
 /// What one turn's generation captured, kept in memory (large; not saved).
@@ -341,7 +343,8 @@ impl AskController {
         match action {
             AskAction::Ask(request) => self.start(request, model, toasts),
             AskAction::Stop => {
-                if let Some(running) = &self.running {
+                if let Some(running) = &mut self.running {
+                    running.stop_requested = true;
                     running.handle.cancel();
                 }
             }
@@ -407,6 +410,7 @@ impl AskController {
             prompt_tokens: 0,
             prefill: Duration::ZERO,
             decode_started: None,
+            stop_requested: false,
         });
     }
 
@@ -521,15 +525,19 @@ impl AskController {
                         ended = true;
                     }
                     GenerationEvent::Error { message } => {
-                        toasts.error(format!("Generation failed: {message}"));
-                        self.panel.finish(TraceStatus::Failed(message));
+                        if running.stop_requested {
+                            self.panel.finish(TraceStatus::Stopped);
+                        } else {
+                            toasts.error(format!("Generation failed: {message}"));
+                            self.panel.finish(TraceStatus::Failed(message));
+                        }
                         ended = true;
                     }
                     GenerationEvent::Phase { .. } | GenerationEvent::Boxed { .. } => {}
                 },
                 AskEvent::Failed(message) => {
                     if self.panel.is_running() {
-                        let stopped = message == "cancelled";
+                        let stopped = running.stop_requested;
                         if !stopped {
                             toasts.error(format!("Asking failed: {message}"));
                         }
@@ -1065,9 +1073,7 @@ mod tests {
         );
     }
 
-    /// The real path: the tiny checkpoint, the sample video, the panel's Ask, the event pump.
-    #[test]
-    fn asking_the_tiny_model_streams_every_token_into_the_panel() {
+    fn tiny_model_and_video() -> (Arc<LoadedModel>, PathBuf) {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let model = Arc::new(
             LoadedModel::load(
@@ -1077,29 +1083,45 @@ mod tests {
             )
             .expect("tiny checkpoint"),
         );
-        let video = root.join("assets/sample-16x9.mp4");
-        let mut toasts = Toasts::default();
-        // No history file: the test must not write into the developer's data folder.
+        (model, root.join("assets/sample-16x9.mp4"))
+    }
+
+    /// A controller on `video` with the model ready, keeping no history file (the test must not
+    /// write into the developer's data folder).
+    fn ready_controller(model: &Arc<LoadedModel>, video: &Path) -> AskController {
         let mut controller = AskController {
-            video: Some((video.clone(), None)),
+            video: Some((video.to_path_buf(), None)),
             ..AskController::default()
         };
-        controller.update_availability(Some(&model), false, true);
-        controller.panel.sampling.max_new_tokens = 12;
-        controller.panel.thinking = ThinkingChoice::NoThink;
-        assert!(controller.ask_now("What moves?", Some(&model), &mut toasts));
-        assert!(controller.is_running());
+        controller.update_availability(Some(model), false, true);
+        controller
+    }
 
+    /// Polls like the UI does until the ask ends.
+    fn poll_until_done(controller: &mut AskController, toasts: &mut Toasts) {
         let ctx = egui::Context::default();
         let started = Instant::now();
         while controller.is_running() {
             assert!(
                 started.elapsed() < Duration::from_secs(120),
-                "no answer in 2 min"
+                "no end in 2 min"
             );
-            controller.poll(&ctx, &mut toasts);
+            controller.poll(&ctx, toasts);
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// The real path: the tiny checkpoint, the sample video, the panel's Ask, the event pump.
+    #[test]
+    fn asking_the_tiny_model_streams_every_token_into_the_panel() {
+        let (model, video) = tiny_model_and_video();
+        let mut toasts = Toasts::default();
+        let mut controller = ready_controller(&model, &video);
+        controller.panel.sampling.max_new_tokens = 12;
+        controller.panel.thinking = ThinkingChoice::NoThink;
+        assert!(controller.ask_now("What moves?", Some(&model), &mut toasts));
+        assert!(controller.is_running());
+        poll_until_done(&mut controller, &mut toasts);
         assert!(toasts.items().is_empty(), "{:?}", toasts.items());
         let turn = &controller.panel.turns()[0];
         assert_eq!(*turn.trace.status(), TraceStatus::Finished);
@@ -1153,6 +1175,21 @@ mod tests {
         assert!(!tracks.sampled_frames.is_empty());
         assert_eq!(tracks.attention_mass.len(), tracks.sampled_frames.len());
         assert!(tracks.most_attended().is_some());
+    }
+
+    #[test]
+    fn stop_ends_the_turn_as_stopped_without_an_error() {
+        let (model, video) = tiny_model_and_video();
+        let mut toasts = Toasts::default();
+        let mut controller = ready_controller(&model, &video);
+        assert!(controller.ask_now("What moves?", Some(&model), &mut toasts));
+        controller.handle(AskAction::Stop, Some(&model), &mut toasts);
+        poll_until_done(&mut controller, &mut toasts);
+        assert!(toasts.items().is_empty(), "{:?}", toasts.items());
+        let status = controller.panel.turns()[0].trace.status().clone();
+        assert_eq!(status, TraceStatus::Stopped);
+        assert_eq!(*controller.panel.availability(), AskAvailability::Ready);
+        assert!(!controller.panel.is_running(), "asking again is possible");
     }
 
     #[test]
