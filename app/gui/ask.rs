@@ -313,13 +313,7 @@ impl AskController {
             .panel
             .turns()
             .get(selection.turn)
-            .map(|turn| {
-                selection
-                    .steps
-                    .clone()
-                    .map(|s| turn.trace.token_text(s))
-                    .collect()
-            })
+            .map(|turn| turn.trace.steps_text(&selection.steps))
             .unwrap_or_default();
         let text = text.trim();
         let short: String = text.chars().take(40).collect();

@@ -169,10 +169,15 @@ impl ReasoningTrace {
 
     /// The text of generation step `step` (all its pieces, whatever their sections).
     pub fn token_text(&self, step: usize) -> String {
+        self.steps_text(&(step..=step))
+    }
+
+    /// The text of the generation steps in `steps`, in order (one pass over the trace).
+    pub fn steps_text(&self, steps: &RangeInclusive<usize>) -> String {
         self.sections
             .iter()
             .flat_map(|s| &s.pieces)
-            .filter(|p| p.step == Some(step))
+            .filter(|p| p.step.is_some_and(|step| steps.contains(&step)))
             .map(|p| p.text.as_str())
             .collect()
     }
@@ -371,6 +376,7 @@ mod tests {
         assert_eq!(thinking.text, "Two people");
         assert_eq!(trace.token_text(1), " people");
         assert_eq!(trace.token_text(2), "Two");
+        assert_eq!(trace.steps_text(&(1..=2)), " peopleTwo");
         assert_eq!(trace.steps_of(TracePhase::Thinking), Some(0..=1));
         assert_eq!(trace.steps_of(TracePhase::Answer), Some(2..=2));
         assert_eq!(trace.steps_of(TracePhase::Analysis), None);
