@@ -1,4 +1,5 @@
-//! `keye-studio [VIDEO] [--model DIR] [--captions FILE] [--screenshot-after SECS PATH]`: the GUI.
+//! `keye-studio [VIDEO] [--model DIR] [--captions FILE] [--ask QUESTION]
+//! [--screenshot-after SECS PATH]`: the GUI.
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
@@ -15,6 +16,9 @@ pub struct GuiArgs {
     /// A HAIC caption file (JSON or JSONL).
     #[arg(long, value_name = "FILE")]
     pub captions: Option<PathBuf>,
+    /// Ask QUESTION about the video once the model has loaded (as if typed and sent).
+    #[arg(long, value_name = "QUESTION")]
+    pub ask: Option<String>,
     /// Write a PNG of the window after SECS seconds (once the video shows) and exit.
     #[arg(long, num_args = 2, value_names = ["SECS", "PATH"])]
     pub screenshot_after: Option<Vec<String>>,
@@ -41,6 +45,7 @@ pub fn run(args: GuiArgs) -> anyhow::Result<ExitCode> {
         video: args.video,
         model: args.model,
         captions: args.captions,
+        ask: args.ask,
         screenshot,
     })?;
     Ok(ExitCode::SUCCESS)

@@ -5,13 +5,15 @@ use std::path::{Path, PathBuf};
 
 use crossbeam_channel::Receiver;
 use eframe::egui;
-use keye_ui::{Toasts, TransportBar, fit_frame_rect, format_time};
+use keye_ui::{ModelAction, Toasts, TransportBar, fit_frame_rect, format_time};
 
+use super::ask::AskController;
 use super::captions::{CaptionSession, OpenVideo, is_caption_file};
 use super::media::{Media, MediaNotice};
+use super::model::{ModelChange, ModelManager};
 use super::screenshot::{Outcome, Screenshotter};
 use super::settings::{Settings, Theme};
-use super::{LaunchOptions, fonts, frame_view};
+use super::{LaunchOptions, fonts, frame_view, heatmap_view};
 
 /// File types offered by the open dialog; anything FFmpeg reads can still be dropped on the window.
 const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "mkv", "webm", "avi", "m4v", "ts", "flv"];
@@ -28,28 +30,15 @@ struct PendingDialog {
     answer: Receiver<Option<PathBuf>>,
 }
 
-/// A folder given as the model: only its existence can be checked until the runtime lands.
-struct ModelFolder {
-    path: PathBuf,
-    problem: Option<String>,
-}
+/// How long a screenshot with `--ask` waits for the answer past its time before it is taken
+/// anyway (loading, decoding and a full-length answer on the CPU).
+const SCREENSHOT_ANSWER_GRACE: std::time::Duration = std::time::Duration::from_secs(120);
 
-impl ModelFolder {
-    fn check(path: PathBuf) -> Self {
-        let problem = if !path.exists() {
-            Some("does not exist".to_owned())
-        } else if !path.is_dir() {
-            Some(
-                "is not a folder (a checkpoint is a folder with config.json and *.safetensors)"
-                    .to_owned(),
-            )
-        } else if !path.join("config.json").is_file() {
-            Some("has no config.json, so it is not a Hugging Face checkpoint folder".to_owned())
-        } else {
-            None
-        };
-        Self { path, problem }
-    }
+/// What the right-hand inspector shows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum InspectorTab {
+    Details,
+    Ask,
 }
 
 pub struct StudioApp {
@@ -58,7 +47,11 @@ pub struct StudioApp {
     transport: TransportBar,
     toasts: Toasts,
     dialog: Option<PendingDialog>,
-    model: Option<ModelFolder>,
+    models: ModelManager,
+    ask: AskController,
+    inspector: InspectorTab,
+    /// `--ask QUESTION`: pressed once the model and the video are ready.
+    launch_question: Option<String>,
     captions: CaptionSession,
     screenshot: Option<Screenshotter>,
     cjk_font: Option<&'static Path>,
@@ -79,22 +72,31 @@ impl StudioApp {
         let frame_pipeline = cc
             .wgpu_render_state
             .as_ref()
-            .inspect(|rs| frame_view::install(rs))
+            .inspect(|rs| {
+                frame_view::install(rs);
+                heatmap_view::install(rs);
+            })
             .is_some();
         let mut toasts = Toasts::default();
         let media = launch.video.as_deref().map(|path| {
             settings.remember_video(path);
             Media::open(path, ctx)
         });
-        let model_path = launch.model.or_else(|| settings.model_dir.clone());
-        let model = model_path.map(ModelFolder::check);
-        if let Some(ModelFolder {
-            path,
-            problem: Some(problem),
-        }) = &model
-        {
-            toasts.error(format!("Model folder {}: {problem}", path.display()));
+        let mut models = ModelManager::default();
+        // The remembered folder loads again only while it still looks like a checkpoint.
+        let model_path = launch.model.or_else(|| {
+            settings
+                .model_dir
+                .clone()
+                .filter(|dir| dir.join("config.json").is_file())
+        });
+        if let Some(dir) = model_path {
+            models.open(dir, &mut toasts);
         }
+        let mut ask = AskController::default();
+        ask.set_video(media.as_ref().map(Media::path), &mut toasts);
+        let launch_question = launch.ask;
+        let asking = launch_question.is_some();
         let mut captions = CaptionSession::new();
         if let Some(path) = &launch.captions {
             let repaint = ctx.clone();
@@ -106,11 +108,22 @@ impl StudioApp {
             transport: TransportBar,
             toasts,
             dialog: None,
-            model,
+            models,
+            ask,
+            inspector: if launch_question.is_some() {
+                InspectorTab::Ask
+            } else {
+                InspectorTab::Details
+            },
+            launch_question,
             captions,
-            screenshot: launch
-                .screenshot
-                .map(|request| Screenshotter::new(request, outcome)),
+            screenshot: launch.screenshot.map(|request| {
+                let mut screenshotter = Screenshotter::new(request, outcome);
+                if asking {
+                    screenshotter.wait_longer(SCREENSHOT_ANSWER_GRACE);
+                }
+                screenshotter
+            }),
             cjk_font,
             frame_pipeline,
         }
@@ -119,6 +132,12 @@ impl StudioApp {
     fn open_video(&mut self, path: &Path, ctx: &egui::Context) {
         self.settings.remember_video(path);
         self.media = Some(Media::open(path, ctx));
+        self.ask.set_video(Some(path), &mut self.toasts);
+    }
+
+    fn close_video(&mut self) {
+        self.media = None;
+        self.ask.set_video(None, &mut self.toasts);
     }
 
     fn start_dialog(&mut self, pick: Pick, ctx: &egui::Context) {
@@ -175,16 +194,7 @@ impl StudioApp {
         let pick = self.dialog.take().map(|d| d.pick);
         match (pick, answer) {
             (Some(Pick::Video), Some(path)) => self.open_video(&path, ctx),
-            (Some(Pick::ModelFolder), Some(path)) => {
-                let folder = ModelFolder::check(path.clone());
-                match &folder.problem {
-                    Some(problem) => self
-                        .toasts
-                        .error(format!("Model folder {}: {problem}", path.display())),
-                    None => self.settings.model_dir = Some(path),
-                }
-                self.model = Some(folder);
-            }
+            (Some(Pick::ModelFolder), Some(path)) => self.models.open(path, &mut self.toasts),
             _ => {}
         }
     }
@@ -198,7 +208,7 @@ impl StudioApp {
                 MediaNotice::OpenFailed(error) => {
                     self.settings.forget_video(media.path());
                     self.toasts.error(error.to_string());
-                    self.media = None;
+                    self.close_video();
                     return;
                 }
                 MediaNotice::FrameFailed(error) => self.toasts.error(error.to_string()),
@@ -208,7 +218,9 @@ impl StudioApp {
 
     fn handle_dropped_files(&mut self, ctx: &egui::Context) {
         let dropped = ctx.input(|i| i.raw.dropped_files.first().map(|f| f.path().to_path_buf()));
+        // A dropped folder is a checkpoint, a .json/.jsonl file captions, any other file a video.
         match dropped {
+            Some(path) if path.is_dir() => self.models.open(path, &mut self.toasts),
             Some(path) if is_caption_file(&path) => {
                 let repaint = ctx.clone();
                 self.captions
@@ -236,7 +248,7 @@ impl StudioApp {
                     });
                 });
                 if ui.add_enabled(self.media.is_some(), egui::Button::new("Close video")).clicked() {
-                    self.media = None;
+                    self.close_video();
                 }
                 ui.separator();
                 if ui.button("Quit").clicked() {
@@ -270,6 +282,30 @@ impl StudioApp {
     }
 
     fn side_panel(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.inspector, InspectorTab::Details, "Details");
+            ui.selectable_value(&mut self.inspector, InspectorTab::Ask, "Ask");
+        });
+        ui.separator();
+        if self.inspector == InspectorTab::Ask {
+            // Controls pinned at the bottom, the conversation scrolling above them.
+            let jump = egui::Panel::bottom("ask-controls")
+                .resizable(true)
+                .show(ui, |ui| {
+                    self.ask
+                        .controls_ui(ui, self.models.loaded(), &mut self.toasts)
+                })
+                .inner;
+            self.ask.conversation_ui(ui);
+            if jump
+                && let Some(loaded) = self.media.as_mut().and_then(Media::loaded_mut)
+                && let Some(time) = loaded.timeline.tracks.most_attended()
+            {
+                loaded.player.pause();
+                loaded.player.seek(time);
+            }
+            return;
+        }
         egui::ScrollArea::vertical().show(ui, |ui| {
             ui.heading("Video");
             match self.media.as_ref().and_then(Media::loaded) {
@@ -339,34 +375,13 @@ impl StudioApp {
             }
             ui.separator();
             ui.heading("Model");
-            match &self.model {
-                None => {
-                    ui.label("No model configured. Everything else works without one.");
-                    ui.weak(
-                        "To ask questions, get a Keye-VL checkpoint folder (Hugging Face layout: \
-                         config.json, tokenizer.json, *.safetensors), then use Model > Open \
-                         checkpoint folder… or start with --model DIR.",
-                    );
-                }
-                Some(ModelFolder {
-                    path,
-                    problem: Some(problem),
-                }) => {
-                    ui.colored_label(
-                        ui.visuals().error_fg_color,
-                        format!("{}: {problem}", path.display()),
-                    );
-                }
-                Some(ModelFolder {
-                    path,
-                    problem: None,
-                }) => {
-                    ui.label(format!("Checkpoint folder: {}", path.display()));
-                    ui.weak(
-                        "Found (config.json present). Only its existence is checked for now: \
-                         loading a checkpoint in the app arrives with the model runtime.",
-                    );
-                }
+            let action = self.models.panel.ui(ui);
+            if action == Some(ModelAction::Open) {
+                self.start_dialog(Pick::ModelFolder, ui.ctx());
+            } else if let Some(action) = action
+                && self.models.handle(action) == Some(ModelChange::Unloaded)
+            {
+                self.settings.model_dir = None;
             }
             ui.separator();
             ui.heading("Captions");
@@ -408,6 +423,9 @@ impl StudioApp {
                     let target = fit_frame_rect(rect, display);
                     if self.frame_pipeline {
                         frame_view::paint(ui.painter(), target, frame.clone());
+                        if let Some(overlay) = self.ask.overlay(loaded.player.position()) {
+                            heatmap_view::paint(ui.painter(), target, overlay);
+                        }
                     } else {
                         ui.painter().text(
                             rect.center(),
@@ -465,6 +483,43 @@ impl StudioApp {
     }
 }
 
+impl StudioApp {
+    /// Model loading, the running ask, `--ask`, and the model tracks of the timeline.
+    fn poll_model_and_ask(&mut self, ctx: &egui::Context) {
+        match self.models.poll(ctx, &mut self.toasts) {
+            Some(ModelChange::Loaded(dir)) => {
+                self.settings.model_dir = Some(dir);
+                self.captions.set_model(self.models.loaded().cloned());
+            }
+            Some(ModelChange::Unloaded) => self.captions.set_model(None),
+            None => {}
+        }
+        let has_video = self.media.as_ref().and_then(Media::loaded).is_some();
+        self.ask
+            .update_availability(self.models.loaded(), self.models.is_loading(), has_video);
+        self.ask.poll(ctx, &mut self.toasts);
+        if let Some(question) = &self.launch_question {
+            let model = self.models.loaded();
+            if model.is_some() && has_video {
+                self.inspector = InspectorTab::Ask;
+                self.ask.ask_now(question, model, &mut self.toasts);
+                self.launch_question = None;
+            } else if model.is_none() && !self.models.is_loading() {
+                self.toasts
+                    .error("--ask: no model could be loaded, so the question was not asked");
+                self.launch_question = None;
+            } else if self.media.is_none() {
+                self.toasts
+                    .error("--ask: no video is open, so the question was not asked");
+                self.launch_question = None;
+            }
+        }
+        if let Some(loaded) = self.media.as_mut().and_then(Media::loaded_mut) {
+            self.ask.update_tracks(&mut loaded.timeline.tracks);
+        }
+    }
+}
+
 impl eframe::App for StudioApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
@@ -472,6 +527,7 @@ impl eframe::App for StudioApp {
         self.handle_dropped_files(&ctx);
         self.poll_media(&ctx);
         self.captions.tick(&ctx, &mut self.toasts);
+        self.poll_model_and_ask(&ctx);
 
         if let Some(loaded) = self.media.as_mut().and_then(Media::loaded_mut)
             && loaded.player.is_playing()
@@ -518,10 +574,14 @@ impl eframe::App for StudioApp {
 
         if let Some(screenshot) = &mut self.screenshot {
             self.captions.close_without_asking();
+            // With --ask, the picture is of the answer: wait until it has been given.
             let ready = self
                 .media
                 .as_ref()
-                .is_none_or(|media| media.frame().is_some() && media.thumbnail_progress().1);
+                .is_none_or(|media| media.frame().is_some() && media.thumbnail_progress().1)
+                && self.launch_question.is_none()
+                && !self.ask.is_running()
+                && !self.models.is_loading();
             screenshot.tick(&ctx, ready);
         }
     }

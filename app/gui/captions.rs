@@ -366,13 +366,6 @@ impl CaptionSession {
         }
     }
 
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "called by the model manager when a model loads (merge with the ask panel)"
-        )
-    )]
     /// The model "Draft with model" asks (`None` when none is loaded: the button says how to
     /// load one).
     pub fn set_model(&mut self, model: Option<Arc<LoadedModel>>) {

@@ -3,10 +3,13 @@
 //! uploads finished frames and draws.
 
 mod app;
+mod ask;
 mod captions;
 mod fonts;
 pub mod frame_view;
+mod heatmap_view;
 mod media;
+mod model;
 mod screenshot;
 mod settings;
 
@@ -28,6 +31,9 @@ pub struct LaunchOptions {
     pub model: Option<PathBuf>,
     /// A HAIC caption file (JSON or JSONL).
     pub captions: Option<PathBuf>,
+    /// Ask this question once the model and the video are ready, as if typed and sent (smoke
+    /// tests, demos).
+    pub ask: Option<String>,
     /// Write a PNG of the window after a while and exit (smoke tests, README images).
     pub screenshot: Option<ScreenshotRequest>,
 }

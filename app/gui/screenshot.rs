@@ -23,6 +23,8 @@ pub(super) struct Screenshotter {
     started: Instant,
     asked: bool,
     outcome: Outcome,
+    /// How long past `after` the picture waits for `ready`.
+    grace: Duration,
 }
 
 impl Screenshotter {
@@ -32,7 +34,14 @@ impl Screenshotter {
             started: Instant::now(),
             asked: false,
             outcome,
+            grace: SCREENSHOT_FRAME_GRACE,
         }
+    }
+
+    /// Waits up to `grace` past the requested time for what should be in the picture (an
+    /// answer takes longer than a first frame).
+    pub fn wait_longer(&mut self, grace: Duration) {
+        self.grace = self.grace.max(grace);
     }
 
     /// Called every frame. `ready` says whether what should be in the picture is on screen.
@@ -42,8 +51,8 @@ impl Screenshotter {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
             return;
         }
-        let due = elapsed >= self.request.after
-            && (ready || elapsed >= self.request.after + SCREENSHOT_FRAME_GRACE);
+        let due =
+            elapsed >= self.request.after && (ready || elapsed >= self.request.after + self.grace);
         if !due {
             ctx.request_repaint_after(Duration::from_millis(100));
             return;

@@ -1,17 +1,31 @@
 //! egui widgets and panels of keye-studio. Pure presentation over data handed in: the app owns
 //! decoding, models and files, and passes frames, thumbnails, tracks and streamed text here.
 
+pub mod ask;
 pub mod captions;
+pub mod heatmap;
+pub mod model_panel;
 pub mod player;
 pub mod timeline;
 pub mod toasts;
 pub mod trace;
 
+pub use ask::{
+    AskAction, AskAvailability, AskPanel, AskRequest, AskTurn, NO_MODEL_HINT, SamplingSettings,
+    ThinkingChoice, TokenSelection,
+};
 pub use captions::{CaptionAction, CaptionEditor, DraftAvailability, EditorEnv};
+pub use heatmap::{
+    Aggregation, CapturedLayers, HeadChoice, HeatGrid, HeatmapControls, HeatmapResponse, aggregate,
+};
+pub use model_panel::{HOW_TO_GET_A_MODEL, ModelAction, ModelPanel, ModelState, ModelSummary};
 pub use player::{Direction, PlayerState, Timebase, TransportBar, fit_frame_rect, format_time};
 pub use timeline::{
     CaptionEdgeDrag, CaptionSegment, FrameSpeed, FrameValue, ModelTracks, SegmentEdge,
     SlowFastFrame, Thumbnail, Timeline, TimelineView,
 };
 pub use toasts::{ToastLevel, Toasts};
-pub use trace::{GenerationTiming, ReasoningTrace, TraceDelta, TracePhase, TraceStatus};
+pub use trace::{
+    GenerationTiming, ReasoningTrace, TokenInteraction, TokenPiece, TraceDelta, TracePhase,
+    TraceStatus,
+};

@@ -1,8 +1,9 @@
 //! The reasoning trace: phase-tagged text deltas as the model streams them, kept in order and
 //! shown as collapsible analysis / thinking / answer sections, so reasoning is never lost and never
-//! mixed into the answer.
+//! mixed into the answer. Text that arrives with its generation step stays cut per token, so each
+//! token can be hovered, clicked or drag-selected (the attention heatmaps follow the selection).
 
-use std::time::Duration;
+use std::{ops::RangeInclusive, time::Duration};
 
 /// Which part of a Keye-VL response a piece of text belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -69,11 +70,45 @@ pub enum TraceStatus {
     Failed(String),
 }
 
+/// Text of one generated token (`step` is its generation step), or text that came without a step
+/// (restored history), which is shown but cannot be selected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenPiece {
+    pub step: Option<usize>,
+    pub text: String,
+}
+
 /// A run of consecutive deltas of one phase.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceSection {
     pub phase: TracePhase,
     pub text: String,
+    /// `text` cut by generation step, in order (their concatenation is `text`).
+    pub pieces: Vec<TokenPiece>,
+}
+
+impl TraceSection {
+    fn append(&mut self, step: Option<usize>, text: &str) {
+        self.text.push_str(text);
+        match self.pieces.last_mut() {
+            Some(last) if last.step == step => last.text.push_str(text),
+            _ => self.pieces.push(TokenPiece {
+                step,
+                text: text.to_owned(),
+            }),
+        }
+    }
+}
+
+/// What the pointer did to the tokens of a trace in one frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TokenInteraction {
+    /// The token under the pointer.
+    pub hovered: Option<usize>,
+    /// A token clicked, and whether Shift was held (extend the selection).
+    pub clicked: Option<(usize, bool)>,
+    /// The token a primary drag started on.
+    pub drag_started: Option<usize>,
 }
 
 /// One generation's streamed text, in arrival order, grouped into sections.
@@ -92,16 +127,59 @@ impl ReasoningTrace {
     /// Appends a delta: to the last section when the phase is unchanged, else as a new section.
     /// Empty deltas are dropped (a phase switch with no text yet shows nothing).
     pub fn push(&mut self, delta: TraceDelta) {
+        self.push_piece(None, delta);
+    }
+
+    /// Like [`push`](Self::push), for text produced at generation step `step`: it stays a
+    /// selectable token.
+    pub fn push_token(&mut self, step: usize, delta: TraceDelta) {
+        self.push_piece(Some(step), delta);
+    }
+
+    fn push_piece(&mut self, step: Option<usize>, delta: TraceDelta) {
         if delta.text.is_empty() {
             return;
         }
         match self.sections.last_mut() {
-            Some(last) if last.phase == delta.phase => last.text.push_str(&delta.text),
-            _ => self.sections.push(TraceSection {
-                phase: delta.phase,
-                text: delta.text,
-            }),
+            Some(last) if last.phase == delta.phase => last.append(step, &delta.text),
+            _ => {
+                let mut section = TraceSection {
+                    phase: delta.phase,
+                    text: String::new(),
+                    pieces: Vec::new(),
+                };
+                section.append(step, &delta.text);
+                self.sections.push(section);
+            }
         }
+    }
+
+    /// The first and last generation step of `phase`'s text (e.g. the whole answer).
+    pub fn steps_of(&self, phase: TracePhase) -> Option<RangeInclusive<usize>> {
+        let mut steps = self
+            .sections
+            .iter()
+            .filter(|s| s.phase == phase)
+            .flat_map(|s| &s.pieces)
+            .filter_map(|p| p.step);
+        let first = steps.next()?;
+        let last = steps.next_back().unwrap_or(first);
+        Some(first..=last)
+    }
+
+    /// The text of generation step `step` (all its pieces, whatever their sections).
+    pub fn token_text(&self, step: usize) -> String {
+        self.steps_text(&(step..=step))
+    }
+
+    /// The text of the generation steps in `steps`, in order (one pass over the trace).
+    pub fn steps_text(&self, steps: &RangeInclusive<usize>) -> String {
+        self.sections
+            .iter()
+            .flat_map(|s| &s.pieces)
+            .filter(|p| p.step.is_some_and(|step| steps.contains(&step)))
+            .map(|p| p.text.as_str())
+            .collect()
     }
 
     pub fn sections(&self) -> &[TraceSection] {
@@ -131,6 +209,17 @@ impl ReasoningTrace {
     }
 
     pub fn ui(&mut self, ui: &mut egui::Ui) {
+        self.ui_with_tokens(ui, None);
+    }
+
+    /// Draws the trace with the tokens of `highlight` (generation steps) marked, and reports
+    /// what the pointer did to the tokens.
+    pub fn ui_with_tokens(
+        &mut self,
+        ui: &mut egui::Ui,
+        highlight: Option<RangeInclusive<usize>>,
+    ) -> TokenInteraction {
+        let mut interaction = TokenInteraction::default();
         if self.sections.is_empty() && self.status == TraceStatus::Streaming {
             ui.weak("waiting for the first tokens…");
         }
@@ -147,13 +236,7 @@ impl ReasoningTrace {
                 .id_salt(("trace-section", index))
                 .default_open(true)
                 .show(ui, |ui| {
-                    let text = egui::RichText::new(&section.text);
-                    let text = if section.phase == TracePhase::Answer {
-                        text
-                    } else {
-                        text.italics().color(ui.visuals().weak_text_color())
-                    };
-                    ui.add(egui::Label::new(text).wrap().selectable(true));
+                    section_ui(ui, section, highlight.as_ref(), &mut interaction);
                 });
         }
         match &self.status {
@@ -179,7 +262,76 @@ impl ReasoningTrace {
                 timing.generated_tokens,
             ));
         }
+        interaction
     }
+}
+
+/// A section's text: untokenized runs as one selectable label, tokens as small clickable labels
+/// flowing like text (a token's newlines break the row).
+fn section_ui(
+    ui: &mut egui::Ui,
+    section: &TraceSection,
+    highlight: Option<&RangeInclusive<usize>>,
+    interaction: &mut TokenInteraction,
+) {
+    let style = |text: &str, ui: &egui::Ui| {
+        let text = egui::RichText::new(text);
+        if section.phase == TracePhase::Answer {
+            text
+        } else {
+            text.italics().color(ui.visuals().weak_text_color())
+        }
+    };
+    if section.pieces.iter().all(|p| p.step.is_none()) {
+        ui.add(
+            egui::Label::new(style(&section.text, ui))
+                .wrap()
+                .selectable(true),
+        );
+        return;
+    }
+    ui.horizontal_wrapped(|ui| {
+        ui.spacing_mut().item_spacing.x = 0.0;
+        for piece in &section.pieces {
+            let selected = piece
+                .step
+                .zip(highlight)
+                .is_some_and(|(step, range)| range.contains(&step));
+            for (index, line) in piece.text.split('\n').enumerate() {
+                if index > 0 {
+                    ui.end_row();
+                }
+                if line.is_empty() {
+                    continue;
+                }
+                let mut text = style(line, ui);
+                if selected {
+                    text = text
+                        .background_color(ui.visuals().selection.bg_fill)
+                        .color(ui.visuals().selection.stroke.color);
+                }
+                let Some(step) = piece.step else {
+                    ui.add(egui::Label::new(text).selectable(false));
+                    continue;
+                };
+                let response = ui.add(
+                    egui::Label::new(text)
+                        .selectable(false)
+                        .sense(egui::Sense::click_and_drag()),
+                );
+                if response.hovered() || ui.rect_contains_pointer(response.rect) {
+                    interaction.hovered = Some(step);
+                }
+                if response.clicked() {
+                    let shift = ui.input(|i| i.modifiers.shift);
+                    interaction.clicked = Some((step, shift));
+                }
+                if response.drag_started_by(egui::PointerButton::Primary) {
+                    interaction.drag_started = Some(step);
+                }
+            }
+        }
+    });
 }
 
 #[cfg(test)]
@@ -209,6 +361,25 @@ mod tests {
         );
         assert_eq!(trace.text(TracePhase::Thinking), "a bc");
         assert_eq!(trace.text(TracePhase::Answer), "yes");
+    }
+
+    #[test]
+    fn token_pieces_keep_their_steps_and_concatenate_to_the_text() {
+        let mut trace = ReasoningTrace::new();
+        trace.push_token(0, TraceDelta::new(TracePhase::Thinking, "Two"));
+        trace.push_token(1, TraceDelta::new(TracePhase::Thinking, " peo"));
+        trace.push_token(1, TraceDelta::new(TracePhase::Thinking, "ple"));
+        trace.push_token(2, TraceDelta::new(TracePhase::Answer, "Two"));
+        let thinking = &trace.sections()[0];
+        let steps: Vec<_> = thinking.pieces.iter().map(|p| p.step).collect();
+        assert_eq!(steps, [Some(0), Some(1)]);
+        assert_eq!(thinking.text, "Two people");
+        assert_eq!(trace.token_text(1), " people");
+        assert_eq!(trace.token_text(2), "Two");
+        assert_eq!(trace.steps_text(&(1..=2)), " peopleTwo");
+        assert_eq!(trace.steps_of(TracePhase::Thinking), Some(0..=1));
+        assert_eq!(trace.steps_of(TracePhase::Answer), Some(2..=2));
+        assert_eq!(trace.steps_of(TracePhase::Analysis), None);
     }
 
     #[test]

@@ -1,0 +1,259 @@
+//! Draws the attention heatmap over the video frame through `shaders/heatmap.wgsl` in an egui
+//! paint callback, like `frame_view`. One small texture holds the current frame's merged-token
+//! grid as R8Unorm bytes (filterable, unlike R32Float), so the sampler upsamples it bilinearly;
+//! it is re-uploaded only when the grid changes (its generation number), and re-created only when
+//! the grid's size changes.
+
+use std::sync::Arc;
+
+use eframe::egui;
+use eframe::egui_wgpu::{self, CallbackResources, CallbackTrait, RenderState, ScreenDescriptor};
+use eframe::wgpu;
+use keye_ui::HeatGrid;
+
+/// A grid to show, numbered so that an unchanged grid is not uploaded again.
+#[derive(Clone)]
+pub struct HeatOverlay {
+    pub generation: u64,
+    pub grid: Arc<HeatGrid>,
+    pub opacity: f32,
+}
+
+/// The pipeline, created once when the app starts with the wgpu renderer.
+pub fn install(render_state: &RenderState) {
+    let device = &render_state.device;
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("keye heatmap shader"),
+        source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/heatmap.wgsl").into()),
+    });
+    let bind_group_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("keye heatmap bind group layout"),
+        entries: &[
+            wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Texture {
+                    multisampled: false,
+                    sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                },
+                count: None,
+            },
+            wgpu::BindGroupLayoutEntry {
+                binding: 1,
+                visibility: wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                count: None,
+            },
+            wgpu::BindGroupLayoutEntry {
+                binding: 2,
+                visibility: wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            },
+        ],
+    });
+    let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some("keye heatmap pipeline layout"),
+        bind_group_layouts: &[Some(&bind_group_layout)],
+        immediate_size: 0,
+    });
+    let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some("keye heatmap pipeline"),
+        layout: Some(&layout),
+        vertex: wgpu::VertexState {
+            module: &module,
+            entry_point: Some("vs_main"),
+            buffers: &[],
+            compilation_options: wgpu::PipelineCompilationOptions::default(),
+        },
+        primitive: wgpu::PrimitiveState::default(),
+        depth_stencil: None,
+        multisample: wgpu::MultisampleState::default(),
+        fragment: Some(wgpu::FragmentState {
+            module: &module,
+            entry_point: Some("fs_main"),
+            targets: &[Some(wgpu::ColorTargetState {
+                format: render_state.target_format,
+                // The shader returns premultiplied colour, as egui's own pipeline blends.
+                blend: Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING),
+                write_mask: wgpu::ColorWrites::ALL,
+            })],
+            compilation_options: wgpu::PipelineCompilationOptions::default(),
+        }),
+        multiview_mask: None,
+        cache: None,
+    });
+    let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+        label: Some("keye heatmap sampler"),
+        mag_filter: wgpu::FilterMode::Linear,
+        min_filter: wgpu::FilterMode::Linear,
+        address_mode_u: wgpu::AddressMode::ClampToEdge,
+        address_mode_v: wgpu::AddressMode::ClampToEdge,
+        ..Default::default()
+    });
+    let params = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("keye heatmap params"),
+        size: PARAMS_SIZE,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    render_state
+        .renderer
+        .write()
+        .callback_resources
+        .insert(HeatmapResources {
+            pipeline,
+            bind_group_layout,
+            sampler,
+            params,
+            srgb_target: render_state.target_format.is_srgb(),
+            grid: None,
+        });
+}
+
+/// `vec4<f32>`: opacity, sRGB target flag, padding.
+const PARAMS_SIZE: u64 = 16;
+
+struct HeatmapResources {
+    pipeline: wgpu::RenderPipeline,
+    bind_group_layout: wgpu::BindGroupLayout,
+    sampler: wgpu::Sampler,
+    params: wgpu::Buffer,
+    srgb_target: bool,
+    grid: Option<UploadedGrid>,
+}
+
+struct UploadedGrid {
+    generation: u64,
+    texture: wgpu::Texture,
+    bind_group: wgpu::BindGroup,
+}
+
+impl HeatmapResources {
+    fn upload(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, overlay: &HeatOverlay) {
+        let grid = &overlay.grid;
+        let size = wgpu::Extent3d {
+            width: grid.cols as u32,
+            height: grid.rows as u32,
+            depth_or_array_layers: 1,
+        };
+        let bytes = grid.to_bytes();
+        if size.width == 0 || size.height == 0 || bytes.len() != grid.rows * grid.cols {
+            return;
+        }
+        let reusable = self.grid.take().filter(|g| g.texture.size() == size);
+        let (texture, bind_group) = match reusable {
+            Some(uploaded) => (uploaded.texture, uploaded.bind_group),
+            None => {
+                let texture = device.create_texture(&wgpu::TextureDescriptor {
+                    label: Some("keye heatmap texture"),
+                    size,
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    format: wgpu::TextureFormat::R8Unorm,
+                    usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                    view_formats: &[],
+                });
+                let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+                let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("keye heatmap bind group"),
+                    layout: &self.bind_group_layout,
+                    entries: &[
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: wgpu::BindingResource::TextureView(&view),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: wgpu::BindingResource::Sampler(&self.sampler),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 2,
+                            resource: self.params.as_entire_binding(),
+                        },
+                    ],
+                });
+                (texture, bind_group)
+            }
+        };
+        // Rows of a texture copy need no padding for write_texture; one byte per texel.
+        queue.write_texture(
+            wgpu::TexelCopyTextureInfo {
+                texture: &texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            &bytes,
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(size.width),
+                rows_per_image: Some(size.height),
+            },
+            size,
+        );
+        self.grid = Some(UploadedGrid {
+            generation: overlay.generation,
+            texture,
+            bind_group,
+        });
+    }
+}
+
+/// Paints `overlay` over `rect` (the rect the video frame occupies).
+pub fn paint(painter: &egui::Painter, rect: egui::Rect, overlay: HeatOverlay) {
+    painter.add(egui_wgpu::Callback::new_paint_callback(
+        rect,
+        HeatmapCallback { overlay },
+    ));
+}
+
+struct HeatmapCallback {
+    overlay: HeatOverlay,
+}
+
+impl CallbackTrait for HeatmapCallback {
+    fn prepare(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        _screen_descriptor: &ScreenDescriptor,
+        _egui_encoder: &mut wgpu::CommandEncoder,
+        resources: &mut CallbackResources,
+    ) -> Vec<wgpu::CommandBuffer> {
+        if let Some(resources) = resources.get_mut::<HeatmapResources>() {
+            let current = resources.grid.as_ref().map(|g| g.generation);
+            if current != Some(self.overlay.generation) {
+                resources.upload(device, queue, &self.overlay);
+            }
+            let srgb = if resources.srgb_target { 1.0f32 } else { 0.0 };
+            let params = [self.overlay.opacity.clamp(0.0, 1.0), srgb, 0.0, 0.0];
+            let bytes: Vec<u8> = params.iter().flat_map(|v| v.to_le_bytes()).collect();
+            queue.write_buffer(&resources.params, 0, &bytes);
+        }
+        Vec::new()
+    }
+
+    fn paint(
+        &self,
+        _info: egui::PaintCallbackInfo,
+        render_pass: &mut wgpu::RenderPass<'static>,
+        resources: &CallbackResources,
+    ) {
+        let Some(resources) = resources.get::<HeatmapResources>() else {
+            return;
+        };
+        let Some(grid) = &resources.grid else {
+            return;
+        };
+        render_pass.set_pipeline(&resources.pipeline);
+        render_pass.set_bind_group(0, &grid.bind_group, &[]);
+        render_pass.draw(0..6, 0..1);
+    }
+}

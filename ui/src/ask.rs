@@ -1,0 +1,463 @@
+//! The ask panel: a question box with the thinking switch and sampling settings, Ask / Stop, and
+//! the conversation, each turn a [`ReasoningTrace`] whose tokens can be hovered, clicked or
+//! drag-selected. The panel only collects what the user wants and shows what the app streams in;
+//! the app runs the model and hands the text over token by token.
+
+use std::ops::RangeInclusive;
+
+use crate::trace::{GenerationTiming, ReasoningTrace, TraceDelta, TraceStatus};
+
+/// Keye-VL's thinking switch as the user picks it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ThinkingChoice {
+    /// The model decides (it may write an analysis first).
+    #[default]
+    Auto,
+    Think,
+    NoThink,
+}
+
+impl ThinkingChoice {
+    pub const ALL: [Self; 3] = [Self::Auto, Self::Think, Self::NoThink];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Think => "think",
+            Self::NoThink => "no think",
+        }
+    }
+}
+
+/// Sampling as the user sets it. The app starts it from the checkpoint's generation config.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SamplingSettings {
+    /// 0 is greedy (argmax).
+    pub temperature: f32,
+    /// 0 keeps every token.
+    pub top_k: usize,
+    pub top_p: f32,
+    pub repetition_penalty: f32,
+    pub max_new_tokens: usize,
+    pub seed: u64,
+}
+
+impl Default for SamplingSettings {
+    /// Greedy, as a fresh panel starts before a model is loaded.
+    fn default() -> Self {
+        Self {
+            temperature: 0.0,
+            top_k: 0,
+            top_p: 1.0,
+            repetition_penalty: 1.0,
+            max_new_tokens: 1024,
+            seed: 0,
+        }
+    }
+}
+
+/// What the user asked for when pressing Ask.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AskRequest {
+    pub question: String,
+    pub thinking: ThinkingChoice,
+    pub sampling: SamplingSettings,
+}
+
+/// What the panel wants the app to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AskAction {
+    /// Start a generation; the panel has already opened a streaming turn for it.
+    Ask(AskRequest),
+    /// Cancel the running generation.
+    Stop,
+    /// Forget the conversation of this video.
+    ClearHistory,
+}
+
+/// Tokens of one turn (generation steps, inclusive): what the heatmap and attention track show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenSelection {
+    pub turn: usize,
+    pub steps: RangeInclusive<usize>,
+}
+
+/// One question and the model's streamed response to it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AskTurn {
+    pub question: String,
+    pub thinking: ThinkingChoice,
+    pub trace: ReasoningTrace,
+}
+
+/// Whether asking is possible now, and if not, why (shown instead of the Ask button's effect).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AskAvailability {
+    Ready,
+    /// No model, a model loading, no video: the text says what to do.
+    Unavailable(String),
+}
+
+/// Text shown when no model is loaded.
+pub const NO_MODEL_HINT: &str = "No model loaded. Model > Open checkpoint folder… or drop a Hugging \
+     Face checkpoint folder (config.json, *.safetensors, tokenizer.json) on the window.";
+
+pub struct AskPanel {
+    pub question: String,
+    pub thinking: ThinkingChoice,
+    pub sampling: SamplingSettings,
+    turns: Vec<AskTurn>,
+    availability: AskAvailability,
+    /// Preparing the video (decoding, sampling frames): stage and fraction.
+    preparing: Option<(String, f32)>,
+    /// Clicked or drag-selected tokens.
+    selection: Option<TokenSelection>,
+    /// The token under the pointer this frame (previews over the selection).
+    hovered: Option<(usize, usize)>,
+    /// Turn and step a primary drag started on.
+    drag_anchor: Option<(usize, usize)>,
+}
+
+impl Default for AskPanel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AskPanel {
+    pub fn new() -> Self {
+        Self {
+            question: String::new(),
+            thinking: ThinkingChoice::Auto,
+            sampling: SamplingSettings::default(),
+            turns: Vec::new(),
+            availability: AskAvailability::Unavailable(NO_MODEL_HINT.to_owned()),
+            preparing: None,
+            selection: None,
+            hovered: None,
+            drag_anchor: None,
+        }
+    }
+
+    pub fn set_availability(&mut self, availability: AskAvailability) {
+        self.availability = availability;
+    }
+    pub fn availability(&self) -> &AskAvailability {
+        &self.availability
+    }
+
+    pub fn turns(&self) -> &[AskTurn] {
+        &self.turns
+    }
+
+    /// Replaces the conversation (another video's history, restored from disk).
+    pub fn set_turns(&mut self, turns: Vec<AskTurn>) {
+        self.turns = turns;
+        self.selection = None;
+        self.hovered = None;
+        self.drag_anchor = None;
+        self.preparing = None;
+    }
+
+    /// Whether the last turn is still streaming.
+    pub fn is_running(&self) -> bool {
+        self.turns
+            .last()
+            .is_some_and(|t| *t.trace.status() == TraceStatus::Streaming)
+    }
+
+    /// Index of the last turn (the one that streams).
+    pub fn current_turn(&self) -> Option<usize> {
+        self.turns.len().checked_sub(1)
+    }
+
+    /// Shows video preparation progress on the running turn.
+    pub fn set_preparing(&mut self, stage: impl Into<String>, fraction: f32) {
+        self.preparing = Some((stage.into(), fraction.clamp(0.0, 1.0)));
+    }
+
+    /// Text of generation step `step` of the running turn.
+    pub fn push_token(&mut self, step: usize, delta: TraceDelta) {
+        self.preparing = None;
+        if let Some(turn) = self.running_turn() {
+            turn.trace.push_token(step, delta);
+        }
+    }
+
+    pub fn set_timing(&mut self, timing: GenerationTiming) {
+        if let Some(turn) = self.turns.last_mut() {
+            turn.trace.set_timing(timing);
+        }
+    }
+
+    /// Ends the running turn (finished, stopped or failed); later text is ignored.
+    pub fn finish(&mut self, status: TraceStatus) {
+        self.preparing = None;
+        if let Some(turn) = self.running_turn() {
+            turn.trace.set_status(status);
+        }
+    }
+
+    fn running_turn(&mut self) -> Option<&mut AskTurn> {
+        self.turns
+            .last_mut()
+            .filter(|t| *t.trace.status() == TraceStatus::Streaming)
+    }
+
+    /// The clicked or drag-selected tokens.
+    pub fn selection(&self) -> Option<&TokenSelection> {
+        self.selection.as_ref()
+    }
+
+    pub fn select(&mut self, selection: Option<TokenSelection>) {
+        self.selection = selection;
+    }
+
+    /// What the heatmap shows: the hovered token, else the selection.
+    pub fn focus(&self) -> Option<TokenSelection> {
+        self.hovered
+            .map(|(turn, step)| TokenSelection {
+                turn,
+                steps: step..=step,
+            })
+            .or_else(|| self.selection.clone())
+    }
+
+    /// The request the controls describe for `question`.
+    pub fn request(&self, question: String) -> AskRequest {
+        AskRequest {
+            question,
+            thinking: self.thinking,
+            sampling: self.sampling.clone(),
+        }
+    }
+
+    /// Presses Ask with the question box's text, as the button and Enter do: opens a streaming
+    /// turn and empties the box. `None` when there is nothing to ask or asking is not possible.
+    pub fn submit(&mut self) -> Option<AskAction> {
+        let question = self.question.trim().to_owned();
+        if question.is_empty() || self.is_running() || self.availability != AskAvailability::Ready {
+            return None;
+        }
+        self.question.clear();
+        self.turns.push(AskTurn {
+            question: question.clone(),
+            thinking: self.thinking,
+            trace: ReasoningTrace::new(),
+        });
+        Some(AskAction::Ask(self.request(question)))
+    }
+
+    /// The conversation, then the question box and settings under it.
+    pub fn ui(&mut self, ui: &mut egui::Ui) -> Option<AskAction> {
+        self.conversation_ui(ui);
+        ui.separator();
+        self.controls_ui(ui)
+    }
+
+    /// The question box, Ask / Stop / Clear, thinking mode and sampling (the app may pin these
+    /// under a scrolling conversation).
+    pub fn controls_ui(&mut self, ui: &mut egui::Ui) -> Option<AskAction> {
+        let mut action = None;
+        if let AskAvailability::Unavailable(why) = &self.availability {
+            ui.label(why);
+        }
+        self.question_ui(ui, &mut action);
+        self.settings_ui(ui);
+        action
+    }
+
+    fn question_ui(&mut self, ui: &mut egui::Ui, action: &mut Option<AskAction>) {
+        let box_response = ui.add(
+            egui::TextEdit::multiline(&mut self.question)
+                .id_salt("ask-question")
+                .hint_text("Ask about the video (Enter sends, Shift+Enter new line)")
+                .desired_rows(2)
+                .desired_width(f32::INFINITY)
+                .return_key(Some(egui::KeyboardShortcut::new(
+                    egui::Modifiers::SHIFT,
+                    egui::Key::Enter,
+                ))),
+        );
+        // Plain Enter sends; Shift+Enter is the box's own new line.
+        let enter = box_response.has_focus()
+            && ui.input(|i| {
+                i.events.iter().any(|e| {
+                matches!(e, egui::Event::Key { key: egui::Key::Enter, pressed: true, modifiers, .. }
+                        if !modifiers.shift)
+            })
+            });
+        ui.horizontal(|ui| {
+            let running = self.is_running();
+            let can_ask = !running
+                && self.availability == AskAvailability::Ready
+                && !self.question.trim().is_empty();
+            let ask = ui.add_enabled(can_ask, egui::Button::new("Ask"));
+            if ask.clicked() || (enter && can_ask) {
+                *action = self.submit();
+            }
+            if ui.add_enabled(running, egui::Button::new("Stop")).clicked() {
+                *action = Some(AskAction::Stop);
+            }
+            if ui
+                .add_enabled(
+                    !running && !self.turns.is_empty(),
+                    egui::Button::new("Clear"),
+                )
+                .on_hover_text("Forget this video's conversation")
+                .clicked()
+            {
+                self.set_turns(Vec::new());
+                *action = Some(AskAction::ClearHistory);
+            }
+        });
+    }
+
+    fn settings_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.label("Thinking mode");
+            for choice in ThinkingChoice::ALL {
+                ui.radio_value(&mut self.thinking, choice, choice.label());
+            }
+        });
+        egui::CollapsingHeader::new("Sampling")
+            .id_salt("ask-sampling")
+            .show(ui, |ui| {
+                let s = &mut self.sampling;
+                egui::Grid::new("ask-sampling-grid")
+                    .num_columns(2)
+                    .show(ui, |ui| {
+                        let label = ui.label("Temperature");
+                        ui.add(
+                            egui::DragValue::new(&mut s.temperature)
+                                .range(0.0..=2.0)
+                                .speed(0.01)
+                                .max_decimals(2),
+                        )
+                        .labelled_by(label.id)
+                        .on_hover_text("0 is greedy: always the most likely token");
+                        ui.end_row();
+                        let label = ui.label("Top-k");
+                        ui.add(egui::DragValue::new(&mut s.top_k).range(0..=1000))
+                            .labelled_by(label.id)
+                            .on_hover_text("0 keeps every token");
+                        ui.end_row();
+                        let label = ui.label("Top-p");
+                        ui.add(
+                            egui::DragValue::new(&mut s.top_p)
+                                .range(0.01..=1.0)
+                                .speed(0.01)
+                                .max_decimals(2),
+                        )
+                        .labelled_by(label.id);
+                        ui.end_row();
+                        let label = ui.label("Repetition penalty");
+                        ui.add(
+                            egui::DragValue::new(&mut s.repetition_penalty)
+                                .range(1.0..=2.0)
+                                .speed(0.01)
+                                .max_decimals(2),
+                        )
+                        .labelled_by(label.id);
+                        ui.end_row();
+                        let label = ui.label("Max new tokens");
+                        ui.add(egui::DragValue::new(&mut s.max_new_tokens).range(1..=32768))
+                            .labelled_by(label.id);
+                        ui.end_row();
+                        let label = ui.label("Seed");
+                        ui.add(egui::DragValue::new(&mut s.seed))
+                            .labelled_by(label.id);
+                        ui.end_row();
+                    });
+                if s.temperature == 0.0 {
+                    ui.weak("greedy: top-k, top-p and seed do not matter");
+                }
+            });
+    }
+
+    /// Each turn: the question, its streamed trace with selectable tokens, its timing.
+    pub fn conversation_ui(&mut self, ui: &mut egui::Ui) {
+        if self.turns.is_empty() {
+            ui.weak("No questions yet.");
+            return;
+        }
+        let mut hovered = None;
+        let mut clicked = None;
+        let mut drag_started = None;
+        let selection = self.selection.clone();
+        let preparing = self.preparing.clone();
+        let last = self.turns.len() - 1;
+        for (index, turn) in self.turns.iter_mut().enumerate() {
+            ui.push_id(("ask-turn", index), |ui| {
+                ui.horizontal_wrapped(|ui| {
+                    ui.strong("Q:");
+                    ui.label(&turn.question);
+                    if turn.thinking != ThinkingChoice::Auto {
+                        ui.weak(format!("({})", turn.thinking.label()));
+                    }
+                });
+                if index == last
+                    && let Some((stage, fraction)) = &preparing
+                {
+                    ui.add(
+                        egui::ProgressBar::new(*fraction)
+                            .text(stage.as_str())
+                            .desired_height(14.0),
+                    );
+                }
+                let highlight = selection
+                    .as_ref()
+                    .filter(|s| s.turn == index)
+                    .map(|s| s.steps.clone());
+                let interaction = turn.trace.ui_with_tokens(ui, highlight);
+                hovered = hovered.or(interaction.hovered.map(|s| (index, s)));
+                clicked = clicked.or(interaction.clicked.map(|(s, shift)| (index, s, shift)));
+                drag_started = drag_started.or(interaction.drag_started.map(|s| (index, s)));
+            });
+            ui.separator();
+        }
+        self.update_selection(ui, hovered, clicked, drag_started);
+    }
+
+    /// Click selects one token, Shift+click extends to a range, a drag selects the tokens from
+    /// where it started to where the pointer is (within one turn).
+    fn update_selection(
+        &mut self,
+        ui: &egui::Ui,
+        hovered: Option<(usize, usize)>,
+        clicked: Option<(usize, usize, bool)>,
+        drag_started: Option<(usize, usize)>,
+    ) {
+        if drag_started.is_some() {
+            self.drag_anchor = drag_started;
+        }
+        let primary_down = ui.input(|i| i.pointer.primary_down());
+        if let Some((turn, anchor)) = self.drag_anchor {
+            if let Some((_, step)) = hovered.filter(|(t, _)| *t == turn) {
+                self.selection = Some(TokenSelection {
+                    turn,
+                    steps: anchor.min(step)..=anchor.max(step),
+                });
+            }
+            if !primary_down {
+                self.drag_anchor = None;
+            }
+        }
+        if let Some((turn, step, shift)) = clicked {
+            let steps = match &self.selection {
+                Some(current) if shift && current.turn == turn => {
+                    let start = *current.steps.start();
+                    start.min(step)..=start.max(step)
+                }
+                _ => step..=step,
+            };
+            self.selection = Some(TokenSelection { turn, steps });
+        }
+        // While a drag selects, the selection itself is what the heatmap follows.
+        self.hovered = if self.drag_anchor.is_some() {
+            None
+        } else {
+            hovered
+        };
+    }
+}

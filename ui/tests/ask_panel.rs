@@ -1,0 +1,269 @@
+//! The ask panel as a person uses it: typing a question and pressing Enter (or Shift+Enter for a
+//! new line), picking the thinking mode and sampling, watching the streamed reasoning and answer
+//! land in their own sections, stopping, and the model panel's states.
+
+use std::path::PathBuf;
+
+use egui::{Key, Modifiers, Vec2, accesskit::Role};
+use egui_kittest::{Harness, kittest::Queryable};
+use keye_ui::{
+    AskAction, AskAvailability, AskPanel, ModelAction, ModelPanel, ModelState, ModelSummary,
+    NO_MODEL_HINT, ThinkingChoice, TraceDelta, TracePhase, TraceStatus,
+};
+
+type State = (AskPanel, Vec<AskAction>);
+
+fn ask_harness(ready: bool) -> Harness<'static, State> {
+    let mut panel = AskPanel::new();
+    if ready {
+        panel.set_availability(AskAvailability::Ready);
+    }
+    Harness::builder()
+        .with_size(Vec2::new(420.0, 700.0))
+        .build_ui_state(
+            |ui, (panel, actions): &mut State| {
+                if let Some(action) = panel.ui(ui) {
+                    actions.push(action);
+                }
+            },
+            (panel, Vec::new()),
+        )
+}
+
+fn question_box<'a>(harness: &'a Harness<'static, State>) -> egui_kittest::Node<'a> {
+    harness.get_by_role(Role::MultilineTextInput)
+}
+
+#[test]
+fn without_a_model_the_panel_says_how_to_get_one_and_does_not_ask() {
+    let mut harness = ask_harness(false);
+    harness.run();
+    harness.get_by_label(NO_MODEL_HINT);
+    question_box(&harness).click();
+    harness.run();
+    question_box(&harness).type_text("What happens?");
+    harness.key_press(Key::Enter);
+    harness.run();
+    assert!(
+        harness.state().1.is_empty(),
+        "nothing is asked without a model"
+    );
+    assert!(harness.state().0.turns().is_empty());
+}
+
+#[test]
+fn enter_sends_the_question_and_shift_enter_starts_a_new_line() {
+    let mut harness = ask_harness(true);
+    harness.run();
+    question_box(&harness).click();
+    harness.run();
+    question_box(&harness).type_text("How many people");
+    harness.key_press_modifiers(Modifiers::SHIFT, Key::Enter);
+    harness.run();
+    question_box(&harness).type_text("are there?");
+    harness.run();
+    assert_eq!(harness.state().0.question, "How many people\nare there?");
+    assert!(harness.state().1.is_empty(), "Shift+Enter does not send");
+
+    harness.key_press(Key::Enter);
+    harness.run();
+    let (panel, actions) = harness.state();
+    let [AskAction::Ask(request)] = actions.as_slice() else {
+        panic!("expected one Ask, got {actions:?}");
+    };
+    assert_eq!(request.question, "How many people\nare there?");
+    assert_eq!(request.thinking, ThinkingChoice::Auto);
+    assert!(panel.question.is_empty(), "the box empties once sent");
+    assert_eq!(panel.turns().len(), 1);
+    assert!(panel.is_running());
+    harness.get_by_label("How many people\nare there?");
+}
+
+#[test]
+fn thinking_mode_and_sampling_controls_shape_the_request() {
+    let mut harness = ask_harness(true);
+    harness.run();
+    harness.get_by_label("no think").click();
+    harness.get_by_label("Sampling").click();
+    harness.run();
+    let spin = harness
+        .get_all_by_role(Role::SpinButton)
+        .collect::<Vec<_>>();
+    assert_eq!(
+        spin.len(),
+        6,
+        "temperature, top-k, top-p, penalty, max tokens, seed"
+    );
+    spin[0].set_value_accesskit(0.7);
+    spin[1].set_value_accesskit(20.0);
+    spin[2].set_value_accesskit(0.9);
+    spin[3].set_value_accesskit(1.1);
+    spin[4].set_value_accesskit(64.0);
+    spin[5].set_value_accesskit(7.0);
+    harness.run();
+    question_box(&harness).click();
+    harness.run();
+    question_box(&harness).type_text("Describe the scene.");
+    harness.run();
+    harness.get_by_label("Ask").click();
+    harness.run();
+    let [AskAction::Ask(request)] = harness.state().1.as_slice() else {
+        panic!("expected one Ask, got {:?}", harness.state().1);
+    };
+    assert_eq!(request.question, "Describe the scene.");
+    assert_eq!(request.thinking, ThinkingChoice::NoThink);
+    let s = &request.sampling;
+    assert!((s.temperature - 0.7).abs() < 1e-6, "{s:?}");
+    assert_eq!((s.top_k, s.max_new_tokens, s.seed), (20, 64, 7));
+    assert!((s.top_p - 0.9).abs() < 1e-6 && (s.repetition_penalty - 1.1).abs() < 1e-6);
+}
+
+/// Starts a turn as the user would and returns the harness with it streaming.
+fn asked(question: &str) -> Harness<'static, State> {
+    let mut harness = ask_harness(true);
+    harness.state_mut().0.question = question.to_owned();
+    harness.run();
+    harness.get_by_label("Ask").click();
+    harness.run();
+    harness.state_mut().1.clear();
+    harness
+}
+
+#[test]
+fn streamed_tokens_land_in_reasoning_and_answer_sections_in_order() {
+    let mut harness = asked("Who enters?");
+    let stream = [
+        (TracePhase::Thinking, "<think>"),
+        (TracePhase::Thinking, "A man"),
+        (TracePhase::Thinking, " walks in"),
+        (TracePhase::Thinking, "</think>"),
+        (TracePhase::Answer, "A"),
+        (TracePhase::Answer, " man"),
+        (TracePhase::Answer, " enters."),
+    ];
+    for (step, (phase, text)) in stream.into_iter().enumerate() {
+        harness
+            .state_mut()
+            .0
+            .push_token(step, TraceDelta::new(phase, text));
+        harness.run();
+    }
+    // While streaming, the live section says so.
+    harness.get_by_label("Answer …");
+    harness.state_mut().0.finish(TraceStatus::Finished);
+    harness.run();
+    harness.get_by_label("Thinking");
+    harness.get_by_label("Answer");
+    for (_, text) in stream {
+        harness.get_by_label(text);
+    }
+    let trace = &harness.state().0.turns()[0].trace;
+    assert_eq!(
+        trace.text(TracePhase::Thinking),
+        "<think>A man walks in</think>"
+    );
+    assert_eq!(trace.text(TracePhase::Answer), "A man enters.");
+    let phases: Vec<_> = trace.sections().iter().map(|s| s.phase).collect();
+    assert_eq!(phases, [TracePhase::Thinking, TracePhase::Answer]);
+    assert!(!harness.state().0.is_running());
+}
+
+#[test]
+fn stop_is_offered_while_streaming_and_keeps_what_arrived() {
+    let mut harness = asked("Count the cars.");
+    harness
+        .state_mut()
+        .0
+        .push_token(0, TraceDelta::new(TracePhase::Thinking, "One red"));
+    harness.run();
+    harness.get_by_label("Stop").click();
+    harness.run();
+    assert_eq!(harness.state().1, [AskAction::Stop]);
+    harness.state_mut().0.finish(TraceStatus::Stopped);
+    // Late text after the stop is not appended to a finished turn.
+    harness
+        .state_mut()
+        .0
+        .push_token(1, TraceDelta::new(TracePhase::Thinking, " car"));
+    harness.run();
+    harness.get_by_label("One red");
+    harness.get_by_label("stopped; the text above is what arrived before Stop");
+    assert_eq!(
+        harness.state().0.turns()[0]
+            .trace
+            .text(TracePhase::Thinking),
+        "One red"
+    );
+}
+
+type ModelHarnessState = (ModelPanel, Vec<ModelAction>);
+
+fn model_harness(state: ModelState) -> Harness<'static, ModelHarnessState> {
+    Harness::builder()
+        .with_size(Vec2::new(420.0, 300.0))
+        .build_ui_state(
+            |ui, (panel, actions): &mut ModelHarnessState| {
+                if let Some(action) = panel.ui(ui) {
+                    actions.push(action);
+                }
+            },
+            (ModelPanel { state }, Vec::new()),
+        )
+}
+
+#[test]
+fn model_panel_shows_each_state_and_its_action() {
+    let mut none = model_harness(ModelState::None);
+    none.run();
+    assert!(
+        none.query_by_label_contains("drop a Hugging Face checkpoint folder")
+            .is_some()
+    );
+    none.get_by_label("Open checkpoint folder…").click();
+    none.run();
+    assert_eq!(none.state().1, [ModelAction::Open]);
+
+    let mut loading = model_harness(ModelState::Loading {
+        dir: PathBuf::from("/models/keye"),
+        stage: "reading weights".into(),
+        done: 1,
+        total: 4,
+    });
+    loading.run_steps(2);
+    loading.get_by_label("Loading /models/keye");
+    loading.get_by_label("Cancel").click();
+    loading.run_steps(2);
+    assert_eq!(loading.state().1, [ModelAction::CancelLoading]);
+
+    let mut loaded = model_harness(ModelState::Loaded(ModelSummary {
+        dir: PathBuf::from("/models/keye"),
+        kind: "Keye-VL-1.5-8B".into(),
+        video_encoder: "keye15".into(),
+        parameters: 8_030_000_000,
+        bytes_on_disk: 16 * 1024 * 1024 * 1024,
+        device: "cpu".into(),
+        dtype: "f32".into(),
+    }));
+    loaded.run();
+    for text in [
+        "Keye-VL-1.5-8B",
+        "keye15",
+        "8.03 B",
+        "16.0 GiB",
+        "cpu",
+        "f32",
+    ] {
+        loaded.get_by_label(text);
+    }
+    loaded.get_by_label("Unload").click();
+    loaded.run();
+    assert_eq!(loaded.state().1, [ModelAction::Unload]);
+
+    let mut failed = model_harness(ModelState::Failed {
+        dir: PathBuf::from("/models/broken"),
+        message: "config.json: missing field `vision_config`".into(),
+    });
+    failed.run();
+    failed
+        .get_by_label("Could not load /models/broken: config.json: missing field `vision_config`");
+}
