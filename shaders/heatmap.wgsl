@@ -1,12 +1,8 @@
-// Attention heatmap overlay: one quad over the video rect (the paint callback's viewport). The
-// texture holds one frame's merged-token grid, normalised to 0..1 as R8Unorm bytes (R32Float is
-// not filterable); the linear sampler upsamples it bilinearly to the video's size, and the
-// inferno colormap turns each value into colour, blended over the frame with the chosen opacity.
-
-struct VertexOut {
-    @builtin(position) position: vec4<f32>,
-    @location(0) uv: vec2<f32>,
-};
+// Attention heatmap overlay (after quad.wgsl, which supplies the vertex stage and srgb_to_linear),
+// over the video rect. The texture holds one frame's merged-token grid, normalised to 0..1 as
+// R8Unorm bytes (R32Float is not filterable); the linear sampler upsamples it bilinearly to the
+// video's size, and the inferno colormap turns each value into colour, blended over the frame
+// with the chosen opacity.
 
 struct Params {
     // x: opacity 0..1; y: 1 when the target is sRGB (colours must be linearised first).
@@ -16,19 +12,6 @@ struct Params {
 @group(0) @binding(0) var heat_texture: texture_2d<f32>;
 @group(0) @binding(1) var heat_sampler: sampler;
 @group(0) @binding(2) var<uniform> params: Params;
-
-@vertex
-fn vs_main(@builtin(vertex_index) index: u32) -> VertexOut {
-    var corners = array<vec2<f32>, 6>(
-        vec2<f32>(0.0, 0.0), vec2<f32>(1.0, 0.0), vec2<f32>(1.0, 1.0),
-        vec2<f32>(0.0, 0.0), vec2<f32>(1.0, 1.0), vec2<f32>(0.0, 1.0),
-    );
-    let uv = corners[index];
-    var out: VertexOut;
-    out.position = vec4<f32>(uv.x * 2.0 - 1.0, 1.0 - uv.y * 2.0, 0.0, 1.0);
-    out.uv = uv;
-    return out;
-}
 
 // Inferno as a degree-6 polynomial fit (Matt Zucconi's, CC0), in sRGB.
 fn inferno(t: f32) -> vec3<f32> {
@@ -42,12 +25,6 @@ fn inferno(t: f32) -> vec3<f32> {
     let x = clamp(t, 0.0, 1.0);
     let rgb = c0 + x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * (c5 + x * c6)))));
     return clamp(rgb, vec3<f32>(0.0), vec3<f32>(1.0));
-}
-
-fn srgb_to_linear(c: vec3<f32>) -> vec3<f32> {
-    let low = c / 12.92;
-    let high = pow((c + vec3<f32>(0.055)) / 1.055, vec3<f32>(2.4));
-    return select(high, low, c <= vec3<f32>(0.04045));
 }
 
 @fragment

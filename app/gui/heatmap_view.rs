@@ -22,10 +22,11 @@ pub struct HeatOverlay {
 /// The pipeline, created once when the app starts with the wgpu renderer.
 pub fn install(render_state: &RenderState) {
     let device = &render_state.device;
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some("keye heatmap shader"),
-        source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/heatmap.wgsl").into()),
-    });
+    let module = super::quad::shader_module(
+        device,
+        "keye heatmap shader",
+        include_str!("../../shaders/heatmap.wgsl"),
+    );
     let bind_group_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: Some("keye heatmap bind group layout"),
         entries: &[
@@ -57,37 +58,15 @@ pub fn install(render_state: &RenderState) {
             },
         ],
     });
-    let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some("keye heatmap pipeline layout"),
-        bind_group_layouts: &[Some(&bind_group_layout)],
-        immediate_size: 0,
-    });
-    let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-        label: Some("keye heatmap pipeline"),
-        layout: Some(&layout),
-        vertex: wgpu::VertexState {
-            module: &module,
-            entry_point: Some("vs_main"),
-            buffers: &[],
-            compilation_options: wgpu::PipelineCompilationOptions::default(),
-        },
-        primitive: wgpu::PrimitiveState::default(),
-        depth_stencil: None,
-        multisample: wgpu::MultisampleState::default(),
-        fragment: Some(wgpu::FragmentState {
-            module: &module,
-            entry_point: Some("fs_main"),
-            targets: &[Some(wgpu::ColorTargetState {
-                format: render_state.target_format,
-                // The shader returns premultiplied colour, as egui's own pipeline blends.
-                blend: Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING),
-                write_mask: wgpu::ColorWrites::ALL,
-            })],
-            compilation_options: wgpu::PipelineCompilationOptions::default(),
-        }),
-        multiview_mask: None,
-        cache: None,
-    });
+    let pipeline = super::quad::pipeline(
+        device,
+        "keye heatmap pipeline",
+        &module,
+        &bind_group_layout,
+        render_state.target_format,
+        // The shader returns premultiplied colour, as egui's own pipeline blends.
+        Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING),
+    );
     let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
         label: Some("keye heatmap sampler"),
         mag_filter: wgpu::FilterMode::Linear,

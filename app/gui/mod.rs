@@ -10,6 +10,7 @@ pub mod frame_view;
 mod heatmap_view;
 mod media;
 mod model;
+mod quad;
 mod screenshot;
 mod settings;
 
