@@ -13,8 +13,8 @@ use egui::{
     Align, Color32, DragValue, Key, KeyboardShortcut, Modifiers, RichText, Stroke, TextEdit,
 };
 use haic::{
-    CaptionRecord, Command, Document, Edit, Event, Finding, Person, Record, Severity, Structure,
-    TextState, text, validate,
+    CaptionRecord, Command, Document, Edit, Event, Finding, Person, PersonField, Record, Severity,
+    Structure, TextState, text, validate,
 };
 
 use crate::player::format_time;
@@ -72,6 +72,8 @@ pub enum Field {
     Caption,
     /// A person's attribute phrase.
     Person(usize),
+    /// One structured field of a person (in the person's "Details").
+    PersonDetail(usize, PersonField),
     Event(usize, EventField),
 }
 
@@ -596,6 +598,7 @@ impl CaptionEditor {
                     );
                 }
             });
+            self.person_details(ui, record, index, person);
         }
         if ui.button("Add person").clicked() {
             let person = Person::new(structure.next_person_id(), "");
@@ -603,6 +606,58 @@ impl CaptionEditor {
             self.located = Some(Field::Person(structure.people.len()));
             self.scroll_to_located = true;
         }
+    }
+
+    /// The structured fields of a person, folded away under the phrase: most captions only
+    /// need the phrase, and seven more rows per person would bury the events.
+    fn person_details(&mut self, ui: &mut egui::Ui, record: usize, index: usize, person: &Person) {
+        let filled = PersonField::ALL
+            .iter()
+            .filter(|&&field| person.detail(field).is_some())
+            .count();
+        let title = if filled == 0 {
+            format!("{} details", person.id)
+        } else {
+            format!("{} details ({filled} set)", person.id)
+        };
+        egui::CollapsingHeader::new(title)
+            .id_salt(("person-details", record, &person.id))
+            .show(ui, |ui| {
+                egui::Grid::new(("person-details-grid", record, &person.id))
+                    .num_columns(2)
+                    .show(ui, |ui| {
+                        for field in PersonField::ALL {
+                            ui.label(field.name());
+                            let current = person.detail(field).unwrap_or_default();
+                            let name = format!("{} {}", person.id, field.name());
+                            let edited = self.text_field(
+                                ui,
+                                record,
+                                Field::PersonDetail(index, field),
+                                current,
+                                &name,
+                                false,
+                            );
+                            // A field typed empty is taken out of the record, not saved as "".
+                            let value = edited
+                                .map(|value| value.trim().to_owned())
+                                .map(|value| (!value.is_empty()).then_some(value));
+                            if let Some(value) = value
+                                && value.as_deref() != person.detail(field)
+                            {
+                                self.edit(
+                                    record,
+                                    Edit::SetPersonField {
+                                        id: person.id.clone(),
+                                        field,
+                                        value,
+                                    },
+                                );
+                            }
+                            ui.end_row();
+                        }
+                    });
+            });
     }
 
     fn events_view(
