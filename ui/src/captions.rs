@@ -13,8 +13,8 @@ use egui::{
     Align, Color32, DragValue, Key, KeyboardShortcut, Modifiers, RichText, Stroke, TextEdit,
 };
 use haic::{
-    CaptionRecord, Command, Document, Edit, Event, Finding, Person, PersonField, Record, Severity,
-    Structure, TextState, text, validate,
+    CaptionRecord, Command, Document, Edit, Event, Finding, Person, PersonField, Record, Rule,
+    Severity, Structure, TextState, text, validate,
 };
 
 use crate::player::format_time;
@@ -498,7 +498,11 @@ impl CaptionEditor {
             TextState::Structured(structure) => {
                 self.people_view(ui, record, structure);
                 ui.separator();
-                self.events_view(ui, record, structure, env);
+                let out_of_order = self
+                    .record_findings(document, record, env)
+                    .iter()
+                    .any(|finding| finding.rule == Rule::NotChronological);
+                self.events_view(ui, record, structure, env, out_of_order);
                 ui.separator();
                 ui.collapsing("Caption text", |ui| ui.weak(&caption.caption));
             }
@@ -666,11 +670,26 @@ impl CaptionEditor {
         record: usize,
         structure: &Structure,
         env: &EditorEnv<'_>,
+        out_of_order: bool,
     ) {
-        ui.strong(format!(
-            "Events ({}, in time order)",
-            structure.events.len()
-        ));
+        ui.horizontal(|ui| {
+            ui.strong(format!(
+                "Events ({}, in time order)",
+                structure.events.len()
+            ));
+            // Offered only when validation finds events out of order, so a deliberate order of
+            // untimed events is never one click away from being reshuffled.
+            if out_of_order
+                && ui
+                    .button("Sort events by start")
+                    .on_hover_text(
+                        "Orders the timed events by start; events without a start keep their order after them",
+                    )
+                    .clicked()
+            {
+                self.edit(record, Edit::SortEventsByStart);
+            }
+        });
         let count = structure.events.len();
         for (index, event) in structure.events.iter().enumerate() {
             let number = index + 1;

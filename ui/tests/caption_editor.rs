@@ -243,6 +243,65 @@ fn set_start_from_playhead_sets_the_event_start() {
 }
 
 #[test]
+fn sort_events_by_start_is_offered_when_events_are_out_of_order_and_is_one_undo() {
+    let mut harness = bench_harness();
+    harness.run();
+    assert!(
+        harness.query_by_label("Sort events by start").is_none(),
+        "record 0 is in order: nothing to sort"
+    );
+    // Event 1 ("walks toward", 0.5 s) set to start at 5 s now starts after event 2 ("nods", 2.5 s).
+    harness.state_mut().playhead = Some(5.0);
+    harness.run();
+    harness
+        .get_by_label("Set event 1 start from playhead")
+        .click();
+    harness.run();
+    harness.get_by_label_contains("[not-chronological]");
+    let before = harness.state().structure(0).events;
+    harness.get_by_label("Sort events by start").click();
+    harness.run();
+    assert_eq!(
+        harness.state().edits().last(),
+        Some(&Command {
+            record: 0,
+            edit: Edit::SortEventsByStart
+        })
+    );
+    let actions: Vec<_> = harness
+        .state()
+        .structure(0)
+        .events
+        .iter()
+        .map(|event| (event.action.clone(), event.start))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("nods".to_owned(), Some(2.5)),
+            ("walks toward".to_owned(), Some(5.0))
+        ]
+    );
+    assert!(
+        harness
+            .query_by_label_contains("[not-chronological]")
+            .is_none()
+    );
+    assert!(
+        harness.query_by_label("Sort events by start").is_none(),
+        "the button goes once the order is right"
+    );
+    harness.get_by_label("Undo").click();
+    harness.run();
+    assert_eq!(
+        harness.state().structure(0).events,
+        before,
+        "one undo restores the order"
+    );
+    harness.get_by_label("Sort events by start");
+}
+
+#[test]
 fn undo_and_redo_by_buttons_and_keys() {
     let mut harness = bench_harness();
     harness.run();
