@@ -834,6 +834,8 @@ pub fn parse_draft_answer(answer: &str) -> Result<Structure, String> {
 
 #[cfg(test)]
 mod tests {
+    use egui_kittest::kittest::Queryable;
+
     use super::*;
 
     const FILE: &str = "{\"video\": \"a.mp4\", \"caption\": \"There is one person in the video. The person is the boy in a red cap.\\n\\nThe boy in a red cap jumps.\"}\n";
@@ -1110,6 +1112,160 @@ mod tests {
             haic::document::journal_path(&path).exists(),
             "edits stay journaled"
         );
+    }
+
+    /// The caption session driven by kittest as the app drives it: `tick` once per frame.
+    struct QuitBench {
+        session: CaptionSession,
+        toasts: Toasts,
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    }
+
+    /// A session over a file with one unsaved edit ("waves"), whose window was asked to close:
+    /// the prompt is up.
+    fn quit_prompt_harness() -> egui_kittest::Harness<'static, QuitBench> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("captions.jsonl");
+        std::fs::write(&path, FILE).unwrap();
+        let mut session = open_blocking(&path);
+        let mut toasts = Toasts::default();
+        session.apply(set_action("waves"), &mut toasts);
+        let bench = QuitBench {
+            session,
+            toasts,
+            _dir: dir,
+            path,
+        };
+        let mut harness = egui_kittest::Harness::builder()
+            .with_size(egui::Vec2::new(640.0, 400.0))
+            .build_ui_state(
+                |ui, bench: &mut QuitBench| bench.session.tick(ui.ctx(), &mut bench.toasts),
+                bench,
+            );
+        harness.run();
+        let commands = request_close(&mut harness);
+        assert!(
+            commands.contains(&egui::ViewportCommand::CancelClose),
+            "unsaved edits hold the close: {commands:?}"
+        );
+        harness.run();
+        harness.get_by_label("Unsaved caption edits");
+        harness
+    }
+
+    /// One frame with the window's close button pressed; the viewport commands the app sent.
+    fn request_close(
+        harness: &mut egui_kittest::Harness<'_, QuitBench>,
+    ) -> Vec<egui::ViewportCommand> {
+        harness
+            .input_mut()
+            .viewports
+            .entry(egui::ViewportId::ROOT)
+            .or_default()
+            .events
+            .push(egui::ViewportEvent::Close);
+        harness.step();
+        root_commands(harness)
+    }
+
+    fn root_commands(harness: &egui_kittest::Harness<'_, QuitBench>) -> Vec<egui::ViewportCommand> {
+        harness
+            .output()
+            .viewport_output
+            .get(&egui::ViewportId::ROOT)
+            .map(|viewport| viewport.commands.clone())
+            .unwrap_or_default()
+    }
+
+    /// Clicks a button of the prompt; the viewport commands of the frame that handled the click.
+    fn click_prompt(
+        harness: &mut egui_kittest::Harness<'_, QuitBench>,
+        button: &str,
+    ) -> Vec<egui::ViewportCommand> {
+        harness.get_by_label(button).click();
+        harness.step();
+        root_commands(harness)
+    }
+
+    fn errors(bench: &QuitBench) -> Vec<String> {
+        bench
+            .toasts
+            .items()
+            .iter()
+            .map(|toast| toast.text.clone())
+            .collect()
+    }
+
+    #[test]
+    fn quit_prompt_save_writes_the_file_and_closes() {
+        let mut harness = quit_prompt_harness();
+        let commands = click_prompt(&mut harness, "Save");
+        assert!(
+            commands.contains(&egui::ViewportCommand::Close),
+            "{commands:?}"
+        );
+        let bench = harness.state();
+        let saved = std::fs::read_to_string(&bench.path).unwrap();
+        assert!(saved.contains("The boy in a red cap waves."), "{saved}");
+        assert!(!haic::document::journal_path(&bench.path).exists());
+        assert!(!bench.session.is_dirty());
+        assert!(errors(bench).is_empty(), "{:?}", errors(bench));
+        harness.run();
+        assert!(harness.query_by_label("Unsaved caption edits").is_none());
+        assert!(
+            !request_close(&mut harness).contains(&egui::ViewportCommand::CancelClose),
+            "the close goes through"
+        );
+    }
+
+    #[test]
+    fn quit_prompt_discard_keeps_the_file_sets_the_journal_aside_and_closes() {
+        let mut harness = quit_prompt_harness();
+        let commands = click_prompt(&mut harness, "Discard");
+        assert!(
+            commands.contains(&egui::ViewportCommand::Close),
+            "{commands:?}"
+        );
+        let bench = harness.state();
+        assert_eq!(
+            std::fs::read_to_string(&bench.path).unwrap(),
+            FILE,
+            "the file is as it was"
+        );
+        assert!(!haic::document::journal_path(&bench.path).exists());
+        let aside = bench
+            .path
+            .with_file_name("captions.jsonl.journal.discarded");
+        let journal = std::fs::read_to_string(&aside).expect("the journal is kept aside");
+        assert!(journal.contains("waves"), "{journal}");
+        assert!(bench.session.document().is_none());
+        assert!(errors(bench).is_empty(), "{:?}", errors(bench));
+        assert!(
+            !request_close(&mut harness).contains(&egui::ViewportCommand::CancelClose),
+            "the close goes through"
+        );
+    }
+
+    #[test]
+    fn quit_prompt_cancel_keeps_the_window_and_the_edits() {
+        let mut harness = quit_prompt_harness();
+        let commands = click_prompt(&mut harness, "Cancel");
+        assert!(
+            !commands.contains(&egui::ViewportCommand::Close),
+            "{commands:?}"
+        );
+        harness.run();
+        assert!(harness.query_by_label("Unsaved caption edits").is_none());
+        let bench = harness.state();
+        assert!(bench.session.is_dirty(), "the edit is still there, unsaved");
+        assert_eq!(action_of(&bench.session), "waves");
+        assert_eq!(std::fs::read_to_string(&bench.path).unwrap(), FILE);
+        assert!(haic::document::journal_path(&bench.path).exists());
+        // Asking to close again asks again.
+        assert!(request_close(&mut harness).contains(&egui::ViewportCommand::CancelClose));
+        harness.run();
+        harness.get_by_label("Unsaved caption edits");
     }
 
     #[test]

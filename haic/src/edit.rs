@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::Error,
-    model::{CaptionRecord, Event, Person, Structure, TextState},
+    model::{CaptionRecord, Event, Person, PersonField, Structure, TextState},
     text,
 };
 
@@ -37,6 +37,13 @@ pub enum Edit {
         id: String,
         attributes: String,
     },
+    /// Sets one structured field of a person (`None` removes it from the record). The caption
+    /// text does not change: these fields live beside it in the JSON.
+    SetPersonField {
+        id: String,
+        field: PersonField,
+        value: Option<String>,
+    },
     AddEvent {
         event: Event,
         at: usize,
@@ -65,6 +72,9 @@ pub enum Edit {
         start: Option<f64>,
         end: Option<f64>,
     },
+    /// Orders the events by start time in one step (stable: equal starts keep their order);
+    /// events without a start keep their relative order after the timed ones.
+    SortEventsByStart,
     /// Merges event `index` with the next one (same subject): "a and b", spanning both.
     MergeEvents {
         index: usize,
@@ -159,6 +169,10 @@ fn edit_structure(structure: &mut Structure, edit: &Edit) -> Result<(), Error> {
             let index = person_index(structure, id)?;
             structure.people[index].attributes = attributes.clone();
         }
+        Edit::SetPersonField { id, field, value } => {
+            let index = person_index(structure, id)?;
+            *structure.people[index].detail_mut(*field) = value.clone();
+        }
         Edit::AddEvent { event, at } => {
             check(*at, events + 1, "event position")?;
             structure.events.insert(*at, event.clone());
@@ -189,6 +203,15 @@ fn edit_structure(structure: &mut Structure, edit: &Edit) -> Result<(), Error> {
             check(*index, events, "event")?;
             structure.events[*index].start = *start;
             structure.events[*index].end = *end;
+        }
+        Edit::SortEventsByStart => {
+            // `None` sorts after every time; a stable sort keeps the rest of the order.
+            structure.events.sort_by(|a, b| match (a.start, b.start) {
+                (Some(a), Some(b)) => a.total_cmp(&b),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            });
         }
         Edit::MergeEvents { index } => {
             check(*index + 1, events, "event")?;

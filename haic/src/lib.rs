@@ -19,6 +19,7 @@ pub use edit::{Command, Edit};
 pub use error::{Error, Problem, ProblemKind};
 pub use file::{CaptionFile, FieldNames, Format, Phase, Progress, STREAMING_THRESHOLD};
 pub use model::{
-    CaptionRecord, Event, Person, QA_CATEGORIES, QaRecord, Record, Structure, TextState,
+    CaptionRecord, Event, Person, PersonField, QA_CATEGORIES, QaRecord, Record, Structure,
+    TextState,
 };
 pub use validate::{Finding, RecordFinding, Rule, Severity};

@@ -46,6 +46,36 @@ impl Person {
         }
     }
 
+    /// The value of one structured field.
+    pub fn detail(&self, field: PersonField) -> Option<&str> {
+        self.detail_slot(field).as_deref()
+    }
+
+    /// The slot of one structured field, so edits go through one match over the names.
+    pub fn detail_mut(&mut self, field: PersonField) -> &mut Option<String> {
+        match field {
+            PersonField::Gender => &mut self.gender,
+            PersonField::Age => &mut self.age,
+            PersonField::Hair => &mut self.hair,
+            PersonField::Upper => &mut self.upper,
+            PersonField::Lower => &mut self.lower,
+            PersonField::Shoes => &mut self.shoes,
+            PersonField::Accessories => &mut self.accessories,
+        }
+    }
+
+    fn detail_slot(&self, field: PersonField) -> &Option<String> {
+        match field {
+            PersonField::Gender => &self.gender,
+            PersonField::Age => &self.age,
+            PersonField::Hair => &self.hair,
+            PersonField::Upper => &self.upper,
+            PersonField::Lower => &self.lower,
+            PersonField::Shoes => &self.shoes,
+            PersonField::Accessories => &self.accessories,
+        }
+    }
+
     /// Whether anything beyond id and phrase is set: such data cannot live in caption text alone.
     pub fn has_structured_fields(&self) -> bool {
         [
@@ -60,6 +90,45 @@ impl Person {
         .iter()
         .any(|field| field.is_some())
             || !self.extra.is_empty()
+    }
+}
+
+/// A structured field of a [`Person`]: what an annotator fills in beside the attribute phrase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonField {
+    Gender,
+    Age,
+    Hair,
+    Upper,
+    Lower,
+    Shoes,
+    Accessories,
+}
+
+impl PersonField {
+    /// Every field, in the order the editor shows them (head to toe).
+    pub const ALL: [PersonField; 7] = [
+        PersonField::Gender,
+        PersonField::Age,
+        PersonField::Hair,
+        PersonField::Upper,
+        PersonField::Lower,
+        PersonField::Shoes,
+        PersonField::Accessories,
+    ];
+
+    /// The JSON key of the field, also its label in the editor.
+    pub fn name(self) -> &'static str {
+        match self {
+            PersonField::Gender => "gender",
+            PersonField::Age => "age",
+            PersonField::Hair => "hair",
+            PersonField::Upper => "upper",
+            PersonField::Lower => "lower",
+            PersonField::Shoes => "shoes",
+            PersonField::Accessories => "accessories",
+        }
     }
 }
 

@@ -10,7 +10,9 @@ use std::{
     time::Duration,
 };
 
-use haic::{Change, Command, Document, Edit, Event, FieldNames, Person, document::journal_path};
+use haic::{
+    Change, Command, Document, Edit, Event, FieldNames, Person, PersonField, document::journal_path,
+};
 
 const CAPTIONS: &str = r#"[
   {"video": "a.mp4", "caption": "There are two people in the video. The first person is the woman in a red coat. The second person is the man with a cane.\n\nThe woman in a red coat waves to the man with a cane. The man with a cane nods.", "keep": 1.50},
@@ -285,4 +287,140 @@ fn a_journal_for_another_version_of_the_file_is_moved_aside() {
     let stale = recovery.stale_journal.expect("moved aside");
     assert!(stale.exists() && !journal_path(&path).exists());
     assert!(!document.is_dirty());
+}
+
+fn structure(document: &Document) -> haic::Structure {
+    document
+        .file()
+        .caption(0)
+        .expect("caption")
+        .structure()
+        .cloned()
+        .expect("structured")
+}
+
+#[test]
+fn person_fields_are_edited_undone_journaled_and_saved_beside_the_text() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_captions(dir.path());
+    let (mut document, _) = Document::open(&path, &FieldNames::default()).expect("open");
+    let text = caption(&document);
+    let set = |field, value: Option<&str>| {
+        command(Edit::SetPersonField {
+            id: "P2".into(),
+            field,
+            value: value.map(str::to_owned),
+        })
+    };
+    document
+        .apply(set(PersonField::Hair, Some("grey")))
+        .expect("edit");
+    document
+        .apply(set(PersonField::Shoes, Some("brown loafers")))
+        .expect("edit");
+    document
+        .apply(command(Edit::SetPersonField {
+            id: "P9".into(),
+            field: PersonField::Age,
+            value: None,
+        }))
+        .expect_err("no such person");
+    let man = &structure(&document).people[1];
+    assert_eq!(man.detail(PersonField::Hair), Some("grey"));
+    assert_eq!(man.shoes.as_deref(), Some("brown loafers"));
+    assert_eq!(caption(&document), text, "the caption text does not change");
+    assert!(document.is_dirty());
+
+    assert!(document.undo().expect("undo"));
+    assert_eq!(structure(&document).people[1].shoes, None);
+    assert!(document.redo().expect("redo"));
+    document
+        .apply(set(PersonField::Hair, None))
+        .expect("clear the hair");
+    drop(document);
+
+    // The journal brings every edit back, the clearing included.
+    let (mut document, recovery) = Document::open(&path, &FieldNames::default()).expect("open");
+    assert_eq!(recovery.replayed, 5);
+    let man = &structure(&document).people[1];
+    assert_eq!(
+        (man.hair.as_deref(), man.shoes.as_deref()),
+        (None, Some("brown loafers"))
+    );
+    document.save().expect("save");
+    let saved = fs::read_to_string(&path).expect("saved");
+    assert!(
+        saved.contains(r#""attributes":"the man with a cane","shoes":"brown loafers"}"#),
+        "{saved}"
+    );
+    assert!(
+        !saved.contains("\"hair\""),
+        "a cleared field is not written: {saved}"
+    );
+    let (document, _) = Document::open(&path, &FieldNames::default()).expect("reopen");
+    assert_eq!(
+        structure(&document).people[1].shoes.as_deref(),
+        Some("brown loafers")
+    );
+}
+
+#[test]
+fn sorting_events_by_start_is_one_undoable_step_that_keeps_untimed_events_last_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_captions(dir.path());
+    let (mut document, _) = Document::open(&path, &FieldNames::default()).expect("open");
+    // Events: 0 "waves to" untimed, 1 "nods" at 4 s, 2 "sits" untimed, 3 "stands" at 1 s,
+    // 4 "smiles" at 4 s (after "nods": equal starts keep their order).
+    for (at, action, start) in [
+        (2, "sits", None),
+        (3, "stands", Some(1.0)),
+        (4, "smiles", Some(4.0)),
+    ] {
+        let mut event = Event::new(&["P2"], action);
+        event.start = start;
+        document
+            .apply(command(Edit::AddEvent { event, at }))
+            .expect("add");
+    }
+    document
+        .apply(command(Edit::SetTimes {
+            index: 1,
+            start: Some(4.0),
+            end: None,
+        }))
+        .expect("time");
+    let before = structure(&document).events;
+    document
+        .apply(command(Edit::SortEventsByStart))
+        .expect("sort");
+    let actions = |document: &Document| -> Vec<String> {
+        structure(document)
+            .events
+            .iter()
+            .map(|event| event.action.clone())
+            .collect()
+    };
+    assert_eq!(
+        actions(&document),
+        ["stands", "nods", "smiles", "waves to", "sits"]
+    );
+    assert!(
+        caption(&document).contains("stands, then"),
+        "the text is rendered in the new order: {}",
+        caption(&document)
+    );
+    assert!(document.undo().expect("undo"));
+    assert_eq!(
+        structure(&document).events,
+        before,
+        "one undo restores the order"
+    );
+    assert!(document.redo().expect("redo"));
+    drop(document);
+    let (document, _) = Document::open(&path, &FieldNames::default()).expect("open");
+    assert_eq!(
+        actions(&document),
+        ["stands", "nods", "smiles", "waves to", "sits"],
+        "the sort is journaled"
+    );
 }

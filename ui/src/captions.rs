@@ -13,8 +13,8 @@ use egui::{
     Align, Color32, DragValue, Key, KeyboardShortcut, Modifiers, RichText, Stroke, TextEdit,
 };
 use haic::{
-    CaptionRecord, Command, Document, Edit, Event, Finding, Person, Record, Severity, Structure,
-    TextState, text, validate,
+    CaptionRecord, Command, Document, Edit, Event, Finding, Person, PersonField, Record, Rule,
+    Severity, Structure, TextState, text, validate,
 };
 
 use crate::player::format_time;
@@ -72,6 +72,8 @@ pub enum Field {
     Caption,
     /// A person's attribute phrase.
     Person(usize),
+    /// One structured field of a person (in the person's "Details").
+    PersonDetail(usize, PersonField),
     Event(usize, EventField),
 }
 
@@ -496,7 +498,11 @@ impl CaptionEditor {
             TextState::Structured(structure) => {
                 self.people_view(ui, record, structure);
                 ui.separator();
-                self.events_view(ui, record, structure, env);
+                let out_of_order = self
+                    .record_findings(document, record, env)
+                    .iter()
+                    .any(|finding| finding.rule == Rule::NotChronological);
+                self.events_view(ui, record, structure, env, out_of_order);
                 ui.separator();
                 ui.collapsing("Caption text", |ui| ui.weak(&caption.caption));
             }
@@ -596,6 +602,7 @@ impl CaptionEditor {
                     );
                 }
             });
+            self.person_details(ui, record, index, person);
         }
         if ui.button("Add person").clicked() {
             let person = Person::new(structure.next_person_id(), "");
@@ -605,17 +612,84 @@ impl CaptionEditor {
         }
     }
 
+    /// The structured fields of a person, folded away under the phrase: most captions only
+    /// need the phrase, and seven more rows per person would bury the events.
+    fn person_details(&mut self, ui: &mut egui::Ui, record: usize, index: usize, person: &Person) {
+        let filled = PersonField::ALL
+            .iter()
+            .filter(|&&field| person.detail(field).is_some())
+            .count();
+        let title = if filled == 0 {
+            format!("{} details", person.id)
+        } else {
+            format!("{} details ({filled} set)", person.id)
+        };
+        egui::CollapsingHeader::new(title)
+            .id_salt(("person-details", record, &person.id))
+            .show(ui, |ui| {
+                egui::Grid::new(("person-details-grid", record, &person.id))
+                    .num_columns(2)
+                    .show(ui, |ui| {
+                        for field in PersonField::ALL {
+                            ui.label(field.name());
+                            let current = person.detail(field).unwrap_or_default();
+                            let name = format!("{} {}", person.id, field.name());
+                            let edited = self.text_field(
+                                ui,
+                                record,
+                                Field::PersonDetail(index, field),
+                                current,
+                                &name,
+                                false,
+                            );
+                            // A field typed empty is taken out of the record, not saved as "".
+                            let value = edited
+                                .map(|value| value.trim().to_owned())
+                                .map(|value| (!value.is_empty()).then_some(value));
+                            if let Some(value) = value
+                                && value.as_deref() != person.detail(field)
+                            {
+                                self.edit(
+                                    record,
+                                    Edit::SetPersonField {
+                                        id: person.id.clone(),
+                                        field,
+                                        value,
+                                    },
+                                );
+                            }
+                            ui.end_row();
+                        }
+                    });
+            });
+    }
+
     fn events_view(
         &mut self,
         ui: &mut egui::Ui,
         record: usize,
         structure: &Structure,
         env: &EditorEnv<'_>,
+        out_of_order: bool,
     ) {
-        ui.strong(format!(
-            "Events ({}, in time order)",
-            structure.events.len()
-        ));
+        ui.horizontal(|ui| {
+            ui.strong(format!(
+                "Events ({}, in time order)",
+                structure.events.len()
+            ));
+            // Offered only when validation finds events out of order, so a deliberate order of
+            // untimed events is never one click away from being reshuffled.
+            if out_of_order
+                && ui
+                    .button("Sort events by start")
+                    .on_hover_text(
+                        "Orders the timed events by start; events without a start keep their order after them",
+                    )
+                    .clicked()
+            {
+                self.edit(record, Edit::SortEventsByStart);
+            }
+        });
         let count = structure.events.len();
         for (index, event) in structure.events.iter().enumerate() {
             let number = index + 1;

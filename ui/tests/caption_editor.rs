@@ -5,7 +5,7 @@
 
 use egui::{Event, Key, Modifiers, PointerButton, Pos2, Vec2};
 use egui_kittest::{Harness, kittest::Queryable};
-use haic::{Command, Document, Edit, FieldNames, Record, Structure, text};
+use haic::{Command, Document, Edit, FieldNames, PersonField, Record, Structure, text};
 use keye_ui::captions::{EventField, Field};
 use keye_ui::{
     CaptionAction, CaptionEditor, CaptionSegment, DraftAvailability, EditorEnv, PlayerState,
@@ -151,6 +151,71 @@ fn typing_attributes_then_enter_sets_them_with_one_command() {
 }
 
 #[test]
+fn person_details_are_edited_in_a_collapsible_section_one_command_per_field() {
+    let mut harness = bench_harness();
+    harness.run();
+    assert!(
+        harness.query_by_label("P2 hair").is_none(),
+        "details start folded away"
+    );
+    harness.get_by_label("P2 details").click();
+    harness.run();
+    harness.get_by_label("P2 hair").focus();
+    harness.run();
+    harness
+        .get_by_label("P2 hair")
+        .type_text("  grey, thinning ");
+    harness.run();
+    assert!(
+        harness.state().edits().is_empty(),
+        "typing alone does not edit"
+    );
+    harness.key_press(Key::Enter);
+    harness.run();
+    let set_hair = |value: Option<&str>| Command {
+        record: 0,
+        edit: Edit::SetPersonField {
+            id: "P2".into(),
+            field: PersonField::Hair,
+            value: value.map(str::to_owned),
+        },
+    };
+    assert_eq!(harness.state().edits(), [set_hair(Some("grey, thinning"))]);
+    let man = harness.state().structure(0).people[1].clone();
+    assert_eq!(man.hair.as_deref(), Some("grey, thinning"));
+    assert_eq!(
+        man.attributes, "the old man in a grey suit",
+        "the phrase is untouched"
+    );
+    harness.get_by_label("P2 details (1 set)");
+
+    // Emptying the field removes it from the record.
+    harness.get_by_label("P2 hair").focus();
+    harness.run();
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    harness.key_press(Key::Backspace);
+    harness.run();
+    harness.key_press(Key::Enter);
+    harness.run();
+    assert_eq!(harness.state().edits().last(), Some(&set_hair(None)));
+    assert_eq!(harness.state().structure(0).people[1].hair, None);
+
+    harness.get_by_label("Undo").click();
+    harness.run();
+    assert_eq!(
+        harness.state().structure(0).people[1].hair.as_deref(),
+        Some("grey, thinning"),
+        "undo brings the value back"
+    );
+    harness.get_by_label("P2 details (1 set)");
+    assert_eq!(
+        harness.get_by_label("P2 hair").value().as_deref(),
+        Some("grey, thinning"),
+        "the field shows the undone value"
+    );
+}
+
+#[test]
 fn set_start_from_playhead_sets_the_event_start() {
     let mut harness = bench_harness();
     harness.run();
@@ -175,6 +240,65 @@ fn set_start_from_playhead_sets_the_event_start() {
             .query_by_label_contains("[not-chronological]")
             .is_none()
     );
+}
+
+#[test]
+fn sort_events_by_start_is_offered_when_events_are_out_of_order_and_is_one_undo() {
+    let mut harness = bench_harness();
+    harness.run();
+    assert!(
+        harness.query_by_label("Sort events by start").is_none(),
+        "record 0 is in order: nothing to sort"
+    );
+    // Event 1 ("walks toward", 0.5 s) set to start at 5 s now starts after event 2 ("nods", 2.5 s).
+    harness.state_mut().playhead = Some(5.0);
+    harness.run();
+    harness
+        .get_by_label("Set event 1 start from playhead")
+        .click();
+    harness.run();
+    harness.get_by_label_contains("[not-chronological]");
+    let before = harness.state().structure(0).events;
+    harness.get_by_label("Sort events by start").click();
+    harness.run();
+    assert_eq!(
+        harness.state().edits().last(),
+        Some(&Command {
+            record: 0,
+            edit: Edit::SortEventsByStart
+        })
+    );
+    let actions: Vec<_> = harness
+        .state()
+        .structure(0)
+        .events
+        .iter()
+        .map(|event| (event.action.clone(), event.start))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("nods".to_owned(), Some(2.5)),
+            ("walks toward".to_owned(), Some(5.0))
+        ]
+    );
+    assert!(
+        harness
+            .query_by_label_contains("[not-chronological]")
+            .is_none()
+    );
+    assert!(
+        harness.query_by_label("Sort events by start").is_none(),
+        "the button goes once the order is right"
+    );
+    harness.get_by_label("Undo").click();
+    harness.run();
+    assert_eq!(
+        harness.state().structure(0).events,
+        before,
+        "one undo restores the order"
+    );
+    harness.get_by_label("Sort events by start");
 }
 
 #[test]
