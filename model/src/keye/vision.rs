@@ -203,27 +203,53 @@ impl RopeTables {
     }
 }
 
+/// The second half of a pre-LN ViT layer, `xs + fc2(act(fc1(layer_norm2(xs))))`, under the ViT's
+/// weight names; Mavors' aggregator layers are built the same way and reuse it.
 #[derive(Debug, Clone)]
-struct EncoderLayer {
-    layer_norm1: LayerNorm,
-    self_attn: VisionAttention,
+pub(crate) struct FeedForward {
     layer_norm2: LayerNorm,
     fc1: Linear,
     fc2: Linear,
     act: candle_nn::Activation,
 }
 
-impl EncoderLayer {
-    fn new(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
+impl FeedForward {
+    /// `vb` is the layer's root (`layer_norm2`, `mlp.fc1`, `mlp.fc2` below it).
+    pub(crate) fn new(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
         let d = cfg.hidden_size;
-        let eps = cfg.layer_norm_eps;
         Ok(Self {
-            layer_norm1: layer_norm(d, eps, vb.pp("layer_norm1"))?,
-            self_attn: VisionAttention::new(cfg, vb.pp("self_attn"))?,
-            layer_norm2: layer_norm(d, eps, vb.pp("layer_norm2"))?,
+            layer_norm2: layer_norm(d, cfg.layer_norm_eps, vb.pp("layer_norm2"))?,
             fc1: linear(d, cfg.intermediate_size, vb.pp("mlp").pp("fc1"))?,
             fc2: linear(cfg.intermediate_size, d, vb.pp("mlp").pp("fc2"))?,
             act: cfg.hidden_act,
+        })
+    }
+
+    /// `xs` plus the MLP of its normalised self.
+    pub(crate) fn forward_residual(&self, xs: &Tensor) -> Result<Tensor> {
+        let mlp = self.fc2.forward(
+            &self
+                .fc1
+                .forward(&self.layer_norm2.forward(xs)?)?
+                .apply(&self.act)?,
+        )?;
+        xs + mlp
+    }
+}
+
+#[derive(Debug, Clone)]
+struct EncoderLayer {
+    layer_norm1: LayerNorm,
+    self_attn: VisionAttention,
+    feed_forward: FeedForward,
+}
+
+impl EncoderLayer {
+    fn new(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            layer_norm1: layer_norm(cfg.hidden_size, cfg.layer_norm_eps, vb.pp("layer_norm1"))?,
+            self_attn: VisionAttention::new(cfg, vb.pp("self_attn"))?,
+            feed_forward: FeedForward::new(cfg, vb)?,
         })
     }
 
@@ -237,14 +263,7 @@ impl EncoderLayer {
         let attn = self
             .self_attn
             .forward(&self.layer_norm1.forward(xs)?, rope, blocks, probs)?;
-        let xs = (xs + attn)?;
-        let mlp = self.fc2.forward(
-            &self
-                .fc1
-                .forward(&self.layer_norm2.forward(&xs)?)?
-                .apply(&self.act)?,
-        )?;
-        xs + mlp
+        self.feed_forward.forward_residual(&(xs + attn)?)
     }
 }
 

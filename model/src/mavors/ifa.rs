@@ -2,11 +2,12 @@
 //! causal across chunks and rotated by C-RoPE, followed by the MLP projector into the LLM width.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Activation, LayerNorm, Linear, VarBuilder, layer_norm, linear};
+use candle_nn::{LayerNorm, Linear, VarBuilder, layer_norm, linear};
 
 use super::crope::{ChunkRotary, chunk_causal_mask};
 use super::error::{MavorsError, Result};
 use crate::config::VisionConfig;
+use crate::keye::vision::FeedForward;
 
 /// Epsilon of the projector's LayerNorm, as in Keye-VL's projector.
 const PROJECTOR_NORM_EPS: f64 = 1e-5;
@@ -62,23 +63,16 @@ impl Attention {
 struct AggregatorLayer {
     layer_norm1: LayerNorm,
     self_attn: Attention,
-    layer_norm2: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
-    act: Activation,
+    feed_forward: FeedForward,
 }
 
 impl AggregatorLayer {
     fn new(vision: &VisionConfig, vb: VarBuilder) -> Result<Self> {
         let hidden = vision.hidden_size;
-        let eps = vision.layer_norm_eps;
         Ok(Self {
-            layer_norm1: layer_norm(hidden, eps, vb.pp("layer_norm1"))?,
+            layer_norm1: layer_norm(hidden, vision.layer_norm_eps, vb.pp("layer_norm1"))?,
             self_attn: Attention::new(hidden, vision.num_attention_heads, vb.pp("self_attn"))?,
-            layer_norm2: layer_norm(hidden, eps, vb.pp("layer_norm2"))?,
-            fc1: linear(hidden, vision.intermediate_size, vb.pp("mlp.fc1"))?,
-            fc2: linear(vision.intermediate_size, hidden, vb.pp("mlp.fc2"))?,
-            act: vision.hidden_act,
+            feed_forward: FeedForward::new(vision, vb)?,
         })
     }
 
@@ -86,14 +80,7 @@ impl AggregatorLayer {
         let attended = self
             .self_attn
             .forward(&self.layer_norm1.forward(xs)?, cos, sin, mask)?;
-        let xs = (xs + attended)?;
-        let mlp = self.fc2.forward(
-            &self
-                .fc1
-                .forward(&self.layer_norm2.forward(&xs)?)?
-                .apply(&self.act)?,
-        )?;
-        Ok((xs + mlp)?)
+        Ok(self.feed_forward.forward_residual(&(xs + attended)?)?)
     }
 }
 
