@@ -61,7 +61,6 @@ pub struct ModelInfo {
 #[derive(Debug)]
 pub struct LoadedModel {
     pub runtime: Runtime,
-    pub info: ModelInfo,
 }
 
 impl LoadedModel {
@@ -76,18 +75,23 @@ impl LoadedModel {
             cancel,
             ..LoadOptions::default()
         };
-        let device = format!("{:?}", options.device).to_lowercase();
-        let runtime = Runtime::load(dir, options)?;
-        let info = ModelInfo {
-            dir: dir.to_path_buf(),
+        Ok(Self {
+            runtime: Runtime::load(dir, options)?,
+        })
+    }
+
+    /// What the model manager shows, read off the runtime.
+    pub fn info(&self) -> ModelInfo {
+        let runtime = &self.runtime;
+        ModelInfo {
+            dir: runtime.dir.clone(),
             kind: runtime.model_kind().to_owned(),
             video_encoder: runtime.video_encoder.name().to_owned(),
             parameters: runtime.parameters,
             bytes_on_disk: runtime.bytes_on_disk,
-            device,
+            device: format!("{:?}", runtime.model.device()).to_lowercase(),
             dtype: format!("{:?}", runtime.dtype()).to_lowercase(),
-        };
-        Ok(Self { runtime, info })
+        }
     }
 }
 

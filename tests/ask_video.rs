@@ -118,7 +118,7 @@ fn keye_1_5_answers_about_a_video_with_slowfast_frames() {
     let fixtures = Fixtures::new();
     let video = short_clip(&fixtures, 3.0);
     let model = load(tiny_model("keye-1.5-tiny"));
-    assert_eq!(model.info.video_encoder, "keye15");
+    assert_eq!(model.info().video_encoder, "keye15");
     let asked = ask(model.clone(), &video, 6);
     assert!(asked.done);
     assert_eq!(asked.tokens.len(), 6);
@@ -140,7 +140,7 @@ fn keye_preview_answers_about_a_video_with_uniform_frames() {
     let fixtures = Fixtures::new();
     let video = short_clip(&fixtures, 2.0);
     let model = load(tiny_model("keye-preview-tiny"));
-    assert_eq!(model.info.video_encoder, "keye");
+    assert_eq!(model.info().video_encoder, "keye");
     let asked = ask(model, &video, 4);
     assert!(asked.done);
     let (vision, media) = asked.prepared.unwrap();
@@ -202,7 +202,7 @@ fn keye_with_mavors_answers_about_a_video_in_chunks_through_the_same_api() {
     let dir = tiny_mavors_checkpoint(&fixtures, &mavors);
     let video = short_clip(&fixtures, 5.0);
     let model = load(dir);
-    assert_eq!(model.info.video_encoder, "mavors");
+    assert_eq!(model.info().video_encoder, "mavors");
     assert!(model.runtime.mavors.is_some());
 
     let asked = ask(model.clone(), &video, 5);

@@ -245,9 +245,9 @@ impl AskController {
             self.panel.set_availability(availability);
         }
         if let Some(model) = model
-            && self.sampling_from.as_ref() != Some(&model.info.dir)
+            && self.sampling_from.as_ref() != Some(&model.runtime.dir)
         {
-            self.sampling_from = Some(model.info.dir.clone());
+            self.sampling_from = Some(model.runtime.dir.clone());
             self.panel.sampling = settings_from(&model.runtime.sampling);
         }
     }

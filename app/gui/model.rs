@@ -107,7 +107,7 @@ impl ModelManager {
                     };
                 }
                 LoadEvent::Loaded(model) => {
-                    change = Some(ModelChange::Loaded(model.info.dir.clone()));
+                    change = Some(ModelChange::Loaded(model.runtime.dir.clone()));
                     self.loaded = Some(model);
                     self.panel.state = self.loaded_state();
                     self.loading = None;
@@ -140,15 +140,15 @@ impl ModelManager {
     fn loaded_state(&self) -> ModelState {
         match &self.loaded {
             Some(model) => {
-                let info = &model.info;
+                let info = model.info();
                 ModelState::Loaded(ModelSummary {
-                    dir: info.dir.clone(),
-                    kind: info.kind.clone(),
-                    video_encoder: info.video_encoder.clone(),
+                    dir: info.dir,
+                    kind: info.kind,
+                    video_encoder: info.video_encoder,
                     parameters: info.parameters,
                     bytes_on_disk: info.bytes_on_disk,
-                    device: info.device.clone(),
-                    dtype: info.dtype.clone(),
+                    device: info.device,
+                    dtype: info.dtype,
                 })
             }
             None => ModelState::None,
