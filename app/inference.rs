@@ -84,6 +84,7 @@ impl LoadedModel {
         progress: Option<Box<dyn FnMut(LoadProgress) + Send>>,
         cancel: Option<Arc<AtomicBool>>,
     ) -> Result<Self, InferenceError> {
+        keye_model::checkpoint::check_folder(dir)?;
         let config = KeyeConfig::from_file(&dir.join("config.json"))?;
         let device = resolve_device(placement.device)?;
         let parameters = keye_model::bench::parameter_count(&config);
@@ -597,6 +598,96 @@ fn load_media(
             .collect(),
     };
     Ok((PromptMedia::Video(prepared), placed))
+}
+
+/// Chat-template tokens around a question (system turn, role markers, vision start/end), an
+/// over-estimate for the default template.
+const TEMPLATE_TOKENS: usize = 40;
+/// Tokens announcing one SlowFast frame or Mavors chunk: `<|frame|>`, its time, fast markers.
+const STEP_MARKUP_TOKENS: usize = 7;
+
+/// What a question about one video will cost, worked out from the video's frame index before
+/// any frame is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PromptEstimate {
+    pub visual: keye_model::video::VisualEstimate,
+    /// Prompt tokens: visual tokens, frame markup, the question and the chat template.
+    pub shape: PromptShape,
+}
+
+/// Plans `path` with `kind` under `settings` (already budgeted) and estimates the prompt a
+/// question of `question_tokens` tokens about it becomes.
+pub fn estimate_video_prompt(
+    path: &Path,
+    kind: VideoEncoderKind,
+    settings: &VideoPlanSettings,
+    question_tokens: usize,
+    max_new_tokens: usize,
+) -> Result<PromptEstimate, InferenceError> {
+    let (timeline, plan, _) = plan_video(path, kind, settings)?;
+    let visual = plan
+        .visual_estimate(&timeline, settings)
+        .map_err(|e| InferenceError::Media {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let markup = match kind {
+        VideoEncoderKind::Keye => 0,
+        VideoEncoderKind::Keye15 | VideoEncoderKind::Mavors => STEP_MARKUP_TOKENS * visual.steps,
+    };
+    // Mavors chunks are encoded outside Keye's tower; count their patches all the same, the IVE
+    // runs the same tower over them.
+    Ok(PromptEstimate {
+        visual,
+        shape: PromptShape {
+            prompt_tokens: visual.tokens + markup + question_tokens + TEMPLATE_TOKENS,
+            max_new_tokens,
+            vision_patches: visual.patches,
+            largest_vision_block: visual.largest_block,
+        },
+    })
+}
+
+impl LoadedModel {
+    /// [`estimate_video_prompt`] for a question to this model under `budget`, with the memory it
+    /// needs and whether the budget or free memory refuses it (the refusal's message).
+    pub fn estimate_question(
+        &self,
+        video: &Path,
+        question: &str,
+        budget: &VisualBudget,
+        max_new_tokens: usize,
+    ) -> Result<(PromptEstimate, MemoryEstimate, Option<String>), InferenceError> {
+        let runtime = &self.runtime;
+        let mut settings = runtime.video_settings.clone();
+        let mut processor = runtime.processor.clone();
+        budget.apply(&mut settings, &mut processor);
+        let question_tokens = runtime
+            .tokenizer
+            .encode(question)
+            .map(|ids| ids.len())
+            .unwrap_or(question.len());
+        let estimate = estimate_video_prompt(
+            video,
+            runtime.video_encoder,
+            &settings,
+            question_tokens,
+            max_new_tokens,
+        )?;
+        let memory = self.estimate(estimate.shape);
+        let refusal = budget
+            .check(estimate.visual.tokens)
+            .err()
+            .or_else(|| {
+                // CPU only: on a GPU, system memory says nothing about the device's.
+                let free = self
+                    .free_after_load
+                    .map(|f| available_memory().unwrap_or(f))?;
+                memory.check_fits(free).err()
+            })
+            .map(|e| e.to_string());
+        Ok((estimate, memory, refusal))
+    }
 }
 
 /// The plan an encoder makes for a video, without a model: what `plan` prints.

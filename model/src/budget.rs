@@ -117,7 +117,7 @@ pub struct MemoryEstimate {
 }
 
 /// The sizes an estimate depends on, besides the model's config.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PromptShape {
     pub prompt_tokens: usize,
     pub max_new_tokens: usize,

@@ -8,7 +8,7 @@ use candle_core::DType;
 use candle_nn::VarBuilder;
 
 use crate::{
-    checkpoint::{LoadOptions, WeightFiles, load_tensors},
+    checkpoint::{LoadOptions, WeightFiles, check_folder, load_tensors},
     config::{KeyeConfig, KeyeVariant},
     error::{Error, Result},
     generate::SamplingParams,
@@ -44,6 +44,7 @@ impl Runtime {
     /// whole encoder; otherwise Mavors is initialised from the Keye tower as the paper describes
     /// (with the checkpoint's IFA and projector when only those are present, else fresh ones).
     pub fn load(dir: &Path, mut options: LoadOptions) -> Result<Self> {
+        check_folder(dir)?;
         let config_path = dir.join("config.json");
         let config = KeyeConfig::from_file(&config_path)?;
         let encoder = VideoEncoder::from_config_file(&config_path)?;

@@ -82,14 +82,29 @@ pub struct WeightFiles {
     pub weight_map: HashMap<String, PathBuf>,
 }
 
+/// Fails when `dir` is not a folder, or is an empty one, before any of its files is looked for.
+pub fn check_folder(dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        return Err(Error::NoFolder {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let empty = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .next()
+        .is_none();
+    if empty {
+        return Err(Error::EmptyFolder {
+            dir: dir.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
 impl WeightFiles {
     /// Finds `model.safetensors.index.json` (preferred) or `model.safetensors` in `dir`.
     pub fn locate(dir: &Path) -> Result<Self> {
-        if !dir.is_dir() {
-            return Err(Error::NoFolder {
-                dir: dir.to_path_buf(),
-            });
-        }
+        check_folder(dir)?;
         let index = dir.join("model.safetensors.index.json");
         if index.is_file() {
             let parsed: ShardIndex = read_json(&index)?;
@@ -124,18 +139,8 @@ impl WeightFiles {
                 weight_map: HashMap::new(),
             });
         }
-        let empty = std::fs::read_dir(dir)
-            .map_err(|e| Error::io(dir, e))?
-            .next()
-            .is_none();
-        Err(if empty {
-            Error::EmptyFolder {
-                dir: dir.to_path_buf(),
-            }
-        } else {
-            Error::NoWeights {
-                dir: dir.to_path_buf(),
-            }
+        Err(Error::NoWeights {
+            dir: dir.to_path_buf(),
         })
     }
 }
