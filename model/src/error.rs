@@ -42,6 +42,8 @@ pub enum Error {
     MissingShard { index: PathBuf, shard: PathBuf },
     #[error("{path}: not a valid safetensors file (truncated or corrupt): {message}")]
     CorruptSafetensors { path: PathBuf, message: String },
+    #[error("{path}: not a valid keye-studio GGUF checkpoint: {message}")]
+    CorruptGguf { path: PathBuf, message: String },
     #[error("{dir}: tensor {name} is missing from the checkpoint")]
     MissingTensor { dir: PathBuf, name: String },
     #[error("{index}: tensor {name} is mapped to {shard}, which does not contain it")]
