@@ -202,8 +202,35 @@ pub fn bench_quality(args: BenchQualityArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_quality(&what, &spec, &report);
+        println!(
+            "  formats used: {}",
+            format_counts(reference.config(), &spec)
+        );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// "168 q4k, 2 q8_0 (rows the 256-weight blocks do not divide), 3 dense": how many of the
+/// covered matrices got each format.
+fn format_counts(config: &keye_model::KeyeConfig, spec: &QuantizeSpec) -> String {
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for (name, shape) in config.expected_tensors() {
+        if let [_, columns] = shape.as_slice()
+            && spec.covers(&name)
+        {
+            let format = spec
+                .format_for(*columns)
+                .map_or("dense (no block size divides the rows)".into(), |f| {
+                    format!("{f:?}").to_lowercase()
+                });
+            *counts.entry(format).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(format, n)| format!("{n} {format}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn print_quality(what: &str, spec: &QuantizeSpec, report: &QualityReport) {
