@@ -287,23 +287,31 @@ fn text_deltas_never_split_a_character() {
     let s = setup();
     let text = "naïve 你好 🙂 <think>x</think>";
     let ids = s.tokenizer.encode(text).unwrap();
-    let decode = |ids: &[u32]| s.tokenizer.decode(ids);
-    let mut deltas = TextDeltas::new();
+    let mut deltas = TextDeltas::new(&s.tokenizer);
     let mut out = String::new();
     let mut held_back = false;
     for &id in &ids {
-        let delta = deltas.push(id, decode).unwrap();
+        let delta = deltas.push(id).unwrap();
         assert!(!delta.contains('\u{FFFD}'), "{delta:?}");
         held_back |= delta.is_empty();
         out.push_str(&delta);
     }
-    out.push_str(&deltas.finish(decode).unwrap());
+    assert_eq!(deltas.finish().unwrap(), "");
     assert_eq!(out, s.tokenizer.decode(&ids).unwrap());
     assert_eq!(out, text);
     assert!(
         held_back,
         "byte-level BPE should split some character over tokens"
     );
+
+    // A stream cut inside a character gives the held bytes back when it ends.
+    let emoji = s.tokenizer.encode("🙂").unwrap();
+    assert!(emoji.len() > 1, "the emoji spans several tokens: {emoji:?}");
+    let mut deltas = TextDeltas::new(&s.tokenizer);
+    let cut = &emoji[..emoji.len() - 1];
+    let streamed: String = cut.iter().map(|&id| deltas.push(id).unwrap()).collect();
+    assert_eq!(streamed, "");
+    assert_eq!(deltas.finish().unwrap(), s.tokenizer.decode(cut).unwrap());
 }
 
 /// RMSNorm over the last axis.
