@@ -97,7 +97,7 @@ fn planes_and_tags_reproduce_swscale_rgb() {
         width: 65,
         height: 49,
     };
-    let cases: [(&str, OutputSize, Vec<&str>, YuvColor, &str, &str); 3] = [
+    let cases = [
         (
             "bt601.mp4",
             OutputSize::Native,
