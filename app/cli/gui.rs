@@ -1,9 +1,10 @@
-//! `keye-studio [VIDEO] [--model DIR] [--captions FILE] [--ask QUESTION]
-//! [--screenshot-after SECS PATH]`: the GUI.
+//! `keye-studio [VIDEO] [--model DIR] [--device D] [--dtype T] [--captions FILE]
+//! [--ask QUESTION] [--screenshot-after SECS PATH]`: the GUI.
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::{Context as _, bail};
+use keye_model::device::{DTypeChoice, DeviceChoice};
 use keye_studio::gui::{LaunchOptions, ScreenshotRequest};
 
 #[derive(clap::Args, Debug, Default)]
@@ -13,6 +14,13 @@ pub struct GuiArgs {
     /// A Keye-VL checkpoint folder (Hugging Face layout).
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
+    /// Where the model loads: auto, cpu, cuda, cuda:N or metal (default: the model manager's
+    /// last choice).
+    #[arg(long)]
+    pub device: Option<DeviceChoice>,
+    /// Weight precision: auto, f32, bf16 or f16 (default: the model manager's last choice).
+    #[arg(long)]
+    pub dtype: Option<DTypeChoice>,
     /// A HAIC caption file (JSON or JSONL).
     #[arg(long, value_name = "FILE")]
     pub captions: Option<PathBuf>,
@@ -44,6 +52,8 @@ pub fn run(args: GuiArgs) -> anyhow::Result<ExitCode> {
     keye_studio::gui::run(LaunchOptions {
         video: args.video,
         model: args.model,
+        device: args.device,
+        dtype: args.dtype,
         captions: args.captions,
         ask: args.ask,
         screenshot,

@@ -10,10 +10,11 @@ use keye_ui::{ModelAction, Toasts, TransportBar, fit_frame_rect, format_time};
 use super::ask::AskController;
 use super::captions::{CaptionSession, OpenVideo, is_caption_file};
 use super::media::{Media, MediaNotice};
-use super::model::{ModelChange, ModelManager};
+use super::model::{self, ModelChange, ModelManager};
 use super::screenshot::{Outcome, Screenshotter};
 use super::settings::{Settings, Theme};
 use super::{LaunchOptions, fonts, frame_view, heatmap_view};
+use crate::inference::Placement;
 
 /// File types offered by the open dialog; anything FFmpeg reads can still be dropped on the window.
 const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "mkv", "webm", "avi", "m4v", "ts", "flv"];
@@ -83,6 +84,11 @@ impl StudioApp {
             Media::open(path, ctx)
         });
         let mut models = ModelManager::default();
+        let remembered = settings.placement();
+        models.panel.choice = model::load_choice(Placement {
+            device: launch.device.unwrap_or(remembered.device),
+            dtype: launch.dtype.unwrap_or(remembered.dtype),
+        });
         // The remembered folder loads again only while it still looks like a checkpoint.
         let model_path = launch.model.or_else(|| {
             settings
@@ -381,7 +387,9 @@ impl StudioApp {
             } else if let Some(action) = action
                 && self.models.handle(action) == Some(ModelChange::Unloaded)
             {
+                // Unload, or Reload dropping the current model first: nothing keeps it alive.
                 self.settings.model_dir = None;
+                self.captions.set_model(None);
             }
             ui.separator();
             ui.heading("Captions");
@@ -587,6 +595,8 @@ impl eframe::App for StudioApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.settings
+            .remember_placement(model::placement(self.models.panel.choice));
         self.settings.save(storage);
     }
 }

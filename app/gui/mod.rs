@@ -30,6 +30,9 @@ pub struct LaunchOptions {
     pub video: Option<PathBuf>,
     /// A checkpoint folder (Hugging Face layout).
     pub model: Option<PathBuf>,
+    /// `--device` / `--dtype`: the model manager's choice, over the remembered one.
+    pub device: Option<keye_model::device::DeviceChoice>,
+    pub dtype: Option<keye_model::device::DTypeChoice>,
     /// A HAIC caption file (JSON or JSONL).
     pub captions: Option<PathBuf>,
     /// Ask this question once the model and the video are ready, as if typed and sent (smoke
