@@ -23,6 +23,7 @@ use keye_model::{
         CaptureSpec, GenerationEvent, GenerationOutput, GenerationRequest, PromptMedia,
         SamplingParams, ThinkingMode, VisionTokenMap, generate, prepare_prompt,
     },
+    quantize::QuantizeSpec,
     video::{FrameSpan, PlanChunk, VideoEncoderKind, VideoPlan, VideoPlanSettings, VideoTimeline},
 };
 use serde::Serialize;
@@ -59,12 +60,30 @@ pub struct ModelInfo {
     pub dtype: String,
 }
 
-/// Where and in which precision to load a checkpoint (`--device`, `--dtype`, the model
-/// manager's choices).
+/// Where and in which precision to load a checkpoint (`--device`, `--dtype`, `--quantize`, the
+/// model manager's choices).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Placement {
     pub device: DeviceChoice,
     pub dtype: DTypeChoice,
+    pub quantize: QuantizeSpec,
+}
+
+impl Placement {
+    /// The dtype of the dense weights: as chosen, except that `auto` for a quantized model of
+    /// more than a billion parameters on a CPU is bf16 (quantizing is asked for to save memory;
+    /// an f32 embedding table alone would be 2.5 GB at 8B).
+    pub fn dense_dtype(&self, device: &keye_model::Device, parameters: usize) -> keye_model::DType {
+        let large = parameters > 1_000_000_000;
+        if self.dtype == DTypeChoice::Auto && !self.quantize.is_none() && large {
+            return if device.is_cpu() {
+                keye_model::DType::BF16
+            } else {
+                resolve_dtype(self.dtype, device, parameters)
+            };
+        }
+        resolve_dtype(self.dtype, device, parameters)
+    }
 }
 
 /// A checkpoint ready to answer questions.
@@ -84,14 +103,13 @@ impl LoadedModel {
         progress: Option<Box<dyn FnMut(LoadProgress) + Send>>,
         cancel: Option<Arc<AtomicBool>>,
     ) -> Result<Self, InferenceError> {
-        keye_model::checkpoint::check_folder(dir)?;
-        let config = KeyeConfig::from_file(&dir.join("config.json"))?;
         let device = resolve_device(placement.device)?;
-        let parameters = keye_model::bench::parameter_count(&config);
-        let dtype = resolve_dtype(placement.dtype, &device, parameters);
+        let parameters = checkpoint_parameters(dir)?;
+        let dtype = placement.dense_dtype(&device, parameters);
         let options = LoadOptions {
             device,
             dtype,
+            quantize: placement.quantize,
             progress,
             cancel,
         };
@@ -146,6 +164,26 @@ impl LoadedModel {
             dtype: runtime.dtype().as_str().to_owned(),
         }
     }
+}
+
+/// Parameters of the checkpoint at `path` (a folder, or a GGUF whose config is inside), read from
+/// its config without loading weights.
+fn checkpoint_parameters(path: &Path) -> Result<usize, InferenceError> {
+    if path.is_file() {
+        // A GGUF: its config is inside; the file is opened (not read) to get it.
+        let gguf = keye_model::gguf::GgufCheckpoint::open(path)?;
+        let text = gguf.files.get("config.json").cloned().unwrap_or_default();
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| InferenceError::Media {
+                path: path.to_path_buf(),
+                message: format!("embedded config.json: {e}"),
+            })?;
+        let config = KeyeConfig::from_json(value, path)?;
+        return Ok(keye_model::bench::parameter_count(&config));
+    }
+    keye_model::checkpoint::check_folder(path)?;
+    let config = KeyeConfig::from_file(&path.join("config.json"))?;
+    Ok(keye_model::bench::parameter_count(&config))
 }
 
 /// Loading progress and outcome, in order; ends with `Loaded`, `Failed` or `Cancelled`.
@@ -537,6 +575,20 @@ pub fn prompt_shape(
         vision_patches: patches,
         largest_vision_block: largest,
     }
+}
+
+/// A video or image prepared for `runtime` with its own default settings (for measurements that
+/// need a fixed prompt, such as `bench quality`).
+pub fn prepare_video(runtime: &Runtime, path: &Path) -> Result<PromptMedia, InferenceError> {
+    let (media, _) = load_media(
+        runtime,
+        &runtime.video_settings,
+        &runtime.processor,
+        path,
+        &AtomicBool::new(false),
+        &mut |_, _, _| {},
+    )?;
+    Ok(media)
 }
 
 /// Reads one media file and prepares it for the model with the budgeted `settings` and

@@ -39,6 +39,8 @@ enum Command {
     VisionAttention(cli::inspect::VisionAttentionArgs),
     /// Print how an encoder samples and chunks a video (frames for Keye-VL, chunks for Mavors).
     Plan(cli::plan::PlanArgs),
+    /// Quantize a checkpoint's linear layers once and save them as a GGUF file beside it.
+    Quantize(cli::quantize::QuantizeArgs),
     /// Measure speed against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(cli::bench::BenchCommand),
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Some(Command::GoldenCheck(args)) => cli::model::golden_check(args),
         Some(Command::Ask(args)) => cli::ask::ask(args),
         Some(Command::Plan(args)) => cli::plan::plan(args),
+        Some(Command::Quantize(args)) => cli::quantize::quantize(args),
         Some(Command::VisionAttention(args)) => cli::inspect::vision_attention(args),
         Some(Command::Bench(command)) => cli::bench::run(command),
         None => cli::gui::run(cli.gui),

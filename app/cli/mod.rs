@@ -8,6 +8,7 @@ pub mod gui;
 pub mod inspect;
 pub mod model;
 pub mod plan;
+pub mod quantize;
 pub mod video;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -15,6 +16,7 @@ use keye_model::{
     LoadProgress,
     budget::VisualBudget,
     device::{DTypeChoice, DeviceChoice},
+    quantize::{QuantKind, QuantizeSpec},
 };
 use keye_studio::inference::Placement;
 
@@ -29,6 +31,13 @@ pub struct PlacementArgs {
     /// memory, else bf16), f32, bf16 or f16. Norms, softmax and rotary tables stay in f32.
     #[arg(long, default_value = "auto")]
     pub dtype: DTypeChoice,
+    /// Quantize the decoder's linear layers at load: none, q8_0, q6k or q4k (a quantized copy
+    /// saved by `keye-studio quantize` beside the checkpoint is used instead when present).
+    #[arg(long, default_value = "none")]
+    pub quantize: QuantKind,
+    /// Quantize the vision tower's linear layers too.
+    #[arg(long, requires = "quantize")]
+    pub quantize_vision: bool,
 }
 
 impl PlacementArgs {
@@ -36,6 +45,10 @@ impl PlacementArgs {
         Placement {
             device: self.device,
             dtype: self.dtype,
+            quantize: QuantizeSpec {
+                kind: self.quantize,
+                vision: self.quantize_vision,
+            },
         }
     }
 }

@@ -58,7 +58,14 @@ impl KeyeTokenizer {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"),
             ));
         }
-        let inner = tokenizers::Tokenizer::from_file(&path).map_err(|e| Error::Tokenizer {
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        Self::from_bytes(&bytes, &path, config)
+    }
+
+    /// A tokenizer from the bytes of a `tokenizer.json`; `path` names it in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path, config: &KeyeConfig) -> Result<Self> {
+        let path = path.to_path_buf();
+        let inner = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| Error::Tokenizer {
             path: path.clone(),
             message: e.to_string(),
         })?;

@@ -20,6 +20,7 @@ mod header;
 use crate::{
     config::KeyeConfig,
     error::{Error, Result, read_json},
+    quantize::QuantizeSpec,
 };
 
 /// Where loading is; handed to the progress callback after each shard check and each tensor.
@@ -31,21 +32,23 @@ pub enum LoadProgress {
     LoadedTensor { done: usize, total: usize },
 }
 
-/// How to load a checkpoint: target device and dtype, a progress callback and a cancel flag that
-/// is checked between shards and tensors.
+/// How to load a checkpoint: target device and dtype of the dense weights, what to quantize, a
+/// progress callback and a cancel flag that is checked between shards and tensors.
 pub struct LoadOptions {
     pub device: Device,
     pub dtype: DType,
+    pub quantize: QuantizeSpec,
     pub progress: Option<Box<dyn FnMut(LoadProgress) + Send>>,
     pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for LoadOptions {
-    /// CPU, float32, no progress, not cancellable.
+    /// CPU, float32, nothing quantized, no progress, not cancellable.
     fn default() -> Self {
         Self {
             device: Device::Cpu,
             dtype: DType::F32,
+            quantize: QuantizeSpec::default(),
             progress: None,
             cancel: None,
         }
@@ -53,12 +56,12 @@ impl Default for LoadOptions {
 }
 
 impl LoadOptions {
-    fn report(&mut self, progress: LoadProgress) {
+    pub(crate) fn report(&mut self, progress: LoadProgress) {
         if let Some(callback) = self.progress.as_mut() {
             callback(progress);
         }
     }
-    fn check_cancel(&self) -> Result<()> {
+    pub(crate) fn check_cancel(&self) -> Result<()> {
         match &self.cancel {
             Some(flag) if flag.load(Ordering::Relaxed) => Err(Error::Cancelled),
             _ => Ok(()),
@@ -175,18 +178,41 @@ impl MappedShard {
     }
 }
 
-/// Validates the expected tensors of every shard (present, float dtype, right shape), then reads
-/// them, plus every other tensor whose name starts with `optional_prefix` (a video encoder's
-/// weights, whose shapes its own builder checks), shard by shard, handing each to `accept`
-/// already on `options.device` in `options.dtype`. Each tensor is converted straight from the
-/// mapped bytes (no f32 copy of a half-precision checkpoint) and a shard is unmapped once its
-/// tensors are read, so the file pages held at any time are one shard's.
+/// One tensor of a checkpoint as its bytes sit in the mapped shard, before any conversion.
+pub struct RawTensor<'a> {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    /// Little-endian elements in `dtype`, row-major.
+    pub bytes: &'a [u8],
+    /// The shard it is read from (for errors).
+    pub path: &'a Path,
+}
+
+impl RawTensor<'_> {
+    /// The tensor on `device` in `dtype`, converted straight from the mapped bytes.
+    pub fn to_tensor(&self, device: &Device, dtype: DType) -> Result<Tensor> {
+        Tensor::from_raw_buffer(self.bytes, self.dtype, &self.shape, device)
+            .and_then(|t| t.to_dtype(dtype))
+            .map_err(|e| Error::CorruptSafetensors {
+                path: self.path.to_path_buf(),
+                message: format!("tensor {}: {e}", self.name),
+            })
+    }
+}
+
+/// Validates the expected tensors of every shard (present, float dtype, right shape), then hands
+/// each of them, plus every other tensor whose name starts with `optional_prefix` (a video
+/// encoder's weights, whose shapes its own builder checks), to `accept` as its mapped bytes, shard
+/// by shard. A shard is unmapped once its tensors are read, so the file pages held at any time are
+/// one shard's; `accept` converts (or quantizes) each tensor straight from those bytes, so a
+/// half-precision checkpoint never gets a full f32 copy.
 pub fn read_tensors(
     dir: &Path,
     config: &KeyeConfig,
     optional_prefix: Option<&str>,
     options: &mut LoadOptions,
-    accept: &mut dyn FnMut(String, Tensor) -> Result<()>,
+    accept: &mut dyn FnMut(RawTensor) -> Result<()>,
 ) -> Result<()> {
     let files = WeightFiles::locate(dir)?;
     let plan = plan_reads(dir, &files, config, optional_prefix, options)?;
@@ -204,13 +230,18 @@ pub fn read_tensors(
                 path: shard.clone(),
                 message: format!("tensor {name}: {e}"),
             })?;
-            let tensor = tensor_from_view(&view, &options.device)
-                .and_then(|t| t.to_dtype(options.dtype))
-                .map_err(|e| Error::CorruptSafetensors {
-                    path: shard.clone(),
-                    message: format!("tensor {name}: {e}"),
-                })?;
-            accept(name, tensor)?;
+            let dtype = candle_dtype(view.dtype()).ok_or_else(|| Error::WrongDtype {
+                path: shard.clone(),
+                name: name.clone(),
+                found: format!("{:?}", view.dtype()),
+            })?;
+            accept(RawTensor {
+                shape: view.shape().to_vec(),
+                bytes: view.data(),
+                name,
+                dtype,
+                path: shard,
+            })?;
             done += 1;
             options.report(LoadProgress::LoadedTensor { done, total });
         }
@@ -226,16 +257,11 @@ pub fn load_tensors(
     options: &mut LoadOptions,
 ) -> Result<HashMap<String, Tensor>> {
     let mut tensors = HashMap::new();
-    read_tensors(
-        dir,
-        config,
-        optional_prefix,
-        options,
-        &mut |name, tensor| {
-            tensors.insert(name, tensor);
-            Ok(())
-        },
-    )?;
+    let (device, dtype) = (options.device.clone(), options.dtype);
+    read_tensors(dir, config, optional_prefix, options, &mut |raw| {
+        tensors.insert(raw.name.clone(), raw.to_tensor(&device, dtype)?);
+        Ok(())
+    })?;
     Ok(tensors)
 }
 
@@ -330,13 +356,10 @@ fn plan_reads(
     Ok(plan)
 }
 
-/// A tensor from a safetensors view, in the view's own dtype, on `device`.
-fn tensor_from_view(
-    view: &safetensors::tensor::TensorView,
-    device: &Device,
-) -> candle_core::Result<Tensor> {
+/// The candle dtype of a safetensors dtype this loader reads.
+fn candle_dtype(dtype: safetensors::Dtype) -> Option<DType> {
     use safetensors::Dtype as D;
-    let dtype = match view.dtype() {
+    Some(match dtype {
         D::F32 => DType::F32,
         D::F16 => DType::F16,
         D::BF16 => DType::BF16,
@@ -344,7 +367,6 @@ fn tensor_from_view(
         D::U8 => DType::U8,
         D::U32 => DType::U32,
         D::I64 => DType::I64,
-        other => candle_core::bail!("dtype {other:?} cannot be loaded"),
-    };
-    Tensor::from_raw_buffer(view.data(), dtype, view.shape(), device)
+        _ => return None,
+    })
 }
