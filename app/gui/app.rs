@@ -20,9 +20,12 @@ use crate::inference::Placement;
 const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "mkv", "webm", "avi", "m4v", "ts", "flv"];
 
 /// Which dialog a picked path answers.
+#[derive(Clone, Copy)]
 enum Pick {
     Video,
     ModelFolder,
+    /// A quantized model saved as one .gguf file.
+    ModelFile,
 }
 
 /// A file dialog runs on its own thread (portal dialogs block) and answers here.
@@ -88,13 +91,14 @@ impl StudioApp {
         models.panel.choice = model::load_choice(Placement {
             device: launch.device.unwrap_or(remembered.device),
             dtype: launch.dtype.unwrap_or(remembered.dtype),
+            quantize: launch.quantize.unwrap_or(remembered.quantize),
         });
-        // The remembered folder loads again only while it still looks like a checkpoint.
+        // The remembered folder (or .gguf) loads again only while it still looks like a model.
         let model_path = launch.model.or_else(|| {
             settings
                 .model_dir
                 .clone()
-                .filter(|dir| dir.join("config.json").is_file())
+                .filter(|path| model::looks_like_model(path))
         });
         if let Some(dir) = model_path {
             models.open(dir, &mut toasts);
@@ -159,9 +163,8 @@ impl StudioApp {
                 .first()
                 .and_then(|p| p.parent())
                 .map(Path::to_path_buf),
-            Pick::ModelFolder => self.settings.model_dir.clone(),
+            Pick::ModelFolder | Pick::ModelFile => self.settings.model_dir.clone(),
         };
-        let is_video = matches!(pick, Pick::Video);
         let spawned = std::thread::Builder::new()
             .name("file-dialog".into())
             .spawn(move || {
@@ -169,15 +172,18 @@ impl StudioApp {
                 if let Some(dir) = start_dir {
                     dialog = dialog.set_directory(dir);
                 }
-                let picked = if is_video {
-                    dialog
+                let picked = match pick {
+                    Pick::Video => dialog
                         .set_title("Open a video")
                         .add_filter("Video", VIDEO_EXTENSIONS)
-                        .pick_file()
-                } else {
-                    dialog
+                        .pick_file(),
+                    Pick::ModelFolder => dialog
                         .set_title("Open a Keye-VL checkpoint folder")
-                        .pick_folder()
+                        .pick_folder(),
+                    Pick::ModelFile => dialog
+                        .set_title("Open a quantized Keye-VL model")
+                        .add_filter("GGUF model", &["gguf"])
+                        .pick_file(),
                 };
                 let _ = sender.send(picked);
                 repaint.request_repaint();
@@ -200,7 +206,9 @@ impl StudioApp {
         let pick = self.dialog.take().map(|d| d.pick);
         match (pick, answer) {
             (Some(Pick::Video), Some(path)) => self.open_video(&path, ctx),
-            (Some(Pick::ModelFolder), Some(path)) => self.models.open(path, &mut self.toasts),
+            (Some(Pick::ModelFolder | Pick::ModelFile), Some(path)) => {
+                self.models.open(path, &mut self.toasts)
+            }
             _ => {}
         }
     }
@@ -224,9 +232,12 @@ impl StudioApp {
 
     fn handle_dropped_files(&mut self, ctx: &egui::Context) {
         let dropped = ctx.input(|i| i.raw.dropped_files.first().map(|f| f.path().to_path_buf()));
-        // A dropped folder is a checkpoint, a .json/.jsonl file captions, any other file a video.
+        // A dropped folder or .gguf is a model, a .json/.jsonl file captions, any other file a
+        // video.
         match dropped {
-            Some(path) if path.is_dir() => self.models.open(path, &mut self.toasts),
+            Some(path) if path.is_dir() || keye_model::gguf::is_gguf(&path) => {
+                self.models.open(path, &mut self.toasts)
+            }
             Some(path) if is_caption_file(&path) => {
                 let repaint = ctx.clone();
                 self.captions
@@ -264,6 +275,9 @@ impl StudioApp {
             ui.menu_button("Model", |ui| {
                 if ui.button("Open checkpoint folder…").clicked() {
                     self.start_dialog(Pick::ModelFolder, ui.ctx());
+                }
+                if ui.button("Open quantized model (.gguf)…").clicked() {
+                    self.start_dialog(Pick::ModelFile, ui.ctx());
                 }
             });
             ui.menu_button("Captions", |ui| self.captions.menu(ui, &mut self.toasts));
@@ -384,6 +398,8 @@ impl StudioApp {
             let action = self.models.panel.ui(ui);
             if action == Some(ModelAction::Open) {
                 self.start_dialog(Pick::ModelFolder, ui.ctx());
+            } else if action == Some(ModelAction::OpenFile) {
+                self.start_dialog(Pick::ModelFile, ui.ctx());
             } else if let Some(action) = action
                 && self.models.handle(action) == Some(ModelChange::Unloaded)
             {

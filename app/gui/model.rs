@@ -1,16 +1,21 @@
-//! The model manager: loads a checkpoint folder in the background through
-//! [`inference::spawn_load`] on the device and dtype picked in the [`ModelPanel`], feeds its
-//! progress to the panel, and holds the loaded model for the ask controller. A failure becomes a
-//! toast naming the folder and the problem.
+//! The model manager: loads a checkpoint folder (or a quantized GGUF) in the background through
+//! [`inference::spawn_load`] on the device, dtype and quantization picked in the [`ModelPanel`],
+//! feeds its progress to the panel, holds the loaded model for the ask controller, and saves a
+//! quantized copy beside the checkpoint on a worker. A failure becomes a toast naming the folder
+//! or file and the problem.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use crossbeam_channel::Receiver;
 use eframe::egui;
 use keye_model::device::{DTypeChoice, DeviceChoice};
+use keye_model::quantize::{QuantKind, QuantizeSpec};
+use keye_model::{LoadOptions, LoadProgress, gguf};
 use keye_ui::{
     BuildDevices, DevicePick, DtypePick, LoadChoice, ModelAction, ModelPanel, ModelState,
-    ModelSummary, Toasts,
+    ModelSummary, QuantizePick, SaveProgress, Toasts,
 };
 
 use crate::inference::{self, LoadEvent, LoadHandle, LoadedModel, Placement};
@@ -22,11 +27,33 @@ pub enum ModelChange {
     Unloaded,
 }
 
+/// A load in flight.
+struct Loading {
+    handle: LoadHandle,
+    choice: LoadChoice,
+    /// "loading and quantizing tensors to q4k" when tensors are quantized as they stream in.
+    tensor_stage: Option<String>,
+}
+
+/// Saving a quantized copy: progress and outcome, in order.
+enum SaveEvent {
+    Progress { done: usize, total: usize },
+    Saved(PathBuf),
+    Failed(String),
+    Cancelled,
+}
+
+/// A quantized copy being written on a worker.
+struct Saving {
+    events: Receiver<SaveEvent>,
+    cancel: Arc<AtomicBool>,
+}
+
 pub struct ModelManager {
     pub panel: ModelPanel,
-    /// The load in flight and the choice it was started with.
-    loading: Option<(LoadHandle, LoadChoice)>,
+    loading: Option<Loading>,
     loaded: Option<(Arc<LoadedModel>, LoadChoice)>,
+    saving: Option<Saving>,
 }
 
 impl Default for ModelManager {
@@ -38,6 +65,7 @@ impl Default for ModelManager {
             },
             loading: None,
             loaded: None,
+            saving: None,
         }
     }
 }
@@ -47,6 +75,19 @@ pub fn this_build() -> BuildDevices {
     BuildDevices {
         cuda: cfg!(feature = "cuda"),
         metal: cfg!(feature = "metal"),
+    }
+}
+
+/// The panel's quantization in the model crate's terms.
+fn quantize_spec(choice: LoadChoice) -> QuantizeSpec {
+    QuantizeSpec {
+        kind: match choice.quantize {
+            QuantizePick::None => QuantKind::None,
+            QuantizePick::Q8_0 => QuantKind::Q8_0,
+            QuantizePick::Q6k => QuantKind::Q6K,
+            QuantizePick::Q4k => QuantKind::Q4K,
+        },
+        vision: choice.quantize_vision && choice.quantize != QuantizePick::None,
     }
 }
 
@@ -65,6 +106,7 @@ pub fn placement(choice: LoadChoice) -> Placement {
             DtypePick::Bf16 => DTypeChoice::Bf16,
             DtypePick::F16 => DTypeChoice::F16,
         },
+        quantize: quantize_spec(choice),
     }
 }
 
@@ -83,20 +125,83 @@ pub fn load_choice(placement: Placement) -> LoadChoice {
             DTypeChoice::Bf16 => DtypePick::Bf16,
             DTypeChoice::F16 => DtypePick::F16,
         },
+        quantize: match placement.quantize.kind {
+            QuantKind::None => QuantizePick::None,
+            QuantKind::Q8_0 => QuantizePick::Q8_0,
+            QuantKind::Q6K => QuantizePick::Q6k,
+            QuantKind::Q4K => QuantizePick::Q4k,
+        },
+        quantize_vision: placement.quantize.vision,
     }
 }
 
-/// Checks that can fail fast, before a worker starts, with a message saying what a checkpoint is.
-fn folder_problem(dir: &Path) -> Option<&'static str> {
-    if !dir.exists() {
+/// Checks that can fail fast, before a worker starts, with a message saying what a model is.
+fn model_problem(path: &Path) -> Option<&'static str> {
+    if !path.exists() {
         Some("does not exist")
-    } else if !dir.is_dir() {
-        Some("is not a folder (a checkpoint is a folder with config.json and *.safetensors)")
-    } else if !dir.join("config.json").is_file() {
-        Some("has no config.json, so it is not a Hugging Face checkpoint folder")
-    } else {
+    } else if path.is_file() {
+        (!gguf::is_gguf(path)).then_some(
+            "is a file but not a .gguf model (a checkpoint is a folder with config.json and \
+             *.safetensors, or a .gguf file saved by Save quantized copy)",
+        )
+    } else if path.join("config.json").is_file() {
         None
+    } else {
+        match files_in(path, gguf::is_gguf).len() {
+            0 => Some(
+                "has no config.json and no .gguf file, so it is not a Hugging Face checkpoint \
+                 folder",
+            ),
+            1 => None,
+            _ => Some("holds several .gguf files and no config.json: open the one to load"),
+        }
     }
+}
+
+/// The model file to load for `path`: a folder holding only a saved quantized copy (no
+/// config.json) stands for that file.
+fn model_file(path: PathBuf) -> PathBuf {
+    if !path.is_dir() || path.join("config.json").is_file() {
+        return path;
+    }
+    match files_in(&path, gguf::is_gguf).as_slice() {
+        [only] => only.clone(),
+        _ => path,
+    }
+}
+
+/// Whether a path is worth loading again on the next start: a checkpoint folder or a GGUF file.
+pub fn looks_like_model(path: &Path) -> bool {
+    path.exists() && model_problem(path).is_none()
+}
+
+/// The files of folder `dir` that `wanted` accepts.
+fn files_in(dir: &Path, wanted: fn(&Path) -> bool) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| wanted(p))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn is_safetensors(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "safetensors")
+}
+
+/// The loader's tensor stage, when loading `path` quantizes as tensors stream in: a folder of
+/// safetensors without the saved copy for this quantization beside it.
+fn quantizing_stage(path: &Path, spec: &QuantizeSpec) -> Option<String> {
+    let streams_safetensors = path.is_dir()
+        && !path.join(gguf::file_name(spec)).is_file()
+        && !files_in(path, is_safetensors).is_empty();
+    (!spec.is_none() && streams_safetensors).then(|| {
+        let vision = if spec.vision { " (vision too)" } else { "" };
+        format!("loading and quantizing tensors to {}{vision}", spec.kind)
+    })
 }
 
 impl ModelManager {
@@ -108,44 +213,98 @@ impl ModelManager {
         self.loading.is_some()
     }
 
-    /// Starts loading `dir` where the panel's choice says (cancelling a load in progress); the
-    /// current model stays usable until the new one is in.
-    pub fn open(&mut self, dir: PathBuf, toasts: &mut Toasts) {
-        if let Some(problem) = folder_problem(&dir) {
-            toasts.error(format!("Model folder {}: {problem}", dir.display()));
+    /// Starts loading `path` (a checkpoint folder or a GGUF file) where the panel's choice says,
+    /// cancelling a load in progress; the current model stays usable until the new one is in.
+    pub fn open(&mut self, path: PathBuf, toasts: &mut Toasts) {
+        if let Some(problem) = model_problem(&path) {
+            toasts.error(format!("Model {}: {problem}", path.display()));
             self.panel.state = ModelState::Failed {
-                dir,
+                dir: path,
                 message: problem.to_owned(),
             };
             return;
         }
-        self.start_load(dir);
+        self.start_load(model_file(path));
     }
 
-    fn start_load(&mut self, dir: PathBuf) {
-        if let Some((previous, _)) = self.loading.take() {
-            previous.cancel();
+    fn start_load(&mut self, path: PathBuf) {
+        if let Some(previous) = self.loading.take() {
+            previous.handle.cancel();
         }
         let choice = self.panel.choice;
-        self.loading = Some((
-            inference::spawn_load(dir.clone(), placement(choice)),
+        let placement = placement(choice);
+        self.loading = Some(Loading {
+            handle: inference::spawn_load(path.clone(), placement),
             choice,
-        ));
+            tensor_stage: quantizing_stage(&path, &placement.quantize),
+        });
         self.panel.state = ModelState::Loading {
-            dir,
+            dir: path,
             stage: format!("starting on {} in {}", choice.device, choice.dtype),
             done: 0,
             total: 0,
         };
     }
 
+    /// Writes the loaded checkpoint quantized as picked to a GGUF file in its folder, on a worker
+    /// (it reads the safetensors again and keeps the quantized tensors until written).
+    fn start_saving(&mut self) {
+        let Some((model, _)) = &self.loaded else {
+            return;
+        };
+        let spec = quantize_spec(self.panel.choice);
+        if spec.is_none() || self.saving.is_some() || model.runtime.gguf.is_some() {
+            return;
+        }
+        let dir = model.runtime.dir.clone();
+        let path = dir.join(gguf::file_name(&spec));
+        let (sender, events) = crossbeam_channel::unbounded();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&cancel);
+        std::thread::spawn(move || {
+            let progress_sender = sender.clone();
+            let progress = Box::new(move |p: LoadProgress| {
+                if let LoadProgress::LoadedTensor { done, total } = p {
+                    let _ = progress_sender.send(SaveEvent::Progress { done, total });
+                }
+            });
+            let mut options = LoadOptions {
+                progress: Some(progress),
+                cancel: Some(flag),
+                ..LoadOptions::default()
+            };
+            let event = match gguf::quantize_checkpoint(&dir, &spec, None, &mut options) {
+                Ok(written) => SaveEvent::Saved(written),
+                Err(keye_model::Error::Cancelled) => SaveEvent::Cancelled,
+                Err(error) => SaveEvent::Failed(error.to_string()),
+            };
+            let _ = sender.send(event);
+        });
+        self.saving = Some(Saving { events, cancel });
+        self.panel.saving = Some(SaveProgress {
+            path,
+            done: 0,
+            total: 0,
+        });
+    }
+
     /// Handles the panel's buttons; `Open` is the app's (it owns the dialog) and is returned.
     pub fn handle(&mut self, action: ModelAction) -> Option<ModelChange> {
         match action {
-            ModelAction::Open => None,
+            ModelAction::Open | ModelAction::OpenFile => None,
             ModelAction::CancelLoading => {
-                if let Some((loading, _)) = &self.loading {
-                    loading.cancel();
+                if let Some(loading) = &self.loading {
+                    loading.handle.cancel();
+                }
+                None
+            }
+            ModelAction::SaveQuantized => {
+                self.start_saving();
+                None
+            }
+            ModelAction::CancelSaving => {
+                if let Some(saving) = &self.saving {
+                    saving.cancel.store(true, Ordering::Relaxed);
                 }
                 None
             }
@@ -163,10 +322,11 @@ impl ModelManager {
         }
     }
 
-    /// Drains the loader's events; repaints while loading so the bar moves.
+    /// Drains the loader's and the saver's events; repaints while either runs so the bars move.
     pub fn poll(&mut self, ctx: &egui::Context, toasts: &mut Toasts) -> Option<ModelChange> {
-        let (loading, choice) = self.loading.as_ref()?;
-        let choice = *choice;
+        self.poll_saving(ctx, toasts);
+        let loading = self.loading.as_ref()?;
+        let choice = loading.choice;
         ctx.request_repaint_after(std::time::Duration::from_millis(50));
         let dir = match &self.panel.state {
             ModelState::Loading { dir, .. } => dir.clone(),
@@ -174,12 +334,16 @@ impl ModelManager {
         };
         let mut change = None;
         let mut ended = false;
-        while let Ok(event) = loading.events.try_recv() {
+        while let Ok(event) = loading.handle.events.try_recv() {
             match event {
                 LoadEvent::Progress { stage, done, total } => {
+                    let stage = match &loading.tensor_stage {
+                        Some(quantizing) if stage == "loading tensors" => quantizing.clone(),
+                        _ => stage.to_owned(),
+                    };
                     self.panel.state = ModelState::Loading {
                         dir: dir.clone(),
-                        stage: stage.to_owned(),
+                        stage,
                         done,
                         total,
                     };
@@ -193,7 +357,7 @@ impl ModelManager {
                 }
                 LoadEvent::Failed(message) => {
                     toasts.error(format!(
-                        "Could not load the model folder {}: {message}",
+                        "Could not load the model {}: {message}",
                         dir.display()
                     ));
                     self.panel.state = ModelState::Failed {
@@ -217,6 +381,45 @@ impl ModelManager {
         change
     }
 
+    fn poll_saving(&mut self, ctx: &egui::Context, toasts: &mut Toasts) {
+        let Some(saving) = &self.saving else {
+            return;
+        };
+        ctx.request_repaint_after(std::time::Duration::from_millis(100));
+        let path = self.panel.saving.as_ref().map(|s| s.path.clone());
+        let path = path.unwrap_or_default();
+        while let Ok(event) = saving.events.try_recv() {
+            match event {
+                SaveEvent::Progress { done, total } => {
+                    self.panel.saving = Some(SaveProgress {
+                        path: path.clone(),
+                        done,
+                        total,
+                    });
+                    continue;
+                }
+                SaveEvent::Saved(written) => {
+                    let size = std::fs::metadata(&written).map(|m| m.len()).unwrap_or(0);
+                    toasts.info(format!(
+                        "Saved {} ({}); loading the folder with the same quantization reads it \
+                         instead of quantizing again",
+                        written.display(),
+                        keye_ui::model_panel::format_bytes(size)
+                    ));
+                }
+                SaveEvent::Failed(message) => {
+                    toasts.error(format!("Could not save {}: {message}", path.display()));
+                }
+                SaveEvent::Cancelled => {
+                    toasts.info(format!("Saving {} cancelled", path.display()));
+                }
+            }
+            self.saving = None;
+            self.panel.saving = None;
+            break;
+        }
+    }
+
     /// What the panel shows without a load in progress.
     fn loaded_state(&self) -> ModelState {
         match &self.loaded {
@@ -232,11 +435,22 @@ impl ModelManager {
                     device: info.device,
                     dtype: info.dtype,
                     loaded_with: *choice,
+                    quantization: describe_quantization(&model.runtime.quantization),
+                    gguf: model.runtime.gguf.clone(),
                     free_after_load: model.free_after_load,
                 })
             }
             None => ModelState::None,
         }
+    }
+}
+
+/// "none", "q4k", "q4k, vision too".
+fn describe_quantization(spec: &QuantizeSpec) -> String {
+    match (spec.kind, spec.vision) {
+        (QuantKind::None, _) => "none".to_owned(),
+        (kind, false) => kind.to_string(),
+        (kind, true) => format!("{kind}, vision too"),
     }
 }
 
@@ -373,5 +587,139 @@ mod tests {
             "f32 takes twice bf16"
         );
         assert!(toasts.items().is_empty(), "{:?}", toasts.items());
+    }
+
+    /// A copy of the tiny checkpoint in a temporary folder, so saving beside it writes there.
+    fn tiny_copy() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for entry in std::fs::read_dir(tiny_checkpoint()).expect("fixture") {
+            let path = entry.expect("entry").path();
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).expect("copy");
+        }
+        dir
+    }
+
+    fn loaded_summary(manager: &ModelManager) -> &ModelSummary {
+        match &manager.panel.state {
+            ModelState::Loaded(summary) => summary,
+            other => panic!("not loaded: {other:?}"),
+        }
+    }
+
+    /// Polls like the UI does until the quantized copy is written (or a minute passes).
+    fn poll_until_saved(manager: &mut ModelManager, toasts: &mut Toasts) {
+        let ctx = egui::Context::default();
+        let started = std::time::Instant::now();
+        while manager.saving.is_some() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "no save in a minute"
+            );
+            manager.poll(&ctx, toasts);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Quantize picked before loading quantizes as the weights stream in (and says so); Save
+    /// quantized copy writes the GGUF beside the checkpoint; the folder then loads from it, and
+    /// so does the file itself or a folder holding only it.
+    #[test]
+    fn quantizing_at_load_saving_a_copy_and_opening_it() {
+        let folder = tiny_copy();
+        let mut manager = ModelManager::default();
+        let mut toasts = Toasts::default();
+        manager.panel.choice.quantize = QuantizePick::Q8_0;
+        manager.open(folder.path().to_path_buf(), &mut toasts);
+        assert_eq!(
+            manager
+                .loading
+                .as_ref()
+                .and_then(|l| l.tensor_stage.as_deref()),
+            Some("loading and quantizing tensors to q8_0")
+        );
+        poll_until_settled(&mut manager, &mut toasts);
+        let summary = loaded_summary(&manager);
+        assert_eq!(summary.quantization, "q8_0");
+        assert_eq!(summary.gguf, None);
+        assert_eq!(
+            manager.loaded().unwrap().runtime.quantization,
+            quantize_spec(manager.panel.choice)
+        );
+
+        manager.handle(ModelAction::SaveQuantized);
+        assert!(manager.panel.saving.is_some(), "the panel shows the save");
+        poll_until_saved(&mut manager, &mut toasts);
+        let saved = folder.path().join("model-q8_0.gguf");
+        assert!(saved.is_file(), "{:?}", toasts.items());
+        assert!(manager.panel.saving.is_none());
+        assert_eq!(toasts.items().len(), 1, "one toast saying where it went");
+
+        // The folder with the same quantization reads the copy: nothing to quantize.
+        manager.open(folder.path().to_path_buf(), &mut toasts);
+        assert!(manager.loading.as_ref().unwrap().tensor_stage.is_none());
+        poll_until_settled(&mut manager, &mut toasts);
+        assert_eq!(
+            loaded_summary(&manager).gguf.as_deref(),
+            Some(saved.as_path())
+        );
+
+        // The file itself, and a folder that holds only it, with no quantization picked.
+        manager.panel.choice.quantize = QuantizePick::None;
+        let alone = tempfile::tempdir().expect("temp dir");
+        let moved = alone.path().join("keye-tiny-q8_0.gguf");
+        std::fs::copy(&saved, &moved).expect("copy");
+        for path in [moved.clone(), alone.path().to_path_buf()] {
+            assert!(looks_like_model(&path));
+            manager.open(path, &mut toasts);
+            poll_until_settled(&mut manager, &mut toasts);
+            let summary = loaded_summary(&manager);
+            assert_eq!(summary.gguf.as_deref(), Some(moved.as_path()));
+            assert_eq!(summary.quantization, "q8_0");
+        }
+        assert_eq!(toasts.items().len(), 1, "{:?}", toasts.items());
+    }
+
+    #[test]
+    fn saving_needs_a_quantization_and_a_file_that_is_no_model_is_refused() {
+        let folder = tiny_copy();
+        let mut manager = ModelManager::default();
+        let mut toasts = Toasts::default();
+        manager.open(folder.path().to_path_buf(), &mut toasts);
+        poll_until_settled(&mut manager, &mut toasts);
+        manager.handle(ModelAction::SaveQuantized);
+        assert!(manager.saving.is_none(), "none picked: nothing to save");
+
+        let readme = folder.path().join("README.md");
+        assert!(!looks_like_model(&readme));
+        manager.open(readme, &mut toasts);
+        let ModelState::Failed { message, .. } = &manager.panel.state else {
+            panic!("expected a failure: {:?}", manager.panel.state);
+        };
+        assert!(message.contains(".gguf"), "{message}");
+        assert_eq!(toasts.items().len(), 1);
+    }
+
+    #[test]
+    fn cancelling_a_save_writes_nothing() {
+        let folder = tiny_copy();
+        let mut manager = ModelManager::default();
+        let mut toasts = Toasts::default();
+        manager.panel.choice.quantize = QuantizePick::Q8_0;
+        manager.open(folder.path().to_path_buf(), &mut toasts);
+        poll_until_settled(&mut manager, &mut toasts);
+        manager.handle(ModelAction::SaveQuantized);
+        manager.handle(ModelAction::CancelSaving);
+        poll_until_saved(&mut manager, &mut toasts);
+        let [toast] = toasts.items() else {
+            panic!("one toast: {:?}", toasts.items());
+        };
+        assert!(toast.text.ends_with("cancelled"), "{}", toast.text);
+        let left: Vec<_> = std::fs::read_dir(folder.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.contains("gguf"))
+            .collect();
+        assert!(left.is_empty(), "nothing written: {left:?}");
     }
 }

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use keye_model::quantize::QuantizeSpec;
+
 use crate::inference::Placement;
 
 /// Key of the settings in eframe's storage.
@@ -42,6 +44,9 @@ pub struct Settings {
     /// "bf16"), so a settings file stays readable and survives new choices.
     pub model_device: Option<String>,
     pub model_dtype: Option<String>,
+    /// `--quantize` words ("q4k") and whether the vision tower is quantized too.
+    pub model_quantize: Option<String>,
+    pub model_quantize_vision: bool,
 }
 
 impl Settings {
@@ -68,17 +73,24 @@ impl Settings {
         self.recent_videos.retain(|p| p != path);
     }
 
-    /// The remembered device and dtype; a word this version does not know reads as `auto`.
+    /// The remembered device, dtype and quantization; a word this version does not know reads
+    /// as the default (`auto`, `none`).
     pub fn placement(&self) -> Placement {
         Placement {
             device: parse_or_default(self.model_device.as_deref()),
             dtype: parse_or_default(self.model_dtype.as_deref()),
+            quantize: QuantizeSpec {
+                kind: parse_or_default(self.model_quantize.as_deref()),
+                vision: self.model_quantize_vision,
+            },
         }
     }
 
     pub fn remember_placement(&mut self, placement: Placement) {
         self.model_device = Some(placement.device.to_string());
         self.model_dtype = Some(placement.dtype.to_string());
+        self.model_quantize = Some(placement.quantize.kind.to_string());
+        self.model_quantize_vision = placement.quantize.vision;
     }
 }
 
@@ -120,6 +132,8 @@ mod tests {
             model_dir: Some(PathBuf::from("/models/keye")),
             model_device: Some("cuda:1".into()),
             model_dtype: Some("bf16".into()),
+            model_quantize: Some("q4k".into()),
+            model_quantize_vision: true,
         };
         let text = serde_json::to_string(&settings).expect("serialize");
         assert_eq!(
@@ -136,15 +150,25 @@ mod tests {
     #[test]
     fn the_model_placement_is_remembered_in_command_line_words() {
         use keye_model::device::{DTypeChoice, DeviceChoice};
+        use keye_model::quantize::QuantKind;
         let mut settings = Settings::default();
-        assert_eq!(settings.placement(), Placement::default(), "auto, auto");
+        assert_eq!(
+            settings.placement(),
+            Placement::default(),
+            "auto, auto, none"
+        );
         let picked = Placement {
             device: DeviceChoice::Cuda(1),
             dtype: DTypeChoice::Bf16,
+            quantize: QuantizeSpec {
+                kind: QuantKind::Q4K,
+                vision: true,
+            },
         };
         settings.remember_placement(picked);
         assert_eq!(settings.model_device.as_deref(), Some("cuda:1"));
         assert_eq!(settings.model_dtype.as_deref(), Some("bf16"));
+        assert_eq!(settings.model_quantize.as_deref(), Some("q4k"));
         let text = serde_json::to_string(&settings).expect("serialize");
         let restored: Settings = serde_json::from_str(&text).expect("parse");
         assert_eq!(restored.placement(), picked);

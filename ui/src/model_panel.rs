@@ -1,6 +1,7 @@
-//! The model manager's face: which checkpoint is loaded (or loading, or why it failed), where and
-//! in which precision the next one loads, and how to get one when there is none. The app owns the
-//! loading; this panel shows it and asks for Open / Cancel / Unload / Reload.
+//! The model manager's face: which checkpoint is loaded (or loading, or why it failed), where, in
+//! which precision and how quantized the next one loads, saving a quantized copy, and how to get
+//! a model when there is none. The app owns loading and saving; this panel shows them and asks
+//! for Open / Cancel / Unload / Reload / Save quantized copy.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -53,11 +54,59 @@ impl fmt::Display for DtypePick {
     }
 }
 
+/// Block format of the quantized linear layers, in the words of `--quantize`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum QuantizePick {
+    #[default]
+    None,
+    Q8_0,
+    Q6k,
+    Q4k,
+}
+
+impl QuantizePick {
+    pub const ALL: [Self; 4] = [Self::None, Self::Q8_0, Self::Q6k, Self::Q4k];
+
+    /// What the format costs, for the picker.
+    fn bits(self) -> &'static str {
+        match self {
+            Self::None => "full precision",
+            Self::Q8_0 => "8.5 bits a weight",
+            Self::Q6k => "6.6 bits a weight",
+            Self::Q4k => "4.5 bits a weight",
+        }
+    }
+}
+
+impl fmt::Display for QuantizePick {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::None => "none",
+            Self::Q8_0 => "q8_0",
+            Self::Q6k => "q6k",
+            Self::Q4k => "q4k",
+        })
+    }
+}
+
 /// What the next load uses, as the user picked it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoadChoice {
     pub device: DevicePick,
     pub dtype: DtypePick,
+    /// Quantize the decoder's linear layers while loading (a saved copy is read instead when
+    /// there is one).
+    pub quantize: QuantizePick,
+    /// The vision tower's linear layers too.
+    pub quantize_vision: bool,
+}
+
+/// A quantized copy being written beside the checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SaveProgress {
+    pub path: PathBuf,
+    pub done: usize,
+    pub total: usize,
 }
 
 /// Which GPU back-ends this build was compiled with (a GPU may still be missing at run time).
@@ -84,6 +133,10 @@ pub struct ModelSummary {
     pub dtype: String,
     /// What was picked when it loaded (`auto` resolves to `device` and `dtype`).
     pub loaded_with: LoadChoice,
+    /// "none", "q4k", "q4k, vision too": what is quantized in memory.
+    pub quantization: String,
+    /// The GGUF file the weights came from, when they did.
+    pub gguf: Option<PathBuf>,
     /// System memory free right after loading (CPU only), what budgets are sized to.
     pub free_after_load: Option<u64>,
 }
@@ -113,13 +166,19 @@ pub enum ModelAction {
     Open,
     CancelLoading,
     Unload,
+    /// Open the file dialog for a quantized `.gguf` model.
+    OpenFile,
     /// Load the current checkpoint again with the load choice as it is now.
     Reload,
+    /// Write the loaded checkpoint quantized as picked, as a GGUF file beside it.
+    SaveQuantized,
+    CancelSaving,
 }
 
 /// How to get a model, shown when there is none.
 pub const HOW_TO_GET_A_MODEL: &str = "Model > Open checkpoint folder… or drop a Hugging Face \
-     checkpoint folder (config.json, *.safetensors, tokenizer.json) on the window";
+     checkpoint folder (config.json, *.safetensors, tokenizer.json) or a quantized .gguf file on \
+     the window";
 
 const CUDA_MISSING: &str = "this build has no CUDA support (rebuild with --features cuda)";
 const METAL_MISSING: &str = "this build has no Metal support (rebuild with --features metal)";
@@ -131,6 +190,8 @@ pub struct ModelPanel {
     pub choice: LoadChoice,
     /// What this build can run on; the app fills it in.
     pub build: BuildDevices,
+    /// A quantized copy being saved.
+    pub saving: Option<SaveProgress>,
 }
 
 impl ModelPanel {
@@ -179,7 +240,7 @@ impl ModelPanel {
         match &self.state {
             ModelState::Loading { .. } => {}
             ModelState::Loaded(summary) => {
-                ui.horizontal(|ui| {
+                ui.horizontal_wrapped(|ui| {
                     if ui.button("Unload").clicked() {
                         action = Some(ModelAction::Unload);
                     }
@@ -189,22 +250,65 @@ impl ModelPanel {
                     if self.choice != summary.loaded_with
                         && ui
                             .button("Reload")
-                            .on_hover_text(
-                                "Load this checkpoint again on the device and dtype above",
-                            )
+                            .on_hover_text("Load this checkpoint again as picked above")
                             .clicked()
                     {
                         action = Some(ModelAction::Reload);
                     }
                 });
+                if summary.gguf.is_none() {
+                    action = self.save_ui(ui).or(action);
+                }
             }
             ModelState::None | ModelState::Failed { .. } => {
-                if ui.button("Open checkpoint folder…").clicked() {
-                    action = Some(ModelAction::Open);
-                }
+                ui.horizontal_wrapped(|ui| {
+                    if ui.button("Open checkpoint folder…").clicked() {
+                        action = Some(ModelAction::Open);
+                    }
+                    if ui
+                        .button("Open .gguf file…")
+                        .on_hover_text("A quantized copy saved by Save quantized copy")
+                        .clicked()
+                    {
+                        action = Some(ModelAction::OpenFile);
+                    }
+                });
             }
         }
         action
+    }
+
+    /// "Save quantized copy" with the picked format, or the save's progress and Cancel.
+    fn save_ui(&self, ui: &mut egui::Ui) -> Option<ModelAction> {
+        if let Some(saving) = &self.saving {
+            ui.label(format!("Saving {}", saving.path.display()));
+            let fraction = if saving.total > 0 {
+                saving.done as f32 / saving.total as f32
+            } else {
+                0.0
+            };
+            let text = format!("quantizing tensors ({}/{})", saving.done, saving.total);
+            ui.add(egui::ProgressBar::new(fraction).text(text).animate(true));
+            return ui
+                .button("Cancel saving")
+                .clicked()
+                .then_some(ModelAction::CancelSaving);
+        }
+        let picked = self.choice.quantize != QuantizePick::None;
+        let label = if picked {
+            format!("Save quantized copy ({})", self.choice.quantize)
+        } else {
+            "Save quantized copy".to_owned()
+        };
+        ui.add_enabled(picked, egui::Button::new(label))
+            .on_hover_text(
+                "Writes the checkpoint quantized as picked above as one .gguf file in its \
+                 folder; loading the folder with the same quantization then reads it instead \
+                 of quantizing again",
+            )
+            .on_disabled_hover_text("Pick a quantization above first")
+            .clicked()
+            .then_some(ModelAction::SaveQuantized)
     }
 
     /// Device and dtype pickers; a back-end this build lacks is shown, disabled, with the reason.
@@ -256,8 +360,32 @@ impl ModelPanel {
                     .labelled_by(label.id)
                     .on_hover_text(
                         "auto: bf16 on a GPU; on the CPU f32 when the weights fit in free \
-                         memory, else bf16. Norms, softmax and rotary tables stay in f32.",
+                         memory, else bf16 (bf16 for a quantized model over a billion \
+                         parameters). Norms, softmax and rotary tables stay in f32.",
                     );
+                ui.end_row();
+                let label = ui.label("Quantize");
+                egui::ComboBox::from_id_salt("model-quantize")
+                    .selected_text(choice.quantize.to_string())
+                    .show_ui(ui, |ui| {
+                        for kind in QuantizePick::ALL {
+                            ui.selectable_value(&mut choice.quantize, kind, kind.to_string())
+                                .on_hover_text(kind.bits());
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id)
+                    .on_hover_text(
+                        "The decoder's linear layers in 4-8 bit blocks: a fraction of the memory, \
+                         faster on a CPU, close to but not exactly the full model",
+                    );
+                ui.end_row();
+                ui.label("");
+                ui.add_enabled(
+                    choice.quantize != QuantizePick::None,
+                    egui::Checkbox::new(&mut choice.quantize_vision, "Quantize vision too"),
+                )
+                .on_hover_text("The vision tower's linear layers as well (not for Mavors)");
                 ui.end_row();
             });
         if !build.cuda && !build.metal {
@@ -301,13 +429,21 @@ fn summary_grid(ui: &mut egui::Ui, summary: &ModelSummary) {
             "Dtype",
             resolved(summary.loaded_with.dtype.to_string(), &summary.dtype),
         ),
+        ("Quantization", summary.quantization.clone()),
         ("Weights in memory", format_bytes(summary.weights_bytes)),
         ("Size on disk", format_bytes(summary.bytes_on_disk)),
     ];
     if let Some(free) = summary.free_after_load {
         rows.push(("Free memory", format_bytes(free)));
     }
-    rows.push(("Folder", summary.dir.display().to_string()));
+    match &summary.gguf {
+        Some(file) if *file == summary.dir => rows.push(("File", file.display().to_string())),
+        Some(file) => {
+            rows.push(("Folder", summary.dir.display().to_string()));
+            rows.push(("Read from", file.display().to_string()));
+        }
+        None => rows.push(("Folder", summary.dir.display().to_string())),
+    }
     egui::Grid::new("model-info").num_columns(2).show(ui, |ui| {
         for (name, value) in rows {
             ui.label(name);

@@ -1,6 +1,7 @@
-//! The model manager panel as a person uses it: each state with its action, the device and dtype
-//! picked before loading (a back-end this build lacks cannot be picked), and Reload offered once
-//! the pick differs from what the loaded model was loaded with.
+//! The model manager panel as a person uses it: each state with its action, the device, dtype and
+//! quantization picked before loading (a back-end this build lacks cannot be picked), Reload
+//! offered once the pick differs from what the loaded model was loaded with, and saving a
+//! quantized copy with its progress and Cancel.
 
 use std::path::PathBuf;
 
@@ -8,14 +9,14 @@ use egui::{Vec2, accesskit::Role};
 use egui_kittest::{Harness, kittest::Queryable};
 use keye_ui::{
     BuildDevices, DevicePick, DtypePick, LoadChoice, ModelAction, ModelPanel, ModelState,
-    ModelSummary,
+    ModelSummary, QuantizePick, SaveProgress,
 };
 
 type State = (ModelPanel, Vec<ModelAction>);
 
 fn model_harness(panel: ModelPanel) -> Harness<'static, State> {
     Harness::builder()
-        .with_size(Vec2::new(420.0, 420.0))
+        .with_size(Vec2::new(420.0, 720.0))
         .build_ui_state(
             |ui, (panel, actions): &mut State| {
                 if let Some(action) = panel.ui(ui) {
@@ -44,11 +45,13 @@ fn loaded_summary(loaded_with: LoadChoice) -> ModelSummary {
         device: "cpu".into(),
         dtype: "bf16".into(),
         loaded_with,
+        quantization: "none".into(),
+        gguf: None,
         free_after_load: Some(6 * 1024 * 1024 * 1024),
     }
 }
 
-/// The n-th combo box (device, dtype).
+/// The n-th combo box (device, dtype, quantize).
 fn combo<'a>(harness: &'a Harness<'static, State>, index: usize) -> egui_kittest::Node<'a> {
     harness
         .get_all_by_role(Role::ComboBox)
@@ -133,6 +136,7 @@ fn device_and_dtype_are_picked_before_opening_a_checkpoint() {
         LoadChoice {
             device: DevicePick::Cpu,
             dtype: DtypePick::Bf16,
+            ..LoadChoice::default()
         }
     );
     assert_eq!(actions, &[ModelAction::Open]);
@@ -170,6 +174,7 @@ fn reload_is_offered_once_the_pick_differs_from_the_loaded_model() {
     let loaded_with = LoadChoice {
         device: DevicePick::Cpu,
         dtype: DtypePick::F32,
+        ..LoadChoice::default()
     };
     let summary = ModelSummary {
         dtype: "f32".into(),
@@ -189,4 +194,73 @@ fn reload_is_offered_once_the_pick_differs_from_the_loaded_model() {
     harness.run();
     assert_eq!(harness.state().1, [ModelAction::Reload]);
     assert_eq!(harness.state().0.choice.dtype, DtypePick::Bf16);
+}
+
+#[test]
+fn a_quantization_is_picked_before_loading_and_a_gguf_file_can_be_opened() {
+    let mut harness = in_state(ModelState::None);
+    harness.run();
+    let vision = "Quantize vision too";
+    harness.get_by_label(vision).click();
+    harness.run();
+    assert!(
+        !harness.state().0.choice.quantize_vision,
+        "nothing to quantize the vision with yet"
+    );
+    pick(&mut harness, 2, "q4k");
+    harness.get_by_label(vision).click();
+    harness.run();
+    let choice = harness.state().0.choice;
+    assert_eq!(
+        (choice.quantize, choice.quantize_vision),
+        (QuantizePick::Q4k, true)
+    );
+    harness.get_by_label("Open .gguf file…").click();
+    harness.run();
+    assert_eq!(harness.state().1, [ModelAction::OpenFile]);
+}
+
+#[test]
+fn a_quantized_copy_is_saved_as_picked_with_progress_and_cancel() {
+    let mut harness = in_state(ModelState::Loaded(loaded_summary(LoadChoice::default())));
+    harness.run();
+    harness.get_by_label("Save quantized copy").click();
+    harness.run();
+    assert!(
+        harness.state().1.is_empty(),
+        "disabled until a format is picked"
+    );
+    pick(&mut harness, 2, "q8_0");
+    harness.get_by_label("Save quantized copy (q8_0)").click();
+    harness.run();
+    assert_eq!(harness.state().1.last(), Some(&ModelAction::SaveQuantized));
+
+    harness.state_mut().0.saving = Some(SaveProgress {
+        path: PathBuf::from("/models/keye/model-q8_0.gguf"),
+        done: 120,
+        total: 480,
+    });
+    harness.run_steps(2);
+    harness.get_by_label("Saving /models/keye/model-q8_0.gguf");
+    harness.get_by_label("Cancel saving").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().1.last(), Some(&ModelAction::CancelSaving));
+
+    // A model read from a saved copy has nothing to save; its file is shown.
+    let file = PathBuf::from("/models/keye-q4k.gguf");
+    let from_file = ModelSummary {
+        dir: file.clone(),
+        quantization: "q4k".into(),
+        gguf: Some(file),
+        ..loaded_summary(LoadChoice::default())
+    };
+    let mut harness = in_state(ModelState::Loaded(from_file));
+    harness.run();
+    harness.get_by_label("/models/keye-q4k.gguf");
+    harness.get_by_label("q4k");
+    assert!(
+        harness
+            .query_by_label_contains("Save quantized copy")
+            .is_none()
+    );
 }
