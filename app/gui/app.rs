@@ -309,11 +309,14 @@ impl StudioApp {
         ui.separator();
         if self.inspector == InspectorTab::Ask {
             // Controls pinned at the bottom, the conversation scrolling above them.
+            // At most most of the inspector: the settings scroll inside it.
+            let most = ui.available_height() * 0.7;
             let jump = egui::Panel::bottom("ask-controls")
                 .resizable(true)
+                .max_size(most)
                 .show(ui, |ui| {
                     self.ask
-                        .controls_ui(ui, self.models.loaded(), &mut self.toasts)
+                        .controls_ui(ui, self.models.loaded(), &mut self.toasts, most)
                 })
                 .inner;
             self.ask.conversation_ui(ui);

@@ -315,18 +315,36 @@ impl AskController {
             .show(ui, |ui| self.panel.conversation_ui(ui));
     }
 
-    /// The question box, settings and heatmap controls. Returns whether "jump to most attended
+    /// The question box (always in view), then settings and heatmap controls, which grow until
+    /// all of it is `max_height` tall and then scroll. Returns whether "jump to most attended
     /// frame" was pressed.
     pub fn controls_ui(
         &mut self,
         ui: &mut egui::Ui,
         model: Option<&Arc<LoadedModel>>,
         toasts: &mut Toasts,
+        max_height: f32,
     ) -> bool {
-        if let Some(action) = self.panel.controls_ui(ui) {
+        if let Some(action) = self.panel.question_ui(ui) {
             self.handle(action, model, toasts);
         }
-        ui.separator();
+        // Less the panel's own margins and separator, so the question box never slides under them.
+        let margins = 24.0;
+        let settings_height = (max_height - ui.min_rect().height() - margins).max(80.0);
+        egui::ScrollArea::vertical()
+            .id_salt("ask-settings")
+            .max_height(settings_height)
+            .min_scrolled_height(settings_height)
+            .show(ui, |ui| {
+                self.panel.settings_ui(ui);
+                ui.separator();
+                self.heatmap_ui(ui)
+            })
+            .inner
+    }
+
+    /// Which layers to capture and the heatmap's controls.
+    fn heatmap_ui(&mut self, ui: &mut egui::Ui) -> bool {
         let focus = self.panel.focus();
         let captured = focus
             .as_ref()

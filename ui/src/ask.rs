@@ -280,16 +280,17 @@ impl AskPanel {
     /// The question box, Ask / Stop / Clear, thinking mode and sampling (the app may pin these
     /// under a scrolling conversation).
     pub fn controls_ui(&mut self, ui: &mut egui::Ui) -> Option<AskAction> {
-        let mut action = None;
-        if let AskAvailability::Unavailable(why) = &self.availability {
-            ui.label(why);
-        }
-        self.question_ui(ui, &mut action);
+        let action = self.question_ui(ui);
         self.settings_ui(ui);
         action
     }
 
-    fn question_ui(&mut self, ui: &mut egui::Ui, action: &mut Option<AskAction>) {
+    /// Why asking is not possible (if so), the question box, the estimate and Ask / Stop / Clear.
+    pub fn question_ui(&mut self, ui: &mut egui::Ui) -> Option<AskAction> {
+        let mut action = None;
+        if let AskAvailability::Unavailable(why) = &self.availability {
+            ui.label(why);
+        }
         let box_response = ui.add(
             egui::TextEdit::multiline(&mut self.question)
                 .id_salt("ask-question")
@@ -317,10 +318,10 @@ impl AskPanel {
             let can_ask = self.can_ask();
             let ask = ui.add_enabled(can_ask, egui::Button::new("Ask"));
             if ask.clicked() || (enter && can_ask) {
-                *action = self.submit();
+                action = self.submit();
             }
             if ui.add_enabled(running, egui::Button::new("Stop")).clicked() {
-                *action = Some(AskAction::Stop);
+                action = Some(AskAction::Stop);
             }
             if ui
                 .add_enabled(
@@ -331,12 +332,14 @@ impl AskPanel {
                 .clicked()
             {
                 self.set_turns(Vec::new());
-                *action = Some(AskAction::ClearHistory);
+                action = Some(AskAction::ClearHistory);
             }
         });
+        action
     }
 
-    fn settings_ui(&mut self, ui: &mut egui::Ui) {
+    /// Thinking mode, sampling and the visual-token budget.
+    pub fn settings_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             ui.label("Thinking mode");
             for choice in ThinkingChoice::ALL {

@@ -278,7 +278,7 @@ fn controls_harness(
             |ui, (controller, model, toasts): &mut Bench| {
                 controller.update_availability(Some(model), false, true);
                 controller.poll(ui.ctx(), toasts);
-                controller.controls_ui(ui, Some(model), toasts);
+                controller.controls_ui(ui, Some(model), toasts, 900.0);
             },
             (controller, model, Toasts::default()),
         )
