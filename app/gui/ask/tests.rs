@@ -1,8 +1,12 @@
 //! The ask controller over captured attention and over the tiny checkpoint: overlays, tracks,
 //! streaming, stop, the visual-token budget, the estimate and its refusal, and the capture choice.
 
-use super::*;
+use keye_model::generate::TokenAttention;
+use keye_model::video::VideoEncoderKind;
 use keye_ui::{AskTurn, ReasoningTrace};
+
+use super::*;
+use crate::inference::MediaFrames;
 
 /// A two-frame video of 1x2 merged tokens each, and two generated tokens whose layer-0
 /// attention looks at frame 0's right token and at frame 1's left token.
