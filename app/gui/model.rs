@@ -240,7 +240,7 @@ impl ModelManager {
         });
         self.panel.state = ModelState::Loading {
             dir: path,
-            stage: format!("starting on {} in {}", choice.device, choice.dtype),
+            stage: starting_stage(choice),
             done: 0,
             total: 0,
         };
@@ -443,6 +443,18 @@ impl ModelManager {
             None => ModelState::None,
         }
     }
+}
+
+/// "starting (device auto, dtype bf16, quantize q4k)": what the load was asked for.
+fn starting_stage(choice: LoadChoice) -> String {
+    let quantize = match quantize_spec(choice) {
+        spec if spec.is_none() => String::new(),
+        spec => format!(", quantize {}", describe_quantization(&spec)),
+    };
+    format!(
+        "starting (device {}, dtype {}{quantize})",
+        choice.device, choice.dtype
+    )
 }
 
 /// "none", "q4k", "q4k, vision too".
