@@ -7,7 +7,7 @@ mod ask;
 mod captions;
 mod fonts;
 pub mod frame_view;
-mod heatmap_view;
+pub mod heatmap_view;
 mod media;
 mod model;
 mod quad;

@@ -530,8 +530,17 @@ mod tests {
         let ModelState::Failed { message, .. } = &manager.panel.state else {
             panic!("expected a failure: {:?}", manager.panel.state);
         };
-        assert!(!message.is_empty());
+        let config = dir.path().join("config.json");
+        assert!(
+            message.starts_with(&format!("{}: unknown model type", config.display())),
+            "the message names the file and the problem: {message}"
+        );
         assert_eq!(toasts.items().len(), 2, "one toast per failure");
+        let toast = &toasts.items()[1].text;
+        assert!(
+            toast.contains(&dir.path().display().to_string()) && toast.contains(message.as_str()),
+            "the toast names the folder and the problem: {toast}"
+        );
         assert!(manager.loaded().is_none());
     }
 

@@ -47,14 +47,7 @@ struct SavedTiming {
 pub(super) fn history_file(video: &Path) -> Option<PathBuf> {
     let dir = eframe::storage_dir("keye-studio")?.join("conversations");
     let full = std::fs::canonicalize(video).unwrap_or_else(|_| video.to_path_buf());
-    // FNV-1a: stable across runs and Rust versions, unlike the std hasher.
-    let hash = full
-        .as_os_str()
-        .as_encoded_bytes()
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
-            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-        });
+    let hash = path_fingerprint(&full);
     let stem: String = video
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -70,6 +63,15 @@ pub(super) fn history_file(video: &Path) -> Option<PathBuf> {
         .take(48)
         .collect();
     Some(dir.join(format!("{stem}-{hash:016x}.json")))
+}
+
+/// 64-bit FNV-1a of the path's bytes: stable across runs and Rust versions, unlike the std
+/// hasher, so a video finds its history again.
+fn path_fingerprint(path: &Path) -> u64 {
+    use std::hash::Hasher as _;
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(path.as_os_str().as_encoded_bytes());
+    hasher.finish()
 }
 
 pub(super) fn load_history(file: &Path) -> Result<Vec<AskTurn>, String> {
@@ -168,8 +170,8 @@ fn saved_turn(turn: &AskTurn) -> SavedTurn {
     }
 }
 
-/// Writes the conversation through a temporary file and a rename, so a crash mid-write never
-/// leaves half a history.
+/// Writes the conversation atomically and durably (`haic::save::write_atomic`: temporary file,
+/// fsync, rename, fsync of the folder), so a crash mid-write never leaves half a history.
 pub(super) fn save_history(file: &Path, video: &Path, turns: &[AskTurn]) -> Result<(), String> {
     let fail = |what: &str, error: &dyn std::fmt::Display| {
         format!(
@@ -185,16 +187,23 @@ pub(super) fn save_history(file: &Path, video: &Path, turns: &[AskTurn]) -> Resu
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir).map_err(|e| fail("create its folder", &e))?;
     }
-    let mut temporary = file.as_os_str().to_owned();
-    temporary.push(".partial");
-    let temporary = PathBuf::from(temporary);
-    std::fs::write(&temporary, json).map_err(|e| fail("write it", &e))?;
-    std::fs::rename(&temporary, file).map_err(|e| fail("replace it", &e))
+    haic::save::write_atomic(file, json.as_bytes(), false).map_err(|e| match e {
+        haic::Error::Io { source, .. } => fail("write it", &source),
+        other => fail("write it", &other),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn history_names_keep_their_fnv1a_fingerprint() {
+        // The published FNV-1a 64 test vectors: history files saved before keep their names.
+        assert_eq!(path_fingerprint(Path::new("")), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(path_fingerprint(Path::new("a")), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(path_fingerprint(Path::new("foobar")), 0x8594_4171_f739_67e8);
+    }
 
     #[test]
     fn history_round_trips_through_the_file() {
