@@ -109,6 +109,7 @@ fn ask(model: Arc<LoadedModel>, video: &Path, max_new_tokens: usize) -> Asked {
             | AskEvent::Failed(message) => {
                 panic!("ask failed: {message}")
             }
+            AskEvent::Refused(refusal) => panic!("ask refused: {refusal}"),
             AskEvent::Generation(_) => {}
         }
     }

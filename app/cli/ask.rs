@@ -162,6 +162,10 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
                 failed = Some(message);
                 continue;
             }
+            AskEvent::Refused(refusal) => {
+                failed = Some(refusal.to_string());
+                continue;
+            }
             AskEvent::Preparing { stage, done, total } => {
                 preparing.set_message(stage);
                 preparing.set_length(total as u64);

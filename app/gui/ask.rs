@@ -25,7 +25,7 @@ use keye_ui::{
 };
 
 use self::attention::TurnAttention;
-use self::estimate::{Estimator, Inputs, budget_settings, gui_knob_names, visual_budget};
+use self::estimate::{Estimator, Inputs, budget_settings, knob_label, visual_budget};
 use self::history::{history_file, load_history, save_history};
 use super::heatmap_view::HeatOverlay;
 use crate::inference::{self, AskEvent, AskHandle, LoadedModel, Question, Turn};
@@ -500,18 +500,12 @@ impl AskController {
                     GenerationEvent::Phase { .. } | GenerationEvent::Boxed { .. } => {}
                 },
                 AskEvent::Failed(message) => {
-                    let message = gui_knob_names(&message);
-                    if self.panel.is_running() {
-                        let stopped = running.stop_requested;
-                        if !stopped {
-                            toasts.error(format!("Asking failed: {message}"));
-                        }
-                        self.panel.finish(if stopped {
-                            TraceStatus::Stopped
-                        } else {
-                            TraceStatus::Failed(message)
-                        });
-                    }
+                    fail_turn(&mut self.panel, running.stop_requested, message, toasts);
+                    ended = true;
+                }
+                AskEvent::Refused(refusal) => {
+                    let message = refusal.describe(&knob_label);
+                    fail_turn(&mut self.panel, running.stop_requested, message, toasts);
                     ended = true;
                 }
             }
@@ -680,6 +674,20 @@ fn apply_settings(sampling: &mut SamplingParams, settings: &SamplingSettings) {
     sampling.repetition_penalty = settings.repetition_penalty;
     sampling.max_new_tokens = settings.max_new_tokens;
     sampling.seed = settings.seed;
+}
+
+/// Ends the running turn after the worker failed or refused: stopped when the user asked it to,
+/// failed with `message` (and a toast) otherwise.
+fn fail_turn(panel: &mut AskPanel, stopped: bool, message: String, toasts: &mut Toasts) {
+    if !panel.is_running() {
+        return;
+    }
+    if stopped {
+        panel.finish(TraceStatus::Stopped);
+    } else {
+        toasts.error(format!("Asking failed: {message}"));
+        panel.finish(TraceStatus::Failed(message));
+    }
 }
 
 #[cfg(test)]

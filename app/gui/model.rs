@@ -31,8 +31,6 @@ pub enum ModelChange {
 struct Loading {
     handle: LoadHandle,
     choice: LoadChoice,
-    /// "loading and quantizing tensors to q4k" when tensors are quantized as they stream in.
-    tensor_stage: Option<String>,
 }
 
 /// Saving a quantized copy: progress and outcome, in order.
@@ -158,18 +156,6 @@ fn model_problem(path: &Path) -> Option<&'static str> {
     }
 }
 
-/// The model file to load for `path`: a folder holding only a saved quantized copy (no
-/// config.json) stands for that file.
-fn model_file(path: PathBuf) -> PathBuf {
-    if !path.is_dir() || path.join("config.json").is_file() {
-        return path;
-    }
-    match files_in(&path, gguf::is_gguf).as_slice() {
-        [only] => only.clone(),
-        _ => path,
-    }
-}
-
 /// Whether a path is worth loading again on the next start: a checkpoint folder or a GGUF file.
 pub fn looks_like_model(path: &Path) -> bool {
     path.exists() && model_problem(path).is_none()
@@ -186,22 +172,6 @@ fn files_in(dir: &Path, wanted: fn(&Path) -> bool) -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn is_safetensors(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "safetensors")
-}
-
-/// The loader's tensor stage, when loading `path` quantizes as tensors stream in: a folder of
-/// safetensors without the saved copy for this quantization beside it.
-fn quantizing_stage(path: &Path, spec: &QuantizeSpec) -> Option<String> {
-    let streams_safetensors = path.is_dir()
-        && !path.join(gguf::file_name(spec)).is_file()
-        && !files_in(path, is_safetensors).is_empty();
-    (!spec.is_none() && streams_safetensors).then(|| {
-        let vision = if spec.vision { " (vision too)" } else { "" };
-        format!("loading and quantizing tensors to {}{vision}", spec.kind)
-    })
 }
 
 impl ModelManager {
@@ -224,7 +194,7 @@ impl ModelManager {
             };
             return;
         }
-        self.start_load(model_file(path));
+        self.start_load(path);
     }
 
     fn start_load(&mut self, path: PathBuf) {
@@ -236,7 +206,6 @@ impl ModelManager {
         self.loading = Some(Loading {
             handle: inference::spawn_load(path.clone(), placement),
             choice,
-            tensor_stage: quantizing_stage(&path, &placement.quantize),
         });
         self.panel.state = ModelState::Loading {
             dir: path,
@@ -264,7 +233,9 @@ impl ModelManager {
         std::thread::spawn(move || {
             let progress_sender = sender.clone();
             let progress = Box::new(move |p: LoadProgress| {
-                if let LoadProgress::LoadedTensor { done, total } = p {
+                if let LoadProgress::LoadedTensor { done, total }
+                | LoadProgress::QuantizedTensor { done, total } = p
+                {
                     let _ = progress_sender.send(SaveEvent::Progress { done, total });
                 }
             });
@@ -337,8 +308,12 @@ impl ModelManager {
         while let Ok(event) = loading.handle.events.try_recv() {
             match event {
                 LoadEvent::Progress { stage, done, total } => {
-                    let stage = match &loading.tensor_stage {
-                        Some(quantizing) if stage == "loading tensors" => quantizing.clone(),
+                    // The loader says when it quantizes; the format is the one picked.
+                    let stage = match quantize_spec(loading.choice) {
+                        spec if stage == "loading and quantizing tensors" => {
+                            let vision = if spec.vision { " (vision too)" } else { "" };
+                            format!("{stage} to {}{vision}", spec.kind)
+                        }
                         _ => stage.to_owned(),
                     };
                     self.panel.state = ModelState::Loading {
@@ -476,14 +451,28 @@ mod tests {
 
     /// Polls like the UI does, until loading ends (or a minute passes).
     fn poll_until_settled(manager: &mut ModelManager, toasts: &mut Toasts) -> Option<ModelChange> {
+        poll_recording_stages(manager, toasts).0
+    }
+
+    /// Polls until loading ends; also returns every loading stage the panel showed.
+    fn poll_recording_stages(
+        manager: &mut ModelManager,
+        toasts: &mut Toasts,
+    ) -> (Option<ModelChange>, Vec<String>) {
         let ctx = egui::Context::default();
         let started = std::time::Instant::now();
+        let mut stages = Vec::new();
         while started.elapsed() < std::time::Duration::from_secs(60) {
             let change = manager.poll(&ctx, toasts);
-            if !manager.is_loading() {
-                return change;
+            if let ModelState::Loading { stage, .. } = &manager.panel.state
+                && stages.last() != Some(stage)
+            {
+                stages.push(stage.clone());
             }
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            if !manager.is_loading() {
+                return (change, stages);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
         }
         panic!("loading did not end in a minute");
     }
@@ -651,14 +640,11 @@ mod tests {
         let mut toasts = Toasts::default();
         manager.panel.choice.quantize = QuantizePick::Q8_0;
         manager.open(folder.path().to_path_buf(), &mut toasts);
-        assert_eq!(
-            manager
-                .loading
-                .as_ref()
-                .and_then(|l| l.tensor_stage.as_deref()),
-            Some("loading and quantizing tensors to q8_0")
+        let (_, stages) = poll_recording_stages(&mut manager, &mut toasts);
+        assert!(
+            stages.contains(&"loading and quantizing tensors to q8_0".to_owned()),
+            "{stages:?}"
         );
-        poll_until_settled(&mut manager, &mut toasts);
         let summary = loaded_summary(&manager);
         assert_eq!(summary.quantization, "q8_0");
         assert_eq!(summary.gguf, None);
@@ -677,8 +663,11 @@ mod tests {
 
         // The folder with the same quantization reads the copy: nothing to quantize.
         manager.open(folder.path().to_path_buf(), &mut toasts);
-        assert!(manager.loading.as_ref().unwrap().tensor_stage.is_none());
-        poll_until_settled(&mut manager, &mut toasts);
+        let (_, stages) = poll_recording_stages(&mut manager, &mut toasts);
+        assert!(
+            stages.iter().all(|s| !s.contains("quantizing")),
+            "{stages:?}"
+        );
         assert_eq!(
             loaded_summary(&manager).gguf.as_deref(),
             Some(saved.as_path())

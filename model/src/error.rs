@@ -70,7 +70,7 @@ pub enum Error {
     #[error("device {0}")]
     Device(String),
     #[error("{0}")]
-    Budget(String),
+    Budget(crate::budget::Refusal),
     #[error("{path}: tokenizer: {message}")]
     Tokenizer { path: PathBuf, message: String },
     #[error("{path}: the tokenizer has no token {token:?}, which {why}")]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use eframe::egui;
-use keye_model::budget::VisualBudget;
+use keye_model::budget::{Knob, VisualBudget};
 use keye_ui::{BudgetSettings, EstimateView, PromptCost};
 
 use crate::inference::LoadedModel;
@@ -152,7 +152,7 @@ fn estimate(model: &LoadedModel, key: &EstimateKey, question: &str) -> Outcome {
         kv_cache_bytes: memory.kv_cache,
         vision_bytes: memory.vision,
         decoder_bytes: memory.decoder,
-        refusal: refusal.map(|message| gui_knob_names(&message)),
+        refusal: refusal.map(|refusal| refusal.describe(&knob_label)),
     })
 }
 
@@ -176,19 +176,16 @@ pub fn budget_settings(budget: VisualBudget) -> BudgetSettings {
     }
 }
 
-/// The model's refusals name the command line's flags; in the GUI the knobs have names.
-pub fn gui_knob_names(message: &str) -> String {
-    // Longest first: `--max-frames` must not eat the start of another flag.
-    const KNOBS: [(&str, &str); 5] = [
-        ("--max-visual-tokens", "Max visual tokens"),
-        ("--max-new-tokens", "Max new tokens (Sampling)"),
-        ("--max-frames", "Max frames"),
-        ("--max-pixels", "Max pixels per frame"),
-        ("--fps", "Frames per second"),
-    ];
-    KNOBS.iter().fold(message.to_owned(), |text, (flag, knob)| {
-        text.replace(flag, knob)
-    })
+/// What the ask settings call each budget knob.
+pub fn knob_label(knob: Knob) -> String {
+    match knob {
+        Knob::Fps => "Frames per second",
+        Knob::MaxFrames => "Max frames",
+        Knob::MaxPixels => "Max pixels per frame",
+        Knob::MaxVisualTokens => "Max visual tokens",
+        Knob::MaxNewTokens => "Max new tokens (Sampling)",
+    }
+    .to_owned()
 }
 
 #[cfg(test)]
@@ -197,18 +194,39 @@ mod tests {
 
     #[test]
     fn refusals_name_the_panel_knobs_instead_of_flags() {
-        let message = "the media give 9 visual tokens, over the budget of 1: sample fewer frames \
-                       (--fps, --max-frames), make them smaller (--max-pixels), or raise \
-                       --max-visual-tokens; or lower --max-new-tokens";
-        let text = gui_knob_names(message);
-        assert!(!text.contains("--"), "{text}");
-        for knob in [
-            "(Frames per second, Max frames)",
-            "(Max pixels per frame)",
-            "raise Max visual tokens",
-            "Max new tokens (Sampling)",
+        use keye_model::budget::{MemoryEstimate, Refusal};
+        let over = Refusal::OverBudget {
+            tokens: 9,
+            limit: 1,
+        };
+        let memory = Refusal::OutOfMemory {
+            estimate: MemoryEstimate {
+                weights: 0,
+                kv_cache: 1 << 30,
+                vision: 0,
+                decoder: 0,
+                peak: 1 << 30,
+            },
+            free: 1 << 20,
+        };
+        for (refusal, wanted) in [
+            (
+                &over,
+                &[
+                    "(Frames per second, Max frames)",
+                    "(Max pixels per frame)",
+                    "raise Max visual tokens",
+                ][..],
+            ),
+            (&memory, &["lower Max new tokens (Sampling)"][..]),
         ] {
-            assert!(text.contains(knob), "{knob}: {text}");
+            let text = refusal.describe(&knob_label);
+            assert!(!text.contains("--"), "{text}");
+            for knob in wanted {
+                assert!(text.contains(knob), "{knob}: {text}");
+            }
+            // The command line's words stay the default.
+            assert!(refusal.to_string().contains("--"));
         }
     }
 
