@@ -384,26 +384,27 @@ fn convert(args: ConvertArgs) -> anyhow::Result<ExitCode> {
     };
     let problems = file.problems();
     let verbatim = format == file.format();
-    if !verbatim
-        && !args.drop_bad
-        && let Some(first) = problems.first()
-    {
-        let more = match problems.len() - 1 {
-            0 => String::new(),
-            1 => " and 1 more problem (captions validate lists them)".to_owned(),
-            n => format!(" and {n} more problems (captions validate lists them)"),
-        };
-        anyhow::bail!(
-            "{first}{more}; not converted: fix the file, or pass --drop-bad to leave out what cannot be read"
-        );
-    }
+    let bytes = match file.to_bytes(format, args.drop_bad) {
+        Ok(bytes) => bytes,
+        Err(haic::Error::NotConvertible { problem }) => {
+            let more = match problems.len() - 1 {
+                0 => String::new(),
+                1 => " and 1 more problem (captions validate lists them)".to_owned(),
+                n => format!(" and {n} more problems (captions validate lists them)"),
+            };
+            anyhow::bail!(
+                "{problem}{more}; not converted: fix the file, or pass --drop-bad to leave out what cannot be read"
+            );
+        }
+        Err(error) => return Err(error.into()),
+    };
     let what = if verbatim {
         "copied as it is"
     } else {
         "left out"
     };
     report_problems(&file, what);
-    file.save_as(&args.out, format, args.drop_bad)?;
+    haic::save::write_derived(&args.out, &bytes, &args.file)?;
     let records = file.records().count();
     let unread = file.len() - records;
     let unread = match (unread, verbatim) {

@@ -511,7 +511,10 @@ fn a_burst_of_typing_is_journaled_as_typed_and_undone_in_one_step() {
     assert_eq!(action_of(&recovered, 1), "nods slowly");
     assert!(recovered.undo().expect("undo"));
     assert_eq!(action_of(&recovered, 1), "nods");
-    assert!(!recovered.undo().expect("nothing left"), "the replay made the same steps");
+    assert!(
+        !recovered.undo().expect("nothing left"),
+        "the replay made the same steps"
+    );
 }
 
 #[test]
@@ -519,7 +522,9 @@ fn typing_back_to_where_the_burst_began_leaves_nothing_to_undo_or_save() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_captions(dir.path());
     let (mut document, _) = Document::open(&path, &FieldNames::default()).expect("open");
-    document.apply_typing(typed("nodsx"), false).expect("typing");
+    document
+        .apply_typing(typed("nodsx"), false)
+        .expect("typing");
     assert!(document.is_dirty());
     document.apply_typing(typed("nods"), false).expect("typing");
     assert!(!document.is_dirty() && !document.can_undo());
@@ -580,7 +585,11 @@ fn saved_files_backups_and_converted_files_keep_the_source_permissions() {
         .file()
         .save_as(&converted, haic::Format::JsonLines, false)
         .expect("convert");
-    assert_eq!(mode(&converted), 0o640, "a converted file takes the source's");
+    assert_eq!(
+        mode(&converted),
+        0o640,
+        "a converted file takes the source's"
+    );
     fs::set_permissions(&converted, fs::Permissions::from_mode(0o600)).expect("chmod");
     document
         .file()

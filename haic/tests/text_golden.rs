@@ -143,7 +143,10 @@ fn fuzzer_findings_stay_fixed() {
     let expected: &[(&str, Result<(), (usize, &str)>)] = &[
         (
             "fuzz-571de786.txt",
-            Err((50, "the first person is not introduced in the people paragraph")),
+            Err((
+                50,
+                "the first person is not introduced in the people paragraph",
+            )),
         ),
         (
             "fuzz-7b82379d.txt",
@@ -159,7 +162,13 @@ fn fuzzer_findings_stay_fixed() {
     ];
     let mut names: Vec<String> = fs::read_dir(fixtures("fuzz"))
         .expect("fuzz fixtures")
-        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     names.sort();
     let listed: Vec<&str> = expected.iter().map(|(name, _)| *name).collect();
