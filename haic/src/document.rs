@@ -338,8 +338,10 @@ impl Document {
         })?;
         let current = self.file.caption(command.record)?;
         let after = edit::apply(current, &command.edit)?;
-        let joins = self.typing == Some((command.record, field));
-        if after == *current && !joins {
+        // The field is what counts: setting it to what it holds changes nothing, even where
+        // the record's text would be rendered anew.
+        let unchanged = field.value(&after) == field.value(current);
+        if unchanged && self.typing != Some((command.record, field)) {
             return Ok(());
         }
         self.append_journal(&JournalEntry::Type {
@@ -356,17 +358,18 @@ impl Document {
         let record = command.record;
         let current = self.file.caption(record)?;
         let after = edit::apply(current, &command.edit)?;
+        let changed = after != *current;
         let key = (record, field);
-        let burst = match self.undo.last() {
+        let burst_began_at = match self.undo.last() {
             Some(step) if self.typing.as_ref() == Some(&key) && step.record == record => {
                 Some(step.before.clone())
             }
             _ => None,
         };
-        match burst {
-            Some(before) if after == before => {
+        match burst_began_at {
+            Some(before) if key.1.value(&after) == key.1.value(&before) => {
                 // Typed back to where the burst began: the burst undoes itself.
-                self.file.set_caption(record, after)?;
+                self.file.set_caption(record, before)?;
                 if let Some(step) = self.undo.pop() {
                     self.state = step.state_before;
                 }
@@ -375,7 +378,7 @@ impl Document {
                 return Ok(());
             }
             Some(_) => {
-                if after != *current {
+                if changed {
                     self.file.set_caption(record, after.clone())?;
                     let state = self.next_state;
                     self.next_state += 1;
@@ -388,7 +391,7 @@ impl Document {
                 }
             }
             None => {
-                if after != *current {
+                if key.1.value(&after) != key.1.value(current) {
                     self.restore(record, after)?;
                 }
             }

@@ -313,6 +313,8 @@ fn find_same_person<'a>(structure: &'a Structure, person: &Person) -> Option<&'a
 
 #[cfg(test)]
 mod tests {
+    use haic::TextState;
+
     use super::*;
 
     fn empty_record() -> CaptionRecord {

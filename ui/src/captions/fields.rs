@@ -4,10 +4,7 @@
 use egui::{Align, DragValue, Stroke, TextEdit};
 use haic::{Edit, Event, Person, PersonField, Structure, TextField};
 
-use super::{
-    CaptionEditor, EditorEnv, EventField, Field,
-    typing::{self, Typing},
-};
+use super::{CaptionEditor, EditorEnv, EventField, Field, typing::Typing};
 
 impl CaptionEditor {
     pub(super) fn people_view(&mut self, ui: &mut egui::Ui, record: usize, structure: &Structure) {
@@ -404,9 +401,9 @@ impl CaptionEditor {
                 }
                 self.typing = None;
             } else {
-                // Wake up for the send even if nothing else moves.
-                ui.ctx()
-                    .request_repaint_after(std::time::Duration::from_secs_f64(typing::BURST_PAUSE));
+                // The toolbar and title, drawn before this field, show the unsent edit next
+                // frame; the send itself is paced from there (`pace_typing`).
+                ui.ctx().request_repaint();
             }
         }
     }

@@ -262,6 +262,10 @@ impl CaptionEditor {
         for action in std::mem::take(&mut self.deferred) {
             self.push(action);
         }
+        if !self.actions.is_empty() {
+            // The app applies them after this frame: the next one shows what they did.
+            ui.ctx().request_repaint();
+        }
         std::mem::take(&mut self.actions)
     }
 
