@@ -307,6 +307,12 @@ impl Document {
         !self.redo.is_empty()
     }
 
+    /// How many edits can be undone: after a journal replay, the edits it brought back (a
+    /// burst of typing is one, however many journal lines it took).
+    pub fn undo_steps(&self) -> usize {
+        self.undo.len()
+    }
+
     fn notify(&mut self, change: Change) {
         self.version += 1;
         self.changes.push(change);

@@ -67,7 +67,8 @@ struct Loading {
 
 /// The edits a journal brought back, until the annotator keeps or discards them.
 struct RecoveredEdits {
-    replayed: usize,
+    /// Undo steps the replay made (a burst of typing is one).
+    edits: usize,
 }
 
 struct OpenFile {
@@ -226,9 +227,11 @@ impl CaptionSession {
                         stale.display()
                     ));
                 }
-                let recovered = (recovery.replayed > 0).then_some(RecoveredEdits {
-                    replayed: recovery.replayed,
-                });
+                // A journal whose edits cancel out leaves nothing to keep or discard.
+                let recovered =
+                    (recovery.replayed > 0 && document.is_dirty()).then(|| RecoveredEdits {
+                        edits: document.undo_steps(),
+                    });
                 let dirty = document.is_dirty();
                 self.open = Some(OpenFile {
                     document,
@@ -251,8 +254,8 @@ impl CaptionSession {
         let path = open.document.file().path();
         Some(format!(
             "Recovered {} unsaved edit{} to {} from its journal (the last session ended without saving).",
-            recovered.replayed,
-            if recovered.replayed == 1 { "" } else { "s" },
+            recovered.edits,
+            if recovered.edits == 1 { "" } else { "s" },
             path.file_name().unwrap_or_default().to_string_lossy()
         ))
     }

@@ -294,7 +294,26 @@ impl CaptionEditor {
         }
         typing.follow_document(&value);
         let now = ctx.input(|input| input.time);
-        let due = typing.due(now);
+        // Keys in this frame mean the annotator is still typing, however long the frame took
+        // to come (a busy machine): the pause that ends a burst is one without keys.
+        let keys = ctx.input(|input| {
+            input.events.iter().any(|event| {
+                matches!(
+                    event,
+                    egui::Event::Text(_)
+                        | egui::Event::Paste(_)
+                        | egui::Event::Cut
+                        | egui::Event::Key { pressed: true, .. }
+                )
+            })
+        });
+        let due = match typing.due(now) {
+            Due::End if keys => {
+                ctx.request_repaint();
+                Due::Idle
+            }
+            due => due,
+        };
         let send = match due {
             Due::Send => typing.send(false),
             Due::End => typing.send(true),
@@ -596,9 +615,9 @@ impl CaptionEditor {
                 ui.separator();
                 ui.collapsing("Caption text", |ui| ui.weak(&caption.caption));
             }
-            TextState::Free { reason } => {
-                ui.colored_label(ui.visuals().warn_fg_color, format!("Free text: {reason}"));
-                ui.weak("Rewrite it in the HAIC form to edit people and events.");
+            TextState::Free { .. } => {
+                // Why it is free text is in the validation message above.
+                ui.weak("Free text: rewrite it in the HAIC form to edit its people and events.");
                 self.caption_text_field(ui, record, &caption.caption);
             }
         }
