@@ -19,14 +19,14 @@ pub enum Error {
         "{}:{}:{}: {}; not written, because the file's structure is broken (fix it by hand first so nothing is lost)",
         problem.file.display(), problem.line, problem.column, problem.kind
     )]
-    BrokenStructure { problem: Problem },
+    BrokenStructure { problem: Box<Problem> },
     /// Converting would leave out what could not be read (a bad record, or text between
     /// records); the problem is the first one in the file.
     #[error(
         "{}; not converted, because the other format cannot keep what could not be read",
         problem
     )]
-    NotConvertible { problem: Problem },
+    NotConvertible { problem: Box<Problem> },
     #[error("{path}: record {record} does not exist (the file has {count})")]
     NoSuchRecord {
         path: PathBuf,

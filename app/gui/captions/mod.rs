@@ -213,12 +213,14 @@ impl CaptionSession {
         match outcome {
             Ok((document, recovery)) => {
                 let problems = document.file().problems();
-                if let Some(first) = problems.first() {
-                    toasts.error(format!(
-                        "{}: {} record(s) could not be read and are kept as they are; first: {first}",
-                        path.display(),
-                        problems.len()
-                    ));
+                // Each problem names the file and its place: the first is told as it is.
+                match problems {
+                    [] => {}
+                    [only] => toasts.error(format!("{only} (kept as it is in the file)")),
+                    [first, more @ ..] => toasts.error(format!(
+                        "{first} (kept as it is in the file; {} more problem(s): captions validate lists them)",
+                        more.len()
+                    )),
                 }
                 if let Some(stale) = &recovery.stale_journal {
                     toasts.info(format!(
@@ -355,10 +357,17 @@ impl CaptionSession {
             CaptionAction::Save | CaptionAction::Draft { .. } => Ok(()),
         };
         if let Err(error) = result {
-            toasts.error(format!(
-                "{}: edit not applied: {error}",
-                document.file().path().display()
-            ));
+            // Errors about the file name it already; an edit that does not fit does not.
+            let message = match &error {
+                haic::Error::Command { .. } => {
+                    format!(
+                        "{}: edit not applied: {error}",
+                        document.file().path().display()
+                    )
+                }
+                _ => format!("Edit not applied: {error}"),
+            };
+            toasts.error(message);
         }
         let records: Vec<usize> = document
             .drain_changes()

@@ -579,7 +579,7 @@ fn the_menu_save_autosave_and_the_quit_prompt_take_the_field_text_too() {
         let bench = harness.state_mut();
         assert!(bench.session.save(&mut bench.toasts));
     }
-    let saved = std::fs::read_to_string(&bench_path(&harness)).unwrap();
+    let saved = std::fs::read_to_string(bench_path(&harness)).unwrap();
     assert!(saved.contains("jumps once."), "{saved}");
 
     // Autosave falls due while the annotator types: what the field holds goes in too.
@@ -593,7 +593,7 @@ fn the_menu_save_autosave_and_the_quit_prompt_take_the_field_text_too() {
             .session
             .autosave(Instant::now() + 2 * AUTOSAVE_INTERVAL, &mut bench.toasts);
     }
-    let saved = std::fs::read_to_string(&bench_path(&harness)).unwrap();
+    let saved = std::fs::read_to_string(bench_path(&harness)).unwrap();
     assert!(saved.contains("jumps once more still."), "{saved}");
 
     // Closing the window a moment after typing asks first; Save writes the text.
@@ -615,7 +615,7 @@ fn the_menu_save_autosave_and_the_quit_prompt_take_the_field_text_too() {
         .expect("the prompt's Save")
         .click();
     harness.run();
-    let saved = std::fs::read_to_string(&bench_path(&harness)).unwrap();
+    let saved = std::fs::read_to_string(bench_path(&harness)).unwrap();
     assert!(saved.contains("jumps once more still again."), "{saved}");
     assert!(
         harness.query_by_label("Unsaved caption edits").is_none(),
@@ -634,4 +634,30 @@ fn errors_of(toasts: &Toasts) -> Vec<String> {
         .iter()
         .map(|toast| toast.text.clone())
         .collect()
+}
+
+#[test]
+fn a_record_that_cannot_be_read_is_told_once_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("captions.jsonl");
+    std::fs::write(
+        &path,
+        format!("{FILE}{{\"video\": \"b.mp4\", \"caption\": \"bad \\udc00 surrogate\"}}\n"),
+    )
+    .unwrap();
+    let mut session = CaptionSession::new();
+    let mut toasts = Toasts::default();
+    session.open(&path, &mut toasts, || {});
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while session.loading.is_some() && Instant::now() < deadline {
+        session.poll_loading(&mut toasts);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        errors_of(&toasts),
+        [format!(
+            "{}:2:36: record 1: JSON syntax error: invalid escape \\udc00: a low surrogate without a high surrogate escape (\\ud800 to \\udbff) before it (kept as it is in the file)",
+            path.display()
+        )]
+    );
 }

@@ -412,7 +412,7 @@ impl CaptionFile {
     pub fn to_bytes(&self, format: Format, drop_bad: bool) -> Result<Vec<u8>, Error> {
         if let Some(problem) = self.structural_problem() {
             return Err(Error::BrokenStructure {
-                problem: problem.clone(),
+                problem: Box::new(problem.clone()),
             });
         }
         if format == self.format {
@@ -436,7 +436,7 @@ impl CaptionFile {
         }
         if !drop_bad && let Some(problem) = self.problems.first() {
             return Err(Error::NotConvertible {
-                problem: problem.clone(),
+                problem: Box::new(problem.clone()),
             });
         }
         let mut texts: Vec<std::borrow::Cow<str>> = Vec::with_capacity(self.slots.len());

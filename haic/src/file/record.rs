@@ -126,7 +126,7 @@ impl Fields<'_> {
         &self,
         name: &str,
         expected: &str,
-        item_problem: fn(&Value) -> Option<(Option<String>, String)>,
+        item_problem: fn(&Value) -> Option<ItemProblem>,
     ) -> Result<Option<Vec<T>>, RecordError> {
         let Some((offset, raw)) = self.raw(name) else {
             return Ok(None);
@@ -318,6 +318,10 @@ fn member_offset(object: &str, key: &str) -> usize {
     }
 }
 
+/// What is wrong with an item: the path of the field inside it (`who[1]`; `None` for the item
+/// itself) and the problem.
+type ItemProblem = (Option<String>, String);
+
 /// What a JSON value needs to be, for a field of a person or an event.
 #[derive(Clone, Copy)]
 enum Shape {
@@ -330,10 +334,7 @@ enum Shape {
 }
 
 /// The first field of `item` that does not have its shape: the key and what is wrong.
-fn shape_problem(
-    item: &Value,
-    fields: &[(&'static str, Shape, bool)],
-) -> Option<(Option<String>, String)> {
+fn shape_problem(item: &Value, fields: &[(&'static str, Shape, bool)]) -> Option<ItemProblem> {
     let Value::Object(object) = item else {
         return Some((
             None,
@@ -375,7 +376,7 @@ fn shape_problem(
     None
 }
 
-fn person_problem(item: &Value) -> Option<(Option<String>, String)> {
+fn person_problem(item: &Value) -> Option<ItemProblem> {
     let mut fields = vec![("id", Shape::Text, true), ("attributes", Shape::Text, true)];
     fields.extend(
         PersonField::ALL
@@ -385,7 +386,7 @@ fn person_problem(item: &Value) -> Option<(Option<String>, String)> {
     shape_problem(item, &fields)
 }
 
-fn event_problem(item: &Value) -> Option<(Option<String>, String)> {
+fn event_problem(item: &Value) -> Option<ItemProblem> {
     shape_problem(
         item,
         &[

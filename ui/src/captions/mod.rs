@@ -27,10 +27,6 @@ use crate::player::format_time;
 
 /// What the annotator asked for; the app applies it to the document (or starts the draft).
 #[derive(Clone, Debug, PartialEq)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "a handful of actions per frame, consumed at once; boxing commands buys nothing"
-)]
 pub enum CaptionAction {
     Edit(Command),
     /// What a text field holds while the annotator types in it, for
