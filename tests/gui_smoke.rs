@@ -384,8 +384,9 @@ fn the_app_answers_a_question_about_the_sample_video() {
     assert!(streamed > 0, "no text streamed: {turn}");
     assert!(turn["timing"]["generated_tokens"].as_u64() > Some(0));
 
+    // The video area carries the answer's attention heatmap over the frame here, so the frame
+    // itself is checked by the other tests.
     let image = window_image(&scratch);
-    assert_shows_first_frame(&image, &video, (0, 0, 900, 600));
     let [width, _] = keye_studio::gui::INITIAL_WINDOW_SIZE;
     // The inspector (right, ~300 points) shows the ask tab with the conversation at its top.
     // The random tiny model's answer is not words; once the demo model that answers sensibly

@@ -304,6 +304,8 @@ impl CaptionEditor {
             })
         });
         let due = match typing.due(now) {
+            // Still typing: what waits goes out (within the promised time), the burst goes on.
+            Due::End if keys && typing.has_unsent() => Due::Send,
             Due::End if keys => {
                 ctx.request_repaint();
                 Due::Idle
