@@ -215,12 +215,7 @@ fn assert_shows_first_frame(image: &RgbaImage, video: &Path, area: (u32, u32, u3
     let shown = image::imageops::crop_imm(image, x, y, width, height).to_image();
     let frames = support::ffmpeg_rgb_frames(video, 640, 360, &["-t", "0.02"]);
     let decoded = image::RgbImage::from_raw(640, 360, frames[0].clone()).expect("640x360 RGB");
-    let expected = image::imageops::resize(
-        &decoded,
-        width,
-        height,
-        image::imageops::FilterType::Triangle,
-    );
+    let expected = sampled_like_the_gpu(&decoded, width, height);
     let scale = (width * height) as f64 / (640.0 * 360.0);
     for (name, colour, size) in [
         ("red", [0xe0, 0x40, 0x40], 90.0 * 90.0),
@@ -245,12 +240,41 @@ fn assert_shows_first_frame(image: &RgbaImage, video: &Path, area: (u32, u32, u3
         .flat_map(|p| [p.0[0], p.0[1], p.0[2]])
         .collect();
     let (_, mean) = support::pixel_difference(&shown_rgb, expected.as_raw());
-    // Measured under Xvfb with lavapipe: 1.3 against frame 0, 2.5 against frame 1, 7.5 against
-    // frame 5 (the boxes move); a wrong colour matrix or range is off by more than 2 as well.
+    // Measured under Xvfb with lavapipe, with the video drawn 732x412 and 327x184: 1.3 against
+    // frame 0, 2.5 against frame 1, 4.8 against frame 3, 7.5 against frame 5 (the boxes move);
+    // a wrong colour matrix or range is off by more than 2 as well.
     assert!(
         mean < 2.0,
         "the video area differs from ffmpeg's first frame by {mean:.2} on average"
     );
+}
+
+/// `source` drawn at `width` x `height` the way the frame shader samples it: bilinear between
+/// the four nearest pixels around each output pixel's centre (no mipmaps), edges clamped.
+fn sampled_like_the_gpu(source: &image::RgbImage, width: u32, height: u32) -> image::RgbImage {
+    let (sw, sh) = source.dimensions();
+    let at = |x: i64, y: i64| {
+        let x = x.clamp(0, i64::from(sw) - 1) as u32;
+        let y = y.clamp(0, i64::from(sh) - 1) as u32;
+        source.get_pixel(x, y).0.map(f64::from)
+    };
+    image::RgbImage::from_fn(width, height, |x, y| {
+        let sx = (f64::from(x) + 0.5) * f64::from(sw) / f64::from(width) - 0.5;
+        let sy = (f64::from(y) + 0.5) * f64::from(sh) / f64::from(height) - 0.5;
+        let (x0, y0) = (sx.floor() as i64, sy.floor() as i64);
+        let (fx, fy) = (sx - sx.floor(), sy - sy.floor());
+        let [a, b, c, d] = [
+            at(x0, y0),
+            at(x0 + 1, y0),
+            at(x0, y0 + 1),
+            at(x0 + 1, y0 + 1),
+        ];
+        image::Rgb(std::array::from_fn(|i| {
+            let top = a[i] * (1.0 - fx) + b[i] * fx;
+            let bottom = c[i] * (1.0 - fx) + d[i] * fx;
+            (top * (1.0 - fy) + bottom * fy).round() as u8
+        }))
+    })
 }
 
 /// A widget as egui draws it in the app (dark theme, one point per pixel), cropped to the pixels
