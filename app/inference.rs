@@ -28,10 +28,8 @@ use keye_model::{
 };
 use serde::Serialize;
 
+use crate::files::is_image;
 use crate::video::{FrameSpec, Video, VideoError};
-
-/// File extensions read as still images; everything else goes through the video engine as a video.
-const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"];
 
 /// Why asking or loading failed, naming the file where there is one.
 #[derive(Debug, thiserror::Error)]
@@ -465,13 +463,6 @@ fn chat_messages(question: &Question) -> Vec<ChatMessage> {
     }
     messages.push(user(&question.text, question.history.is_empty()));
     messages
-}
-
-/// Whether `path` is read as a still image (by extension).
-pub fn is_image(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// The frame timeline of an open video, on its own timeline (start offset kept).

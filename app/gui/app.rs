@@ -8,16 +8,14 @@ use eframe::egui;
 use keye_ui::{ModelAction, Toasts, TransportBar, fit_frame_rect, format_time};
 
 use super::ask::AskController;
-use super::captions::{CaptionSession, OpenVideo, is_caption_file};
+use super::captions::{CaptionSession, OpenVideo};
 use super::media::{Media, MediaNotice};
 use super::model::{self, ModelChange, ModelManager};
 use super::screenshot::{Outcome, Screenshotter};
 use super::settings::{Settings, Theme};
 use super::{LaunchOptions, fonts, frame_view, heatmap_view};
+use crate::files::{VIDEO_EXTENSIONS, is_caption_file};
 use crate::inference::Placement;
-
-/// File types offered by the open dialog; anything FFmpeg reads can still be dropped on the window.
-const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "mkv", "webm", "avi", "m4v", "ts", "flv"];
 
 /// Which dialog a picked path answers.
 #[derive(Clone, Copy)]

@@ -28,24 +28,11 @@ use keye_ui::{
 
 use draft::{DRAFT_MAX_NEW_TOKENS, DraftJob};
 
+use crate::files::CAPTION_EXTENSIONS;
 use crate::inference::LoadedModel;
 
 /// Unsaved edits are written to the file at most this long after the first of them.
 pub const AUTOSAVE_INTERVAL: Duration = Duration::from_secs(30);
-
-/// Extensions opened as caption files (when dropped, or offered by the dialog).
-pub const CAPTION_EXTENSIONS: &[&str] = &["json", "jsonl", "ndjson"];
-
-/// Whether a dropped file is a caption file rather than a video.
-pub fn is_caption_file(path: &Path) -> bool {
-    path.extension()
-        .and_then(|ext| ext.to_str())
-        .is_some_and(|ext| {
-            CAPTION_EXTENSIONS
-                .iter()
-                .any(|known| ext.eq_ignore_ascii_case(known))
-        })
-}
 
 /// How far the loader has come, shared with its thread.
 #[derive(Default)]

@@ -435,13 +435,6 @@ fn quit_prompt_cancel_keeps_the_window_and_the_edits() {
     harness.get_by_label("Unsaved caption edits");
 }
 
-#[test]
-fn caption_files_are_told_apart_from_videos() {
-    assert!(is_caption_file(Path::new("a/b.JSONL")));
-    assert!(is_caption_file(Path::new("b.json")));
-    assert!(!is_caption_file(Path::new("b.mp4")));
-}
-
 /// The caption panel as the app draws it (tick, then the panel), over a file in a temporary
 /// folder. Frames are 50 ms of egui time apart.
 struct PanelBench {
