@@ -149,20 +149,6 @@ impl LoadedModel {
             shape,
         )
     }
-
-    /// What the model manager shows, read off the runtime.
-    pub fn info(&self) -> ModelInfo {
-        let runtime = &self.runtime;
-        ModelInfo {
-            dir: runtime.dir.clone(),
-            kind: runtime.model_kind().to_owned(),
-            video_encoder: runtime.video_encoder.name().to_owned(),
-            parameters: runtime.parameters,
-            bytes_on_disk: runtime.bytes_on_disk,
-            device: keye_model::device::device_name(runtime.model.device()),
-            dtype: runtime.dtype().as_str().to_owned(),
-        }
-    }
 }
 
 /// Loading progress and outcome, in order; ends with `Loaded`, `Failed` or `Cancelled`.
@@ -475,22 +461,10 @@ pub fn video_timeline(video: &Video) -> VideoTimeline {
         .map(|e| index.ticks_to_seconds(e.pts))
         .collect();
     let first = frame_times.first().copied().unwrap_or(0.0);
-    let duration = index.duration_seconds();
-    let fps = info
-        .average_frame_rate
-        .or(info.measured_frame_rate)
-        .filter(|f| f.is_finite() && *f > 0.0)
-        .unwrap_or_else(|| {
-            if duration > 0.0 {
-                frame_times.len() as f64 / duration
-            } else {
-                1.0
-            }
-        });
     VideoTimeline {
-        end: first + duration,
+        end: first + index.duration_seconds(),
         frame_times,
-        fps,
+        fps: info.frame_rate(),
         width: info.display_width,
         height: info.display_height,
     }

@@ -132,7 +132,7 @@ fn keye_1_5_answers_about_a_video_with_slowfast_frames() {
     let fixtures = Fixtures::new();
     let video = short_clip(&fixtures, 3.0);
     let model = load(tiny_model("keye-1.5-tiny"));
-    assert_eq!(model.info().video_encoder, "keye15");
+    assert_eq!(model.runtime.video_encoder.name(), "keye15");
     let asked = ask(model.clone(), &video, 6);
     assert!(asked.done);
     assert_eq!(asked.tokens.len(), 6);
@@ -155,7 +155,7 @@ fn keye_preview_answers_about_a_video_with_uniform_frames() {
     let video = short_clip(&fixtures, 2.0);
     let dir = tiny_model("keye-preview-tiny");
     let model = load(dir.clone());
-    assert_eq!(model.info().video_encoder, "keye");
+    assert_eq!(model.runtime.video_encoder.name(), "keye");
     let asked = ask(model.clone(), &video, 8);
     assert!(asked.done);
     let (vision, media) = asked.prepared.as_ref().unwrap();
@@ -318,7 +318,7 @@ fn keye_with_mavors_answers_about_a_video_in_chunks_through_the_same_api() {
     let dir = tiny_mavors_checkpoint(&fixtures, &mavors);
     let video = short_clip(&fixtures, 5.0);
     let model = load(dir);
-    assert_eq!(model.info().video_encoder, "mavors");
+    assert_eq!(model.runtime.video_encoder.name(), "mavors");
     assert!(model.runtime.mavors.is_some());
 
     let asked = ask(model.clone(), &video, 5);
