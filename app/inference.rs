@@ -44,20 +44,6 @@ pub enum InferenceError {
     Cancelled,
 }
 
-/// What the model manager shows about a loaded checkpoint.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ModelInfo {
-    pub dir: PathBuf,
-    /// "Keye-VL-8B-Preview" or "Keye-VL-1.5".
-    pub kind: String,
-    /// "keye", "keye15" or "mavors".
-    pub video_encoder: String,
-    pub parameters: usize,
-    pub bytes_on_disk: u64,
-    pub device: String,
-    pub dtype: String,
-}
-
 /// Where and in which precision to load a checkpoint (`--device`, `--dtype`, `--quantize`, the
 /// model manager's choices).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
