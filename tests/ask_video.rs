@@ -260,7 +260,7 @@ fn preview_reference(
         videos: Some(videos),
         encoded_videos: None,
     };
-    let greedy = model.greedy(&inputs, new_tokens).unwrap();
+    let greedy = keye_model::generate::greedy(&model, &tokenizer, &inputs, new_tokens).unwrap();
     (input_ids.len(), greedy.tokens)
 }
 
@@ -409,4 +409,87 @@ fn asking_about_a_file_that_is_not_a_video_names_it() {
     let message = failed.expect("the ask fails");
     assert!(message.contains("broken.mp4"), "{message}");
     assert!(handle.join().is_err());
+}
+
+/// The app's ask worker, the one worker generation runs on: it streams the model's events over
+/// its channel in order and stops mid-stream when cancelled, with the tokens the uncancelled
+/// greedy run gives up to where it stopped.
+#[test]
+fn the_ask_worker_streams_over_its_channel_and_cancels_mid_stream() {
+    let model = load(tiny_model("keye-preview-tiny"));
+    let image =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keye-preview-image/image.png");
+    let question = |max_new_tokens| Question {
+        media: vec![image.clone()],
+        history: vec![],
+        text: "Describe this image.".into(),
+        system: None,
+        thinking: ThinkingMode::Think,
+        sampling: SamplingParams {
+            max_new_tokens,
+            stop_ids: vec![],
+            ..SamplingParams::greedy(model.runtime.model.config())
+        },
+        capture: None,
+        budget: model.default_budget(),
+    };
+    let greedy = spawn_ask(model.clone(), question(40))
+        .join()
+        .expect("the short run")
+        .summary
+        .tokens;
+    let handle = spawn_ask(model.clone(), question(2000));
+    let mut seen = Vec::new();
+    // How many tokens the worker can have produced before it saw the flag: the two received,
+    // those already queued when the flag went up, and the one it may be sampling.
+    let mut at_most = None;
+    for event in handle.events.iter() {
+        let AskEvent::Generation(event) = event else {
+            continue;
+        };
+        if matches!(event, GenerationEvent::Token { step: 1, .. }) {
+            handle.cancel();
+            at_most = Some(2 + handle.events.len() + 1);
+        }
+        let done = matches!(
+            event,
+            GenerationEvent::Done(_) | GenerationEvent::Error { .. }
+        );
+        seen.push(event);
+        if done {
+            break;
+        }
+    }
+    let Some(GenerationEvent::Done(summary)) = seen.last() else {
+        panic!("no Done event: {:?}", seen.last());
+    };
+    assert_eq!(summary.stop, keye_model::generate::StopReason::Cancelled);
+    // The worker runs ahead of this thread, so the exact count is the tokens it streamed; it
+    // stopped at the first step after the flag, far before the 2000 asked.
+    let streamed: Vec<u32> = seen
+        .iter()
+        .filter_map(|e| match e {
+            GenerationEvent::Token { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(summary.tokens, streamed);
+    let at_most = at_most.expect("token 1 was streamed");
+    assert!(
+        (2..=at_most).contains(&summary.tokens.len()),
+        "{} tokens, at most {at_most} expected",
+        summary.tokens.len()
+    );
+    let common = summary.tokens.len().min(greedy.len());
+    assert_eq!(summary.tokens[..common], greedy[..common]);
+    let text: String = seen
+        .iter()
+        .filter_map(|e| match e {
+            GenerationEvent::Text { delta, .. } => Some(delta.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(text, summary.text);
+    let output = handle.join().expect("the cancelled run");
+    assert_eq!(&output.summary, summary);
 }
