@@ -20,6 +20,9 @@ use keye_model::{
     },
 };
 use keye_studio::inference::{AskEvent, LoadedModel, Question, spawn_ask};
+use keye_studio::session::conversation::request::{knob_flag, thinking_mode};
+use keye_studio::session::conversation::{Conversation, Failure};
+use keye_ui::ThinkingChoice;
 
 #[derive(clap::Args)]
 pub struct AskArgs {
@@ -96,9 +99,9 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
         !args.json && std::io::stderr().is_terminal(),
     )?);
     let thinking = match (args.think, args.no_think) {
-        (true, _) => ThinkingMode::Think,
-        (_, true) => ThinkingMode::NoThink,
-        _ => ThinkingMode::Auto,
+        (true, _) => ThinkingChoice::Think,
+        (_, true) => ThinkingChoice::NoThink,
+        _ => ThinkingChoice::Auto,
     };
     let config = loaded.runtime.model.config();
     let mut sampling = loaded.runtime.sampling.clone();
@@ -131,19 +134,23 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
             history: vec![],
             text: question.clone(),
             system: args.system.clone(),
-            thinking,
+            thinking: thinking_mode(thinking),
             sampling,
             capture,
             budget: args.budget.budget(loaded.default_budget()),
         },
     );
-    let cancel = handle.cancel_flag();
+    // The same conversation code as the GUI: one turn, kept nowhere, refusals naming the flags.
+    let mut conversation = Conversation::new(knob_flag);
+    conversation.start(question.clone(), thinking, handle);
+    let cancel = conversation
+        .cancel_flag()
+        .context("the question is being answered")?;
     // A second Ctrl-C handler cannot be installed; the first ask in a process owns it.
     let _ = ctrlc::set_handler(move || cancel.store(true, std::sync::atomic::Ordering::Relaxed));
 
     let mut out = std::io::stdout().lock();
     let styled = !args.json && out.is_terminal();
-    let mut failed = None;
     // Decoding and encoding the media can take a while on long videos: show it on a terminal.
     let preparing = if !args.json && std::io::stderr().is_terminal() {
         ProgressBar::new(0)
@@ -155,70 +162,23 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
             .context("progress template")?
             .progress_chars("=> "),
     );
-    for event in handle.events.iter() {
-        let event = match event {
-            AskEvent::Generation(event) => event,
-            AskEvent::Failed(message) => {
-                failed = Some(message);
-                continue;
-            }
-            AskEvent::Refused(refusal) => {
-                failed = Some(refusal.to_string());
-                continue;
-            }
-            AskEvent::Preparing { stage, done, total } => {
-                preparing.set_message(stage);
-                preparing.set_length(total as u64);
-                preparing.set_position(done as u64);
-                continue;
-            }
-            AskEvent::Prepared { .. } => {
-                preparing.finish_and_clear();
-                continue;
-            }
-        };
-        if args.json {
-            if matches!(event, GenerationEvent::Attention(_)) {
-                continue; // The maps go to the --attention file.
-            }
-            serde_json::to_writer(&mut out, &event)?;
-            writeln!(out)?;
-        } else {
-            match &event {
-                GenerationEvent::Text { phase, delta } => {
-                    let reasoning = matches!(phase, Phase::Thinking | Phase::Analysis);
-                    if styled && reasoning {
-                        write!(out, "\x1b[2m{delta}\x1b[0m")?;
-                    } else {
-                        write!(out, "{delta}")?;
-                    }
-                }
-                GenerationEvent::Done(summary) => {
-                    writeln!(out)?;
-                    let t = &summary.timing;
-                    eprintln!(
-                        "{} prompt tokens, prefill {:.0} ms; {} tokens, {:.1} tokens/s ({:?})",
-                        t.prompt_tokens,
-                        t.prefill_ms,
-                        summary.tokens.len(),
-                        t.tokens_per_s,
-                        summary.stop
-                    );
-                }
-                _ => {}
-            }
+    let mut printed = Ok(());
+    let mut observe = |event: &AskEvent| {
+        if printed.is_ok() {
+            printed = print_event(event, &args, styled, &preparing, &mut out);
         }
-        out.flush()?;
-        if let GenerationEvent::Error { message } = event {
-            failed = Some(format!("generation failed: {message}"));
-        }
-    }
+    };
+    let end = conversation
+        .wait(&mut observe)
+        .context("the ask worker ended without its turn")?;
+    printed?;
     drop(out);
-    let output = handle.join();
-    if let Some(message) = failed {
-        bail!("{message}");
+    match end.failure {
+        Some(Failure::Preparing(message)) => bail!("{message}"),
+        Some(Failure::Generating(message)) => bail!("generation failed: {message}"),
+        None => {}
     }
-    let output = output?;
+    let output = end.output?;
     if let (Some(path), Some(capture)) = (&args.attention, &output.attention) {
         let index = capture.save(path)?;
         if !args.json {
@@ -230,6 +190,64 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Shows one of the ask worker's events: the preparation's progress on a terminal, the text
+/// (reasoning dimmed when styled) and the timing, or each generation event as a JSON line.
+fn print_event(
+    event: &AskEvent,
+    args: &AskArgs,
+    styled: bool,
+    preparing: &ProgressBar,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let event = match event {
+        AskEvent::Generation(event) => event,
+        AskEvent::Failed(_) | AskEvent::Refused(_) => return Ok(()),
+        AskEvent::Preparing { stage, done, total } => {
+            preparing.set_message(stage.clone());
+            preparing.set_length(*total as u64);
+            preparing.set_position(*done as u64);
+            return Ok(());
+        }
+        AskEvent::Prepared { .. } => {
+            preparing.finish_and_clear();
+            return Ok(());
+        }
+    };
+    if args.json {
+        if matches!(event, GenerationEvent::Attention(_)) {
+            return Ok(()); // The maps go to the --attention file.
+        }
+        serde_json::to_writer(&mut *out, event)?;
+        writeln!(out)?;
+    } else {
+        match event {
+            GenerationEvent::Text { phase, delta } => {
+                let reasoning = matches!(phase, Phase::Thinking | Phase::Analysis);
+                if styled && reasoning {
+                    write!(out, "\x1b[2m{delta}\x1b[0m")?;
+                } else {
+                    write!(out, "{delta}")?;
+                }
+            }
+            GenerationEvent::Done(summary) => {
+                writeln!(out)?;
+                let t = &summary.timing;
+                eprintln!(
+                    "{} prompt tokens, prefill {:.0} ms; {} tokens, {:.1} tokens/s ({:?})",
+                    t.prompt_tokens,
+                    t.prefill_ms,
+                    summary.tokens.len(),
+                    t.tokens_per_s,
+                    summary.stop
+                );
+            }
+            _ => {}
+        }
+    }
+    out.flush()?;
+    Ok(())
 }
 
 #[derive(clap::Args)]
