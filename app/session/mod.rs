@@ -2,4 +2,5 @@
 //! command line prints. The GUI (`gui/`) wires these to panels and windows; `cli/` drives the
 //! same code without a window.
 
+pub mod captions;
 pub mod conversation;
