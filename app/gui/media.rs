@@ -10,8 +10,8 @@ use keye_ui::{PlayerState, Thumbnail, Timebase, Timeline};
 
 use super::frame_view::FramePixels;
 use crate::video::{
-    DecodeWorker, FrameRequest, FrameSpec, OutputSize, PixelLayout, RequestId, ThumbnailEvent,
-    VideoError, VideoFrame, VideoInfo, VideoOptions, WorkerEvent,
+    DecodeWorker, FrameIndex, FrameRequest, FrameSpec, OutputSize, PixelLayout, RequestId,
+    ThumbnailEvent, VideoError, VideoFrame, VideoInfo, VideoOptions, WorkerEvent,
 };
 
 /// Frames are delivered no larger than this (4K either way), as Y'CbCr planes that the frame
@@ -36,6 +36,10 @@ const THUMBNAIL_COUNT: usize = 48;
 /// Player and timeline exist once the worker has opened and indexed the file.
 pub struct Loaded {
     pub info: Arc<VideoInfo>,
+    /// Every frame's presentation timestamp: the frame shown at the playhead is the one the
+    /// index puts there, so on a variable-frame-rate video it is the frame the thumbnails and
+    /// the model's sampled frames name at that time.
+    pub index: Arc<FrameIndex>,
     pub player: PlayerState,
     pub timeline: Timeline,
 }
@@ -107,7 +111,7 @@ impl Media {
         let mut notices = Vec::new();
         while let Ok(event) = self.worker.events().try_recv() {
             match event {
-                WorkerEvent::Opened(info) => self.on_opened(info),
+                WorkerEvent::Opened(info, index) => self.on_opened(info, index),
                 WorkerEvent::OpenFailed(error) => notices.push(MediaNotice::OpenFailed(error)),
                 WorkerEvent::Frame { id, frame } => {
                     if self.requested.is_some_and(|(_, current)| current == id) {
@@ -124,7 +128,7 @@ impl Media {
         notices
     }
 
-    fn on_opened(&mut self, info: Arc<VideoInfo>) {
+    fn on_opened(&mut self, info: Arc<VideoInfo>, index: Arc<FrameIndex>) {
         let frames = info.frame_count.frames as u64;
         // Frames over duration keeps the player's frame <-> time mapping on the engine's for
         // constant-rate video; the declared rate is the fallback for odd headers.
@@ -137,10 +141,13 @@ impl Media {
             fps,
             frame_count: frames,
         };
+        // The player's clock is the index's: each frame starts at its presentation timestamp.
+        let starts: Arc<[f64]> = (0..index.len()).filter_map(|i| index.time_of(i)).collect();
         self.loaded = Some(Loaded {
-            player: PlayerState::new(timebase),
+            player: PlayerState::with_frame_starts(timebase, starts),
             timeline: Timeline::new(timebase.duration()),
             info,
+            index,
         });
         self.worker
             .request_thumbnails(THUMBNAIL_COUNT, THUMBNAIL_SPEC);
@@ -150,10 +157,11 @@ impl Media {
         let Some(loaded) = &self.loaded else {
             return;
         };
-        if loaded.info.frame_count.frames == 0 {
+        // By presentation timestamp, not by a constant rate: the player's seconds are the
+        // index's seconds since the first frame.
+        let Some(index) = loaded.index.index_at_time(loaded.player.position()) else {
             return;
-        }
-        let index = (loaded.player.frame() as usize).min(loaded.info.frame_count.frames - 1);
+        };
         if self.requested.is_none_or(|(asked, _)| asked != index) {
             let id = self
                 .worker
@@ -200,5 +208,128 @@ impl Media {
             ThumbnailEvent::Failed { .. } => self.thumbnail_failures += 1,
             ThumbnailEvent::Done { .. } => self.thumbnails_done = true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use keye_model::video::{VideoEncoderKind, VideoPlan, VideoPlanSettings};
+
+    use super::*;
+    use crate::inference::video_timeline;
+    use crate::video::Video;
+
+    /// A variable-frame-rate clip (runs of frames 0.1 s apart with longer gaps) whose first
+    /// frame is 1.5 s into the file, made with the ffmpeg command-line tool.
+    fn vfr_clip_with_a_late_start(dir: &Path) -> PathBuf {
+        let path = dir.join("vfr-late-start.mkv");
+        let output = std::process::Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+            ])
+            .arg("testsrc=size=64x48:rate=10:duration=3")
+            .args(["-vf", "setpts='(N+2*floor(N/4))/10/TB'", "-vsync", "vfr"])
+            .args(["-output_ts_offset", "1.5", "-c:v", "mpeg4", "-q:v", "5"])
+            .arg(&path)
+            .output()
+            .expect("the ffmpeg command-line tool runs");
+        assert!(
+            output.status.success(),
+            "ffmpeg: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        path
+    }
+
+    fn poll_until(
+        media: &mut Media,
+        ctx: &egui::Context,
+        what: &str,
+        done: impl Fn(&Media) -> bool,
+    ) {
+        let started = Instant::now();
+        while !done(media) {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no {what} in 30 s"
+            );
+            if let Some(MediaNotice::OpenFailed(error) | MediaNotice::FrameFailed(error)) =
+                media.poll(ctx).into_iter().next()
+            {
+                panic!("{what}: {error}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Selecting a sampled frame puts the playhead at its time; the frame the player then shows
+    /// is that frame, by presentation timestamp, where a constant rate would show another.
+    #[test]
+    fn selecting_a_sampled_frame_shows_it_on_a_vfr_clip_with_a_late_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = vfr_clip_with_a_late_start(dir.path());
+        let mut video = Video::open(&path).unwrap();
+        assert!(video.info().variable_frame_rate, "the clip is VFR");
+        assert!(video.info().start_time > 1.0, "{}", video.info().start_time);
+        // The model's sampled frames, placed as the ask worker places them on the player's clock.
+        let timeline = video_timeline(&video);
+        let plan = VideoPlan::new(
+            VideoEncoderKind::Keye,
+            &timeline,
+            &VideoPlanSettings::default(),
+        )
+        .unwrap();
+        let sampled: Vec<(usize, f64)> = plan
+            .frames_to_decode()
+            .into_iter()
+            .map(|index| (index, timeline.frame_times[index] - timeline.frame_times[0]))
+            .collect();
+        assert!(sampled.len() >= 4, "{sampled:?}");
+
+        let ctx = egui::Context::default();
+        let mut media = Media::open(&path, &ctx);
+        poll_until(&mut media, &ctx, "open", |m| m.loaded().is_some());
+        let constant_rate = media.loaded().unwrap().player.timebase();
+        let mut a_constant_rate_differs = false;
+        for &(index, time) in &sampled {
+            let before = media.frame().map(|f| f.generation);
+            media.loaded_mut().unwrap().player.seek(time);
+            // One frame of the app: the frame under the playhead is asked for.
+            media.poll(&ctx);
+            assert_eq!(
+                media.requested.map(|(asked, _)| asked),
+                Some(index),
+                "at {time} s the player asks for the sampled frame"
+            );
+            // Only the answer to the current request is shown: a new picture is that frame's.
+            poll_until(&mut media, &ctx, "the frame on screen", |m| {
+                m.frame().map(|f| f.generation) != before
+            });
+            let expected = video.frame_index(index, DISPLAY_SPEC).unwrap();
+            assert_eq!(
+                media.frame().unwrap().planes,
+                expected.pixels,
+                "the picture at {time} s is sampled frame {index}"
+            );
+            let player = &media.loaded().unwrap().player;
+            assert_eq!(
+                player.frame(),
+                index as u64,
+                "the player names the same frame"
+            );
+            a_constant_rate_differs |= constant_rate.frame_at(time) as usize != index;
+        }
+        assert!(
+            a_constant_rate_differs,
+            "the clip must be uneven enough that frames by a constant rate are other frames"
+        );
     }
 }

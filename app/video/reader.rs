@@ -160,8 +160,7 @@ impl Video {
 
     /// Seconds since the first frame for frame `index` (None past the end).
     pub fn time_of(&self, index: usize) -> Option<f64> {
-        let first = self.index.first_pts()?;
-        Some(self.index.ticks_to_seconds(self.index.pts(index)? - first))
+        self.index.time_of(index)
     }
 
     /// The index of the frame a player shows at `time` seconds since the first frame (see the
@@ -173,15 +172,8 @@ impl Video {
                 time,
             });
         }
-        let first = self.index.first_pts().unwrap_or(0);
-        let time_base = self.index.time_base();
-        let ticks_per_second =
-            f64::from(time_base.denominator()) / f64::from(time_base.numerator());
-        // A hair of slack so a time computed from a frame's own pts maps back to that frame.
-        let offset = (time.max(0.0) * ticks_per_second + 1e-6).floor();
-        let target = first.saturating_add(offset.min(i64::MAX as f64 / 2.0) as i64);
         self.index
-            .index_at_pts(target)
+            .index_at_time(time)
             .ok_or_else(|| VideoError::NoFrames {
                 path: self.path().to_path_buf(),
                 reason: "the frame index is empty".into(),
