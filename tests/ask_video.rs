@@ -62,6 +62,11 @@ fn ask(model: Arc<LoadedModel>, video: &Path, max_new_tokens: usize) -> Asked {
         ..SamplingParams::greedy(model.runtime.model.config())
     };
     let budget = model.default_budget();
+    // Read from an index made beforehand, as the GUI hands over its player's: the answers
+    // below are checked against references that open the file themselves.
+    let indexed = keye_studio::video::Video::open(video)
+        .expect("the video opens")
+        .indexed();
     let handle = spawn_ask(
         model,
         Question {
@@ -73,6 +78,7 @@ fn ask(model: Arc<LoadedModel>, video: &Path, max_new_tokens: usize) -> Asked {
             sampling,
             capture: None,
             budget,
+            indexed: vec![indexed],
         },
     );
     let mut asked = Asked {
@@ -400,6 +406,7 @@ fn asking_about_a_file_that_is_not_a_video_names_it() {
             sampling: model.runtime.sampling.clone(),
             capture: None,
             budget: model.default_budget(),
+            indexed: vec![],
         },
     );
     let failed = handle.events.iter().find_map(|e| match e {
@@ -432,6 +439,7 @@ fn the_ask_worker_streams_over_its_channel_and_cancels_mid_stream() {
         },
         capture: None,
         budget: model.default_budget(),
+        indexed: vec![],
     };
     let greedy = spawn_ask(model.clone(), question(40))
         .join()

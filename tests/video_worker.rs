@@ -46,11 +46,11 @@ fn the_worker_opens_then_answers_the_latest_frame_request_only() {
             FrameSpec::native_rgb(),
         );
     }
-    let WorkerEvent::Opened(info, index) = next_event(&worker) else {
+    let WorkerEvent::Opened(video) = next_event(&worker) else {
         panic!("first event is Opened");
     };
-    assert_eq!(info.frame_count.frames, 75);
-    assert_eq!(index.len(), 75, "the frame index comes with it");
+    assert_eq!(video.info().frame_count.frames, 75);
+    assert_eq!(video.index().len(), 75, "the frame index comes with it");
     let WorkerEvent::Frame { id, frame } = next_event(&worker) else {
         panic!("a frame comes back");
     };
@@ -60,7 +60,10 @@ fn the_worker_opens_then_answers_the_latest_frame_request_only() {
         .frame_at(99.0 * 0.029, FrameSpec::native_rgb())
         .unwrap();
     assert_eq!(frame.index, expected.index);
-    assert_eq!(index.index_at_time(99.0 * 0.029), Some(expected.index));
+    assert_eq!(
+        video.index().index_at_time(99.0 * 0.029),
+        Some(expected.index)
+    );
     assert_eq!(frame.pixels, expected.pixels);
     // A stale answer still on its way would arrive before the answer to a request sent now.
     let sentinel = worker.request_frame(FrameRequest::Index(5), FrameSpec::native_rgb());
@@ -80,7 +83,7 @@ fn cancelled_requests_get_no_answer() {
     let worker = DecodeWorker::spawn(&path, VideoOptions::default(), || {});
     let cancelled = worker.request_frame(FrameRequest::Index(60), FrameSpec::native_rgb());
     worker.cancel_frames();
-    assert!(matches!(next_event(&worker), WorkerEvent::Opened(..)));
+    assert!(matches!(next_event(&worker), WorkerEvent::Opened(_)));
     let wanted = worker.request_frame(FrameRequest::Index(10), FrameSpec::native_rgb());
     match next_event(&worker) {
         WorkerEvent::Frame { id, frame } => {
@@ -121,7 +124,7 @@ fn thumbnails_arrive_in_the_background_and_can_be_cancelled() {
         counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     });
     worker.request_thumbnails(6, FrameSpec::fit_rgb(32, 32));
-    assert!(matches!(next_event(&worker), WorkerEvent::Opened(..)));
+    assert!(matches!(next_event(&worker), WorkerEvent::Opened(_)));
     let mut reference = Video::open(&path).unwrap();
     let indices = thumbnail_indices(75, 6);
     let mut seen = Vec::new();

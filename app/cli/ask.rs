@@ -138,6 +138,7 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
             sampling,
             capture,
             budget: args.budget.budget(loaded.default_budget()),
+            indexed: Vec::new(),
         },
     );
     // The same conversation code as the GUI: one turn, kept nowhere, refusals naming the flags.

@@ -519,7 +519,10 @@ impl StudioApp {
             Some(ModelChange::Unloaded) => self.captions.set_model(None),
             None => {}
         }
-        let has_video = self.media.as_ref().and_then(Media::loaded).is_some();
+        let loaded_video = self.media.as_ref().and_then(Media::loaded);
+        let has_video = loaded_video.is_some();
+        self.ask
+            .set_indexed(loaded_video.map(|loaded| &loaded.video));
         self.ask
             .update_availability(self.models.loaded(), self.models.is_loading(), has_video);
         self.ask.poll(ctx, &mut self.toasts);

@@ -20,6 +20,7 @@ use crate::session::conversation::request::{
     budget_settings, knob_label, question_for, sampling_settings,
 };
 use crate::session::conversation::{Conversation, Failure, history_file};
+use crate::video::IndexedVideo;
 
 /// The map for the current focus, computed once per change of focus, controls or frame.
 #[derive(Clone, PartialEq)]
@@ -36,6 +37,9 @@ pub struct AskController {
     conversation: Conversation,
     /// The open video.
     video: Option<PathBuf>,
+    /// The open video once the player has indexed it: the estimate and the ask worker read its
+    /// frame index instead of scanning the file again.
+    indexed: Option<IndexedVideo>,
     /// Where conversations are kept (`None`: nowhere, as in tests).
     data_dir: Option<PathBuf>,
     overlay: Option<(OverlayKey, HeatOverlay)>,
@@ -59,6 +63,7 @@ impl Default for AskController {
             heatmap: HeatmapControls::default(),
             conversation: Conversation::new(knob_label),
             video: None,
+            indexed: None,
             data_dir: eframe::storage_dir("keye-studio"),
             overlay: None,
             overlay_generation: 0,
@@ -98,6 +103,18 @@ impl AskController {
             }
             _ => Conversation::new(knob_label),
         };
+    }
+
+    /// The open video as the player indexed it (`None` until it has, or with no video).
+    pub fn set_indexed(&mut self, video: Option<&IndexedVideo>) {
+        let same = match (&self.indexed, video) {
+            (Some(a), Some(b)) => a.same(b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            self.indexed = video.cloned();
+        }
     }
 
     /// Says whether asking is possible, takes the model's sampling defaults once per checkpoint,
@@ -296,13 +313,13 @@ impl AskController {
     /// The question `request` asks of `model` about the open video: the finished turns as
     /// history, the panel's sampling and budget, the chosen capture layers.
     fn question_for(&self, request: &AskRequest, model: &LoadedModel) -> Result<Question, String> {
-        let Some(video) = &self.video else {
+        let Some(video) = &self.indexed else {
             return Err("no video is open".to_owned());
         };
         question_for(
             request,
             model,
-            video.clone(),
+            video,
             self.conversation.history(),
             self.capture.layers.iter().copied(),
             self.heatmap.capture_per_head,
@@ -408,7 +425,7 @@ impl AskController {
             .count();
         let inputs = Inputs {
             model: self.model.as_ref(),
-            video: self.video.as_deref(),
+            video: self.indexed.as_ref(),
             budget: panel.budget,
             max_new_tokens: panel.sampling.max_new_tokens,
             turns: finished,

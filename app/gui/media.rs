@@ -10,7 +10,7 @@ use keye_ui::{PlayerState, Thumbnail, Timebase, Timeline};
 
 use super::frame_view::FramePixels;
 use crate::video::{
-    DecodeWorker, FrameIndex, FrameRequest, FrameSpec, OutputSize, PixelLayout, RequestId,
+    DecodeWorker, FrameRequest, FrameSpec, IndexedVideo, OutputSize, PixelLayout, RequestId,
     ThumbnailEvent, VideoError, VideoFrame, VideoInfo, VideoOptions, WorkerEvent,
 };
 
@@ -36,10 +36,11 @@ const THUMBNAIL_COUNT: usize = 48;
 /// Player and timeline exist once the worker has opened and indexed the file.
 pub struct Loaded {
     pub info: Arc<VideoInfo>,
-    /// Every frame's presentation timestamp: the frame shown at the playhead is the one the
-    /// index puts there, so on a variable-frame-rate video it is the frame the thumbnails and
-    /// the model's sampled frames name at that time.
-    pub index: Arc<FrameIndex>,
+    /// The file's one frame index (every frame's presentation timestamp): the frame shown at
+    /// the playhead is the one the index puts there, so on a variable-frame-rate video it is the
+    /// frame the thumbnails and the model's sampled frames name at that time; the ask worker
+    /// and the estimate read the same index.
+    pub video: IndexedVideo,
     pub player: PlayerState,
     pub timeline: Timeline,
 }
@@ -111,7 +112,7 @@ impl Media {
         let mut notices = Vec::new();
         while let Ok(event) = self.worker.events().try_recv() {
             match event {
-                WorkerEvent::Opened(info, index) => self.on_opened(info, index),
+                WorkerEvent::Opened(video) => self.on_opened(video),
                 WorkerEvent::OpenFailed(error) => notices.push(MediaNotice::OpenFailed(error)),
                 WorkerEvent::Frame { id, frame } => {
                     if self.requested.is_some_and(|(_, current)| current == id) {
@@ -128,7 +129,9 @@ impl Media {
         notices
     }
 
-    fn on_opened(&mut self, info: Arc<VideoInfo>, index: Arc<FrameIndex>) {
+    fn on_opened(&mut self, video: IndexedVideo) {
+        let info = Arc::clone(video.info());
+        let index = video.index();
         let frames = info.frame_count.frames as u64;
         // Frames over duration keeps the player's frame <-> time mapping on the engine's for
         // constant-rate video; the declared rate is the fallback for odd headers.
@@ -147,7 +150,7 @@ impl Media {
             player: PlayerState::with_frame_starts(timebase, starts),
             timeline: Timeline::new(timebase.duration()),
             info,
-            index,
+            video,
         });
         self.worker
             .request_thumbnails(THUMBNAIL_COUNT, THUMBNAIL_SPEC);
@@ -159,7 +162,7 @@ impl Media {
         };
         // By presentation timestamp, not by a constant rate: the player's seconds are the
         // index's seconds since the first frame.
-        let Some(index) = loaded.index.index_at_time(loaded.player.position()) else {
+        let Some(index) = loaded.video.index().index_at_time(loaded.player.position()) else {
             return;
         };
         if self.requested.is_none_or(|(asked, _)| asked != index) {

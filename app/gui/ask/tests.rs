@@ -85,6 +85,10 @@ fn ready_controller(model: &Arc<LoadedModel>, video: &Path) -> AskController {
         ..AskController::default()
     };
     controller.set_video(Some(video), &mut Toasts::default());
+    let indexed = crate::video::Video::open(video)
+        .expect("the video opens")
+        .indexed();
+    controller.set_indexed(Some(&indexed));
     controller.update_availability(Some(model), false, true);
     controller
 }

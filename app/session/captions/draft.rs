@@ -83,6 +83,7 @@ impl CaptionFile {
             sampling,
             capture: None,
             budget: model.default_budget(),
+            indexed: Vec::new(),
         };
         self.draft_job = Some(DraftJob {
             record,

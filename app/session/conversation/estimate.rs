@@ -1,10 +1,10 @@
 //! What the next question will cost, worked out on a worker before it is sent: the prompt's
-//! tokens and the peak memory on the loaded model ([`LoadedModel::estimate_question`] opens the
-//! video's frame index, so it never runs on the UI thread), and the refusal when the budget or free memory would not hold it.
+//! tokens and the peak memory on the loaded model (planned on the open video's frame index, the
+//! player's, without reading the file), and the refusal when the budget or free memory would not hold it.
 //! Recomputed when the model, video, budget, answer length or the question's length class
 //! change, a moment after the last change (not while a knob is dragged).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,7 @@ use keye_ui::{BudgetSettings, EstimateView, PromptCost};
 
 use super::request::{knob_label, visual_budget};
 use crate::inference::LoadedModel;
+use crate::video::IndexedVideo;
 
 /// How long the inputs must stay unchanged before an estimate starts.
 const SETTLE: Duration = Duration::from_millis(250);
@@ -34,7 +35,7 @@ struct EstimateKey {
 /// What the app hands in every frame (cheap to gather).
 pub struct Inputs<'a> {
     pub model: Option<&'a Arc<LoadedModel>>,
-    pub video: Option<&'a Path>,
+    pub video: Option<&'a IndexedVideo>,
     pub budget: BudgetSettings,
     pub max_new_tokens: usize,
     /// Earlier turns that go into the prompt, and the question box's length in characters.
@@ -46,7 +47,7 @@ type Outcome = Result<PromptCost, String>;
 
 #[derive(Default)]
 pub struct Estimator {
-    /// The inputs wanted now, and when they last changed.
+    /// The inputs wanted now (with the video they name), and when they last changed.
     wanted: Option<(EstimateKey, Instant)>,
     running: Option<(EstimateKey, Receiver<Outcome>)>,
     /// The inputs the view's result is for.
@@ -71,7 +72,7 @@ impl Estimator {
         };
         let key = EstimateKey {
             model: Arc::as_ptr(model) as usize,
-            video: video.to_path_buf(),
+            video: video.path().to_path_buf(),
             budget: inputs.budget,
             max_new_tokens: inputs.max_new_tokens,
             text_class: (inputs.turns, inputs.question_chars / CHARS_PER_CLASS),
@@ -90,11 +91,11 @@ impl Estimator {
         let settled = changed.elapsed() >= SETTLE;
         if self.running.is_none() && settled {
             let (sender, outcome) = crossbeam_channel::bounded(1);
-            let model = Arc::clone(model);
+            let (model, video) = (Arc::clone(model), video.clone());
             let job = wanted.clone();
             let question = prompt_text();
             std::thread::spawn(move || {
-                let _ = sender.send(estimate(&model, &job, &question));
+                let _ = sender.send(estimate(&model, &video, &job, &question));
                 wake();
             });
             self.running = Some((wanted.clone(), outcome));
@@ -131,10 +132,15 @@ impl Estimator {
     }
 }
 
-fn estimate(model: &LoadedModel, key: &EstimateKey, question: &str) -> Outcome {
+fn estimate(
+    model: &LoadedModel,
+    video: &IndexedVideo,
+    key: &EstimateKey,
+    question: &str,
+) -> Outcome {
     let (prompt, memory, refusal) = model
         .estimate_question(
-            &key.video,
+            video,
             question,
             &visual_budget(&key.budget),
             key.max_new_tokens,

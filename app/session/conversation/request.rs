@@ -7,17 +7,17 @@ use keye_model::budget::{Knob, VisualBudget};
 use keye_model::generate::{CaptureSpec, SamplingParams, ThinkingMode};
 use keye_ui::{AskRequest, BudgetSettings, SamplingSettings, ThinkingChoice};
 
-use std::path::PathBuf;
-
 use crate::inference::{LoadedModel, Question, Turn};
+use crate::video::IndexedVideo;
 
-/// The question `request` asks of `model` about `video`, after `history`; capturing the
+/// The question `request` asks of `model` about `video` (read from its frame index), after
+/// `history`; capturing the
 /// attention of `capture_layers` (those the decoder has; none: no capture), each head too with
 /// `per_head`. The problem when the sampling settings are out of range.
 pub fn question_for(
     request: &AskRequest,
     model: &LoadedModel,
-    video: PathBuf,
+    video: &IndexedVideo,
     history: Vec<Turn>,
     capture_layers: impl IntoIterator<Item = usize>,
     per_head: bool,
@@ -33,7 +33,7 @@ pub fn question_for(
         .filter(|&layer| layer < decoder_layers)
         .collect();
     Ok(Question {
-        media: vec![video],
+        media: vec![video.path().to_path_buf()],
         history,
         text: request.question.clone(),
         system: None,
@@ -42,6 +42,7 @@ pub fn question_for(
         // No layers chosen: nothing captured, no memory spent on it.
         capture: (!layers.is_empty()).then_some(CaptureSpec { layers, per_head }),
         budget: visual_budget(&request.budget),
+        indexed: vec![video.clone()],
     })
 }
 

@@ -14,6 +14,7 @@ use keye_ui::{Aggregation, AskRequest, ReasoningTrace, ThinkingChoice, TraceDelt
 use super::request::{budget_settings, knob_label, question_for, sampling_settings};
 use super::*;
 use crate::inference::{self, FrameRef, LoadedModel, MediaFrames, Question};
+use crate::video::Video;
 
 /// A finished turn over a two-frame video of 1x2 merged tokens each, whose two generated tokens'
 /// layer-0 attention looks at frame 0's right token and at frame 1's left token.
@@ -190,15 +191,8 @@ fn question(model: &LoadedModel, video: &Path, text: &str, max_new_tokens: usize
         budget: budget_settings(model.default_budget()),
     };
     request.sampling.max_new_tokens = max_new_tokens;
-    question_for(
-        &request,
-        model,
-        video.to_path_buf(),
-        Vec::new(),
-        [0, 1],
-        false,
-    )
-    .expect("a question")
+    let indexed = Video::open(video).expect("the video opens").indexed();
+    question_for(&request, model, &indexed, Vec::new(), [0, 1], false).expect("a question")
 }
 
 /// The real path: the tiny checkpoint, the sample video, the event pump into the turn, the
@@ -346,10 +340,16 @@ fn no_capture_layers_means_no_capture_and_untouched_knobs_are_the_models() {
         sampling: sampling_settings(&model.runtime.sampling),
         budget: budget_settings(model.default_budget()),
     };
-    let asked = question_for(&request, &model, video.clone(), Vec::new(), [], true).unwrap();
+    let indexed = Video::open(&video).unwrap().indexed();
+    let asked = question_for(&request, &model, &indexed, Vec::new(), [], true).unwrap();
     assert_eq!(asked.capture, None);
+    assert_eq!(asked.media, [video.clone()]);
+    assert!(
+        asked.indexed[0].same(&indexed),
+        "the worker reads the same index"
+    );
     assert_eq!(asked.budget, model.default_budget());
     // Layers the decoder does not have are left out.
-    let asked = question_for(&request, &model, video, Vec::new(), [1, 7], true).unwrap();
+    let asked = question_for(&request, &model, &indexed, Vec::new(), [1, 7], true).unwrap();
     assert_eq!(asked.capture.map(|c| c.layers), Some(vec![1]));
 }
