@@ -343,7 +343,7 @@ fn no_capture_layers_means_no_capture_and_untouched_knobs_are_the_models() {
     let indexed = Video::open(&video).unwrap().indexed();
     let asked = question_for(&request, &model, &indexed, Vec::new(), [], true).unwrap();
     assert_eq!(asked.capture, None);
-    assert_eq!(asked.media, [video.clone()]);
+    assert_eq!(asked.media, std::slice::from_ref(&video));
     assert!(
         asked.indexed[0].same(&indexed),
         "the worker reads the same index"
