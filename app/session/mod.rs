@@ -4,3 +4,4 @@
 
 pub mod captions;
 pub mod conversation;
+pub mod video;
