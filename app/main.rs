@@ -39,6 +39,8 @@ enum Command {
     VisionAttention(cli::inspect::VisionAttentionArgs),
     /// Print how an encoder samples and chunks a video (frames for Keye-VL, chunks for Mavors).
     Plan(cli::plan::PlanArgs),
+    /// Generate demo-world videos with their questions, boxes, HAIC captions and QA.
+    DemoData(cli::demo::DemoDataArgs),
     /// Measure speed against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(cli::bench::BenchCommand),
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Some(Command::Plan(args)) => cli::plan::plan(args),
         Some(Command::VisionAttention(args)) => cli::inspect::vision_attention(args),
         Some(Command::Bench(command)) => cli::bench::run(command),
+        Some(Command::DemoData(args)) => cli::demo::demo_data(args),
         None => cli::gui::run(cli.gui),
     };
     match result {

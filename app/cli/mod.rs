@@ -4,6 +4,7 @@
 pub mod ask;
 pub mod bench;
 pub mod captions;
+pub mod demo;
 pub mod gui;
 pub mod inspect;
 pub mod model;
