@@ -41,6 +41,11 @@ enum Command {
     Plan(cli::plan::PlanArgs),
     /// Generate demo-world videos with their questions, boxes, HAIC captions and QA.
     DemoData(cli::demo::DemoDataArgs),
+    /// Train the demo model (Keye-VL-1.5 architecture) on demo-world videos, on the CPU.
+    TrainDemo(cli::demo::TrainDemoArgs),
+    /// Evaluate a model on a benchmark.
+    #[command(subcommand)]
+    Eval(cli::eval::EvalCommand),
     /// Measure speed against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(cli::bench::BenchCommand),
@@ -59,6 +64,8 @@ fn main() -> ExitCode {
         Some(Command::VisionAttention(args)) => cli::inspect::vision_attention(args),
         Some(Command::Bench(command)) => cli::bench::run(command),
         Some(Command::DemoData(args)) => cli::demo::demo_data(args),
+        Some(Command::TrainDemo(args)) => cli::demo::train_demo(args),
+        Some(Command::Eval(command)) => cli::eval::run(command),
         None => cli::gui::run(cli.gui),
     };
     match result {

@@ -48,3 +48,223 @@ pub fn demo_data(args: DemoDataArgs) -> anyhow::Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum EncoderArg {
+    /// Keye-VL-1.5's own tower with SlowFast frames.
+    Keye15,
+    /// Mavors chunks (IVE, IFA and projector trained as `mavors.*`).
+    Mavors,
+}
+
+#[derive(clap::Args)]
+pub struct TrainDemoArgs {
+    /// Output folder: the current model at its top, `checkpoints/step-N/` (each with
+    /// metrics.json) and `training/` (state to resume from).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value = "keye15")]
+    pub encoder: EncoderArg,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 1500)]
+    pub steps: usize,
+    /// Seed of the tokenizer, the initial weights and every example.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Start from this checkpoint (for Mavors: its Keye tower initialises the encoder).
+    #[arg(long, value_name = "DIR")]
+    pub from: Option<PathBuf>,
+    /// Examples per optimizer step.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Steps between checkpoints (each is evaluated).
+    #[arg(long, default_value_t = 150)]
+    pub checkpoint_every: usize,
+    /// Videos of the evaluation at each checkpoint.
+    #[arg(long, default_value_t = 8)]
+    pub eval_videos: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 2e-3)]
+    pub learning_rate: f64,
+}
+
+pub fn train_demo(args: TrainDemoArgs) -> anyhow::Result<ExitCode> {
+    use keye_studio::demo::train::{Encoder, TrainEvent, TrainOptions, train};
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    };
+    if args.steps == 0 || args.batch == 0 || args.checkpoint_every == 0 {
+        anyhow::bail!("--steps, --batch and --checkpoint-every must be at least 1");
+    }
+    let options = TrainOptions {
+        out: args.out.clone(),
+        encoder: match args.encoder {
+            EncoderArg::Keye15 => Encoder::Keye15,
+            EncoderArg::Mavors => Encoder::Mavors,
+        },
+        steps: args.steps,
+        seed: args.seed,
+        from: args.from.clone(),
+        batch: args.batch,
+        checkpoint_every: args.checkpoint_every,
+        eval_videos: args.eval_videos,
+        learning_rate: args.learning_rate,
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let _ = ctrlc::set_handler(move || {
+        eprintln!("\nstopping after this step; run the same command again to resume");
+        flag.store(true, Ordering::Relaxed);
+    });
+    let bar = ProgressBar::new(args.steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:25}] {pos}/{len} {msg} (elapsed {elapsed}, ETA {eta})",
+        )
+        .context("progress template")?
+        .progress_chars("=> "),
+    );
+    bar.set_prefix("training");
+    let mut on_event = |event: TrainEvent| match event {
+        TrainEvent::Started {
+            step, parameters, ..
+        } => {
+            bar.set_position(step as u64);
+            bar.reset_eta();
+            bar.println(format!(
+                "{}: {parameters} parameters, {} from step {step}",
+                args.out.display(),
+                if step == 0 { "starting" } else { "resuming" }
+            ));
+        }
+        TrainEvent::Step {
+            step,
+            loss,
+            parts,
+            tokens_per_second,
+            stage,
+        } => {
+            bar.set_position(step as u64);
+            bar.set_message(format!(
+                "loss {loss:.3} (text {:.3} dense {:.3} attention {:.3}) {tokens_per_second:.0} tok/s stage {stage}",
+                parts[0], parts[1], parts[2]
+            ));
+        }
+        TrainEvent::Evaluating { step } => bar.set_prefix(format!("evaluating step {step}")),
+        TrainEvent::Checkpoint { step, dir, report } => {
+            bar.set_prefix("training");
+            let kinds: Vec<String> = report
+                .kinds
+                .iter()
+                .map(|k| {
+                    let ratio = k.hit_ratio.map_or(String::new(), |r| format!(" x{r:.1}"));
+                    format!("{} {:.2}{ratio}", k.kind.name(), k.accuracy)
+                })
+                .collect();
+            bar.println(format!(
+                "step {step}: {} accuracy {:.3} ({})",
+                dir.display(),
+                report.accuracy,
+                kinds.join(", ")
+            ));
+        }
+    };
+    let result = train(&options, &mut on_event, &cancel);
+    bar.finish_and_clear();
+    result?;
+    if cancel.load(Ordering::Relaxed) {
+        eprintln!(
+            "stopped; the state is saved in {}",
+            args.out.join("training").display()
+        );
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ThinkingArg {
+    NoThink,
+    Think,
+    Auto,
+}
+
+#[derive(clap::Args)]
+pub struct EvalDemoArgs {
+    /// Checkpoint folder to evaluate.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Number of fresh videos.
+    #[arg(long, default_value_t = 30)]
+    pub count: usize,
+    /// Seed of the videos (pick one the model was not trained on; training uses other seeds).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value = "no-think")]
+    pub thinking: ThinkingArg,
+    /// Also ask for HAIC descriptions (long answers; exact match).
+    #[arg(long)]
+    pub describe: bool,
+    #[arg(long, default_value_t = 200)]
+    pub max_new_tokens: usize,
+    /// Print the whole report (every question, reply and ratio) as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn eval_demo(args: EvalDemoArgs) -> anyhow::Result<ExitCode> {
+    use keye_model::generate::ThinkingMode;
+    use keye_studio::demo::eval::{EvalOptions, evaluate};
+    use std::sync::{Arc, atomic::AtomicBool};
+    let model = Arc::new(super::ask::load(&args.model, !args.json)?);
+    let options = EvalOptions {
+        count: args.count,
+        seed: args.seed,
+        thinking: match args.thinking {
+            ThinkingArg::NoThink => ThinkingMode::NoThink,
+            ThinkingArg::Think => ThinkingMode::Think,
+            ThinkingArg::Auto => ThinkingMode::Auto,
+        },
+        describe: args.describe,
+        max_new_tokens: args.max_new_tokens,
+    };
+    let videos = std::env::temp_dir().join(format!(
+        "keye-demo-eval-{}-{}-{}",
+        std::process::id(),
+        args.seed,
+        args.count
+    ));
+    let bar = if args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("questions [{bar:30}] {pos}/{len} ({eta})")
+            .context("progress template")?
+            .progress_chars("=> "),
+    );
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
+    let report = evaluate(
+        &model,
+        &videos,
+        &options,
+        &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+        &cancel,
+    );
+    bar.finish_and_clear();
+    let _ = std::fs::remove_dir_all(&videos);
+    let report = report?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(ExitCode::SUCCESS)
+}

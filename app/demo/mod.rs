@@ -5,7 +5,11 @@
 
 pub mod dataset;
 pub mod encode;
+pub mod eval;
+pub mod model_files;
 pub mod questions;
 pub mod render;
+pub mod teach;
 pub mod tokenizer;
+pub mod train;
 pub mod world;
