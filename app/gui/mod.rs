@@ -3,7 +3,8 @@
 //! uploads finished frames and draws.
 
 mod app;
-mod ask;
+/// Public for the demo model's heatmap test, which drives the ask controller as the GUI does.
+pub mod ask;
 mod captions;
 mod fonts;
 pub mod frame_view;
@@ -19,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use app::StudioApp;
+pub use captions::draft_prompt;
 pub use screenshot::ScreenshotRequest;
 
 /// Window size on start (points); the smoke test checks screenshots against it.

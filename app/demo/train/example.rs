@@ -171,11 +171,15 @@ pub fn build(
         .filter(|q| teach::grounded(q.kind) && q.named.len() == 1)
         .collect();
     let probe = !probe_candidates.is_empty() && rng.f64() < recipe.probe_share;
-    let last = if probe {
+    let mut last = if probe {
         probe_candidates[rng.usize(..probe_candidates.len())].clone()
     } else {
         questions[rng.usize(..questions.len())].clone()
     };
+    // The caption editor's "Draft with model" asks with its own long prompt.
+    if last.kind == Kind::Describe && rng.f64() < 0.3 {
+        last.question = crate::gui::draft_prompt();
+    }
     let mut history: Vec<Question> = questions
         .iter()
         .filter(|q| q.question != last.question && q.kind != Kind::Describe)

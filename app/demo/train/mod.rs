@@ -137,6 +137,7 @@ fn tokenizer_corpus(seed: u64) -> Vec<String> {
         "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n".to_string(),
         "<|im_start|>user\n".to_string(),
         "<|im_start|>assistant\n".to_string(),
+        crate::gui::draft_prompt(),
     ];
     for i in 0..TOKENIZER_SCENES {
         let scene = Scene::generate(example_seed(seed, usize::MAX, i), &WorldSpec::full());
@@ -545,4 +546,94 @@ fn checkpoint(
         report: Box::new(report.clone()),
     });
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(out: &Path, encoder: Encoder) -> TrainOptions {
+        TrainOptions {
+            out: out.to_path_buf(),
+            encoder,
+            steps: 1,
+            seed: 3,
+            from: None,
+            batch: 1,
+            checkpoint_every: 1,
+            eval_videos: 1,
+            learning_rate: 1e-3,
+        }
+    }
+
+    #[test]
+    fn examples_teach_the_replies_and_probe_the_content_token() {
+        let dir = tempfile::tempdir().unwrap();
+        prepare_folder(&options(dir.path(), Encoder::Keye15)).unwrap();
+        let device = Device::Cpu;
+        let trainee = Trainee::load(dir.path(), &device).unwrap();
+        let ctx = trainee.context(&device);
+        let mut yuv = YuvRoundTrip::new();
+        let mut probes = 0;
+        for seed in 0..8 {
+            let recipe = curriculum::recipe(0.9, 0);
+            let example = build(&ctx, &mut yuv, seed, &recipe).unwrap();
+            let ids = &example.inputs.input_ids;
+            let (last, rest) = example.targets.split_last().unwrap();
+            for &(position, token, _) in rest {
+                assert_eq!(ids[position + 1], token, "seed {seed}");
+            }
+            assert_eq!(example.tokens.colour.len(), example.vision.len());
+            assert!(example.tokens.colour.iter().any(|&c| c > 0), "an actor is seen");
+            let patches = example.patches.as_ref().unwrap();
+            assert_eq!(patches.colour.len(), patches.shape.len());
+            if let Some(mask) = &example.attention {
+                probes += 1;
+                assert_eq!(last.0, ids.len() - 1, "a probe ends right before its answer");
+                assert_eq!(mask.len(), example.vision.len());
+                assert!(mask.iter().any(|&m| m == 1.0), "the named actor is on some token");
+                let word = trainee.tokenizer.decode(&[last.1]).unwrap();
+                assert!(word.trim().chars().all(char::is_alphabetic), "{word:?}");
+            } else {
+                assert_eq!(ids[last.0 + 1], last.1);
+                let end = trainee.tokenizer.token_id("<|im_end|>").unwrap();
+                assert_eq!(last.1, end, "a full reply ends with <|im_end|>");
+            }
+            let (loss, parts) = trainee.loss(&example).unwrap();
+            assert!(loss.to_scalar::<f32>().unwrap().is_finite(), "{parts:?}");
+        }
+        assert!(probes > 0);
+    }
+}
+#[cfg(test)]
+mod timing {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn time_examples() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = TrainOptions { out: dir.path().to_path_buf(), encoder: Encoder::Keye15, steps: 1, seed: 3, from: None, batch: 1, checkpoint_every: 1, eval_videos: 1, learning_rate: 1e-3 };
+        prepare_folder(&o).unwrap();
+        let device = Device::Cpu;
+        let trainee = Trainee::load(dir.path(), &device).unwrap();
+        initialise(&trainee.varmap, 3, 4).unwrap();
+        let ctx = trainee.context(&device);
+        let mut yuv = YuvRoundTrip::new();
+        for p in [0.05, 0.3, 0.9] {
+            let (mut tb, mut tf, mut tbw, mut n) = (0.0, 0.0, 0.0, 0);
+            for seed in 0..6 {
+                let t = Instant::now();
+                let ex = build(&ctx, &mut yuv, seed, &curriculum::recipe(p, 0)).unwrap();
+                tb += t.elapsed().as_secs_f64();
+                n += ex.inputs.input_ids.len();
+                let t = Instant::now();
+                let (loss, _) = trainee.loss(&ex).unwrap();
+                tf += t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                let _g = loss.backward().unwrap();
+                tbw += t.elapsed().as_secs_f64();
+            }
+            eprintln!("progress {p}: build {:.3} fwd {:.3} bwd {:.3} s/example, {} tokens", tb / 6.0, tf / 6.0, tbw / 6.0, n / 6);
+        }
+    }
 }
