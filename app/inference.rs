@@ -15,8 +15,10 @@ use std::{
 use crossbeam_channel::{Receiver, Sender};
 use image::RgbImage;
 use keye_model::{
-    LoadOptions, LoadProgress, Runtime,
+    KeyeConfig, LoadOptions, LoadProgress, Runtime,
+    budget::{MemoryEstimate, PromptShape, VisualBudget, estimate_memory},
     chat::{ChatMessage, ContentPart, MessageContent},
+    device::{DTypeChoice, DeviceChoice, available_memory, resolve_device, resolve_dtype},
     generate::{
         CaptureSpec, GenerationEvent, GenerationOutput, GenerationRequest, PromptMedia,
         SamplingParams, ThinkingMode, VisionTokenMap, generate, prepare_prompt,
@@ -57,27 +59,78 @@ pub struct ModelInfo {
     pub dtype: String,
 }
 
+/// Where and in which precision to load a checkpoint (`--device`, `--dtype`, the model
+/// manager's choices).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Placement {
+    pub device: DeviceChoice,
+    pub dtype: DTypeChoice,
+}
+
 /// A checkpoint ready to answer questions.
 #[derive(Debug)]
 pub struct LoadedModel {
     pub runtime: Runtime,
+    /// Memory the system had free right after loading (bytes), for budgets and estimates.
+    pub free_after_load: Option<u64>,
 }
 
 impl LoadedModel {
-    /// Loads `dir` on this thread (CPU, float32); `progress` sees every step.
+    /// Loads `dir` on this thread where `placement` says (auto: a GPU when this build and machine
+    /// have one, else the CPU in f32 when it fits, bf16 when not); `progress` sees every step.
     pub fn load(
         dir: &Path,
+        placement: Placement,
         progress: Option<Box<dyn FnMut(LoadProgress) + Send>>,
         cancel: Option<Arc<AtomicBool>>,
     ) -> Result<Self, InferenceError> {
+        keye_model::checkpoint::check_folder(dir)?;
+        let config = KeyeConfig::from_file(&dir.join("config.json"))?;
+        let device = resolve_device(placement.device)?;
+        let parameters = keye_model::bench::parameter_count(&config);
+        let dtype = resolve_dtype(placement.dtype, &device, parameters);
         let options = LoadOptions {
+            device,
+            dtype,
             progress,
             cancel,
-            ..LoadOptions::default()
         };
+        let runtime = Runtime::load(dir, options)?;
         Ok(Self {
-            runtime: Runtime::load(dir, options)?,
+            free_after_load: runtime
+                .model
+                .device()
+                .is_cpu()
+                .then(available_memory)
+                .flatten(),
+            runtime,
         })
+    }
+
+    /// The visual-token budget this model gets by default: sized to the memory left beside its
+    /// weights on a CPU, the processors' own ceiling on a GPU.
+    pub fn default_budget(&self) -> VisualBudget {
+        match self.free_after_load {
+            Some(free) => VisualBudget::for_memory(
+                self.runtime.model.config(),
+                self.runtime.dtype().size_in_bytes(),
+                free,
+            ),
+            None => VisualBudget::default(),
+        }
+    }
+
+    /// The peak memory a prompt of `shape` needs on this model.
+    pub fn estimate(&self, shape: PromptShape) -> MemoryEstimate {
+        let model = &self.runtime.model;
+        estimate_memory(
+            model.config(),
+            self.runtime.weights_bytes,
+            self.runtime.dtype().size_in_bytes(),
+            model.prefill_chunk(),
+            model.attention_blocks(),
+            shape,
+        )
     }
 
     /// What the model manager shows, read off the runtime.
@@ -89,8 +142,8 @@ impl LoadedModel {
             video_encoder: runtime.video_encoder.name().to_owned(),
             parameters: runtime.parameters,
             bytes_on_disk: runtime.bytes_on_disk,
-            device: format!("{:?}", runtime.model.device()).to_lowercase(),
-            dtype: format!("{:?}", runtime.dtype()).to_lowercase(),
+            device: keye_model::device::device_name(runtime.model.device()),
+            dtype: runtime.dtype().as_str().to_owned(),
         }
     }
 }
@@ -122,8 +175,8 @@ impl LoadHandle {
     }
 }
 
-/// Loads `dir` on a worker thread.
-pub fn spawn_load(dir: PathBuf) -> LoadHandle {
+/// Loads `dir` on a worker thread where `placement` says.
+pub fn spawn_load(dir: PathBuf, placement: Placement) -> LoadHandle {
     let (sender, events) = crossbeam_channel::unbounded();
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
@@ -136,7 +189,7 @@ pub fn spawn_load(dir: PathBuf) -> LoadHandle {
             };
             let _ = progress_sender.send(LoadEvent::Progress { stage, done, total });
         });
-        let event = match LoadedModel::load(&dir, Some(progress), Some(flag)) {
+        let event = match LoadedModel::load(&dir, placement, Some(progress), Some(flag)) {
             Ok(model) => LoadEvent::Loaded(Arc::new(model)),
             Err(InferenceError::Model(keye_model::Error::Cancelled)) => LoadEvent::Cancelled,
             Err(error) => LoadEvent::Failed(error.to_string()),
@@ -164,6 +217,9 @@ pub struct Question {
     pub thinking: ThinkingMode,
     pub sampling: SamplingParams,
     pub capture: Option<CaptureSpec>,
+    /// Sampling knobs and the visual-token ceiling; a prompt over it, or one whose memory
+    /// estimate exceeds what is free, is refused before the model runs.
+    pub budget: VisualBudget,
 }
 
 /// One decoder temporal step of a media item, on the source.
@@ -239,7 +295,7 @@ pub fn spawn_ask(model: Arc<LoadedModel>, question: Question) -> AskHandle {
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
     let thread = std::thread::spawn(move || {
-        let result = ask(&model.runtime, &question, &flag, &sender);
+        let result = ask(&model, &question, &flag, &sender);
         if let Err(error) = &result {
             let _ = sender.send(AskEvent::Failed(error.to_string()));
         }
@@ -253,21 +309,32 @@ pub fn spawn_ask(model: Arc<LoadedModel>, question: Question) -> AskHandle {
 }
 
 fn ask(
-    runtime: &Runtime,
+    model: &LoadedModel,
     question: &Question,
     cancel: &AtomicBool,
     events: &Sender<AskEvent>,
 ) -> Result<GenerationOutput, InferenceError> {
+    let runtime = &model.runtime;
+    let mut settings = runtime.video_settings.clone();
+    let mut processor = runtime.processor.clone();
+    question.budget.apply(&mut settings, &mut processor);
     let mut media = Vec::with_capacity(question.media.len());
     let mut frames = Vec::with_capacity(question.media.len());
     for path in &question.media {
-        let (item, placed) = load_media(runtime, path, cancel, &mut |stage, done, total| {
-            let _ = events.send(AskEvent::Preparing {
-                stage: stage.to_owned(),
-                done,
-                total,
-            });
-        })?;
+        let (item, placed) = load_media(
+            runtime,
+            &settings,
+            &processor,
+            path,
+            cancel,
+            &mut |stage, done, total| {
+                let _ = events.send(AskEvent::Preparing {
+                    stage: stage.to_owned(),
+                    done,
+                    total,
+                });
+            },
+        )?;
         media.push(item);
         frames.push(placed);
     }
@@ -279,11 +346,19 @@ fn ask(
     let prompt = prepare_prompt(
         &runtime.model,
         &runtime.tokenizer,
-        &runtime.processor,
+        &processor,
         &messages,
         media,
         question.thinking,
     )?;
+    question.budget.check(prompt.vision.len())?;
+    if let Some(free) = model.free_after_load {
+        // What is free now, not at load time, in case other work took memory since.
+        let free = available_memory().unwrap_or(free);
+        model
+            .estimate(prompt_shape(&prompt, question.sampling.max_new_tokens))
+            .check_fits(free)?;
+    }
     let _ = events.send(AskEvent::Prepared {
         vision: prompt.vision.clone(),
         media: images,
@@ -443,9 +518,33 @@ fn rgb_image(
     })
 }
 
-/// Reads one media file and prepares it for the model; also says where its frames sit.
+/// The sizes a memory estimate needs, read off a prepared prompt.
+pub fn prompt_shape(
+    prompt: &keye_model::generate::PreparedPrompt,
+    max_new_tokens: usize,
+) -> PromptShape {
+    let inputs = &prompt.inputs;
+    let blocks = inputs
+        .images
+        .iter()
+        .chain(inputs.videos.iter())
+        .flat_map(|batch| batch.blocks.iter())
+        .map(|b| b.grid.iter().product::<usize>());
+    let (patches, largest) = blocks.fold((0, 0), |(sum, max), n| (sum + n, max.max(n)));
+    PromptShape {
+        prompt_tokens: inputs.input_ids.len(),
+        max_new_tokens,
+        vision_patches: patches,
+        largest_vision_block: largest,
+    }
+}
+
+/// Reads one media file and prepares it for the model with the budgeted `settings` and
+/// `processor`; also says where its frames sit.
 fn load_media(
     runtime: &Runtime,
+    settings: &VideoPlanSettings,
+    processor: &keye_model::preprocess::ImageProcessorConfig,
     path: &Path,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(&str, usize, usize),
@@ -469,15 +568,14 @@ fn load_media(
         ));
     }
     let kind = runtime.video_encoder;
-    let (timeline, plan, frames) =
-        decode_planned(path, kind, &runtime.video_settings, cancel, progress)?;
+    let (timeline, plan, frames) = decode_planned(path, kind, settings, cancel, progress)?;
     progress("encoding video", 0, 1);
     let prepared = plan
         .prepare(
             &timeline,
             &frames,
-            &runtime.video_settings,
-            &runtime.processor,
+            settings,
+            processor,
             runtime.mavors.as_ref(),
             runtime.model.device(),
         )
@@ -500,6 +598,96 @@ fn load_media(
             .collect(),
     };
     Ok((PromptMedia::Video(prepared), placed))
+}
+
+/// Chat-template tokens around a question (system turn, role markers, vision start/end), an
+/// over-estimate for the default template.
+const TEMPLATE_TOKENS: usize = 40;
+/// Tokens announcing one SlowFast frame or Mavors chunk: `<|frame|>`, its time, fast markers.
+const STEP_MARKUP_TOKENS: usize = 7;
+
+/// What a question about one video will cost, worked out from the video's frame index before
+/// any frame is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PromptEstimate {
+    pub visual: keye_model::video::VisualEstimate,
+    /// Prompt tokens: visual tokens, frame markup, the question and the chat template.
+    pub shape: PromptShape,
+}
+
+/// Plans `path` with `kind` under `settings` (already budgeted) and estimates the prompt a
+/// question of `question_tokens` tokens about it becomes.
+pub fn estimate_video_prompt(
+    path: &Path,
+    kind: VideoEncoderKind,
+    settings: &VideoPlanSettings,
+    question_tokens: usize,
+    max_new_tokens: usize,
+) -> Result<PromptEstimate, InferenceError> {
+    let (timeline, plan, _) = plan_video(path, kind, settings)?;
+    let visual = plan
+        .visual_estimate(&timeline, settings)
+        .map_err(|e| InferenceError::Media {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let markup = match kind {
+        VideoEncoderKind::Keye => 0,
+        VideoEncoderKind::Keye15 | VideoEncoderKind::Mavors => STEP_MARKUP_TOKENS * visual.steps,
+    };
+    // Mavors chunks are encoded outside Keye's tower; count their patches all the same, the IVE
+    // runs the same tower over them.
+    Ok(PromptEstimate {
+        visual,
+        shape: PromptShape {
+            prompt_tokens: visual.tokens + markup + question_tokens + TEMPLATE_TOKENS,
+            max_new_tokens,
+            vision_patches: visual.patches,
+            largest_vision_block: visual.largest_block,
+        },
+    })
+}
+
+impl LoadedModel {
+    /// [`estimate_video_prompt`] for a question to this model under `budget`, with the memory it
+    /// needs and whether the budget or free memory refuses it (the refusal's message).
+    pub fn estimate_question(
+        &self,
+        video: &Path,
+        question: &str,
+        budget: &VisualBudget,
+        max_new_tokens: usize,
+    ) -> Result<(PromptEstimate, MemoryEstimate, Option<String>), InferenceError> {
+        let runtime = &self.runtime;
+        let mut settings = runtime.video_settings.clone();
+        let mut processor = runtime.processor.clone();
+        budget.apply(&mut settings, &mut processor);
+        let question_tokens = runtime
+            .tokenizer
+            .encode(question)
+            .map(|ids| ids.len())
+            .unwrap_or(question.len());
+        let estimate = estimate_video_prompt(
+            video,
+            runtime.video_encoder,
+            &settings,
+            question_tokens,
+            max_new_tokens,
+        )?;
+        let memory = self.estimate(estimate.shape);
+        let refusal = budget
+            .check(estimate.visual.tokens)
+            .err()
+            .or_else(|| {
+                // CPU only: on a GPU, system memory says nothing about the device's.
+                let free = self
+                    .free_after_load
+                    .map(|f| available_memory().unwrap_or(f))?;
+                memory.check_fits(free).err()
+            })
+            .map(|e| e.to_string());
+        Ok((estimate, memory, refusal))
+    }
 }
 
 /// The plan an encoder makes for a video, without a model: what `plan` prints.

@@ -26,7 +26,7 @@ fn tiny_model(name: &str) -> PathBuf {
 }
 
 fn load(dir: PathBuf) -> Arc<LoadedModel> {
-    let handle = spawn_load(dir);
+    let handle = spawn_load(dir, Default::default());
     let mut progressed = false;
     for event in handle.events.iter() {
         match event {
@@ -58,6 +58,7 @@ fn ask(model: Arc<LoadedModel>, video: &Path, max_new_tokens: usize) -> Asked {
         stop_ids: vec![],
         ..SamplingParams::greedy(model.runtime.model.config())
     };
+    let budget = model.default_budget();
     let handle = spawn_ask(
         model,
         Question {
@@ -68,6 +69,7 @@ fn ask(model: Arc<LoadedModel>, video: &Path, max_new_tokens: usize) -> Asked {
             thinking: ThinkingMode::NoThink,
             sampling,
             capture: None,
+            budget,
         },
     );
     let mut asked = Asked {
@@ -238,7 +240,7 @@ fn loading_a_broken_checkpoint_fails_with_the_file_named_and_cancel_stops_loadin
     }
     let weights = std::fs::read(source.join("model.safetensors")).unwrap();
     std::fs::write(dir.join("model.safetensors"), &weights[..weights.len() / 2]).unwrap();
-    let outcome = spawn_load(dir.clone())
+    let outcome = spawn_load(dir.clone(), Default::default())
         .events
         .iter()
         .find(|e| !matches!(e, LoadEvent::Progress { .. }));
@@ -253,6 +255,7 @@ fn loading_a_broken_checkpoint_fails_with_the_file_named_and_cancel_stops_loadin
     // A raised cancel flag stops loading at the first check, with its own error.
     let cancelled = LoadedModel::load(
         &tiny_model("keye-1.5-tiny"),
+        Default::default(),
         None,
         Some(Arc::new(std::sync::atomic::AtomicBool::new(true))),
     );
@@ -282,6 +285,7 @@ fn asking_about_a_file_that_is_not_a_video_names_it() {
             thinking: ThinkingMode::Auto,
             sampling: model.runtime.sampling.clone(),
             capture: None,
+            budget: model.default_budget(),
         },
     );
     let failed = handle.events.iter().find_map(|e| match e {

@@ -29,6 +29,10 @@ pub struct AskArgs {
     /// Checkpoint folder (config.json, safetensors, tokenizer.json, preprocessor_config.json).
     #[arg(long)]
     pub model: PathBuf,
+    #[command(flatten)]
+    pub placement: super::PlacementArgs,
+    #[command(flatten)]
+    pub budget: super::BudgetArgs,
     /// Ask the model to reason first (appends `/think`).
     #[arg(long, conflicts_with = "no_think")]
     pub think: bool,
@@ -66,9 +70,13 @@ pub struct AskArgs {
 }
 
 /// Loads a checkpoint with a progress bar on stderr when it is a terminal.
-pub(super) fn load(dir: &Path, show_progress: bool) -> anyhow::Result<LoadedModel> {
+pub(super) fn load(
+    dir: &Path,
+    placement: super::PlacementArgs,
+    show_progress: bool,
+) -> anyhow::Result<LoadedModel> {
     let (bar, progress) = super::loading_bar(show_progress);
-    let model = LoadedModel::load(dir, Some(progress), None);
+    let model = LoadedModel::load(dir, placement.placement(), Some(progress), None);
     bar.finish_and_clear();
     Ok(model?)
 }
@@ -84,6 +92,7 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
     }
     let loaded = Arc::new(load(
         &args.model,
+        args.placement,
         !args.json && std::io::stderr().is_terminal(),
     )?);
     let thinking = match (args.think, args.no_think) {
@@ -125,6 +134,7 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
             thinking,
             sampling,
             capture,
+            budget: args.budget.budget(loaded.default_budget()),
         },
     );
     let cancel = handle.cancel_flag();
@@ -235,11 +245,13 @@ pub struct BenchGenerateArgs {
     /// Timed repetitions of each measurement (the best is reported).
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,
+    #[command(flatten)]
+    pub placement: super::PlacementArgs,
 }
 
 /// Prints decode tokens/s with and without attention capture and their ratio.
 pub fn bench_generate(args: BenchGenerateArgs) -> anyhow::Result<ExitCode> {
-    let loaded = load(&args.model, std::io::stderr().is_terminal())?;
+    let loaded = load(&args.model, args.placement, std::io::stderr().is_terminal())?;
     let runtime = &loaded.runtime;
     let image = image::open(&args.image)
         .with_context(|| format!("{}: cannot read the image", args.image.display()))?

@@ -13,6 +13,8 @@ pub struct VisionAttentionArgs {
     /// Checkpoint folder.
     #[arg(long)]
     pub model: PathBuf,
+    #[command(flatten)]
+    pub placement: super::PlacementArgs,
     /// Seconds from the video's first frame (the frame shown at that time); 0 for an image.
     #[arg(long, default_value_t = 0.0)]
     pub time: f64,
@@ -26,7 +28,7 @@ pub struct VisionAttentionArgs {
 }
 
 pub fn vision_attention(args: VisionAttentionArgs) -> anyhow::Result<ExitCode> {
-    let loaded = super::ask::load(&args.model, std::io::stderr().is_terminal())?;
+    let loaded = super::ask::load(&args.model, args.placement, std::io::stderr().is_terminal())?;
     let runtime = &loaded.runtime;
     let vision = &runtime.model.config().vision;
     let layers = if args.layers.is_empty() {

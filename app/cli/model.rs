@@ -4,17 +4,16 @@ use std::{io::IsTerminal, path::PathBuf, process::ExitCode, time::Instant};
 
 use anyhow::Context;
 use keye_model::{
-    DType, Device, LoadOptions,
-    bench::{BenchSize, bench_inputs, random_model},
+    DType, LoadOptions,
+    bench::{
+        BenchSize, bench_inputs, measure_copy_bandwidth, measure_matmul_flops, parameter_count,
+        random_model,
+    },
+    budget::gib,
+    device::{DTypeChoice, device_name, resolve_device, resolve_dtype},
     golden::GoldenCase,
-    keye::{DecodeState, KeyeModel},
+    keye::{DecodeState, KvCache, Prefill},
 };
-
-#[derive(clap::Args)]
-pub struct GoldenCheckArgs {
-    /// A golden case folder: meta.json, inputs.safetensors, outputs.safetensors.
-    pub dir: PathBuf,
-}
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum BenchConfig {
@@ -22,30 +21,63 @@ pub enum BenchConfig {
     Tiny,
     /// The real shape family at a few hundred MB (f32).
     Small,
+    /// Keye-VL-1.5-8B's real shapes (8.64 B parameters).
+    #[value(name = "keye-1.5-8b")]
+    Keye15_8b,
+    /// Keye-VL-8B-Preview's real shapes.
+    #[value(name = "keye-preview-8b")]
+    Preview8b,
 }
 
 #[derive(clap::Args)]
 pub struct BenchModelArgs {
-    /// Model size to build with random weights.
+    /// Model size to build with random weights (made in memory, nothing is downloaded).
     #[arg(long, value_enum, default_value = "tiny")]
     pub config: BenchConfig,
+    #[command(flatten)]
+    pub placement: super::PlacementArgs,
     /// Ordinary text tokens in the prompt (around the image).
     #[arg(long, default_value_t = 64)]
     pub text_tokens: usize,
-    /// Side of the square image in pixels (multiple of 28).
+    /// Side of the square image in pixels (a multiple of 28; 0 for a text-only prompt).
     #[arg(long, default_value_t = 448)]
     pub image_side: usize,
-    /// Timed repetitions of each measurement (the best is reported).
-    #[arg(long, default_value_t = 3)]
-    pub repeats: usize,
+    /// Tokens decoded after the prefill.
+    #[arg(long, default_value_t = 16)]
+    pub decode_tokens: usize,
+    /// Prompt tokens per decoder pass.
+    #[arg(long, default_value_t = keye_model::keye::DEFAULT_PREFILL_CHUNK)]
+    pub prefill_chunk: usize,
+    /// Timed repetitions of the prefill (the best is reported; default 3 below 1 B parameters,
+    /// else 1).
+    #[arg(long)]
+    pub repeats: Option<usize>,
+}
+
+#[derive(clap::Args)]
+pub struct GoldenCheckArgs {
+    /// A golden case folder: meta.json, inputs.safetensors, outputs.safetensors.
+    pub dir: PathBuf,
+    /// The goldens are float32 on a CPU: other placements show how far they drift (tolerances
+    /// stay those of the goldens).
+    #[command(flatten)]
+    pub placement: super::PlacementArgs,
 }
 
 pub fn golden_check(args: GoldenCheckArgs) -> anyhow::Result<ExitCode> {
     let case = GoldenCase::open(&args.dir)?;
+    let device = resolve_device(args.placement.device)?;
+    let dtype = match args.placement.dtype {
+        // The goldens are float32: auto keeps them comparable.
+        DTypeChoice::Auto => DType::F32,
+        other => resolve_dtype(other, &device, 0),
+    };
     let (bar, progress) = super::loading_bar(std::io::stderr().is_terminal());
     let report = case.run(LoadOptions {
+        device,
+        dtype,
         progress: Some(progress),
-        ..LoadOptions::default()
+        cancel: None,
     });
     bar.finish_and_clear();
     let report = report?;
@@ -88,21 +120,18 @@ pub fn golden_check(args: GoldenCheckArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Peak and current resident memory from /proc/self/status, in KiB.
-fn memory_kib() -> Option<(u64, u64)> {
+/// Peak resident memory of this process so far (Linux VmHWM), in bytes.
+fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let field = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-    };
-    Some((field("VmHWM:")?, field("VmRSS:")?))
-}
-
-/// Resets the kernel's peak-RSS counter so the next VmHWM is the peak of what follows.
-fn reset_peak_memory() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// Best wall time of `repeats` runs of `f`, in seconds.
@@ -116,120 +145,163 @@ fn best_of(repeats: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow:
     Ok(best)
 }
 
+/// Bytes of the weights one decode step reads: every decoder layer, the final norm and the
+/// output projection (the embedding table is read one row at a time).
+fn decode_weight_bytes(config: &keye_model::KeyeConfig, bytes_per_weight: f64) -> f64 {
+    let tied = config.text.tie_word_embeddings;
+    config
+        .expected_tensors()
+        .iter()
+        .filter(|(name, _)| {
+            name.starts_with("model.layers.")
+                || name == "model.norm.weight"
+                || name == "lm_head.weight"
+                || (tied && name == "model.embed_tokens.weight")
+        })
+        .map(|(_, shape)| shape.iter().product::<usize>() as f64 * bytes_per_weight)
+        .sum()
+}
+
+/// Floating-point operations of a prefill of `tokens` prompt tokens with `patches` vision
+/// patches: two per weight per row for every matrix product, plus the attention products.
+fn prefill_flops(config: &keye_model::KeyeConfig, tokens: usize, patches: usize) -> f64 {
+    let t = &config.text;
+    let v = &config.vision;
+    let decoder_weights = decode_weight_bytes(config, 1.0) - (t.vocab_size * t.hidden_size) as f64;
+    let vision_weights = 4.0 * (v.hidden_size * v.hidden_size) as f64
+        + 2.0 * (v.hidden_size * v.intermediate_size) as f64;
+    let attention =
+        |layers: usize, width: usize, n: usize| 2.0 * layers as f64 * (n * n * width) as f64;
+    2.0 * decoder_weights * tokens as f64
+        + 2.0 * vision_weights * v.num_hidden_layers as f64 * patches as f64
+        + attention(
+            t.num_hidden_layers,
+            t.num_attention_heads * t.head_dim,
+            tokens,
+        )
+        + 2.0 * attention(v.num_hidden_layers, v.hidden_size, patches)
+        + 2.0 * (t.vocab_size * t.hidden_size) as f64
+}
+
 pub fn bench_model(args: BenchModelArgs) -> anyhow::Result<ExitCode> {
     let size = match args.config {
         BenchConfig::Tiny => BenchSize::Tiny,
         BenchConfig::Small => BenchSize::Small,
+        BenchConfig::Keye15_8b => BenchSize::Keye15_8b,
+        BenchConfig::Preview8b => BenchSize::Preview8b,
     };
-    if args.image_side == 0 || !args.image_side.is_multiple_of(28) {
+    if !args.image_side.is_multiple_of(28) {
         anyhow::bail!(
-            "--image-side must be a positive multiple of 28, got {}",
+            "--image-side must be a multiple of 28 (or 0 for text only), got {}",
             args.image_side
         );
     }
     let config = size.config()?;
-    let before_build = memory_kib().map(|(_, rss)| rss);
-    let model = random_model(&config, DType::F32, &Device::Cpu).context("building the model")?;
-    let weights_kib = memory_kib()
-        .map(|(_, rss)| rss)
-        .zip(before_build)
-        .map(|(a, b)| a.saturating_sub(b));
-    let multimodal = bench_inputs(&model, args.text_tokens, Some(args.image_side))?;
-    let seq = multimodal.input_ids.len();
-    let text_only = bench_inputs(&model, seq, None)?;
-    let prefill = |inputs: &keye_model::keye::KeyeInputs, model: &KeyeModel| {
-        let mut state = DecodeState {
-            cache: Default::default(),
+    let parameters = parameter_count(&config);
+    let device = resolve_device(args.placement.device)?;
+    let dtype = resolve_dtype(args.placement.dtype, &device, parameters);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "bench model --config {}: {:.1} M parameters, {} on {} ({threads} CPU threads)",
+        size.name(),
+        parameters as f64 / 1e6,
+        dtype.as_str(),
+        device_name(&device),
+    );
+
+    let started = Instant::now();
+    let mut model = random_model(&config, dtype, &device).context("building the model")?;
+    device.synchronize()?;
+    let weights = parameters as f64 * dtype.size_in_bytes() as f64;
+    println!(
+        "  load: {:.1} s to make {} of random weights in memory",
+        started.elapsed().as_secs_f64(),
+        gib(weights as u64)
+    );
+    model.set_prefill_chunk(args.prefill_chunk);
+
+    let image = (args.image_side > 0).then_some(args.image_side);
+    let inputs = bench_inputs(&model, args.text_tokens, image)?;
+    let seq = inputs.input_ids.len();
+    let patches = image.map_or(0, |side| (side / 14) * (side / 14));
+    let repeats = args
+        .repeats
+        .unwrap_or(if parameters < 1_000_000_000 { 3 } else { 1 });
+    let mut state = DecodeState::default();
+    let t_prefill = best_of(repeats, || {
+        state = DecodeState {
+            cache: KvCache::with_capacity(seq + args.decode_tokens),
             rope_delta: 0,
         };
-        let out = model.forward(inputs, &mut state)?;
-        model.logits(&out.hidden.narrow(1, seq - 1, 1)?)?;
-        anyhow::Ok(state)
-    };
-    // Warm-up, then the peak memory of one forward above what was resident before it.
-    prefill(&multimodal, &model)?;
-    let rss_before = memory_kib().map(|(_, rss)| rss);
-    let peak = if reset_peak_memory() {
-        prefill(&multimodal, &model)?;
-        memory_kib()
-            .map(|(hwm, _)| hwm)
-            .zip(rss_before)
-            .map(|(hwm, rss)| hwm.saturating_sub(rss))
-    } else {
-        None
-    };
-    let t_mm = best_of(args.repeats, || prefill(&multimodal, &model).map(drop))?;
-    let t_text = best_of(args.repeats, || prefill(&text_only, &model).map(drop))?;
-    // Decoding 16 tokens with the KV cache vs re-running the whole prefix for each token.
-    let steps = 16;
-    let t_cached = best_of(args.repeats, || {
-        let mut state = prefill(&text_only, &model)?;
-        for i in 0..steps {
-            model.decode_step(10 + i, &mut state)?;
-        }
-        Ok(())
-    })? - t_text;
-    let t_uncached = best_of(args.repeats.min(2), || {
-        let mut ids = text_only.input_ids.clone();
-        for i in 0..steps {
-            ids.push(10 + i);
-            let inputs = keye_model::keye::KeyeInputs {
-                input_ids: ids.clone(),
-                images: None,
-                videos: None,
-                encoded_videos: None,
-            };
-            let mut state = DecodeState {
-                cache: Default::default(),
-                rope_delta: 0,
-            };
-            model.forward(&inputs, &mut state)?;
-        }
+        let out = model.prefill(
+            &inputs,
+            &mut state,
+            Prefill {
+                lean: true,
+                ..Prefill::default()
+            },
+        )?;
+        model.logits(&out.hidden)?;
+        device.synchronize()?;
         Ok(())
     })?;
-    let params: usize = config
-        .expected_tensors()
-        .iter()
-        .map(|(_, shape)| shape.iter().product::<usize>())
-        .sum();
+    let ceiling = measure_matmul_flops(
+        args.prefill_chunk.min(seq).max(16),
+        config.text.hidden_size,
+        config.text.intermediate_size,
+        dtype,
+        &device,
+        3,
+    )?;
+    let achieved = prefill_flops(&config, seq, patches) / t_prefill;
     println!(
-        "bench model --config {}: {:.1} M parameters (f32, CPU, {} threads)",
-        match size {
-            BenchSize::Tiny => "tiny",
-            BenchSize::Small => "small",
+        "  prefill {seq} tokens ({}): {:.1} tokens/s ({:.2} s), {:.1} GFLOP/s = {:.2}x a {} matrix product's {:.1} GFLOP/s",
+        match image {
+            Some(side) => format!("{side} px image + {} text", args.text_tokens),
+            None => "text only".into(),
         },
-        params as f64 / 1e6,
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        seq as f64 / t_prefill,
+        t_prefill,
+        achieved / 1e9,
+        achieved / ceiling,
+        dtype.as_str(),
+        ceiling / 1e9
     );
-    if let Some(kib) = weights_kib {
+
+    let decode_start = Instant::now();
+    for i in 0..args.decode_tokens {
+        model.decode_step(10 + i as u32, &mut state)?;
+    }
+    device.synchronize()?;
+    let t_decode = decode_start.elapsed().as_secs_f64();
+    let rate = args.decode_tokens as f64 / t_decode.max(1e-9);
+    let per_token = decode_weight_bytes(&config, dtype.size_in_bytes() as f64);
+    if device.is_cpu() {
+        let bandwidth = measure_copy_bandwidth(512 << 20, threads, 3);
+        let limit = bandwidth / per_token;
         println!(
-            "  weights resident:            {:.1} MiB",
-            kib as f64 / 1024.0
+            "  decode {} tokens: {rate:.2} tokens/s; memory-bandwidth limit {limit:.2} tokens/s \
+             ({} of weights per token, copy bandwidth {:.1} GB/s measured now) = {:.2}x the limit",
+            args.decode_tokens,
+            gib(per_token as u64),
+            bandwidth / 1e9,
+            rate / limit
+        );
+    } else {
+        println!(
+            "  decode {} tokens: {rate:.2} tokens/s ({} of weights read per token)",
+            args.decode_tokens,
+            gib(per_token as u64)
         );
     }
     println!(
-        "  prefill, {seq} tokens ({}px image + text): {:.1} tokens/s ({:.3} s)",
-        args.image_side,
-        seq as f64 / t_mm,
-        t_mm
+        "  KV cache {} for {} tokens",
+        gib(state.cache.allocated_bytes() as u64),
+        state.cache.seq_len()
     );
-    println!(
-        "  baseline text-only prefill, {seq} tokens: {:.1} tokens/s; image prompt / text-only time = {:.2}x",
-        seq as f64 / t_text,
-        t_mm / t_text
-    );
-    match peak {
-        Some(kib) => println!(
-            "  peak memory of one prefill forward: {:.1} MiB above resident",
-            kib as f64 / 1024.0
-        ),
-        None => println!("  peak memory: unavailable (no /proc/self/clear_refs)"),
+    match peak_rss_bytes() {
+        Some(peak) => println!("  peak resident memory: {}", gib(peak)),
+        None => println!("  peak resident memory: unavailable (no /proc/self/status)"),
     }
-    println!(
-        "  decode {steps} tokens: KV cache {:.1} tokens/s vs full re-forward {:.1} tokens/s = {:.1}x",
-        steps as f64 / t_cached.max(1e-9),
-        steps as f64 / t_uncached,
-        t_uncached / t_cached.max(1e-9)
-    );
     Ok(ExitCode::SUCCESS)
 }

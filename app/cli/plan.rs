@@ -12,10 +12,16 @@ use std::{
 
 use keye_model::{
     KeyeConfig,
+    attention::AttentionBlocks,
+    bench::parameter_count,
+    budget::{MemoryEstimate, VisualBudget, estimate_memory, gib},
+    device::{available_memory, device_name, resolve_device, resolve_dtype},
+    keye::DEFAULT_PREFILL_CHUNK,
     mavors::VideoEncoder,
+    preprocess::ImageProcessorConfig,
     video::{VideoEncoderKind, VideoPlan, VideoPlanSettings},
 };
-use keye_studio::inference::{decode_planned, plan_video};
+use keye_studio::inference::{PromptEstimate, decode_planned, estimate_video_prompt, plan_video};
 use serde_json::json;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -40,6 +46,14 @@ pub struct PlanArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub budget: super::BudgetArgs,
+    /// With --model: where and in which precision it would run, for the memory estimate.
+    #[command(flatten)]
+    pub placement: super::PlacementArgs,
+    /// With --model: tokens the answer may take (the KV cache holds them too).
+    #[arg(long, default_value_t = 1024)]
+    pub max_new_tokens: usize,
 }
 
 impl EncoderArg {
@@ -65,10 +79,65 @@ fn settings(model: Option<&Path>) -> anyhow::Result<VideoPlanSettings> {
     })
 }
 
+/// What `plan --model` adds: the prompt's cost on that model, and whether it would be refused.
+struct ModelCost {
+    memory: MemoryEstimate,
+    refusal: Option<String>,
+    dtype: &'static str,
+    device: String,
+}
+
+/// The memory a question about the planned video needs on the checkpoint in `dir` (built from its
+/// config; no weights are read).
+fn model_cost(
+    dir: &Path,
+    args: &PlanArgs,
+    budget: &VisualBudget,
+    estimate: &PromptEstimate,
+) -> anyhow::Result<ModelCost> {
+    let config = KeyeConfig::from_file(&dir.join("config.json"))?;
+    let device = resolve_device(args.placement.device)?;
+    let parameters = parameter_count(&config);
+    let dtype = resolve_dtype(args.placement.dtype, &device, parameters);
+    let weights = (parameters * dtype.size_in_bytes()) as u64;
+    let memory = estimate_memory(
+        &config,
+        weights,
+        dtype.size_in_bytes(),
+        DEFAULT_PREFILL_CHUNK,
+        AttentionBlocks::default(),
+        estimate.shape,
+    );
+    let refusal = budget.check(estimate.visual.tokens).err().or_else(|| {
+        // Free memory once the weights would be resident (CPU only).
+        let free = device
+            .is_cpu()
+            .then(available_memory)
+            .flatten()?
+            .saturating_sub(weights);
+        memory.check_fits(free).err()
+    });
+    Ok(ModelCost {
+        memory,
+        refusal: refusal.map(|e| e.to_string()),
+        dtype: dtype.as_str(),
+        device: device_name(&device),
+    })
+}
+
 pub fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let kind = args.encoder.kind();
-    let settings = settings(args.model.as_deref())?;
+    let mut settings = settings(args.model.as_deref())?;
+    let budget = args.budget.budget(VisualBudget::default());
+    budget.apply(&mut settings, &mut ImageProcessorConfig::default());
     let (timeline, plan, chunks) = plan_video(&args.video, kind, &settings)?;
+    // A short question's worth of text: the plan is about the video.
+    let estimate = estimate_video_prompt(&args.video, kind, &settings, 16, args.max_new_tokens)?;
+    let cost = args
+        .model
+        .as_deref()
+        .map(|dir| model_cost(dir, &args, &budget, &estimate))
+        .transpose()?;
     let tokens_per_step: Option<usize> = match &plan {
         VideoPlan::Mavors(p) => Some(p.frame.tokens()),
         VideoPlan::Preview(p) => {
@@ -91,8 +160,20 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
             "fps": timeline.fps,
             "decoded_frames": decoded,
             "tokens_per_step": tokens_per_step,
+            "visual_tokens": estimate.visual.tokens,
+            "visual_tokens_exact": estimate.visual.exact,
+            "vision_patches": estimate.visual.patches,
+            "prompt_tokens_estimate": estimate.shape.prompt_tokens,
             "chunks": chunks,
         });
+        if let Some(cost) = &cost {
+            doc["memory"] = json!({
+                "device": cost.device,
+                "dtype": cost.dtype,
+                "estimate": cost.memory,
+                "refused": cost.refusal,
+            });
+        }
         if let VideoPlan::Mavors(p) = &plan {
             doc["chunk_frames"] = json!(p.chunk_frames);
             doc["sample_fps"] = json!(p.sample_fps);
@@ -116,6 +197,32 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
         chunks.len(),
         tokens_per_step.map_or(String::new(), |t| format!(", {t} tokens per step")),
     )?;
+    writeln!(
+        out,
+        "{}{} visual tokens ({} vision patches); a prompt of about {} tokens",
+        if estimate.visual.exact { "" } else { "up to " },
+        estimate.visual.tokens,
+        estimate.visual.patches,
+        estimate.shape.prompt_tokens
+    )?;
+    if let Some(cost) = &cost {
+        let m = &cost.memory;
+        writeln!(
+            out,
+            "on the model ({} on {}): peak about {} (weights {}, KV cache {}, vision {}, decoder {})",
+            cost.dtype,
+            cost.device,
+            gib(m.peak),
+            gib(m.weights),
+            gib(m.kv_cache),
+            gib(m.vision),
+            gib(m.decoder)
+        )?;
+        match &cost.refusal {
+            Some(message) => writeln!(out, "would be refused: {message}")?,
+            None => writeln!(out, "fits the budget and the free memory")?,
+        }
+    }
     if let VideoPlan::Mavors(p) = &plan
         && p.accelerated
     {

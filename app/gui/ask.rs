@@ -396,6 +396,7 @@ impl AskController {
                 layers: capture_layers(layers),
                 per_head: self.heatmap.capture_per_head,
             }),
+            budget: model.default_budget(),
         };
         self.running = Some(Running {
             handle: inference::spawn_ask(Arc::clone(model), question),
@@ -1072,6 +1073,7 @@ mod tests {
         let model = Arc::new(
             LoadedModel::load(
                 &root.join("tests/fixtures/models/keye-1.5-tiny"),
+                Default::default(),
                 None,
                 None,
             )
@@ -1133,6 +1135,7 @@ mod tests {
                 thinking: ThinkingMode::NoThink,
                 sampling,
                 capture: None,
+                budget: model.default_budget(),
             },
         )
         .join()

@@ -402,6 +402,7 @@ impl CaptionSession {
             thinking: ThinkingMode::NoThink,
             sampling,
             capture: None,
+            budget: model.default_budget(),
         };
         self.draft_job = Some(DraftJob {
             record,
@@ -1000,6 +1001,7 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let model = LoadedModel::load(
             &root.join("tests/fixtures/models/keye-preview-tiny"),
+            Default::default(),
             None,
             None,
         )

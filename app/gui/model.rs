@@ -20,6 +20,8 @@ pub enum ModelChange {
 #[derive(Default)]
 pub struct ModelManager {
     pub panel: ModelPanel,
+    /// Device and precision the next load uses (`--device` / `--dtype`).
+    pub placement: inference::Placement,
     loading: Option<LoadHandle>,
     loaded: Option<Arc<LoadedModel>>,
 }
@@ -60,7 +62,7 @@ impl ModelManager {
         if let Some(previous) = self.loading.take() {
             previous.cancel();
         }
-        self.loading = Some(inference::spawn_load(dir.clone()));
+        self.loading = Some(inference::spawn_load(dir.clone(), self.placement));
         self.panel.state = ModelState::Loading {
             dir,
             stage: "starting".into(),

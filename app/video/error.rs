@@ -10,11 +10,12 @@ pub enum VideoError {
     #[error("{path}: no such file")]
     NotFound { path: PathBuf },
     /// The file exists but could not be read (permissions, a directory, I/O failure).
-    #[error("{path}: cannot read the file: {source}")]
+    /// The cause is part of the message and deliberately not `source()`, so a printed error chain
+    /// does not repeat it.
+    #[error("{path}: cannot read the file: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file has zero bytes.
     #[error("{path}: the file is empty")]

@@ -154,23 +154,23 @@ impl OpenedInput {
             } else {
                 VideoError::Io {
                     path: path_buf.clone(),
-                    source,
+                    cause: source,
                 }
             }
         })?;
         if metadata.is_dir() {
             return Err(VideoError::Io {
                 path: path_buf,
-                source: std::io::Error::other("it is a directory"),
+                cause: std::io::Error::other("it is a directory"),
             });
         }
         if metadata.len() == 0 {
             return Err(VideoError::Empty { path: path_buf });
         }
         // Read access is checked here so a permission problem is reported as such, not as a format error.
-        std::fs::File::open(path).map_err(|source| VideoError::Io {
+        std::fs::File::open(path).map_err(|cause| VideoError::Io {
             path: path_buf.clone(),
-            source,
+            cause,
         })?;
         let input = ffmpeg::format::input(path).map_err(|error| open_error(path, error))?;
         if input.nb_streams() == 0 {

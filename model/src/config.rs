@@ -180,9 +180,9 @@ impl KeyeConfig {
                 architectures: architectures.clone(),
             }
         })?;
-        let raw: RawConfig = serde_json::from_value(value).map_err(|source| Error::Json {
+        let raw: RawConfig = serde_json::from_value(value).map_err(|cause| Error::Json {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         let invalid = |message: String| Error::Config {
             path: path.to_path_buf(),

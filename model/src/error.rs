@@ -6,15 +6,17 @@ use std::path::PathBuf;
 /// Errors from loading, tokenizing, preparing inputs and running Keye-VL.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: cannot read: {source}")]
+    // The causes are part of each message and deliberately not exposed as `source()`, so that a
+    // printed error chain does not repeat them.
+    #[error("{path}: cannot read: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("{path}: invalid JSON: {source}")]
+    #[error("{path}: invalid JSON: {cause}")]
     Json {
         path: PathBuf,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error(
         "{path}: unknown model type {model_type:?} (architectures {architectures:?}); expected \
@@ -27,6 +29,13 @@ pub enum Error {
     },
     #[error("{path}: invalid config: {message}")]
     Config { path: PathBuf, message: String },
+    #[error("{dir}: no such folder")]
+    NoFolder { dir: PathBuf },
+    #[error(
+        "{dir}: the folder is empty; a checkpoint folder holds config.json, tokenizer.json and \
+         model.safetensors (or its shards with model.safetensors.index.json)"
+    )]
+    EmptyFolder { dir: PathBuf },
     #[error("{dir}: no model.safetensors and no model.safetensors.index.json")]
     NoWeights { dir: PathBuf },
     #[error("{index}: shard {shard} is listed but missing")]
@@ -54,8 +63,12 @@ pub enum Error {
         name: String,
         found: String,
     },
-    #[error("loading was cancelled")]
+    #[error("cancelled")]
     Cancelled,
+    #[error("device {0}")]
+    Device(String),
+    #[error("{0}")]
+    Budget(String),
     #[error("{path}: tokenizer: {message}")]
     Tokenizer { path: PathBuf, message: String },
     #[error("{path}: the tokenizer has no token {token:?}, which {why}")]
@@ -69,22 +82,42 @@ pub enum Error {
     #[error("model input: {0}")]
     Input(String),
     #[error("preprocessing: {0}")]
-    Preprocess(#[from] crate::preprocess::PreprocessError),
+    Preprocess(crate::preprocess::PreprocessError),
     #[error("Mavors: {0}")]
-    Mavors(#[from] crate::mavors::MavorsError),
+    Mavors(crate::mavors::MavorsError),
     #[error("{path}: golden case: {message}")]
     Golden { path: PathBuf, message: String },
     #[error("tensor computation: {0}")]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
+}
+
+// Plain `From`s rather than `#[from]`: the wrapped error is printed inside the message, so it must
+// not also be the `source()` that a chain printer would print again.
+impl From<crate::preprocess::PreprocessError> for Error {
+    fn from(error: crate::preprocess::PreprocessError) -> Self {
+        Self::Preprocess(error)
+    }
+}
+
+impl From<crate::mavors::MavorsError> for Error {
+    fn from(error: crate::mavors::MavorsError) -> Self {
+        Self::Mavors(error)
+    }
+}
+
+impl From<candle_core::Error> for Error {
+    fn from(error: candle_core::Error) -> Self {
+        Self::Candle(error)
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
-            source,
+            cause,
         }
     }
 }
@@ -92,8 +125,8 @@ impl Error {
 /// Reads and parses a JSON file, naming the file in either error.
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|source| Error::Json {
+    serde_json::from_str(&text).map_err(|cause| Error::Json {
         path: path.to_path_buf(),
-        source,
+        cause,
     })
 }

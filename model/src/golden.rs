@@ -252,9 +252,14 @@ impl GoldenCase {
         })
     }
 
+    /// The checkpoint folder the case runs.
+    pub fn model_dir(&self) -> PathBuf {
+        self.dir.join(&self.meta.model_dir)
+    }
+
     /// Loads the case's model, rebuilds its inputs, runs it and compares everything.
     pub fn run(&self, options: LoadOptions) -> Result<GoldenReport> {
-        let model_dir = self.dir.join(&self.meta.model_dir);
+        let model_dir = self.model_dir();
         let model = KeyeModel::load(&model_dir, options)?;
         let tokenizer = KeyeTokenizer::from_dir(&model_dir, model.config())?;
         let processor =

@@ -1,13 +1,17 @@
 //! Keye-VL and Mavors on candle.
 
+pub mod attention;
 pub mod bench;
+pub mod budget;
 pub mod chat;
 pub mod checkpoint;
 pub mod config;
+pub mod device;
 pub mod error;
 pub mod generate;
 pub mod golden;
 pub mod keye;
+pub mod layers;
 pub mod mavors;
 pub mod preprocess;
 pub mod runtime;

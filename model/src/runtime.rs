@@ -8,7 +8,7 @@ use candle_core::DType;
 use candle_nn::VarBuilder;
 
 use crate::{
-    checkpoint::{LoadOptions, WeightFiles, load_tensors},
+    checkpoint::{LoadOptions, WeightFiles, check_folder, load_tensors},
     config::{KeyeConfig, KeyeVariant},
     error::{Error, Result},
     generate::SamplingParams,
@@ -32,8 +32,10 @@ pub struct Runtime {
     pub mavors: Option<Mavors>,
     pub video_settings: VideoPlanSettings,
     pub video_encoder: VideoEncoderKind,
-    /// Tensors read (parameters) and bytes of the weight files on disk.
+    /// Tensors read (parameters), the bytes they take in memory, and bytes of the weight files
+    /// on disk.
     pub parameters: usize,
+    pub weights_bytes: u64,
     pub bytes_on_disk: u64,
 }
 
@@ -42,6 +44,7 @@ impl Runtime {
     /// whole encoder; otherwise Mavors is initialised from the Keye tower as the paper describes
     /// (with the checkpoint's IFA and projector when only those are present, else fresh ones).
     pub fn load(dir: &Path, mut options: LoadOptions) -> Result<Self> {
+        check_folder(dir)?;
         let config_path = dir.join("config.json");
         let config = KeyeConfig::from_file(&config_path)?;
         let encoder = VideoEncoder::from_config_file(&config_path)?;
@@ -49,6 +52,10 @@ impl Runtime {
         let optional = matches!(encoder, VideoEncoder::Mavors(_)).then_some(prefix.as_str());
         let tensors = load_tensors(dir, &config, optional, &mut options)?;
         let parameters = tensors.values().map(|t| t.elem_count()).sum();
+        let weights_bytes = tensors
+            .values()
+            .map(|t| (t.elem_count() * t.dtype().size_in_bytes()) as u64)
+            .sum();
         let vb = VarBuilder::from_tensors(tensors, options.dtype, &options.device);
         let model = KeyeModel::new(&config, vb.clone())?;
         let mavors = match &encoder {
@@ -79,9 +86,9 @@ impl Runtime {
             .iter()
             .map(|p| std::fs::metadata(p).map(|m| m.len()))
             .sum::<std::io::Result<u64>>()
-            .map_err(|source| Error::Io {
+            .map_err(|cause| Error::Io {
                 path: dir.to_path_buf(),
-                source,
+                cause,
             })?;
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -93,6 +100,7 @@ impl Runtime {
             sampling,
             mavors,
             parameters,
+            weights_bytes,
             bytes_on_disk,
         })
     }

@@ -212,6 +212,62 @@ impl VideoPlan {
         })
     }
 
+    /// Visual tokens and vision-tower patches the plan gives, worked out before any frame is
+    /// decoded. Exact for the Preview and Mavors; for SlowFast, whose slow/fast split depends on
+    /// the pixels, an upper bound: every frame counts as slow at the size an all-slow video gets
+    /// (fast frames only lower the total, which the processor's budget search caps either way).
+    pub fn visual_estimate(
+        &self,
+        timeline: &VideoTimeline,
+        settings: &VideoPlanSettings,
+    ) -> Result<VisualEstimate> {
+        let patch = settings.patch_size as usize;
+        let merge = (settings.merge_size * settings.merge_size) as usize;
+        Ok(match self {
+            Self::Preview(plan) => {
+                let (h, w) = plan.resized_hw;
+                let per_frame = (h as usize / patch) * (w as usize / patch);
+                let patches = per_frame * plan.indices.len();
+                VisualEstimate {
+                    tokens: patches / merge,
+                    patches,
+                    largest_block: patches,
+                    steps: plan.indices.len(),
+                    exact: true,
+                }
+            }
+            Self::SlowFast(sampling) => {
+                let n = sampling.indices.len();
+                let budget = preprocess::slowfast_sizes(
+                    n as u64,
+                    0,
+                    timeline.height,
+                    timeline.width,
+                    &settings.slowfast,
+                )?;
+                let (h, w) = budget.slow_hw;
+                let per_frame = (h as usize / patch) * (w as usize / patch);
+                VisualEstimate {
+                    tokens: per_frame / merge * n,
+                    patches: per_frame * n,
+                    largest_block: per_frame,
+                    steps: n,
+                    exact: false,
+                }
+            }
+            Self::Mavors(plan) => {
+                let cells = plan.frame.grid_h * plan.frame.grid_w;
+                VisualEstimate {
+                    tokens: plan.total_tokens(),
+                    patches: cells * plan.chunks.len(),
+                    largest_block: cells,
+                    steps: plan.chunks.len(),
+                    exact: true,
+                }
+            }
+        })
+    }
+
     /// The frames to decode, sorted, each once.
     pub fn frames_to_decode(&self) -> Vec<usize> {
         let mut indices: Vec<usize> = match self {
@@ -429,6 +485,20 @@ impl VideoPlan {
             }
         }
     }
+}
+
+/// What a video plan will cost the model, known before decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct VisualEstimate {
+    /// Visual tokens in the prompt.
+    pub tokens: usize,
+    /// Patches the vision tower encodes, and the most in one attention block.
+    pub patches: usize,
+    pub largest_block: usize,
+    /// Temporal steps (sampled frames or chunks).
+    pub steps: usize,
+    /// False when the count is an upper bound (SlowFast before its pixels are seen).
+    pub exact: bool,
 }
 
 /// The part of the video one temporal step of the decoder's view stands for.

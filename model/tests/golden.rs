@@ -121,3 +121,47 @@ fn a_case_with_one_changed_reference_value_fails_on_that_tensor() {
         .collect();
     assert_eq!(failed, ["position_ids"]);
 }
+
+/// Every case again with block-wise attention and chunked prefill at sizes that hit every edge:
+/// one row or token at a time, sizes that do not divide the prompt or the vision blocks, and
+/// sizes larger than either. The results must match the goldens exactly as the defaults do.
+#[test]
+fn every_case_matches_at_every_attention_block_and_prefill_chunk_size() {
+    use keye_model::{
+        KeyeModel, KeyeTokenizer, attention::AttentionBlocks, preprocess::ImageProcessorConfig,
+    };
+    for name in [
+        "keye-preview-image",
+        "keye-preview-video",
+        "keye-preview-two-images",
+        "keye-1.5-image-video",
+    ] {
+        let case = GoldenCase::open(&case_dir(name)).expect("open case");
+        let model_dir = case.model_dir();
+        let mut model = KeyeModel::load(&model_dir, LoadOptions::default()).unwrap();
+        let tokenizer = KeyeTokenizer::from_dir(&model_dir, model.config()).unwrap();
+        let processor =
+            ImageProcessorConfig::from_file(&model_dir.join("preprocessor_config.json")).unwrap();
+        for (query, key, chunk) in [
+            (1, 1, 1),
+            (3, 3, 3),
+            (7, 7, 7),
+            (3, 7, 5),
+            (4096, 4096, 4096),
+        ] {
+            model.set_attention_blocks(AttentionBlocks::new(query, key));
+            model.set_prefill_chunk(chunk);
+            let report = case.run_with(&model, &tokenizer, &processor).unwrap();
+            let failures: Vec<String> = report
+                .checks
+                .iter()
+                .filter(|c| !c.passed())
+                .map(|c| format!("{}: {:?}", c.name, c.max_abs_diff))
+                .collect();
+            assert!(
+                failures.is_empty() && report.passed(),
+                "{name} at blocks {query}x{key}, chunk {chunk}: {failures:?}"
+            );
+        }
+    }
+}

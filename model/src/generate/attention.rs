@@ -81,7 +81,8 @@ impl Capturer {
         })
     }
 
-    /// Records token `step` from (layer, probabilities (1, heads, 1, keys)) pairs.
+    /// Records token `step` from (layer, probabilities (heads, keys)) pairs, copying out only the
+    /// vision columns (head mean, and each head when asked).
     pub(crate) fn record(
         &mut self,
         step: usize,
@@ -90,11 +91,7 @@ impl Capturer {
     ) -> Result<&TokenAttention> {
         let mut layers = Vec::with_capacity(recorded.len());
         for (layer, probs) in recorded {
-            let vision = probs
-                .squeeze(0)?
-                .squeeze(1)?
-                .contiguous()?
-                .index_select(&self.columns, 1)?;
+            let vision = probs.index_select(&self.columns, 1)?;
             let mean = vision.mean(0)?.to_vec1::<f32>()?;
             let per_head = self
                 .capture
@@ -237,9 +234,9 @@ impl AttentionCapture {
             tensor_names: names,
         };
         let index_path = path.with_extension("json");
-        let json = serde_json::to_string_pretty(&index).map_err(|source| Error::Json {
+        let json = serde_json::to_string_pretty(&index).map_err(|cause| Error::Json {
             path: index_path.clone(),
-            source,
+            cause,
         })?;
         std::fs::write(&index_path, json).map_err(|e| Error::io(&index_path, e))?;
         Ok(index_path)

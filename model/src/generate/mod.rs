@@ -33,7 +33,7 @@ pub use stream::TextDeltas;
 
 use crate::{
     error::{Error, Result},
-    keye::{AttentionRecorder, DecodeState, KeyeModel, KvCache},
+    keye::{AttentionRecorder, DecodeState, KeyeModel, KvCache, Prefill},
     tokenizer::KeyeTokenizer,
 };
 
@@ -125,7 +125,7 @@ pub struct GenerationOutput {
 }
 
 /// Runs one generation on this thread. `emit` sees every event except `Done` / `Error` (the
-/// caller has the result); `cancel` is checked before every token.
+/// caller has the result); `cancel` is checked between prompt chunks and before every token.
 pub fn generate(
     model: &KeyeModel,
     tokenizer: &KeyeTokenizer,
@@ -152,14 +152,28 @@ pub fn generate(
         layers: c.capture.spec.layers.clone(),
         recorded: Vec::new(),
     });
+    let s = inputs.input_ids.len();
+    // Sized for the whole generation up front: decoding never reallocates the cache.
     let mut state = DecodeState {
-        cache: KvCache::default(),
+        cache: KvCache::with_capacity(s + params.max_new_tokens),
         rope_delta: 0,
     };
     let started = Instant::now();
-    let prefill = model.forward_recording(inputs, &mut state, recorder.as_mut())?;
-    let s = inputs.input_ids.len();
-    let mut logits = last_logits(model, &prefill.hidden.narrow(1, s - 1, 1)?)?;
+    let prefill = model.prefill(
+        inputs,
+        &mut state,
+        Prefill {
+            recorder: recorder.as_mut(),
+            cancel: Some(cancel),
+            lean: true,
+        },
+    );
+    let prefill = match prefill {
+        Err(Error::Cancelled) => return Ok(cancelled_before_generating(s, ms(started))),
+        other => other?,
+    };
+    let mut logits = last_logits(model, &prefill.hidden)?;
+    drop(prefill);
     let prefill_ms = ms(started);
     emit(GenerationEvent::Prefilled {
         prompt_tokens: s,
@@ -231,6 +245,26 @@ pub fn generate(
         },
         attention: capturer.map(|c| c.capture),
     })
+}
+
+/// The output of a generation cancelled during its prefill: no tokens, stopped as cancelled.
+fn cancelled_before_generating(prompt_tokens: usize, prefill_ms: f64) -> GenerationOutput {
+    GenerationOutput {
+        summary: GenerationSummary {
+            tokens: Vec::new(),
+            text: String::new(),
+            stop: StopReason::Cancelled,
+            timing: Timing {
+                prompt_tokens,
+                prefill_ms,
+                decode_steps: 0,
+                decode_ms: 0.0,
+                tokens_per_s: 0.0,
+            },
+            final_answer: None,
+        },
+        attention: None,
+    }
 }
 
 fn emit_phase_events(emit: &mut dyn FnMut(GenerationEvent), events: Vec<PhaseEvent>) {

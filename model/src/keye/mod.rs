@@ -7,7 +7,10 @@ pub mod rope_index;
 pub mod text;
 pub mod vision;
 
-use std::path::Path;
+use std::{
+    path::Path,
+    sync::atomic::{AtomicBool, Ordering},
+};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -17,6 +20,7 @@ pub use text::{AttentionRecorder, KvCache};
 pub use vision::{Grid, VisionAttentionMaps, VisionOutput};
 
 use crate::{
+    attention::AttentionBlocks,
     checkpoint::{LoadOptions, load_tensors},
     config::KeyeConfig,
     error::{Error, Result},
@@ -122,7 +126,7 @@ pub struct ForwardOutput {
 }
 
 /// What decoding after a prefill needs: the KV cache and the M-RoPE offset.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct DecodeState {
     pub cache: KvCache,
     /// Added to the cache position to get every axis' position of a decoded token.
@@ -147,7 +151,27 @@ pub struct KeyeModel {
     text: text::TextModel,
     device: Device,
     dtype: DType,
+    attention_blocks: AttentionBlocks,
+    prefill_chunk: usize,
 }
+
+/// How a prefill runs beyond its inputs: what it records and keeps, and when it stops.
+#[derive(Debug, Default)]
+pub struct Prefill<'a> {
+    /// Records the last prompt position's attention in the layers it selects (the row that
+    /// predicts the first generated token).
+    pub recorder: Option<&'a mut AttentionRecorder>,
+    /// Checked between vision encoding and each prompt chunk.
+    pub cancel: Option<&'a AtomicBool>,
+    /// Keep only what generation needs: the last position's hidden state, and no vision
+    /// intermediates (`ForwardOutput::images` / `videos` are `None`). Without it every row and
+    /// intermediate is kept, as the golden checks compare them all.
+    pub lean: bool,
+}
+
+/// Prompt tokens per decoder pass unless set otherwise: a prompt goes through in chunks of this
+/// many against the KV cache, so activations stay bounded however long it is.
+pub const DEFAULT_PREFILL_CHUNK: usize = 512;
 
 impl KeyeModel {
     /// Builds the model from weights named as in the real checkpoints.
@@ -159,7 +183,29 @@ impl KeyeModel {
             config: config.clone(),
             device: vb.device().clone(),
             dtype: vb.dtype(),
+            attention_blocks: AttentionBlocks::default(),
+            prefill_chunk: DEFAULT_PREFILL_CHUNK,
         })
+    }
+
+    /// Query and key rows per attention block, in the decoder and the vision tower. Results are
+    /// the same for every size; larger blocks are faster and take more memory.
+    pub fn set_attention_blocks(&mut self, blocks: AttentionBlocks) {
+        self.attention_blocks = blocks;
+        self.visual.set_attention_blocks(blocks);
+    }
+
+    /// Prompt tokens per decoder pass (at least 1).
+    pub fn set_prefill_chunk(&mut self, tokens: usize) {
+        self.prefill_chunk = tokens.max(1);
+    }
+
+    pub fn prefill_chunk(&self) -> usize {
+        self.prefill_chunk
+    }
+
+    pub fn attention_blocks(&self) -> AttentionBlocks {
+        self.attention_blocks
     }
 
     /// Loads a Hugging Face checkpoint folder (config.json + safetensors, single or sharded).
@@ -257,18 +303,18 @@ impl KeyeModel {
     }
 
     /// Prefill: vision encoding, scatter into the placeholder rows, rope index, decoder. Fills
-    /// `state` so decoding can continue.
+    /// `state` so decoding can continue. Keeps every intermediate (see [`Prefill::lean`]).
     pub fn forward(&self, inputs: &KeyeInputs, state: &mut DecodeState) -> Result<ForwardOutput> {
-        self.forward_recording(inputs, state, None)
+        self.prefill(inputs, state, Prefill::default())
     }
 
-    /// `forward` that also records the last prompt position's attention in the layers
-    /// `recorder` selects (the row that predicts the first generated token).
-    pub fn forward_recording(
+    /// [`KeyeModel::forward`] with recording, cancellation and what to keep chosen by `how`. The
+    /// prompt goes through the decoder in chunks of [`KeyeModel::prefill_chunk`] tokens.
+    pub fn prefill(
         &self,
         inputs: &KeyeInputs,
         state: &mut DecodeState,
-        recorder: Option<&mut AttentionRecorder>,
+        how: Prefill,
     ) -> Result<ForwardOutput> {
         let ids = &inputs.input_ids;
         if ids.is_empty() {
@@ -292,16 +338,23 @@ impl KeyeModel {
         };
         let image_blocks = inputs.images.as_ref().map_or(&[][..], |b| &b.blocks);
         let rope = self.rope_index(ids, image_blocks, video_blocks)?;
+        let cancelled = || how.cancel.is_some_and(|c| c.load(Ordering::Relaxed));
         let images = inputs
             .images
             .as_ref()
             .map(|b| self.encode_vision(b))
             .transpose()?;
+        if cancelled() {
+            return Err(Error::Cancelled);
+        }
         let videos = inputs
             .videos
             .as_ref()
             .map(|b| self.encode_vision(b))
             .transpose()?;
+        if cancelled() {
+            return Err(Error::Cancelled);
+        }
         let video_rows = match (&videos, &inputs.encoded_videos) {
             (Some(encoding), _) => Some(encoding.projected.clone()),
             (None, Some(encoded)) => Some(encoded.tokens.to_dtype(self.dtype)?),
@@ -312,23 +365,32 @@ impl KeyeModel {
             images.as_ref().map(|e| &e.projected),
             video_rows.as_ref(),
         )?;
+        drop(video_rows);
+        // Lean: the ViT activations are not needed past the scatter.
+        let (images, videos) = if how.lean {
+            (None, None)
+        } else {
+            (images, videos)
+        };
         let past = state.cache.seq_len() as i64;
         let positions = if past == 0 {
             rope.positions.clone()
         } else {
-            // A follow-up prompt chunk continues after the cached tokens.
+            // A follow-up prompt continues after the cached tokens.
             let shift = past + state.rope_delta;
             rope.positions
                 .clone()
                 .map(|axis| axis.into_iter().map(|p| p + shift).collect())
         };
-        let hidden = self.text.forward_embeds_recording(
+        let hidden = self.run_decoder(
             &inputs_embeds,
             &positions,
             &mut state.cache,
-            recorder,
+            how.recorder,
+            how.cancel,
+            !how.lean,
         )?;
-        // The chunk's own offset adds to what the cached tokens already had.
+        // The prompt's own offset adds to what the cached tokens already had.
         state.rope_delta = if past == 0 {
             rope.rope_delta
         } else {
@@ -341,6 +403,51 @@ impl KeyeModel {
             hidden,
             rope,
         })
+    }
+
+    /// The decoder over `embeds` in chunks of `prefill_chunk` tokens against the cache; the final
+    /// hidden states of every row, or of the last one.
+    fn run_decoder(
+        &self,
+        embeds: &Tensor,
+        positions: &[Vec<i64>; 3],
+        cache: &mut KvCache,
+        mut recorder: Option<&mut AttentionRecorder>,
+        cancel: Option<&AtomicBool>,
+        all_rows: bool,
+    ) -> Result<Tensor> {
+        let s = embeds.dim(1)?;
+        let mut rows = Vec::new();
+        let mut start = 0;
+        while start < s {
+            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Err(Error::Cancelled);
+            }
+            let len = self.prefill_chunk.min(s - start);
+            let last = start + len == s;
+            let chunk_positions = positions
+                .each_ref()
+                .map(|axis| axis[start..start + len].to_vec());
+            let hidden = self.text.forward_chunk(
+                &embeds.narrow(1, start, len)?,
+                &chunk_positions,
+                cache,
+                if last { recorder.as_deref_mut() } else { None },
+                self.attention_blocks,
+            )?;
+            if all_rows {
+                rows.push(hidden);
+            } else if last {
+                rows.push(hidden.narrow(1, len - 1, 1)?);
+            }
+            start += len;
+        }
+        let hidden = if rows.len() == 1 {
+            rows.remove(0)
+        } else {
+            Tensor::cat(&rows, 1)?
+        };
+        Ok(self.text.final_norm(&hidden)?)
     }
 
     /// Feeds one generated token; returns its logits (vocab,) in f32.
@@ -363,9 +470,14 @@ impl KeyeModel {
         let position = state.cache.seq_len() as i64 + state.rope_delta;
         let positions = [vec![position], vec![position], vec![position]];
         let embeds = self.text.embed(&[token], &self.device)?;
-        let hidden =
-            self.text
-                .forward_embeds_recording(&embeds, &positions, &mut state.cache, recorder)?;
+        let hidden = self.text.forward_chunk(
+            &embeds,
+            &positions,
+            &mut state.cache,
+            recorder,
+            self.attention_blocks,
+        )?;
+        let hidden = self.text.final_norm(&hidden)?;
         Ok(self
             .text
             .logits(&hidden)?
@@ -382,7 +494,7 @@ impl KeyeModel {
     /// decides when to stop; this is what the goldens record).
     pub fn greedy(&self, inputs: &KeyeInputs, max_new_tokens: usize) -> Result<Greedy> {
         let mut state = DecodeState {
-            cache: KvCache::default(),
+            cache: KvCache::with_capacity(inputs.input_ids.len() + max_new_tokens),
             rope_delta: 0,
         };
         let prefill = self.forward(inputs, &mut state)?;

@@ -2,10 +2,13 @@
 //! LM width. The Preview normalises each patch before the merge; 1.5 normalises the merged vector.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder, layer_norm, linear};
+use candle_nn::{Linear, VarBuilder, linear};
 
 use super::vision::Grid;
-use crate::config::{KeyeConfig, KeyeVariant};
+use crate::{
+    config::{KeyeConfig, KeyeVariant},
+    layers::{LayerNorm, layer_norm},
+};
 
 /// LayerNorm eps of `mlp_AR.pre_norm` (the reference's nn.LayerNorm default).
 const PRE_NORM_EPS: f64 = 1e-5;

@@ -1,12 +1,16 @@
 //! The Qwen3 decoder with M-RoPE: q/k RMSNorm per head before the rotation, GQA, SiLU-gated MLP,
-//! and a per-layer KV cache so decoding feeds one token at a time.
+//! and a per-layer KV cache so decoding feeds one token at a time. A prompt goes through in
+//! chunks against the cache and attention is computed block-wise, so no (heads, S, S) tensor
+//! exists and memory grows linearly with the prompt.
 
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{
-    Embedding, Linear, RmsNorm, VarBuilder, embedding, linear_b, linear_no_bias, rms_norm,
-};
+use candle_nn::{Embedding, Linear, VarBuilder, embedding, linear_b, linear_no_bias};
 
-use crate::config::TextConfig;
+use crate::{
+    attention::{AttentionBlocks, Visibility, attention, last_row_probabilities},
+    config::TextConfig,
+    layers::{RmsNorm, rms_norm, rope},
+};
 
 /// Multimodal rotary embedding: the half head dimension is split into (t, h, w) sections, each
 /// rotated by the token's position on that axis.
@@ -61,23 +65,88 @@ impl MultimodalRotary {
 pub struct AttentionRecorder {
     /// Layer indices to record.
     pub layers: Vec<usize>,
-    /// (layer, probabilities (1, heads, 1, keys) in f32) of the last forward, in layer order.
+    /// (layer, probabilities (heads, keys) in f32) of the last position of the last forward, in
+    /// layer order: freshly computed rows, not views of a larger tensor.
     pub recorded: Vec<(usize, Tensor)>,
 }
 
-/// Keys and values of every layer seen so far.
+/// Keys and values of every layer seen so far, in buffers that grow in amortised steps (or are
+/// reserved up front) so that appending a token copies only that token.
 #[derive(Debug, Clone, Default)]
 pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
+    layers: Vec<LayerCache>,
+    /// Tokens the buffers are sized for when they are first allocated.
+    reserved: usize,
+}
+
+#[derive(Debug, Clone)]
+struct LayerCache {
+    /// (1, kv_heads, capacity, head_dim); only the first `len` positions hold data.
+    keys: Tensor,
+    values: Tensor,
+    len: usize,
 }
 
 impl KvCache {
+    /// A cache whose buffers hold `tokens` positions before they need to grow (a prompt plus the
+    /// tokens to generate), so a generation never reallocates.
+    pub fn with_capacity(tokens: usize) -> Self {
+        Self {
+            layers: Vec::new(),
+            reserved: tokens,
+        }
+    }
+
     /// Tokens already in the cache (the next token's cache position).
     pub fn seq_len(&self) -> usize {
-        match self.layers.first() {
-            Some(Some((k, _))) => k.dim(2).unwrap_or(0),
-            _ => 0,
+        self.layers.first().map_or(0, |l| l.len)
+    }
+
+    /// Bytes the cache's buffers take (capacity, not only what is filled).
+    pub fn allocated_bytes(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| 2 * l.keys.elem_count() * l.keys.dtype().size_in_bytes())
+            .sum()
+    }
+
+    /// Appends `k`, `v` (1, kv_heads, s, head_dim) to `layer` and returns every cached key and
+    /// value so far (views into the buffers).
+    fn append(&mut self, layer: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (_, kv_heads, s, head_dim) = k.dims4()?;
+        if self.layers.len() <= layer {
+            let capacity = self.reserved.max(s);
+            let zeros = || Tensor::zeros((1, kv_heads, capacity, head_dim), k.dtype(), k.device());
+            self.layers.push(LayerCache {
+                keys: zeros()?,
+                values: zeros()?,
+                len: 0,
+            });
         }
+        let cache = &mut self.layers[layer];
+        let needed = cache.len + s;
+        let capacity = cache.keys.dim(2)?;
+        if needed > capacity {
+            // Grow by half again (at least to what is needed): amortised O(1) copies per token.
+            let grown = needed.max(capacity + capacity / 2).max(64);
+            let grow = |old: &Tensor| -> Result<Tensor> {
+                let buffer =
+                    Tensor::zeros((1, kv_heads, grown, head_dim), old.dtype(), old.device())?;
+                if cache.len > 0 {
+                    buffer.slice_set(&old.narrow(2, 0, cache.len)?.contiguous()?, 2, 0)?;
+                }
+                Ok(buffer)
+            };
+            cache.keys = grow(&cache.keys)?;
+            cache.values = grow(&cache.values)?;
+        }
+        cache.keys.slice_set(&k.contiguous()?, 2, cache.len)?;
+        cache.values.slice_set(&v.contiguous()?, 2, cache.len)?;
+        cache.len = needed;
+        Ok((
+            cache.keys.narrow(2, 0, needed)?,
+            cache.values.narrow(2, 0, needed)?,
+        ))
     }
 }
 
@@ -113,15 +182,19 @@ impl Attention {
         })
     }
 
-    /// Also returns the last query row's attention probabilities (1, heads, 1, keys) in f32
-    /// when `record` is set (attention capture reads them; nothing extra is computed).
+    /// Attends the chunk `xs` (1, S, hidden) to everything cached before it and to itself
+    /// (causally), appending its keys and values to `cache`. With `record`, also returns the last
+    /// row's probabilities (heads, keys) in f32.
+    #[allow(clippy::too_many_arguments)]
     fn forward(
         &self,
         xs: &Tensor,
         cos: &Tensor,
         sin: &Tensor,
-        mask: Option<&Tensor>,
-        cache: &mut Option<(Tensor, Tensor)>,
+        cache: &mut KvCache,
+        layer: usize,
+        past: usize,
+        blocks: AttentionBlocks,
         record: bool,
     ) -> Result<(Tensor, Option<Tensor>)> {
         let (b, s, _) = xs.dims3()?;
@@ -133,39 +206,24 @@ impl Attention {
         let q = split(self.q_proj.forward(xs)?, self.num_heads)?.apply(&self.q_norm)?;
         let k = split(self.k_proj.forward(xs)?, self.num_kv_heads)?.apply(&self.k_norm)?;
         let v = split(self.v_proj.forward(xs)?, self.num_kv_heads)?;
-        let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
-        let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
-        let (k, v) = match cache.take() {
-            Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
-            None => (k, v),
+        let q = rope(&q, cos, sin)?;
+        let k = rope(&k, cos, sin)?;
+        // A training forward keeps the graph: no in-place cache, keys are only this chunk's.
+        let (k, v) = if k.track_op() {
+            (k, v)
+        } else {
+            cache.append(layer, &k, &v)?
         };
-        *cache = Some((k.clone(), v.clone()));
-        let groups = self.num_heads / self.num_kv_heads;
-        let k = repeat_kv(k, groups)?;
-        let v = repeat_kv(v, groups)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let mut scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(DType::F32)?;
-        if let Some(mask) = mask {
-            scores = scores.broadcast_add(mask)?;
-        }
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let recorded = record.then(|| probs.narrow(2, s - 1, 1)).transpose()?;
-        let out = probs
-            .to_dtype(v.dtype())?
-            .matmul(&v)?
+        let visibility = Visibility::Causal { offset: past };
+        let recorded = record
+            .then(|| last_row_probabilities(&q, &k, scale, visibility)?.squeeze(0))
+            .transpose()?;
+        let out = attention(&q, &k, &v, scale, visibility, blocks)?
             .transpose(1, 2)?
             .reshape((b, s, self.num_heads * self.head_dim))?;
         Ok((self.o_proj.forward(&out)?, recorded))
     }
-}
-
-/// Repeats each KV head `groups` times along the head axis (GQA), as `repeat_kv` does.
-fn repeat_kv(xs: Tensor, groups: usize) -> Result<Tensor> {
-    if groups == 1 {
-        return Ok(xs);
-    }
-    let (b, kv, s, d) = xs.dims4()?;
-    Tensor::cat(&vec![&xs; groups], 2)?.reshape((b, kv * groups, s, d))
 }
 
 #[derive(Debug, Clone)]
@@ -248,51 +306,41 @@ impl TextModel {
         self.embed_tokens.forward(&ids)
     }
 
-    /// Runs the decoder over `embeds` (1, S, hidden) at M-RoPE `positions`, appending to `cache`.
-    /// Returns the hidden states after the final norm (1, S, hidden).
-    pub fn forward_embeds(
-        &self,
-        embeds: &Tensor,
-        positions: &[Vec<i64>; 3],
-        cache: &mut KvCache,
-    ) -> Result<Tensor> {
-        self.forward_embeds_recording(embeds, positions, cache, None)
-    }
-
-    /// `forward_embeds` that also fills `recorder` (when given) with the last position's
-    /// attention probabilities in the layers it selects.
-    pub fn forward_embeds_recording(
+    /// One pass of the decoder layers over `embeds` (1, S, hidden) at M-RoPE `positions`,
+    /// attending to the cache and appending to it; returns the hidden states before the final
+    /// norm. `recorder`, when given, gets the last position's attention in the layers it selects.
+    /// `KeyeModel` feeds a prompt through this in chunks.
+    pub fn forward_chunk(
         &self,
         embeds: &Tensor,
         positions: &[Vec<i64>; 3],
         cache: &mut KvCache,
         mut recorder: Option<&mut AttentionRecorder>,
+        blocks: AttentionBlocks,
     ) -> Result<Tensor> {
         let (_, s, _) = embeds.dims3()?;
-        if positions.iter().any(|axis| axis.len() != s) {
+        if s == 0 || positions.iter().any(|axis| axis.len() != s) {
             candle_core::bail!("positions for {s} tokens expected");
         }
-        let past = cache.seq_len();
-        cache.layers.resize(self.layers.len(), None);
-        let (cos, sin) = self
-            .rotary
-            .cos_sin(positions, embeds.dtype(), embeds.device())?;
-        let mask = (s > 1)
-            .then(|| causal_mask(s, past, embeds.device()))
-            .transpose()?;
         if let Some(recorder) = recorder.as_deref_mut() {
             recorder.recorded.clear();
         }
+        let (cos, sin) = self
+            .rotary
+            .cos_sin(positions, embeds.dtype(), embeds.device())?;
+        // Tokens cached before this chunk (every layer's cache grows by the chunk in the loop).
+        let past = cache.seq_len();
         let mut xs = embeds.clone();
-        for (i, (layer, layer_cache)) in self.layers.iter().zip(cache.layers.iter_mut()).enumerate()
-        {
+        for (i, layer) in self.layers.iter().enumerate() {
             let record = recorder.as_ref().is_some_and(|r| r.layers.contains(&i));
             let (attn, probs) = layer.self_attn.forward(
                 &layer.input_layernorm.forward(&xs)?,
                 &cos,
                 &sin,
-                mask.as_ref(),
-                layer_cache,
+                cache,
+                i,
+                past,
+                blocks,
                 record,
             )?;
             if let (Some(recorder), Some(probs)) = (recorder.as_deref_mut(), probs) {
@@ -304,21 +352,16 @@ impl TextModel {
                 .forward(&layer.post_attention_layernorm.forward(&xs)?)?;
             xs = (xs + mlp)?;
         }
-        self.norm.forward(&xs)
+        Ok(xs)
+    }
+
+    /// The final RMSNorm.
+    pub fn final_norm(&self, hidden: &Tensor) -> Result<Tensor> {
+        self.norm.forward(hidden)
     }
 
     /// Logits (…, vocab) from final hidden states.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         self.lm_head.forward(hidden)
     }
-}
-
-/// (S, past + S) additive mask: token i sees cache entries and tokens up to itself.
-fn causal_mask(s: usize, past: usize, device: &Device) -> Result<Tensor> {
-    let mask: Vec<f32> = (0..s)
-        .flat_map(|i| {
-            (0..past + s).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 })
-        })
-        .collect();
-    Tensor::from_vec(mask, (s, past + s), device)
 }

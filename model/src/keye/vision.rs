@@ -3,9 +3,13 @@
 //! (one block per image, per Preview video, per 1.5 frame), then a post-LayerNorm.
 
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder, layer_norm, linear};
+use candle_nn::{Linear, VarBuilder, linear};
 
-use crate::config::VisionConfig;
+use crate::{
+    attention::{AttentionBlocks, Visibility, attention},
+    config::VisionConfig,
+    layers::{LayerNorm, layer_norm, rope},
+};
 
 /// One ViT attention block: `t` frames of `h` x `w` patches that attend to each other.
 pub type Grid = [usize; 3];
@@ -127,13 +131,16 @@ impl VisionAttention {
         })
     }
 
-    /// `xs` (L, hidden); attention only inside each `blocks` range (cu_seqlens). With `probs`,
-    /// each block's softmax weights (1, heads, len, len) are kept there (for inspection).
+    /// `xs` (L, hidden); attention only inside each `blocks` range (cu_seqlens), computed
+    /// block-wise in bounded memory. With `probs_out`, each block's full softmax weights (1,
+    /// heads, len, len) are computed as well and kept there: that is the inspection a researcher
+    /// asks for on one frame, and its size is checked before (see `frame_attention`).
     fn forward(
         &self,
         xs: &Tensor,
         rope: &RopeTables,
         blocks: &[(usize, usize)],
+        attention_blocks: AttentionBlocks,
         mut probs_out: Option<&mut Vec<Tensor>>,
     ) -> Result<Tensor> {
         let l = xs.dim(0)?;
@@ -151,16 +158,26 @@ impl VisionAttention {
             let q = q.narrow(2, start, len)?;
             let k = k.narrow(2, start, len)?;
             let v = v.narrow(2, start, len)?;
-            let scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(DType::F32)?;
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
             if let Some(kept) = probs_out.as_deref_mut() {
-                kept.push(probs.clone());
+                let scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(DType::F32)?;
+                kept.push(candle_nn::ops::softmax_last_dim(&scores)?);
             }
-            outputs.push(probs.to_dtype(v.dtype())?.matmul(&v)?);
+            outputs.push(attention(
+                &q,
+                &k,
+                &v,
+                scale,
+                Visibility::All,
+                attention_blocks,
+            )?);
         }
-        let attended = Tensor::cat(&outputs, 2)?
-            .transpose(1, 2)?
-            .reshape((l, self.num_heads * self.head_dim))?;
+        let attended = if outputs.len() == 1 {
+            outputs.remove(0)
+        } else {
+            Tensor::cat(&outputs, 2)?
+        }
+        .transpose(1, 2)?
+        .reshape((l, self.num_heads * self.head_dim))?;
         self.out_proj.forward(&attended)
     }
 }
@@ -198,10 +215,17 @@ impl RopeTables {
 
     /// Rotates in f32 and casts back, as the reference does for half-precision weights.
     fn apply(&self, xs: &Tensor) -> Result<Tensor> {
-        let rotated = candle_nn::rotary_emb::rope(&xs.to_dtype(DType::F32)?, &self.cos, &self.sin)?;
-        rotated.to_dtype(xs.dtype())
+        rope(&xs.to_dtype(DType::F32)?, &self.cos, &self.sin)?.to_dtype(xs.dtype())
     }
 }
+
+/// Rows of the feed-forward computed at once: (rows x intermediate) is its largest activation.
+pub const FFN_ROWS: usize = 4096;
+
+/// Patches the tower processes in one pass when a batch holds several independent blocks (1.5
+/// frames, images): blocks are grouped up to this many patches, so memory follows the pass, not
+/// the whole video. A single larger block (a Preview video) still runs as one pass.
+pub const VISION_PASS_PATCHES: usize = 16384;
 
 /// The second half of a pre-LN ViT layer, `xs + fc2(act(fc1(layer_norm2(xs))))`, under the ViT's
 /// weight names; Mavors' aggregator layers are built the same way and reuse it.
@@ -225,15 +249,30 @@ impl FeedForward {
         })
     }
 
-    /// `xs` plus the MLP of its normalised self.
+    /// `xs` (rows, hidden) plus the MLP of its normalised self, over at most [`FFN_ROWS`] rows at
+    /// a time so the wide intermediate activation stays bounded for long inputs.
     pub(crate) fn forward_residual(&self, xs: &Tensor) -> Result<Tensor> {
-        let mlp = self.fc2.forward(
-            &self
-                .fc1
-                .forward(&self.layer_norm2.forward(xs)?)?
-                .apply(&self.act)?,
-        )?;
-        xs + mlp
+        let rows = xs.dim(0)?;
+        let mlp = |xs: &Tensor| -> Result<Tensor> {
+            self.fc2.forward(
+                &self
+                    .fc1
+                    .forward(&self.layer_norm2.forward(xs)?)?
+                    .apply(&self.act)?,
+            )
+        };
+        if rows <= FFN_ROWS {
+            return xs + mlp(xs)?;
+        }
+        let mut parts = Vec::with_capacity(rows.div_ceil(FFN_ROWS));
+        let mut start = 0;
+        while start < rows {
+            let len = FFN_ROWS.min(rows - start);
+            let part = xs.narrow(0, start, len)?;
+            parts.push((&part + mlp(&part)?)?);
+            start += len;
+        }
+        Tensor::cat(&parts, 0)
     }
 }
 
@@ -258,11 +297,16 @@ impl EncoderLayer {
         xs: &Tensor,
         rope: &RopeTables,
         blocks: &[(usize, usize)],
+        attention_blocks: AttentionBlocks,
         probs: Option<&mut Vec<Tensor>>,
     ) -> Result<Tensor> {
-        let attn = self
-            .self_attn
-            .forward(&self.layer_norm1.forward(xs)?, rope, blocks, probs)?;
+        let attn = self.self_attn.forward(
+            &self.layer_norm1.forward(xs)?,
+            rope,
+            blocks,
+            attention_blocks,
+            probs,
+        )?;
         self.feed_forward.forward_residual(&(xs + attn)?)
     }
 }
@@ -283,7 +327,12 @@ pub struct VisionModel {
     layers: Vec<EncoderLayer>,
     post_layernorm: LayerNorm,
     cfg: VisionConfig,
+    attention_blocks: AttentionBlocks,
 }
+
+/// The largest set of attention maps `frame_attention` builds: each inspected layer keeps a
+/// (heads, patches, patches) f32 tensor, so a large frame is refused rather than exhausting memory.
+pub const MAX_FRAME_ATTENTION_BYTES: usize = 2 << 30;
 
 impl VisionModel {
     pub fn new(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
@@ -300,14 +349,56 @@ impl VisionModel {
                 vb.pp("post_layernorm"),
             )?,
             cfg: cfg.clone(),
+            attention_blocks: AttentionBlocks::default(),
         })
+    }
+
+    /// Query and key rows per attention block (results are the same for every size).
+    pub fn set_attention_blocks(&mut self, blocks: AttentionBlocks) {
+        self.attention_blocks = blocks;
     }
 
     /// One packed call over all `grids` (patches concatenated in grid order); each grid is one
     /// attention block. The caller picks the blocks: per image, per Preview video, per 1.5 frame.
     pub fn forward(&self, pixel_values: &Tensor, grids: &[Grid]) -> Result<VisionOutput> {
-        self.forward_inspecting(pixel_values, grids, &[])
-            .map(|(output, _)| output)
+        let total: usize = grids.iter().map(|[t, h, w]| t * h * w).sum();
+        let n = pixel_values.dim(0)?;
+        if n != total {
+            candle_core::bail!("{n} patches given for grids {grids:?}, which need {total}");
+        }
+        if total <= VISION_PASS_PATCHES || grids.len() == 1 {
+            return self
+                .forward_inspecting(pixel_values, grids, &[])
+                .map(|(output, _)| output);
+        }
+        // Blocks never attend to each other, so consecutive groups of them are separate passes.
+        let (mut embeddings, mut last_hidden) = (Vec::new(), Vec::new());
+        let (mut first, mut start) = (0, 0);
+        while first < grids.len() {
+            let mut end = first;
+            let mut patches = 0;
+            while end < grids.len() {
+                let [t, h, w] = grids[end];
+                if end > first && patches + t * h * w > VISION_PASS_PATCHES {
+                    break;
+                }
+                patches += t * h * w;
+                end += 1;
+            }
+            let (output, _) = self.forward_inspecting(
+                &pixel_values.narrow(0, start, patches)?,
+                &grids[first..end],
+                &[],
+            )?;
+            embeddings.push(output.embeddings);
+            last_hidden.push(output.last_hidden);
+            first = end;
+            start += patches;
+        }
+        Ok(VisionOutput {
+            embeddings: Tensor::cat(&embeddings, 0)?,
+            last_hidden: Tensor::cat(&last_hidden, 0)?,
+        })
     }
 
     /// The tower's own attention on one frame (or image) of `grid` = `[1, h, w]` patches: for each
@@ -326,6 +417,17 @@ impl VisionModel {
             candle_core::bail!(
                 "vision layer {bad} does not exist (the tower has {})",
                 self.layers.len()
+            );
+        }
+        let patches = grid[1] * grid[2];
+        let bytes = layers.len() * self.cfg.num_attention_heads * patches * patches * 4;
+        if bytes > MAX_FRAME_ATTENTION_BYTES {
+            candle_core::bail!(
+                "the frame has {patches} patches; the attention maps of {} layer(s) would take {:.1} \
+                 GiB (at most {:.1} GiB): ask for fewer layers or a smaller frame (lower max_pixels)",
+                layers.len(),
+                bytes as f64 / (1u64 << 30) as f64,
+                MAX_FRAME_ATTENTION_BYTES as f64 / (1u64 << 30) as f64
             );
         }
         let (output, maps) = self.forward_inspecting(pixel_values, &[grid], layers)?;
@@ -366,7 +468,13 @@ impl VisionModel {
         let mut maps = Vec::with_capacity(inspect.len());
         for (i, layer) in self.layers.iter().enumerate() {
             let wanted = inspect.contains(&i);
-            xs = layer.forward(&xs, &rope, &blocks, wanted.then_some(&mut kept))?;
+            xs = layer.forward(
+                &xs,
+                &rope,
+                &blocks,
+                self.attention_blocks,
+                wanted.then_some(&mut kept),
+            )?;
             if wanted {
                 maps.append(&mut kept);
             }

@@ -82,14 +82,14 @@ impl MavorsConfig {
 
     /// Reads the `mavors_config` section of a config.json file; `None` when the model has no Mavors encoder.
     pub fn from_config_file(path: &Path) -> Result<Option<Self>> {
-        let text = std::fs::read_to_string(path).map_err(|source| MavorsError::Io {
+        let text = std::fs::read_to_string(path).map_err(|cause| MavorsError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|source| MavorsError::ConfigJson {
+            serde_json::from_str(&text).map_err(|cause| MavorsError::ConfigJson {
                 path: path.to_path_buf(),
-                source,
+                cause,
             })?;
         Self::from_model_config(&value).map_err(|error| MavorsError::Checkpoint {
             path: path.to_path_buf(),

@@ -2,7 +2,7 @@
 //! rotary position, so tokens of one chunk have zero relative rotation and tokens of different chunks
 //! rotate by the difference of their chunk positions.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 
 use super::error::{MavorsError, Result};
 
@@ -49,28 +49,4 @@ impl ChunkRotary {
         let angles = Tensor::from_vec(angles, (positions.len() * tokens_per_chunk, half), device)?;
         Ok((angles.cos()?, angles.sin()?))
     }
-}
-
-/// Additive attention mask that is causal across chunks: a token sees every token of its own chunk and of
-/// all earlier chunks, and nothing later. Shape `(n, n)` for `n = chunks x tokens_per_chunk`.
-pub fn chunk_causal_mask(
-    chunks: usize,
-    tokens_per_chunk: usize,
-    dtype: DType,
-    device: &Device,
-) -> Result<Tensor> {
-    let n = chunks * tokens_per_chunk;
-    let mask: Vec<f32> = (0..n)
-        .flat_map(|query| {
-            let query_chunk = query / tokens_per_chunk;
-            (0..n).map(move |key| {
-                if key / tokens_per_chunk <= query_chunk {
-                    0.0
-                } else {
-                    f32::NEG_INFINITY
-                }
-            })
-        })
-        .collect();
-    Ok(Tensor::from_vec(mask, (n, n), device)?.to_dtype(dtype)?)
 }

@@ -19,15 +19,16 @@ pub enum MavorsError {
     BadInput(String),
     #[error("{path}: {message}")]
     Checkpoint { path: PathBuf, message: String },
-    #[error("{path}: {source}")]
+    // Causes are printed in the message and not exposed as `source()` (no repeats in a chain).
+    #[error("{path}: {cause}")]
     ConfigJson {
         path: PathBuf,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(transparent)]
     Preprocess(#[from] crate::preprocess::PreprocessError),

@@ -2,12 +2,14 @@
 //! causal across chunks and rotated by C-RoPE, followed by the MLP projector into the LLM width.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder, layer_norm, linear};
+use candle_nn::{Linear, VarBuilder, linear};
 
-use super::crope::{ChunkRotary, chunk_causal_mask};
+use super::crope::ChunkRotary;
 use super::error::{MavorsError, Result};
+use crate::attention::{AttentionBlocks, Visibility, attention};
 use crate::config::VisionConfig;
 use crate::keye::vision::FeedForward;
+use crate::layers::{LayerNorm, layer_norm, rope};
 
 /// Epsilon of the projector's LayerNorm, as in Keye-VL's projector.
 const PROJECTOR_NORM_EPS: f64 = 1e-5;
@@ -39,21 +41,31 @@ impl Attention {
         })
     }
 
-    /// `xs`: `(n, hidden)`; `cos`/`sin`: `(n, head_dim / 2)`; `mask`: additive `(n, n)`.
-    fn forward(&self, xs: &Tensor, cos: &Tensor, sin: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    /// `xs`: `(n, hidden)` in chunks of `tokens_per_chunk`; `cos`/`sin`: `(n, head_dim / 2)`.
+    /// Causal across chunks, computed block-wise.
+    fn forward(
+        &self,
+        xs: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        tokens_per_chunk: usize,
+    ) -> Result<Tensor> {
         let (n, hidden) = xs.dims2()?;
         let heads = |t: Tensor| -> Result<Tensor> {
             Ok(t.reshape((1, n, self.num_heads, self.head_dim))?
                 .transpose(1, 2)?
                 .contiguous()?)
         };
-        let q = candle_nn::rotary_emb::rope(&heads(self.q_proj.forward(xs)?)?, cos, sin)?;
-        let k = candle_nn::rotary_emb::rope(&heads(self.k_proj.forward(xs)?)?, cos, sin)?;
+        let q = rope(&heads(self.q_proj.forward(xs)?)?, cos, sin)?;
+        let k = rope(&heads(self.k_proj.forward(xs)?)?, cos, sin)?;
         let v = heads(self.v_proj.forward(xs)?)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let out = probs.matmul(&v)?.transpose(1, 2)?.reshape((n, hidden))?;
+        let visibility = Visibility::ChunkCausal {
+            size: tokens_per_chunk,
+        };
+        let out = attention(&q, &k, &v, scale, visibility, AttentionBlocks::default())?
+            .transpose(1, 2)?
+            .reshape((n, hidden))?;
         Ok(self.out_proj.forward(&out)?)
     }
 }
@@ -76,10 +88,16 @@ impl AggregatorLayer {
         })
     }
 
-    fn forward(&self, xs: &Tensor, cos: &Tensor, sin: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let attended = self
-            .self_attn
-            .forward(&self.layer_norm1.forward(xs)?, cos, sin, mask)?;
+    fn forward(
+        &self,
+        xs: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        tokens_per_chunk: usize,
+    ) -> Result<Tensor> {
+        let attended =
+            self.self_attn
+                .forward(&self.layer_norm1.forward(xs)?, cos, sin, tokens_per_chunk)?;
         Ok(self.feed_forward.forward_residual(&(xs + attended)?)?)
     }
 }
@@ -118,10 +136,9 @@ impl InterChunkAggregator {
         let device = chunks.device();
         let (cos, sin) = self.rotary.cos_sin(positions, tokens_per_chunk, device)?;
         let (cos, sin) = (cos.to_dtype(chunks.dtype())?, sin.to_dtype(chunks.dtype())?);
-        let mask = chunk_causal_mask(num_chunks, tokens_per_chunk, chunks.dtype(), device)?;
         let mut xs = chunks.reshape((num_chunks * tokens_per_chunk, hidden))?;
         for layer in &self.layers {
-            xs = layer.forward(&xs, &cos, &sin, &mask)?;
+            xs = layer.forward(&xs, &cos, &sin, tokens_per_chunk)?;
         }
         Ok(xs.reshape((num_chunks, tokens_per_chunk, hidden))?)
     }

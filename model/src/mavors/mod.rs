@@ -14,7 +14,7 @@ mod pixels;
 mod plan;
 
 pub use config::{CONFIG_SECTION, MavorsConfig, VideoEncoder};
-pub use crope::{ChunkRotary, chunk_causal_mask};
+pub use crope::ChunkRotary;
 pub use error::{MavorsError, Result};
 pub use geometry::{FrameGeometry, ImageSlicing, SliceRect, best_slice_grid};
 pub use ifa::{InterChunkAggregator, Projector};

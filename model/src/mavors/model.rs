@@ -147,7 +147,9 @@ impl MavorsWeights {
             } else {
                 tensor
             };
-            tensors.insert(format!("{WEIGHT_PREFIX}.ive.{name}"), tensor);
+            // Plain values, not variables: an initialisation for inference, which must not carry
+            // a gradient graph (that would switch the forward to its training form).
+            tensors.insert(format!("{WEIGHT_PREFIX}.ive.{name}"), tensor.detach());
         }
 
         let fresh = VarMap::new();
@@ -170,7 +172,7 @@ impl MavorsWeights {
             recording.pp("projector"),
         )?;
         for (name, tensor) in take(&seen)? {
-            tensors.insert(format!("{WEIGHT_PREFIX}.{name}"), tensor);
+            tensors.insert(format!("{WEIGHT_PREFIX}.{name}"), tensor.detach());
         }
         Ok(Self { tensors })
     }

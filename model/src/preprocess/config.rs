@@ -38,14 +38,14 @@ impl Default for ImageProcessorConfig {
 impl ImageProcessorConfig {
     /// Reads and checks `preprocessor_config.json`; unknown fields are ignored.
     pub fn from_file(path: &Path) -> Result<Self, PreprocessError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PreprocessError::ConfigRead {
+        let text = std::fs::read_to_string(path).map_err(|cause| PreprocessError::ConfigRead {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         let cfg: Self =
-            serde_json::from_str(&text).map_err(|source| PreprocessError::ConfigParse {
+            serde_json::from_str(&text).map_err(|cause| PreprocessError::ConfigParse {
                 path: path.to_owned(),
-                source,
+                cause,
             })?;
         let invalid = |problem: String| PreprocessError::ConfigInvalid {
             path: path.to_owned(),

@@ -82,15 +82,16 @@ pub enum PreprocessError {
     FrameCount { min: u64, total: u64, got: u64 },
     #[error("invalid video option: {0}")]
     InvalidOption(String),
-    #[error("cannot read preprocessor config {}: {source}", path.display())]
+    // Causes are printed in the message and not exposed as `source()` (no repeats in a chain).
+    #[error("cannot read preprocessor config {}: {cause}", path.display())]
     ConfigRead {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("preprocessor config {} is not valid: {source}", path.display())]
+    #[error("preprocessor config {} is not valid: {cause}", path.display())]
     ConfigParse {
         path: PathBuf,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error("preprocessor config {}: {problem}", path.display())]
     ConfigInvalid { path: PathBuf, problem: String },
