@@ -1,7 +1,7 @@
 //! `demo-data`: generated videos with ground truth (questions with boxes, HAIC captions,
 //! four-option QA), and the bundled demo video.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -126,13 +126,25 @@ pub fn train_demo(args: TrainDemoArgs) -> anyhow::Result<ExitCode> {
         .progress_chars("=> "),
     );
     bar.set_prefix("training");
+    // Without a terminal (a log file), a line every few steps instead of the bar.
+    let plain = !std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let mut first_step = None;
+    let say = |line: String| {
+        if plain {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
+    };
     let mut on_event = |event: TrainEvent| match event {
         TrainEvent::Started {
             step, parameters, ..
         } => {
             bar.set_position(step as u64);
             bar.reset_eta();
-            bar.println(format!(
+            first_step = Some(step);
+            say(format!(
                 "{}: {parameters} parameters, {} from step {step}",
                 args.out.display(),
                 if step == 0 { "starting" } else { "resuming" }
@@ -146,10 +158,21 @@ pub fn train_demo(args: TrainDemoArgs) -> anyhow::Result<ExitCode> {
             stage,
         } => {
             bar.set_position(step as u64);
-            bar.set_message(format!(
+            let message = format!(
                 "loss {loss:.3} (text {:.3} dense {:.3} attention {:.3}) {tokens_per_second:.0} tok/s stage {stage}",
                 parts[0], parts[1], parts[2]
-            ));
+            );
+            if plain && step % 10 == 0 {
+                let done = step - first_step.unwrap_or(0);
+                let per_step = started.elapsed().as_secs_f64() / done.max(1) as f64;
+                let eta = per_step * (args.steps - step) as f64;
+                eprintln!(
+                    "step {step}/{}: {message}, {per_step:.1} s/step, ETA {:.0} min",
+                    args.steps,
+                    eta / 60.0
+                );
+            }
+            bar.set_message(message);
         }
         TrainEvent::Evaluating { step } => bar.set_prefix(format!("evaluating step {step}")),
         TrainEvent::Checkpoint { step, dir, report } => {
@@ -162,7 +185,7 @@ pub fn train_demo(args: TrainDemoArgs) -> anyhow::Result<ExitCode> {
                     format!("{} {:.2}{ratio}", k.kind.name(), k.accuracy)
                 })
                 .collect();
-            bar.println(format!(
+            say(format!(
                 "step {step}: {} accuracy {:.3} ({})",
                 dir.display(),
                 report.accuracy,
@@ -211,13 +234,15 @@ pub struct EvalDemoArgs {
     /// Print the whole report (every question, reply and ratio) as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub placement: super::PlacementArgs,
 }
 
 pub fn eval_demo(args: EvalDemoArgs) -> anyhow::Result<ExitCode> {
     use keye_model::generate::ThinkingMode;
     use keye_studio::demo::eval::{EvalOptions, evaluate};
     use std::sync::{Arc, atomic::AtomicBool};
-    let model = Arc::new(super::ask::load(&args.model, !args.json)?);
+    let model = Arc::new(super::ask::load(&args.model, args.placement, !args.json)?);
     let options = EvalOptions {
         count: args.count,
         seed: args.seed,

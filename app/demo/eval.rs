@@ -226,6 +226,7 @@ fn ask_one(
             thinking: options.thinking,
             sampling,
             capture: Some(capture),
+            budget: model.default_budget(),
         },
     );
     let mut prepared: Option<(VisionTokenMap, Vec<MediaFrames>)> = None;

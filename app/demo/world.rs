@@ -519,7 +519,7 @@ impl WorldSpec {
         Self {
             min_actors: 1,
             max_actors: 3,
-            duration: (2.0, 4.0),
+            duration: (1.5, 3.0),
             motion: true,
             events: true,
         }
@@ -668,7 +668,7 @@ impl Scene {
         let second = Actor {
             id: "P2".into(),
             look: circle,
-            actions: vec![timed(Action::Jump, 2.2, 3.3)],
+            actions: vec![timed(Action::Jump, 1.7, 2.8)],
             path: vec![(0.0, 170.0, 112.0)],
             side: side_b,
         };
@@ -694,7 +694,7 @@ impl Scene {
             width,
             height,
             fps,
-            frames: 40,
+            frames: 30,
             background: Background {
                 base: [70, 74, 80],
                 gradient: 10.0,

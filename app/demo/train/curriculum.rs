@@ -51,7 +51,7 @@ fn motion() -> Recipe {
         world: WorldSpec {
             min_actors: 1,
             max_actors: 3,
-            duration: (1.5, 3.0),
+            duration: (1.0, 2.5),
             motion: true,
             events: false,
         },
@@ -63,7 +63,7 @@ fn motion() -> Recipe {
             Kind::Order,
             Kind::Describe,
         ],
-        history: 3,
+        history: 5,
         probe_share: 0.5,
         think_share: 0.2,
         auto_share: 0.2,
@@ -74,7 +74,7 @@ fn everything() -> Recipe {
     Recipe {
         world: WorldSpec::full(),
         kinds: Kind::ALL.to_vec(),
-        history: 3,
+        history: 5,
         probe_share: 0.4,
         think_share: 0.25,
         auto_share: 0.25,

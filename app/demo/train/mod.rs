@@ -26,7 +26,7 @@ use candle_nn::{VarBuilder, VarMap};
 use keye_model::{
     KeyeConfig, KeyeModel, KeyeTokenizer,
     generate::ThinkingMode,
-    keye::{AttentionRecorder, DecodeState, KvCache},
+    keye::{AttentionRecorder, DecodeState, KvCache, Prefill},
     mavors::{Mavors, MavorsWeights, VideoEncoder},
     preprocess::{ImageProcessorConfig, SlowFastOptions, sample_slowfast_video},
     video::{VideoEncoderKind, VideoPlanSettings},
@@ -48,7 +48,7 @@ use super::{
     tokenizer::{train_tokenizer, write_tokenizer_files},
     world::{Scene, WorldSpec},
 };
-use crate::inference::LoadedModel;
+use crate::inference::{LoadedModel, Placement};
 
 /// Learned tokens of the tokenizer (the 256 bytes included).
 const TOKENIZER_VOCAB: usize = 512;
@@ -191,7 +191,9 @@ impl Trainee {
         let video_encoder = VideoEncoder::from_config_file(&config_path)?;
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
-        let model = KeyeModel::new(&config, vb.clone())?;
+        let mut model = KeyeModel::new(&config, vb.clone())?;
+        // A training forward has no KV cache to reach back to: the whole prompt in one pass.
+        model.set_prefill_chunk(usize::MAX);
         let mavors = match &video_encoder {
             VideoEncoder::Mavors(cfg) => Some(Mavors::new(
                 cfg,
@@ -244,9 +246,14 @@ impl Trainee {
             layers: vec![last_layer],
             recorded: Vec::new(),
         });
-        let output =
-            self.model
-                .forward_recording(&example.inputs, &mut state, recorder.as_mut())?;
+        let output = self.model.prefill(
+            &example.inputs,
+            &mut state,
+            Prefill {
+                recorder: recorder.as_mut(),
+                ..Prefill::default()
+            },
+        )?;
         let device = output.hidden.device().clone();
         let hidden = output.hidden.squeeze(0)?;
 
@@ -506,7 +513,7 @@ fn checkpoint(
     }
     save_model(&trainee.varmap, &dir.join("model.safetensors"))?;
     on_event(TrainEvent::Evaluating { step: state.step });
-    let model = Arc::new(LoadedModel::load(&dir, None, None)?);
+    let model = Arc::new(LoadedModel::load(&dir, Placement::default(), None, None)?);
     let options = EvalOptions {
         count: state.options.eval_videos,
         seed: state.options.seed ^ 0xE7A1,
@@ -630,8 +637,13 @@ mod timing {
                 let (loss, _) = trainee.loss(&ex).unwrap();
                 tf += t.elapsed().as_secs_f64();
                 let t = Instant::now();
-                let _g = loss.backward().unwrap();
+                let g = loss.backward().unwrap();
                 tbw += t.elapsed().as_secs_f64();
+                if seed == 0 {
+                    let vars = params::sorted_vars(&trainee.varmap);
+                    let missing: Vec<&String> = vars.iter().filter(|(_, v)| g.get(v.as_tensor()).is_none()).map(|(n, _)| n).collect();
+                    eprintln!("{} of {} vars without gradient: {:?}", missing.len(), vars.len(), &missing[..missing.len().min(12)]);
+                }
             }
             eprintln!("progress {p}: build {:.3} fwd {:.3} bwd {:.3} s/example, {} tokens", tb / 6.0, tf / 6.0, tbw / 6.0, n / 6);
         }
