@@ -54,6 +54,8 @@ pub struct Outcome {
     pub correct: bool,
     /// For answers that name one actor: the attention hit ratio of the answer's content tokens.
     pub hit_ratio: Option<f64>,
+    /// For descriptions: whether the answer reads as a HAIC caption (haic's parser).
+    pub parses_as_haic: Option<bool>,
     pub prompt_tokens: usize,
     /// From asking to the last token, decoding and preparing the video included.
     pub latency_ms: f64,
@@ -101,6 +103,18 @@ impl EvalReport {
                 k.questions,
                 k.accuracy,
                 ratio
+            ));
+        }
+        let described: Vec<bool> = self
+            .outcomes
+            .iter()
+            .filter_map(|o| o.parses_as_haic)
+            .collect();
+        if !described.is_empty() {
+            out.push_str(&format!(
+                "descriptions that parse as HAIC captions: {} of {}\n",
+                described.iter().filter(|&&ok| ok).count(),
+                described.len()
             ));
         }
         out.push_str(&format!(
@@ -271,6 +285,8 @@ fn ask_one(
         question: question.question.clone(),
         expected: question.answer.clone(),
         correct: matches(&reply, &question.answer),
+        parses_as_haic: (question.kind == Kind::Describe)
+            .then(|| haic::text::parse(teach::answer_part(&reply)).is_ok()),
         reply,
         hit_ratio,
         prompt_tokens: output.summary.timing.prompt_tokens,

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::world::{Action, Actor, Colour, Direction, Scene, Shape, choose};
+use super::world::{Action, Actor, Colour, Direction, Scene, Shape};
 
 /// The question kinds; evaluation reports accuracy per kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -569,19 +569,6 @@ pub fn four_options(
     let at = rng.usize(..4);
     options.insert(at, question.answer.clone());
     Some((options, (b'A' + at as u8) as char, category))
-}
-
-/// A few questions of a scene for training or evaluation, one per kind where possible, picked
-/// with `rng`.
-pub fn pick_per_kind(questions: &[Question], rng: &mut fastrand::Rng) -> Vec<Question> {
-    let mut picked = Vec::new();
-    for kind in Kind::ALL {
-        let of_kind: Vec<&Question> = questions.iter().filter(|q| q.kind == kind).collect();
-        if !of_kind.is_empty() {
-            picked.push(choose(rng, &of_kind).clone());
-        }
-    }
-    picked
 }
 
 #[cfg(test)]

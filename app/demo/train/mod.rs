@@ -622,6 +622,46 @@ mod tests {
         assert!(probes > 0);
     }
 
+    /// Two runs with one seed write the same bytes, and a run stopped after its first step and
+    /// started again ends where an uninterrupted run does.
+    #[test]
+    fn training_is_deterministic_and_resumes_where_it_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |out: &Path, stop_after: Option<usize>| {
+            let mut options = options(out, Encoder::Keye15);
+            options.steps = 2;
+            options.batch = 2;
+            options.eval_videos = 0;
+            let cancel = AtomicBool::new(false);
+            train(
+                &options,
+                &mut |event| {
+                    if let TrainEvent::Step { step, .. } = event
+                        && Some(step) == stop_after
+                    {
+                        cancel.store(true, Ordering::Relaxed);
+                    }
+                },
+                &cancel,
+            )
+            .unwrap();
+        };
+        let (whole, resumed) = (dir.path().join("whole"), dir.path().join("resumed"));
+        run(&whole, None);
+        run(&resumed, Some(1));
+        let state: State = serde_json::from_str(
+            &std::fs::read_to_string(resumed.join("training/state.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(state.step, 1, "stopped after the first step");
+        run(&resumed, None);
+        for file in ["tokenizer.json", "config.json", "model.safetensors"] {
+            let a = std::fs::read(whole.join(file)).unwrap();
+            let b = std::fs::read(resumed.join(file)).unwrap();
+            assert!(a == b, "{file} differs between the runs");
+        }
+    }
+
     /// The training forward is the app's forward: every weight the checkpoint ships (and the
     /// training heads) gets a gradient, for both encoders.
     #[test]
