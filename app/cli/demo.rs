@@ -84,8 +84,11 @@ pub struct TrainDemoArgs {
     #[arg(long, default_value_t = 8)]
     pub eval_videos: usize,
     /// Peak learning rate.
-    #[arg(long, default_value_t = 2e-3)]
+    #[arg(long, default_value_t = 1.5e-3)]
     pub learning_rate: f64,
+    /// Threads working on a step's examples side by side (the result depends on this number).
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
 }
 
 pub fn train_demo(args: TrainDemoArgs) -> anyhow::Result<ExitCode> {
@@ -110,6 +113,7 @@ pub fn train_demo(args: TrainDemoArgs) -> anyhow::Result<ExitCode> {
         checkpoint_every: args.checkpoint_every,
         eval_videos: args.eval_videos,
         learning_rate: args.learning_rate,
+        workers: args.workers,
     };
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();

@@ -86,6 +86,9 @@ pub struct TrainOptions {
     /// Videos of the evaluation at each checkpoint.
     pub eval_videos: usize,
     pub learning_rate: f64,
+    /// Threads building and back-propagating a step's examples side by side.
+    #[serde(default = "one")]
+    pub workers: usize,
 }
 
 /// What the run reports as it goes.
@@ -111,6 +114,18 @@ pub enum TrainEvent {
         dir: PathBuf,
         report: Box<EvalReport>,
     },
+}
+
+fn one() -> usize {
+    1
+}
+
+/// What one worker computed for its share of a step's examples.
+#[derive(Default)]
+struct StepPart {
+    grads: HashMap<String, Tensor>,
+    parts: [f64; 3],
+    tokens: usize,
 }
 
 /// What the training folder keeps to resume.
@@ -425,7 +440,6 @@ pub fn train(
         parameters,
     });
     let ctx = trainee.context(&device);
-    let mut yuv = YuvRoundTrip::new();
     let mut last_report = None;
     while step < options.steps {
         if cancel.load(Ordering::Relaxed) {
@@ -433,25 +447,56 @@ pub fn train(
         }
         let started = Instant::now();
         let progress = step as f64 / options.steps as f64;
+        // Examples of a step run on a few worker threads (each its own graph); their gradients
+        // are summed in worker order, so a run is the same for a given worker count.
+        let workers = options.workers.clamp(1, options.batch);
+        let results = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|worker| {
+                    let (ctx, trainee, vars) = (&ctx, &trainee, optimizer.vars());
+                    scope.spawn(move || -> anyhow::Result<StepPart> {
+                        let mut yuv = YuvRoundTrip::new();
+                        let mut part = StepPart::default();
+                        for index in (worker..options.batch).step_by(workers) {
+                            let recipe = curriculum::recipe(progress, index);
+                            let seed = example_seed(options.seed, step, index);
+                            let example = build(ctx, &mut yuv, seed, &recipe)?;
+                            part.tokens += example.inputs.input_ids.len();
+                            let (loss, parts) = trainee.loss(&example)?;
+                            accumulate(&mut part.grads, vars, &loss.backward()?)?;
+                            for (s, p) in part.parts.iter_mut().zip(parts) {
+                                *s += p;
+                            }
+                        }
+                        Ok(part)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .map_err(|_| anyhow::anyhow!("a training worker panicked"))?
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        })?;
         let mut sums: HashMap<String, Tensor> = HashMap::new();
-        let (mut loss_sum, mut parts_sum, mut tokens) = (0.0, [0.0; 3], 0usize);
-        for index in 0..options.batch {
-            let recipe = curriculum::recipe(progress, index);
-            let example = build(
-                &ctx,
-                &mut yuv,
-                example_seed(options.seed, step, index),
-                &recipe,
-            )?;
-            tokens += example.inputs.input_ids.len();
-            let (loss, parts) = trainee.loss(&example)?;
-            let grads = loss.backward()?;
-            accumulate(&mut sums, optimizer.vars(), &grads)?;
-            loss_sum += parts[0] + 0.3 * parts[1] + 0.5 * parts[2];
-            for (s, p) in parts_sum.iter_mut().zip(parts) {
+        let (mut parts_sum, mut tokens) = ([0.0; 3], 0usize);
+        for part in results {
+            for (name, grad) in part.grads {
+                match sums.get_mut(&name) {
+                    Some(total) => *total = (&*total + &grad)?,
+                    None => {
+                        sums.insert(name, grad);
+                    }
+                }
+            }
+            tokens += part.tokens;
+            for (s, p) in parts_sum.iter_mut().zip(part.parts) {
                 *s += p;
             }
         }
+        let loss_sum = parts_sum[0] + 0.3 * parts_sum[1] + 0.5 * parts_sum[2];
         let batch = options.batch as f64;
         let norm = grad_norm(&sums)? / batch;
         let clip = if norm > 1.0 { 1.0 / norm } else { 1.0 };
@@ -570,6 +615,7 @@ mod tests {
             checkpoint_every: 1,
             eval_videos: 1,
             learning_rate: 1e-3,
+            workers: 2,
         }
     }
 
