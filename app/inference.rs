@@ -44,6 +44,9 @@ pub enum InferenceError {
     Media { path: PathBuf, message: String },
     #[error("cancelled")]
     Cancelled,
+    /// A server answering for the app (`ask --server`) failed or refused; its message.
+    #[error("{0}")]
+    Remote(String),
 }
 
 /// What the model manager shows about a loaded checkpoint.
@@ -308,6 +311,20 @@ pub struct AskHandle {
 }
 
 impl AskHandle {
+    /// A handle over a worker that answers elsewhere (a remote server): the same events and
+    /// the same cancel, so callers hold either kind alike.
+    pub(crate) fn from_worker(
+        events: Receiver<AskEvent>,
+        cancel: Arc<AtomicBool>,
+        thread: JoinHandle<Result<GenerationOutput, InferenceError>>,
+    ) -> Self {
+        Self {
+            events,
+            cancel,
+            thread,
+        }
+    }
+
     /// Stops decoding frames or generating before the next frame or token.
     pub fn cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);

@@ -33,8 +33,13 @@ enum Command {
     Captions(cli::captions::CaptionsCommand),
     /// Run one golden reference case folder and compare every tensor it has.
     GoldenCheck(cli::model::GoldenCheckArgs),
-    /// Ask Keye-VL about videos and images; streams the reasoning (dimmed) and the answer.
+    /// Ask Keye-VL (a local checkpoint or a server) about videos and images; streams the
+    /// reasoning (dimmed) and the answer.
     Ask(cli::ask::AskArgs),
+    /// Serve a checkpoint over an OpenAI-compatible API (chat completions, streaming, models).
+    Serve(cli::serve::ServeArgs),
+    /// Write HAIC captions of many videos to a JSON Lines file (resumable; local model or server).
+    Caption(cli::caption::CaptionArgs),
     /// Save the vision tower's own attention inside one frame (for researchers).
     VisionAttention(cli::inspect::VisionAttentionArgs),
     /// Print how an encoder samples and chunks a video (frames for Keye-VL, chunks for Mavors).
@@ -55,6 +60,8 @@ fn main() -> ExitCode {
         Some(Command::Captions(command)) => cli::captions::run(command),
         Some(Command::GoldenCheck(args)) => cli::model::golden_check(args),
         Some(Command::Ask(args)) => cli::ask::ask(args),
+        Some(Command::Serve(args)) => cli::serve::serve(args),
+        Some(Command::Caption(args)) => cli::caption::caption(args),
         Some(Command::Plan(args)) => cli::plan::plan(args),
         Some(Command::Quantize(args)) => cli::quantize::quantize(args),
         Some(Command::VisionAttention(args)) => cli::inspect::vision_attention(args),
