@@ -12,6 +12,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use keye_model::generate::GenerationOutput;
 use keye_model::{
     chat::{ChatMessage, ContentPart, MessageContent},
     generate::{
@@ -19,7 +20,6 @@ use keye_model::{
         ThinkingMode, prepare_prompt,
     },
 };
-use keye_model::generate::GenerationOutput;
 use keye_studio::{
     inference::{AskEvent, AskHandle, LoadedModel, Question, spawn_ask},
     remote::{

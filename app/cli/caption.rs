@@ -77,7 +77,10 @@ pub fn caption(args: CaptionArgs) -> anyhow::Result<ExitCode> {
         bail!("--jobs must be at least 1");
     }
     if args.jobs > 1 && args.server.is_none() {
-        bail!("--jobs {} needs --server: a local model answers one video at a time", args.jobs);
+        bail!(
+            "--jobs {} needs --server: a local model answers one video at a time",
+            args.jobs
+        );
     }
     let prompt = match &args.prompt {
         Some(path) => {
@@ -142,7 +145,9 @@ pub fn caption(args: CaptionArgs) -> anyhow::Result<ExitCode> {
                     let failed = outcome.is_err();
                     let record = match outcome {
                         Ok(fields) => fields,
-                        Err(error) => json!({"error": error}),
+                        // An empty caption keeps the file a HAIC caption file: the editor
+                        // shows the record, ready for "Draft with model".
+                        Err(error) => json!({"caption": "", "error": error}),
                     };
                     let written = output.append(&record_key(&video), record);
                     let mut tally = tally.lock().unwrap_or_else(|e| e.into_inner());
@@ -304,7 +309,8 @@ struct Recorded {
 
 impl Recorded {
     fn contains(&self, video: &Path) -> bool {
-        self.keys.contains(&record_key(video)) || self.absolutes.contains(&absolute(&record_key(video)))
+        self.keys.contains(&record_key(video))
+            || self.absolutes.contains(&absolute(&record_key(video)))
     }
 }
 
@@ -456,7 +462,15 @@ impl Captioner {
             }
         }
         let _ = handle.join();
-        outcome?;
+        outcome.map_err(|message| {
+            // A server's message names the request part; the record should name the file.
+            let name = video.display().to_string();
+            if message.contains(&name) {
+                message
+            } else {
+                format!("{name}: {message}")
+            }
+        })?;
         let answer = answer.trim();
         if answer.is_empty() {
             return Err("the model gave an empty answer".into());

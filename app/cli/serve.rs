@@ -84,7 +84,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         info.dtype,
         info.device,
         args.queue,
-        if args.api_key.is_some() { "; API key required" } else { "" },
+        if args.api_key.is_some() {
+            "; API key required"
+        } else {
+            ""
+        },
     );
     // On stdout alone, so scripts (and tests) can read the port that was picked.
     println!("listening on http://{}", server.local_addr());

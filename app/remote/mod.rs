@@ -53,7 +53,10 @@ pub enum RemoteError {
     #[error("the server at {url} sent {what}")]
     Protocol { url: String, what: String },
     #[error("{path}: cannot read: {cause}")]
-    Media { path: PathBuf, cause: std::io::Error },
+    Media {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
 }
 
 impl RemoteServer {
@@ -215,14 +218,12 @@ fn remote_ask(
     if let Some(key) = &server.api_key {
         request = request.header("Authorization", format!("Bearer {key}"));
     }
-    let response = request
-        .send(body.to_string().as_bytes())
-        .map_err(|e| {
-            remote(RemoteError::Connect {
-                url: url.clone(),
-                cause: e.to_string(),
-            })
-        })?;
+    let response = request.send(body.to_string().as_bytes()).map_err(|e| {
+        remote(RemoteError::Connect {
+            url: url.clone(),
+            cause: e.to_string(),
+        })
+    })?;
     let status = response.status().as_u16();
     if status != 200 {
         let text = read_small(response.into_body().into_reader());
@@ -350,7 +351,10 @@ fn request_body(
         ("temperature", sampling.temperature.map(|v| json!(v))),
         ("top_k", sampling.top_k.map(|v| json!(v))),
         ("top_p", sampling.top_p.map(|v| json!(v))),
-        ("repetition_penalty", sampling.repetition_penalty.map(|v| json!(v))),
+        (
+            "repetition_penalty",
+            sampling.repetition_penalty.map(|v| json!(v)),
+        ),
         ("max_tokens", sampling.max_new_tokens.map(|v| json!(v))),
         ("seed", sampling.seed.map(|v| json!(v))),
     ];
@@ -461,7 +465,12 @@ mod tests {
         );
         let server = RemoteServer::new("http://h:1", None).unwrap();
         assert_eq!(server.endpoint("models"), "http://h:1/v1/models");
-        assert!(RemoteServer::new("https://h", None).unwrap_err().to_string().contains("https"));
+        assert!(
+            RemoteServer::new("https://h", None)
+                .unwrap_err()
+                .to_string()
+                .contains("https")
+        );
         assert!(RemoteServer::new("h:8000", None).is_err());
     }
 
@@ -489,7 +498,10 @@ mod tests {
         assert_eq!(parts[0]["image_url"]["url"], "data:image/png;base64,aGk=");
         assert_eq!(parts[1]["text"], "What?/think");
         assert_eq!(body["seed"], 3);
-        assert!(body.get("temperature").is_none(), "unset knobs are the server's");
+        assert!(
+            body.get("temperature").is_none(),
+            "unset knobs are the server's"
+        );
         assert!(body.get("mm_processor_kwargs").is_none());
 
         let paths = RemoteQuestion {
@@ -497,7 +509,12 @@ mod tests {
             ..question
         };
         let body = request_body(&paths, &AtomicBool::new(false), &mut |_, _, _| {}).unwrap();
-        let url = body["messages"][0]["content"][0]["image_url"]["url"].as_str().unwrap();
-        assert!(url.starts_with("file:///") && url.ends_with("/a.png"), "{url}");
+        let url = body["messages"][0]["content"][0]["image_url"]["url"]
+            .as_str()
+            .unwrap();
+        assert!(
+            url.starts_with("file:///") && url.ends_with("/a.png"),
+            "{url}"
+        );
     }
 }

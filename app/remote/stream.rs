@@ -272,7 +272,13 @@ mod tests {
             texts,
             [(Phase::Thinking, "hm"), (Phase::Answer, "A \\boxed{2}")]
         );
-        assert!(matches!(events[0], GenerationEvent::Prefilled { prompt_tokens: 9, .. }));
+        assert!(matches!(
+            events[0],
+            GenerationEvent::Prefilled {
+                prompt_tokens: 9,
+                ..
+            }
+        ));
         let steps: Vec<(usize, u32)> = events
             .iter()
             .filter_map(|e| match e {
@@ -314,7 +320,10 @@ mod tests {
     fn errors_in_either_shape_are_read() {
         let mut reader = ChunkReader::new(Instant::now());
         let error = reader
-            .push(r#"{"error": {"message": "boom", "code": 500}}"#, &mut |_| {})
+            .push(
+                r#"{"error": {"message": "boom", "code": 500}}"#,
+                &mut |_| {},
+            )
             .unwrap_err();
         assert_eq!(error, "boom");
         let error = reader

@@ -80,7 +80,11 @@ impl ApiError {
 
     /// 503: the model worker is gone (the server is shutting down).
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", message)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            message,
+        )
     }
 
     /// The JSON body (also sent as an event when a stream fails after it started).

@@ -106,7 +106,10 @@ impl Scratch {
                 })?;
             self.dir = Some(dir);
         }
-        Ok(self.dir.as_ref().map_or_else(PathBuf::new, |d| d.path().join(name)))
+        Ok(self
+            .dir
+            .as_ref()
+            .map_or_else(PathBuf::new, |d| d.path().join(name)))
     }
 }
 
@@ -143,9 +146,7 @@ pub fn resolve(
         None if url.contains("://") => {
             return Err(ApiError::bad_field(
                 param,
-                format!(
-                    "unsupported URL {url:?}: give a data: URL, a file:// URL or a local path"
-                ),
+                format!("unsupported URL {url:?}: give a data: URL, a file:// URL or a local path"),
             ));
         }
         None => url.to_owned(),
@@ -202,7 +203,9 @@ fn local_file(path: &Path, param: &str, roots: &MediaRoots) -> Result<PathBuf, A
         });
     };
     let resolved = candidate.canonicalize().map_err(|e| match e.kind() {
-        ErrorKind::NotFound => ApiError::bad_field(param, format!("{}: no such file", path.display())),
+        ErrorKind::NotFound => {
+            ApiError::bad_field(param, format!("{}: no such file", path.display()))
+        }
         _ => ApiError::bad_field(param, format!("{}: cannot read: {e}", path.display())),
     })?;
     if !roots.contains(&resolved) {
@@ -242,14 +245,19 @@ fn decode_data_url(
         ));
     };
     let mut fields = meta.split(';');
-    let mime = fields.next().unwrap_or_default().trim().to_ascii_lowercase();
+    let mime = fields
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     if !fields.any(|f| f.trim().eq_ignore_ascii_case("base64")) {
         return Err(ApiError::bad_field(
             param,
             "data: URLs must be base64-encoded (data:<type>;base64,...)",
         ));
     }
-    let extension = extension_for(&mime, kind).map_err(|message| ApiError::bad_field(param, message))?;
+    let extension =
+        extension_for(&mime, kind).map_err(|message| ApiError::bad_field(param, message))?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(payload.trim())
         .map_err(|e| ApiError::bad_field(param, format!("the data is not valid base64: {e}")))?;
@@ -264,15 +272,16 @@ fn decode_data_url(
 
 /// The extension a decoded file gets, or why the type does not fit the part.
 fn extension_for(mime: &str, kind: MediaKind) -> Result<&'static str, String> {
-    let image = IMAGE_TYPES.iter().find(|(m, _)| *m == mime).map(|(_, e)| *e);
+    let image = IMAGE_TYPES
+        .iter()
+        .find(|(m, _)| *m == mime)
+        .map(|(_, e)| *e);
     match kind {
         MediaKind::Image => image.ok_or_else(|| {
             if mime.starts_with("video/") {
                 format!("holds {mime} data; send videos as video_url parts")
             } else {
-                format!(
-                    "unsupported image type {mime:?} (png, jpeg, webp, bmp or tiff)"
-                )
+                format!("unsupported image type {mime:?} (png, jpeg, webp, bmp or tiff)")
             }
         }),
         MediaKind::Video => {
@@ -282,11 +291,12 @@ fn extension_for(mime: &str, kind: MediaKind) -> Result<&'static str, String> {
             if let Some((_, extension)) = VIDEO_TYPES.iter().find(|(m, _)| *m == mime) {
                 return Ok(extension);
             }
-            if mime.starts_with("video/") || mime == "application/octet-stream" || mime.is_empty()
-            {
+            if mime.starts_with("video/") || mime == "application/octet-stream" || mime.is_empty() {
                 return Ok("video");
             }
-            Err(format!("unsupported video type {mime:?} (video/mp4, video/webm, ...)"))
+            Err(format!(
+                "unsupported video type {mime:?} (video/mp4, video/webm, ...)"
+            ))
         }
     }
 }
@@ -315,14 +325,20 @@ mod tests {
             resolve(inside.to_str().unwrap(), &mut scratch).unwrap(),
             inside.canonicalize().unwrap()
         );
-        assert!(resolve("clip.mp4", &mut scratch).is_ok(), "relative to the root");
+        assert!(
+            resolve("clip.mp4", &mut scratch).is_ok(),
+            "relative to the root"
+        );
         let file_url = format!("file://{}", inside.display());
         assert!(resolve(&file_url, &mut scratch).is_ok());
 
         let secret = other.path().join("secret.mp4");
         let error = resolve(secret.to_str().unwrap(), &mut scratch).unwrap_err();
         assert_eq!(error.status, 403, "{error:?}");
-        assert!(error.message.contains("outside the media roots"), "{error:?}");
+        assert!(
+            error.message.contains("outside the media roots"),
+            "{error:?}"
+        );
         let error = resolve("../secret.mp4", &mut scratch).unwrap_err();
         assert_eq!(error.status, 403, "{error:?}");
         let missing = root.path().join("missing.mp4");
@@ -357,11 +373,27 @@ mod tests {
 
         let refuse = |url: &str, kind| resolve(url, kind, "p", 0, &roots, &mut Scratch::default());
         for (url, kind, needle) in [
-            ("data:image/png;base64,@@@", MediaKind::Image, "not valid base64"),
+            (
+                "data:image/png;base64,@@@",
+                MediaKind::Image,
+                "not valid base64",
+            ),
             ("data:image/png,hello", MediaKind::Image, "base64-encoded"),
-            ("data:video/mp4;base64,aGVsbG8=", MediaKind::Image, "video_url"),
-            ("data:image/png;base64,aGVsbG8=", MediaKind::Video, "image_url"),
-            ("data:image/gif;base64,aGVsbG8=", MediaKind::Image, "unsupported image type"),
+            (
+                "data:video/mp4;base64,aGVsbG8=",
+                MediaKind::Image,
+                "video_url",
+            ),
+            (
+                "data:image/png;base64,aGVsbG8=",
+                MediaKind::Video,
+                "image_url",
+            ),
+            (
+                "data:image/gif;base64,aGVsbG8=",
+                MediaKind::Image,
+                "unsupported image type",
+            ),
             ("data:video/mp4;base64,", MediaKind::Video, "no bytes"),
             ("https://example.com/a.mp4", MediaKind::Video, "not fetched"),
             ("clip.mp4", MediaKind::Video, "without --media-root"),

@@ -233,7 +233,9 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
         .map(str::trim);
     match given {
         Some(given) if same_secret(given.as_bytes(), key.as_bytes()) => Ok(()),
-        Some(_) => Err(ApiError::unauthorized("the API key is not valid for this server")),
+        Some(_) => Err(ApiError::unauthorized(
+            "the API key is not valid for this server",
+        )),
         None => Err(ApiError::unauthorized(
             "this server needs an API key: send \"Authorization: Bearer <key>\"",
         )),
@@ -264,7 +266,10 @@ async fn chat(
     authorize(&state, &headers)?;
     let body = body.map_err(|rejection| ApiError {
         status: rejection.status(),
-        ..ApiError::bad_request(format!("cannot read the request body: {}", rejection.body_text()))
+        ..ApiError::bad_request(format!(
+            "cannot read the request body: {}",
+            rejection.body_text()
+        ))
     })?;
     // Decoding media and resolving paths touch the disk: off the async threads.
     let checking = state.clone();
@@ -299,7 +304,7 @@ async fn chat(
         scratch: prepared.scratch,
         media_labels: prepared.media_labels,
     };
-    if state.queue.submit(job).is_err() {
+    if !state.queue.submit(job) {
         return Err(ApiError::queue_full(state.queue.capacity()));
     }
     // The status waits for the media to be read: a file FFmpeg cannot read is the client's

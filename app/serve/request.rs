@@ -80,24 +80,22 @@ pub struct RawMessage {
 
 /// Reads the request body; the error names the field and what was expected.
 pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let request: ChatRequest = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object with \"messages\"",
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::bad_request(format!("the request body is not valid JSON: {inner}"))
-        } else if path == "." {
-            ApiError::bad_request(format!(
-                "the request body must be a JSON object with \"messages\": {inner}"
-            ))
+        if path == "." {
+            ApiError::bad_request(format!("the request body: {inner}"))
         } else {
             ApiError::bad_field(path, inner)
         }
-    })?;
-    deserializer
-        .end()
-        .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))?;
-    Ok(request)
+    })
 }
 
 /// A request made ready for the model worker.
@@ -122,7 +120,10 @@ pub fn prepare(
     if let Some(n) = request.n
         && n != 1
     {
-        return Err(ApiError::bad_field("n", "only one choice per request is generated (n = 1)"));
+        return Err(ApiError::bad_field(
+            "n",
+            "only one choice per request is generated (n = 1)",
+        ));
     }
     let has_stop = match &request.stop {
         None | Some(Value::Null) => false,
@@ -199,7 +200,10 @@ pub fn prepare(
         }
         if let Some(frames) = kwargs.max_frames {
             if frames == 0 {
-                return Err(ApiError::bad_field("mm_processor_kwargs.max_frames", "must be at least 1"));
+                return Err(ApiError::bad_field(
+                    "mm_processor_kwargs.max_frames",
+                    "must be at least 1",
+                ));
             }
             budget.max_frames = Some(frames);
         }
@@ -262,7 +266,11 @@ fn read_messages(
                 system = Some(text_only(&message.content, &place)?);
             }
             role @ ("user" | "assistant") => {
-                let expected = if texts.len() % 2 == 0 { "user" } else { "assistant" };
+                let expected = if texts.len().is_multiple_of(2) {
+                    "user"
+                } else {
+                    "assistant"
+                };
                 if role != expected {
                     return Err(ApiError::bad_field(
                         format!("{place}.role"),
@@ -274,7 +282,15 @@ fn read_messages(
                 }
                 let text = if role == "user" {
                     let first = texts.is_empty();
-                    user_content(&message.content, &place, first, roots, scratch, &mut media, labels)?
+                    user_content(
+                        &message.content,
+                        &place,
+                        first,
+                        roots,
+                        scratch,
+                        &mut media,
+                        labels,
+                    )?
                 } else {
                     text_only(&message.content, &place)?
                 };
@@ -288,7 +304,7 @@ fn read_messages(
             }
         }
     }
-    if texts.len() % 2 == 0 {
+    if texts.len().is_multiple_of(2) {
         return Err(ApiError::bad_field(
             "messages",
             "the last message must be a user message",
@@ -333,7 +349,10 @@ fn text_only(content: &Value, place: &str) -> Result<String, ApiError> {
         }
         other => Err(ApiError::bad_field(
             format!("{place}.content"),
-            format!("expected a string or an array of parts, got {}", kind_of(other)),
+            format!(
+                "expected a string or an array of parts, got {}",
+                kind_of(other)
+            ),
         )),
     }
 }
@@ -405,7 +424,14 @@ fn user_content(
                 ));
             }
         };
-        let path = media::resolve(url, kind, &format!("{param}.{field}"), media.len(), roots, scratch)?;
+        let path = media::resolve(
+            url,
+            kind,
+            &format!("{param}.{field}"),
+            media.len(),
+            roots,
+            scratch,
+        )?;
         labels.push((path.clone(), format!("the {field} of {param}")));
         media.push(path);
     }
@@ -458,7 +484,11 @@ mod tests {
         assert_eq!(error.param.as_deref(), Some("max_tokens"), "{error:?}");
         assert!(error.message.contains("invalid type: string"), "{error:?}");
         let error = parse(br#"{"messages": [{"role": 3}]}"#).unwrap_err();
-        assert_eq!(error.param.as_deref(), Some("messages[0].role"), "{error:?}");
+        assert_eq!(
+            error.param.as_deref(),
+            Some("messages[0].role"),
+            "{error:?}"
+        );
         let error = parse(b"{\"messages\": [").unwrap_err();
         assert!(error.message.contains("not valid JSON"), "{error:?}");
         let error = parse(b"{} {}").unwrap_err();
@@ -466,7 +496,10 @@ mod tests {
         let error = parse(b"[1]").unwrap_err();
         assert!(error.message.contains("JSON object"), "{error:?}");
         let error = parse(br#"{"model": "x"}"#).unwrap_err();
-        assert!(error.message.contains("missing field `messages`"), "{error:?}");
+        assert!(
+            error.message.contains("missing field `messages`"),
+            "{error:?}"
+        );
         // Unknown fields are ignored, as OpenAI clients send many.
         assert!(parse(br#"{"messages": [], "user": "me", "logit_bias": {}}"#).is_ok());
     }
@@ -505,16 +538,56 @@ mod tests {
     fn malformed_messages_are_refused_with_the_place() {
         for (messages, param, needle) in [
             (serde_json::json!([]), "messages", "at least one"),
-            (serde_json::json!([{"role": "assistant", "content": "x"}]), "messages[0].role", "expected a user"),
-            (serde_json::json!([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]), "messages", "last message"),
-            (serde_json::json!([{"role": "tool", "content": "x"}]), "messages[0].role", "unsupported role"),
-            (serde_json::json!([{"role": "user", "content": 7}]), "messages[0].content", "got a number"),
-            (serde_json::json!([{"role": "user", "content": [{"text": "x"}]}]), "messages[0].content[0]", "needs a \"type\""),
-            (serde_json::json!([{"role": "user", "content": [{"type": "input_audio"}]}]), "messages[0].content[0].type", "unsupported part type"),
-            (serde_json::json!([{"role": "user", "content": [{"type": "video_url"}]}]), "messages[0].content[0]", "needs \"video_url\""),
-            (serde_json::json!([{"role": "user", "content": [{"type": "video_url", "video_url": {}}]}]), "messages[0].content[0].video_url", "missing \"url\""),
-            (serde_json::json!([{"role": "user", "content": [{"type": "text", "text": 1}]}]), "messages[0].content[0].text", "expected a string"),
-            (serde_json::json!([{"role": "user", "content": "a"}, {"role": "system", "content": "b"}]), "messages[1]", "only come first"),
+            (
+                serde_json::json!([{"role": "assistant", "content": "x"}]),
+                "messages[0].role",
+                "expected a user",
+            ),
+            (
+                serde_json::json!([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]),
+                "messages",
+                "last message",
+            ),
+            (
+                serde_json::json!([{"role": "tool", "content": "x"}]),
+                "messages[0].role",
+                "unsupported role",
+            ),
+            (
+                serde_json::json!([{"role": "user", "content": 7}]),
+                "messages[0].content",
+                "got a number",
+            ),
+            (
+                serde_json::json!([{"role": "user", "content": [{"text": "x"}]}]),
+                "messages[0].content[0]",
+                "needs a \"type\"",
+            ),
+            (
+                serde_json::json!([{"role": "user", "content": [{"type": "input_audio"}]}]),
+                "messages[0].content[0].type",
+                "unsupported part type",
+            ),
+            (
+                serde_json::json!([{"role": "user", "content": [{"type": "video_url"}]}]),
+                "messages[0].content[0]",
+                "needs \"video_url\"",
+            ),
+            (
+                serde_json::json!([{"role": "user", "content": [{"type": "video_url", "video_url": {}}]}]),
+                "messages[0].content[0].video_url",
+                "missing \"url\"",
+            ),
+            (
+                serde_json::json!([{"role": "user", "content": [{"type": "text", "text": 1}]}]),
+                "messages[0].content[0].text",
+                "expected a string",
+            ),
+            (
+                serde_json::json!([{"role": "user", "content": "a"}, {"role": "system", "content": "b"}]),
+                "messages[1]",
+                "only come first",
+            ),
             (
                 serde_json::json!([
                     {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
@@ -524,7 +597,9 @@ mod tests {
                 "first user message",
             ),
         ] {
-            let error = conversation(messages.clone()).err().unwrap_or_else(|| panic!("{messages}"));
+            let error = conversation(messages.clone())
+                .err()
+                .unwrap_or_else(|| panic!("{messages}"));
             assert_eq!(error.param.as_deref(), Some(param), "{messages}: {error:?}");
             assert!(error.message.contains(needle), "{messages}: {error:?}");
             assert_eq!(error.status, 400, "{messages}: {error:?}");

@@ -66,7 +66,11 @@ impl ResponseBuilder {
 
     /// The first chunk of a stream: the assistant role.
     pub fn role_chunk(&self) -> Value {
-        self.chunk(json!({"role": "assistant", "content": ""}), None, Vec::new())
+        self.chunk(
+            json!({"role": "assistant", "content": ""}),
+            None,
+            Vec::new(),
+        )
     }
 
     /// Folds one generation event in; for a stream, the chunks it yields.
@@ -281,25 +285,38 @@ mod tests {
         );
         let completion = builder.completion();
         assert_eq!(completion["choices"][0]["message"]["content"], "A dog.");
-        assert_eq!(completion["choices"][0]["message"]["reasoning_content"], "look");
+        assert_eq!(
+            completion["choices"][0]["message"]["reasoning_content"],
+            "look"
+        );
         assert_eq!(completion["choices"][0]["stop_reason"], 2);
     }
 
     #[test]
     fn an_answer_cut_by_max_tokens_finishes_with_length() {
-        let mut builder =
-            ResponseBuilder::new("c".into(), 1, "m".into(), StreamOptions::default(), false, 3);
+        let mut builder = ResponseBuilder::new(
+            "c".into(),
+            1,
+            "m".into(),
+            StreamOptions::default(),
+            false,
+            3,
+        );
         builder.push(text(Phase::Answer, "abc"));
-        let Step::Finished(last) =
-            builder.push(GenerationEvent::Done(summary(vec![1, 2], StopReason::MaxNewTokens)))
-        else {
+        let Step::Finished(last) = builder.push(GenerationEvent::Done(summary(
+            vec![1, 2],
+            StopReason::MaxNewTokens,
+        ))) else {
             panic!("done finishes");
         };
         assert_eq!(last.len(), 1, "no usage chunk unless asked for");
         assert_eq!(last[0]["choices"][0]["finish_reason"], "length");
         assert!(last[0]["choices"][0].get("token_ids").is_none());
         let completion = builder.completion();
-        assert_eq!(completion["choices"][0]["message"]["reasoning_content"], Value::Null);
+        assert_eq!(
+            completion["choices"][0]["message"]["reasoning_content"],
+            Value::Null
+        );
         assert_eq!(completion["usage"]["completion_tokens"], 2);
     }
 }

@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use crossbeam_channel::{RecvTimeoutError, TrySendError};
+use crossbeam_channel::RecvTimeoutError;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::media::Scratch;
@@ -74,11 +74,9 @@ impl Queue {
         })
     }
 
-    /// Queues `job`, or gives it back when every place is taken (the caller answers 429).
-    pub fn submit(&self, job: Job) -> Result<(), Job> {
-        self.jobs.try_send(job).map_err(|e| match e {
-            TrySendError::Full(job) | TrySendError::Disconnected(job) => job,
-        })
+    /// Queues `job`; false when every place is taken (the caller answers 429).
+    pub fn submit(&self, job: Job) -> bool {
+        self.jobs.try_send(job).is_ok()
     }
 
     pub fn capacity(&self) -> usize {
@@ -109,7 +107,9 @@ fn answer(model: &Arc<LoadedModel>, job: Job) {
         match handle.events.recv_timeout(CANCEL_POLL) {
             Ok(event) => {
                 let event = match event {
-                    AskEvent::Failed(message) => AskEvent::Failed(name_parts(message, &media_labels)),
+                    AskEvent::Failed(message) => {
+                        AskEvent::Failed(name_parts(message, &media_labels))
+                    }
                     other => other,
                 };
                 if events.send(event).is_err() {
