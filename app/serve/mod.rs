@@ -25,15 +25,18 @@ use std::{
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{DefaultBodyLimit, State, rejection::BytesRejection},
-    http::{HeaderMap, header},
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
     response::{
         IntoResponse, Response,
         sse::{Event, KeepAlive, Sse},
     },
     routing::{get, post},
 };
-use futures_util::stream::{self, Stream};
+use futures_util::{
+    StreamExt,
+    stream::{self, Stream},
+};
 use keye_model::budget::VisualBudget;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc::UnboundedReceiver, oneshot};
@@ -175,7 +178,6 @@ struct AppState {
 }
 
 fn router(state: Arc<AppState>) -> Router {
-    let limit = state.options.max_request_bytes;
     Router::new()
         .route("/health", get(health))
         .route("/v1/models", get(models))
@@ -183,11 +185,10 @@ fn router(state: Arc<AppState>) -> Router {
         .fallback(|| async { ApiError::not_found("no such endpoint: POST /v1/chat/completions, GET /v1/models and GET /health are served") })
         .method_not_allowed_fallback(|| async {
             ApiError {
-                status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                status: StatusCode::METHOD_NOT_ALLOWED,
                 ..ApiError::bad_request("method not allowed on this endpoint")
             }
         })
-        .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
 
@@ -249,28 +250,50 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 
 async fn chat_completions(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: axum::extract::Request,
 ) -> Response {
-    match chat(state, headers, body).await {
+    match chat(state, request).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
 }
 
-async fn chat(
-    state: Arc<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
-    let body = body.map_err(|rejection| ApiError {
-        status: rejection.status(),
+/// The body of a request, refused with 413 when it is over `limit`: from its announced length
+/// before any of it is read (a client that waits for `100 Continue` learns it at once), else
+/// as soon as it grows past the limit.
+async fn read_body(request: axum::extract::Request, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || ApiError {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
         ..ApiError::bad_request(format!(
-            "cannot read the request body: {}",
-            rejection.body_text()
+            "the request body is larger than this server takes ({} MiB; serve \
+             --max-request-mib raises it, or send media as paths under a --media-root)",
+            limit >> 20
         ))
-    })?;
+    };
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(announced.unwrap_or(0) as usize);
+    let mut data = request.into_body().into_data_stream();
+    while let Some(piece) = data.next().await {
+        let piece = piece
+            .map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+        if body.len() + piece.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&piece);
+    }
+    Ok(Bytes::from(body))
+}
+
+async fn chat(state: Arc<AppState>, request: axum::extract::Request) -> Result<Response, ApiError> {
+    authorize(&state, request.headers())?;
+    let body = read_body(request, state.options.max_request_bytes).await?;
     // Decoding media and resolving paths touch the disk: off the async threads.
     let checking = state.clone();
     let (request, prepared) = tokio::task::spawn_blocking(move || {
