@@ -180,16 +180,17 @@ fn an_interrupted_run_resumes_and_failed_videos_can_be_retried() {
 }
 
 #[test]
-fn a_server_captions_with_concurrent_requests() {
+fn a_server_captions_with_concurrent_requests_and_a_full_queue_is_waited_for() {
     let dir = video_folder();
     let model =
         Arc::new(LoadedModel::load(&tiny_model_dir(), Default::default(), None, None).unwrap());
-    let server = Server::start(
-        model,
-        "127.0.0.1:0".parse().unwrap(),
-        ServeOptions::new("tiny"),
-    )
-    .unwrap();
+    // One place in the queue for three requests at once: the third is refused with 429 and
+    // waits for a place instead of failing.
+    let options = ServeOptions {
+        queue: 1,
+        ..ServeOptions::new("tiny")
+    };
+    let server = Server::start(model, "127.0.0.1:0".parse().unwrap(), options).unwrap();
     let url = format!("http://{}", server.local_addr());
     let args = [
         "videos",
@@ -198,7 +199,7 @@ fn a_server_captions_with_concurrent_requests() {
         "--server",
         &url,
         "--jobs",
-        "2",
+        "3",
     ];
     let (ok, stderr) = caption(dir.path(), &args);
     assert!(!ok, "{stderr}");

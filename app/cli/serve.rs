@@ -90,6 +90,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ""
         },
     );
+    if !args.host.is_loopback() && args.api_key.is_none() {
+        eprintln!(
+            "warning: serving {} without --api-key: anyone who can reach it may use the model",
+            args.host
+        );
+    }
     // On stdout alone, so scripts (and tests) can read the port that was picked.
     println!("listening on http://{}", server.local_addr());
     let _ = stopped.recv();

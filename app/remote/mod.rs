@@ -29,6 +29,9 @@ use crate::inference::{AskEvent, AskHandle, InferenceError, Turn, is_image};
 pub const NO_REMOTE_ATTENTION: &str =
     "attention heatmaps need a local model (--model): a server returns only text";
 
+/// How long a question waits for a place in a busy server's queue (429) before it fails.
+const MAX_QUEUE_WAIT: Duration = Duration::from_secs(600);
+
 /// An OpenAI-compatible endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteServer {
@@ -210,25 +213,52 @@ fn remote_ask(
     }
     let url = server.endpoint("chat/completions");
     let started = Instant::now();
-    let mut request = server
-        .agent()
-        .post(&url)
-        .header("Content-Type", "application/json")
-        .header("Accept", "text/event-stream");
-    if let Some(key) = &server.api_key {
-        request = request.header("Authorization", format!("Bearer {key}"));
-    }
-    let response = request.send(body.to_string().as_bytes()).map_err(|e| {
-        remote(RemoteError::Connect {
-            url: url.clone(),
-            cause: e.to_string(),
-        })
-    })?;
-    let status = response.status().as_u16();
-    if status != 200 {
+    let body = body.to_string();
+    let agent = server.agent();
+    let mut waited = 0;
+    let response = loop {
+        let mut request = agent
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .header("Accept", "text/event-stream");
+        if let Some(key) = &server.api_key {
+            request = request.header("Authorization", format!("Bearer {key}"));
+        }
+        let response = request.send(body.as_bytes()).map_err(|e| {
+            remote(RemoteError::Connect {
+                url: url.clone(),
+                cause: e.to_string(),
+            })
+        })?;
+        let status = response.status().as_u16();
+        if status == 200 {
+            break response;
+        }
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let text = read_small(response.into_body().into_reader());
+        // A busy server: wait for a place in its queue rather than fail (the user can cancel).
+        if status == 429 && waited < MAX_QUEUE_WAIT.as_secs() {
+            let pause = retry_after.unwrap_or(1).clamp(1, 10);
+            let _ = events.send(AskEvent::Preparing {
+                stage: "waiting for a place in the server's queue".into(),
+                done: 0,
+                total: 0,
+            });
+            for _ in 0..pause * 10 {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(InferenceError::Cancelled);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            waited += pause;
+            continue;
+        }
         return Err(remote(status_error(&url, status, &text)));
-    }
+    };
     let _ = events.send(AskEvent::Prepared {
         vision: VisionTokenMap {
             media: Vec::new(),
