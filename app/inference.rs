@@ -15,8 +15,8 @@ use std::{
 use crossbeam_channel::{Receiver, Sender};
 use image::RgbImage;
 use keye_model::{
-    KeyeConfig, LoadOptions, LoadProgress, Runtime,
-    budget::{MemoryEstimate, PromptShape, VisualBudget, estimate_memory},
+    LoadOptions, LoadProgress, Runtime,
+    budget::{MemoryEstimate, PromptShape, Refusal, VisualBudget, estimate_memory},
     chat::{ChatMessage, ContentPart, MessageContent},
     device::{DTypeChoice, DeviceChoice, available_memory, resolve_device, resolve_dtype},
     generate::{
@@ -107,7 +107,8 @@ impl LoadedModel {
         cancel: Option<Arc<AtomicBool>>,
     ) -> Result<Self, InferenceError> {
         let device = resolve_device(placement.device)?;
-        let parameters = checkpoint_parameters(dir)?;
+        let config = keye_model::runtime::checkpoint_config(dir, &placement.quantize)?;
+        let parameters = keye_model::bench::parameter_count(&config);
         let dtype = placement.dense_dtype(&device, parameters);
         let options = LoadOptions {
             device,
@@ -169,26 +170,6 @@ impl LoadedModel {
     }
 }
 
-/// Parameters of the checkpoint at `path` (a folder, or a GGUF whose config is inside), read from
-/// its config without loading weights.
-fn checkpoint_parameters(path: &Path) -> Result<usize, InferenceError> {
-    if path.is_file() {
-        // A GGUF: its config is inside; the file is opened (not read) to get it.
-        let gguf = keye_model::gguf::GgufCheckpoint::open(path)?;
-        let text = gguf.files.get("config.json").cloned().unwrap_or_default();
-        let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| InferenceError::Media {
-                path: path.to_path_buf(),
-                message: format!("embedded config.json: {e}"),
-            })?;
-        let config = KeyeConfig::from_json(value, path)?;
-        return Ok(keye_model::bench::parameter_count(&config));
-    }
-    keye_model::checkpoint::check_folder(path)?;
-    let config = KeyeConfig::from_file(&path.join("config.json"))?;
-    Ok(keye_model::bench::parameter_count(&config))
-}
-
 /// Loading progress and outcome, in order; ends with `Loaded`, `Failed` or `Cancelled`.
 #[derive(Debug)]
 pub enum LoadEvent {
@@ -227,6 +208,9 @@ pub fn spawn_load(dir: PathBuf, placement: Placement) -> LoadHandle {
             let (stage, done, total) = match p {
                 LoadProgress::CheckedShard { done, total } => ("checking shards", done, total),
                 LoadProgress::LoadedTensor { done, total } => ("loading tensors", done, total),
+                LoadProgress::QuantizedTensor { done, total } => {
+                    ("loading and quantizing tensors", done, total)
+                }
             };
             let _ = progress_sender.send(LoadEvent::Progress { stage, done, total });
         });
@@ -300,6 +284,9 @@ pub enum AskEvent {
     Generation(GenerationEvent),
     /// Preparation failed (the message names the file) or was cancelled.
     Failed(String),
+    /// The prompt is over the visual-token budget or would not fit in free memory; nothing ran.
+    /// (Its `Display` names the command line's flags; a GUI names its own knobs.)
+    Refused(Refusal),
 }
 
 /// A question being answered on a worker thread.
@@ -351,8 +338,14 @@ pub fn spawn_ask(model: Arc<LoadedModel>, question: Question) -> AskHandle {
     let flag = cancel.clone();
     let thread = std::thread::spawn(move || {
         let result = ask(&model, &question, &flag, &sender);
-        if let Err(error) = &result {
-            let _ = sender.send(AskEvent::Failed(error.to_string()));
+        match &result {
+            Err(InferenceError::Model(keye_model::Error::Budget(refusal))) => {
+                let _ = sender.send(AskEvent::Refused(refusal.clone()));
+            }
+            Err(error) => {
+                let _ = sender.send(AskEvent::Failed(error.to_string()));
+            }
+            Ok(_) => {}
         }
         result
     });
@@ -406,13 +399,15 @@ fn ask(
         media,
         question.thinking,
     )?;
-    question.budget.check(prompt.vision.len())?;
+    let refuse = |refusal| InferenceError::Model(keye_model::Error::Budget(refusal));
+    question.budget.check(prompt.vision.len()).map_err(refuse)?;
     if let Some(free) = model.free_after_load {
         // What is free now, not at load time, in case other work took memory since.
         let free = available_memory().unwrap_or(free);
         model
             .estimate(prompt_shape(&prompt, question.sampling.max_new_tokens))
-            .check_fits(free)?;
+            .check_fits(free)
+            .map_err(refuse)?;
     }
     let _ = events.send(AskEvent::Prepared {
         vision: prompt.vision.clone(),
@@ -719,14 +714,14 @@ pub fn estimate_video_prompt(
 
 impl LoadedModel {
     /// [`estimate_video_prompt`] for a question to this model under `budget`, with the memory it
-    /// needs and whether the budget or free memory refuses it (the refusal's message).
+    /// needs and whether the budget or free memory refuses it.
     pub fn estimate_question(
         &self,
         video: &Path,
         question: &str,
         budget: &VisualBudget,
         max_new_tokens: usize,
-    ) -> Result<(PromptEstimate, MemoryEstimate, Option<String>), InferenceError> {
+    ) -> Result<(PromptEstimate, MemoryEstimate, Option<Refusal>), InferenceError> {
         let runtime = &self.runtime;
         let mut settings = runtime.video_settings.clone();
         let mut processor = runtime.processor.clone();
@@ -744,17 +739,13 @@ impl LoadedModel {
             max_new_tokens,
         )?;
         let memory = self.estimate(estimate.shape);
-        let refusal = budget
-            .check(estimate.visual.tokens)
-            .err()
-            .or_else(|| {
-                // CPU only: on a GPU, system memory says nothing about the device's.
-                let free = self
-                    .free_after_load
-                    .map(|f| available_memory().unwrap_or(f))?;
-                memory.check_fits(free).err()
-            })
-            .map(|e| e.to_string());
+        let refusal = budget.check(estimate.visual.tokens).err().or_else(|| {
+            // CPU only: on a GPU, system memory says nothing about the device's.
+            let free = self
+                .free_after_load
+                .map(|f| available_memory().unwrap_or(f))?;
+            memory.check_fits(free).err()
+        });
         Ok((estimate, memory, refusal))
     }
 }

@@ -40,6 +40,7 @@ impl Streamed {
                     prompt_tokens: n, ..
                 } => prompt_tokens = Some(n),
                 AskEvent::Failed(message) => panic!("the ask failed: {message}"),
+                AskEvent::Refused(refusal) => panic!("the ask was refused: {refusal}"),
                 AskEvent::Preparing { .. } => {}
             }
         }

@@ -13,6 +13,7 @@ use std::{
 };
 
 use base64::Engine;
+use keye_model::budget::VisualBudget;
 use serde_json::{Value, json};
 use serve_support::{
     agent, assert_answers, endpoint, load, post, repo, small_question, start, tiny_model, wait_for,
@@ -103,6 +104,10 @@ fn each_bad_request_gets_its_4xx_json_error_and_the_next_request_is_answered() {
     let server = start(model.clone(), |o| {
         o.media_roots = vec![root.path().to_path_buf()];
         o.max_request_bytes = 4 << 20;
+        o.budget = Some(VisualBudget {
+            max_visual_tokens: 200,
+            ..VisualBudget::default()
+        });
     });
     let addr = server.local_addr();
     let avi = unknown_codec_avi(&fixtures);
@@ -217,8 +222,19 @@ fn each_bad_request_gets_its_4xx_json_error_and_the_next_request_is_answered() {
         "{error}"
     );
     assert_answers(addr, None);
-    // A file under the root, named relative to it, is read.
-    let (status, body) = post(addr, video_part("clip.mp4").to_string().as_bytes(), None);
+    // A video over the server's visual-token budget is refused before the model runs, naming
+    // the request fields that make it fit.
+    let (status, error) = post(addr, video_part("clip.mp4").to_string().as_bytes(), None);
+    assert_eq!(status, 400, "{error}");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("over the budget of 200") && message.contains("mm_processor_kwargs.fps"),
+        "{error}"
+    );
+    // The same file (under the root, named relative to it) sampled within the budget is read.
+    let mut sparse = video_part("clip.mp4");
+    sparse["mm_processor_kwargs"] = json!({"max_frames": 2, "max_pixels": 50_000});
+    let (status, body) = post(addr, sparse.to_string().as_bytes(), None);
     assert_eq!(status, 200, "{body}");
 }
 

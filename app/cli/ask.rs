@@ -251,6 +251,10 @@ fn show_answer(handle: AskHandle, json: bool) -> anyhow::Result<GenerationOutput
                 failed = Some(message);
                 continue;
             }
+            AskEvent::Refused(refusal) => {
+                failed = Some(refusal.to_string());
+                continue;
+            }
             AskEvent::Preparing { stage, done, total } => {
                 preparing.set_message(stage);
                 preparing.set_length(total as u64);

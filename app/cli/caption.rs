@@ -458,6 +458,7 @@ impl Captioner {
                 AskEvent::Generation(GenerationEvent::Done(_)) => outcome = Ok(()),
                 AskEvent::Generation(GenerationEvent::Error { message })
                 | AskEvent::Failed(message) => outcome = Err(message),
+                AskEvent::Refused(refusal) => outcome = Err(refusal.to_string()),
                 _ => {}
             }
         }

@@ -102,6 +102,7 @@ pub fn loading_bar(visible: bool) -> (ProgressBar, Box<dyn FnMut(LoadProgress) +
         let (what, done, total) = match p {
             LoadProgress::CheckedShard { done, total } => ("shards", done, total),
             LoadProgress::LoadedTensor { done, total } => ("tensors", done, total),
+            LoadProgress::QuantizedTensor { done, total } => ("quantized", done, total),
         };
         callback_bar.set_message(what);
         callback_bar.set_length(total as u64);

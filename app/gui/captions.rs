@@ -424,6 +424,7 @@ impl CaptionSession {
                 Ok(AskEvent::Generation(GenerationEvent::Done(_))) => outcome = Some(Ok(())),
                 Ok(AskEvent::Generation(GenerationEvent::Error { message }))
                 | Ok(AskEvent::Failed(message)) => outcome = Some(Err(message)),
+                Ok(AskEvent::Refused(refusal)) => outcome = Some(Err(refusal.to_string())),
                 Ok(_) => {}
                 Err(crossbeam_channel::TryRecvError::Empty) => break,
                 Err(crossbeam_channel::TryRecvError::Disconnected) => {

@@ -7,7 +7,7 @@ mod ask;
 mod captions;
 mod fonts;
 pub mod frame_view;
-mod heatmap_view;
+pub mod heatmap_view;
 mod media;
 mod model;
 mod quad;
@@ -30,6 +30,11 @@ pub struct LaunchOptions {
     pub video: Option<PathBuf>,
     /// A checkpoint folder (Hugging Face layout).
     pub model: Option<PathBuf>,
+    /// `--device` / `--dtype` / `--quantize`: the model manager's choice, over the remembered
+    /// one.
+    pub device: Option<keye_model::device::DeviceChoice>,
+    pub dtype: Option<keye_model::device::DTypeChoice>,
+    pub quantize: Option<keye_model::quantize::QuantizeSpec>,
     /// A HAIC caption file (JSON or JSONL).
     pub captions: Option<PathBuf>,
     /// Ask this question once the model and the video are ready, as if typed and sent (smoke

@@ -37,7 +37,7 @@ use futures_util::{
     StreamExt,
     stream::{self, Stream},
 };
-use keye_model::budget::VisualBudget;
+use keye_model::budget::{Knob, VisualBudget};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc::UnboundedReceiver, oneshot};
 
@@ -331,11 +331,14 @@ async fn chat(state: Arc<AppState>, request: axum::extract::Request) -> Result<R
         return Err(ApiError::queue_full(state.queue.capacity()));
     }
     // The status waits for the media to be read: a file FFmpeg cannot read is the client's
-    // error, and so is a prompt over the visual-token or memory budget.
+    // error, and so is a prompt over the visual-token or memory budget (refused before it runs).
     let prompt_tokens = loop {
         match events.recv().await {
             Some(AskEvent::Prepared { prompt_tokens, .. }) => break prompt_tokens,
             Some(AskEvent::Failed(message)) => return Err(ApiError::bad_request(message)),
+            Some(AskEvent::Refused(refusal)) => {
+                return Err(ApiError::bad_request(refusal.describe(&request_field)));
+            }
             Some(_) => {}
             None => return Err(ApiError::unavailable("the model worker stopped")),
         }
@@ -423,6 +426,18 @@ fn answer_stream(
             }
         }
     })
+}
+
+/// Where a request turns a budget knob (a refusal names these).
+fn request_field(knob: Knob) -> String {
+    match knob {
+        Knob::Fps => "mm_processor_kwargs.fps",
+        Knob::MaxFrames => "mm_processor_kwargs.max_frames",
+        Knob::MaxPixels => "mm_processor_kwargs.max_pixels",
+        Knob::MaxVisualTokens => "the server's --max-visual-tokens",
+        Knob::MaxNewTokens => "max_tokens",
+    }
+    .to_owned()
 }
 
 fn unix_seconds() -> u64 {

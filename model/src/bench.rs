@@ -301,9 +301,9 @@ mod tests {
     #[test]
     fn random_weights_are_deterministic_and_scaled() {
         let config = BenchSize::Tiny.config().unwrap();
-        let a = random_tensors(&config, DType::F32, &Device::Cpu, &mut |_, t| Ok(Some(t))).unwrap();
-        let b =
-            random_tensors(&config, DType::BF16, &Device::Cpu, &mut |_, t| Ok(Some(t))).unwrap();
+        let none = QuantizeSpec::default();
+        let (a, _) = random_weights(&config, DType::F32, &Device::Cpu, &none).unwrap();
+        let (b, _) = random_weights(&config, DType::BF16, &Device::Cpu, &none).unwrap();
         let name = "model.layers.0.mlp.up_proj.weight";
         let wa: Vec<f32> = a[name].flatten_all().unwrap().to_vec1().unwrap();
         let wb: Vec<f32> = b[name]

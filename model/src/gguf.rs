@@ -8,7 +8,7 @@
 use std::{
     borrow::Cow,
     collections::HashMap,
-    io::BufWriter,
+    io::{BufWriter, Write},
     path::{Path, PathBuf},
 };
 
@@ -48,96 +48,199 @@ pub fn is_gguf(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
 }
 
-/// One tensor to save: a quantized matrix, or dense bytes in a float dtype.
-pub enum SavedTensor {
-    Quantized(QTensor),
-    Dense {
-        dtype: DType,
-        shape: Vec<usize>,
-        bytes: Vec<u8>,
-    },
+/// One tensor of a GGUF being written: its name, shape and stored format (a block format, or a
+/// float type for dense tensors).
+#[derive(Debug, Clone)]
+pub struct TensorEntry {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub format: GgmlDType,
 }
 
-/// Writes `tensors` with the checkpoint `files` (name, text) and the `spec` they were quantized
-/// with to `path`, through a temporary file in the same folder renamed into place.
-pub fn write(
-    path: &Path,
-    files: &[(String, String)],
-    spec: &QuantizeSpec,
-    tensors: Vec<(String, SavedTensor)>,
-) -> Result<()> {
-    let mut qtensors = Vec::with_capacity(tensors.len());
-    for (name, tensor) in tensors {
-        let qtensor = match tensor {
-            SavedTensor::Quantized(q) => q,
-            SavedTensor::Dense {
-                dtype,
-                shape,
-                bytes,
-            } => {
-                let format = match dtype {
-                    DType::F32 => GgmlDType::F32,
-                    DType::F16 => GgmlDType::F16,
-                    DType::BF16 => GgmlDType::BF16,
-                    other => {
-                        return Err(Error::Input(format!(
-                            "tensor {name}: {other:?} cannot be saved in a GGUF file"
-                        )));
-                    }
-                };
-                let storage = QStorage::from_data(Cow::Owned(bytes), &Device::Cpu, format)?;
-                QTensor::new(storage, shape)?
-            }
-        };
-        qtensors.push((name, qtensor));
+impl TensorEntry {
+    /// Bytes of its data in the file.
+    pub fn size(&self) -> usize {
+        let elements: usize = self.shape.iter().product();
+        elements / self.format.block_size() * self.format.type_size()
     }
-    let mut metadata: Vec<(String, gguf_file::Value)> = vec![
-        (
-            "general.architecture".into(),
-            gguf_file::Value::String("keye-vl".into()),
-        ),
-        (
-            KIND_KEY.into(),
-            gguf_file::Value::String(spec.kind.name().into()),
-        ),
-        (VISION_KEY.into(), gguf_file::Value::Bool(spec.vision)),
-    ];
-    for (name, text) in files {
-        metadata.push((
-            format!("{FILE_KEY}{name}"),
-            gguf_file::Value::String(text.clone()),
-        ));
+}
+
+/// The stored format of a dense tensor of `dtype`.
+pub fn float_format(dtype: DType) -> Result<GgmlDType> {
+    match dtype {
+        DType::F32 => Ok(GgmlDType::F32),
+        DType::F16 => Ok(GgmlDType::F16),
+        DType::BF16 => Ok(GgmlDType::BF16),
+        other => Err(Error::Input(format!(
+            "{other:?} tensors cannot be saved in a GGUF file"
+        ))),
     }
-    let folder = path.parent().unwrap_or(Path::new("."));
-    let temporary = tempfile_in(folder, path)?;
-    let result = (|| -> Result<()> {
+}
+
+/// GGUF's number for a tensor format.
+fn format_id(format: GgmlDType) -> u32 {
+    match format {
+        GgmlDType::F32 => 0,
+        GgmlDType::F16 => 1,
+        GgmlDType::Q4_0 => 2,
+        GgmlDType::Q4_1 => 3,
+        GgmlDType::Q5_0 => 6,
+        GgmlDType::Q5_1 => 7,
+        GgmlDType::Q8_0 => 8,
+        GgmlDType::Q8_1 => 9,
+        GgmlDType::Q2K => 10,
+        GgmlDType::Q3K => 11,
+        GgmlDType::Q4K => 12,
+        GgmlDType::Q5K => 13,
+        GgmlDType::Q6K => 14,
+        GgmlDType::Q8K => 15,
+        GgmlDType::BF16 => 30,
+    }
+}
+
+/// GGUF aligns tensor data to 32 bytes unless told otherwise.
+const ALIGNMENT: usize = 32;
+
+/// Writes a GGUF file tensor by tensor: the header (metadata and every tensor's entry) first, then
+/// each tensor's data as it is ready, so saving holds one tensor in memory, not the model. The
+/// file is written under a temporary name in the same folder and renamed into place by
+/// [`GgufWriter::finish`]; dropped unfinished, it removes the temporary file.
+pub struct GgufWriter {
+    file: Option<BufWriter<std::fs::File>>,
+    temporary: PathBuf,
+    target: PathBuf,
+    entries: Vec<TensorEntry>,
+    next: usize,
+}
+
+impl GgufWriter {
+    /// Starts `path` with the checkpoint `files` (name, text), the `spec` they were quantized with
+    /// and the tensors to come, in order.
+    pub fn create(
+        path: &Path,
+        files: &[(String, String)],
+        spec: &QuantizeSpec,
+        entries: Vec<TensorEntry>,
+    ) -> Result<Self> {
+        let folder = path.parent().unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model.gguf".into());
+        let temporary = folder.join(format!(".{name}.{}.partial", std::process::id()));
         let file = std::fs::File::create(&temporary).map_err(|e| Error::io(&temporary, e))?;
-        let mut writer = BufWriter::new(file);
-        let metadata: Vec<(&str, &gguf_file::Value)> =
-            metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        let tensors: Vec<(&str, &QTensor)> =
-            qtensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        gguf_file::write(&mut writer, &metadata, &tensors)
-            .map_err(|e| Error::io(&temporary, std::io::Error::other(e.to_string())))?;
+        let mut writer = Self {
+            file: Some(BufWriter::new(file)),
+            temporary,
+            target: path.to_path_buf(),
+            entries,
+            next: 0,
+        };
+        writer.write_header(files, spec)?;
+        Ok(writer)
+    }
+
+    fn write_header(&mut self, files: &[(String, String)], spec: &QuantizeSpec) -> Result<()> {
+        let mut header = Vec::new();
+        let put_u32 = |h: &mut Vec<u8>, v: u32| h.extend_from_slice(&v.to_le_bytes());
+        let put_u64 = |h: &mut Vec<u8>, v: u64| h.extend_from_slice(&v.to_le_bytes());
+        let put_str = |h: &mut Vec<u8>, s: &str| {
+            h.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            h.extend_from_slice(s.as_bytes());
+        };
+        // GGUF version 3: magic, version, tensor count, metadata count.
+        header.extend_from_slice(b"GGUF");
+        put_u32(&mut header, 3);
+        put_u64(&mut header, self.entries.len() as u64);
+        put_u64(&mut header, 3 + files.len() as u64);
+        const STRING: u32 = 8;
+        const BOOL: u32 = 7;
+        let text = |h: &mut Vec<u8>, key: &str, value: &str| {
+            put_str(h, key);
+            put_u32(h, STRING);
+            put_str(h, value);
+        };
+        text(&mut header, "general.architecture", "keye-vl");
+        text(&mut header, KIND_KEY, spec.kind.name());
+        for (name, body) in files {
+            text(&mut header, &format!("{FILE_KEY}{name}"), body);
+        }
+        put_str(&mut header, VISION_KEY);
+        put_u32(&mut header, BOOL);
+        header.push(u8::from(spec.vision));
+        let mut offset = 0u64;
+        for entry in &self.entries {
+            put_str(&mut header, &entry.name);
+            put_u32(&mut header, entry.shape.len() as u32);
+            for &dim in entry.shape.iter().rev() {
+                put_u64(&mut header, dim as u64);
+            }
+            put_u32(&mut header, format_id(entry.format));
+            put_u64(&mut header, offset);
+            offset += entry.size().next_multiple_of(ALIGNMENT) as u64;
+        }
+        header.resize(header.len().next_multiple_of(ALIGNMENT), 0);
+        self.put(&header)
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| Error::io(&self.temporary, std::io::Error::other("already finished")))?;
+        file.write_all(bytes)
+            .map_err(|e| Error::io(&self.temporary, e))
+    }
+
+    /// Writes the data of the next tensor, which must be `name` with exactly its size in bytes.
+    pub fn write_tensor(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        let Some(entry) = self.entries.get(self.next) else {
+            return Err(Error::Input(format!(
+                "tensor {name} is more than the {} announced",
+                self.entries.len()
+            )));
+        };
+        if entry.name != name || entry.size() != bytes.len() {
+            return Err(Error::Input(format!(
+                "tensor {name} ({} bytes) written where {} ({} bytes) was announced",
+                bytes.len(),
+                entry.name,
+                entry.size()
+            )));
+        }
+        let padding = bytes.len().next_multiple_of(ALIGNMENT) - bytes.len();
+        self.put(bytes)?;
+        self.put(&vec![0; padding])?;
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Checks every announced tensor was written, then syncs the file and renames it into place.
+    pub fn finish(mut self) -> Result<()> {
+        if self.next != self.entries.len() {
+            return Err(Error::Input(format!(
+                "{} of {} tensors were written",
+                self.next,
+                self.entries.len()
+            )));
+        }
+        let Some(writer) = self.file.take() else {
+            return Ok(());
+        };
         let file = writer
             .into_inner()
-            .map_err(|e| Error::io(&temporary, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io(&temporary, e))?;
-        std::fs::rename(&temporary, path).map_err(|e| Error::io(path, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
+            .map_err(|e| Error::io(&self.temporary, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(&self.temporary, e))?;
+        std::fs::rename(&self.temporary, &self.target).map_err(|e| Error::io(&self.target, e))
     }
-    result
 }
 
-/// A temporary name beside `target` in `folder` (renamed into place once complete).
-fn tempfile_in(folder: &Path, target: &Path) -> Result<PathBuf> {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "model.gguf".into());
-    Ok(folder.join(format!(".{name}.{}.partial", std::process::id())))
+impl Drop for GgufWriter {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.temporary);
+        }
+    }
 }
 
 /// An opened GGUF checkpoint: its embedded files and spec, and the mapped tensor data.
@@ -277,9 +380,10 @@ fn data_range(content: &gguf_file::Content, info: &gguf_file::TensorInfo) -> (us
 }
 
 /// Quantizes the safetensors checkpoint in `dir` as `spec` says and saves it as one GGUF file at
-/// `out` (default: [`file_name`] beside the checkpoint), with its JSON files inside. Tensors are
-/// quantized as they stream in; `options.progress` sees each one and `options.cancel` stops it
-/// (nothing is written then). Returns the file written.
+/// `out` (default: [`file_name`] beside the checkpoint), with its JSON files inside. Each tensor
+/// is quantized as it streams in and written at once, so saving holds one tensor, not the model;
+/// `options.progress` sees each one and `options.cancel` stops it (nothing is left behind then).
+/// Returns the file written.
 pub fn quantize_checkpoint(
     dir: &Path,
     spec: &QuantizeSpec,
@@ -292,6 +396,8 @@ pub fn quantize_checkpoint(
         ));
     }
     crate::checkpoint::check_folder(dir)?;
+    // Progress then reports the quantizing stage.
+    options.quantize = *spec;
     let config_path = dir.join("config.json");
     let config = crate::config::KeyeConfig::from_file(&config_path)?;
     let value: serde_json::Value = crate::error::read_json(&config_path)?;
@@ -310,36 +416,43 @@ pub fn quantize_checkpoint(
         }
     }
     let prefix = format!("{}.", crate::mavors::WEIGHT_PREFIX);
-    let mut tensors = Vec::new();
-    crate::checkpoint::read_tensors(
-        dir,
-        &config,
-        mavors.then_some(prefix.as_str()),
+    let plan =
+        crate::checkpoint::ReadPlan::new(dir, &config, mavors.then_some(prefix.as_str()), options)?;
+    let quantized_format = |name: &str, shape: &[usize]| match shape {
+        [_, columns] if spec.covers(name) => spec.format_for(*columns),
+        _ => None,
+    };
+    let entries = plan
+        .tensors()
+        .map(|(name, dtype, shape)| {
+            Ok(TensorEntry {
+                name: name.clone(),
+                shape: shape.clone(),
+                format: match quantized_format(name, shape) {
+                    Some(format) => format,
+                    None => float_format(*dtype)?,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let out = out.map_or_else(|| dir.join(file_name(spec)), Path::to_path_buf);
+    let mut writer = GgufWriter::create(&out, &files, spec, entries)?;
+    plan.read(
         options,
-        &mut |raw| {
-            let format = match raw.shape.as_slice() {
-                [_, columns] if spec.covers(&raw.name) => spec.format_for(*columns),
-                _ => None,
-            };
-            let saved = match format {
-                Some(format) => SavedTensor::Quantized(crate::quantize::quantize_matrix(
+        &mut |raw| match quantized_format(&raw.name, &raw.shape) {
+            Some(format) => {
+                let quantized = crate::quantize::quantize_matrix(
                     raw.bytes,
                     raw.dtype,
                     (raw.shape[0], raw.shape[1]),
                     format,
                     &Device::Cpu,
-                )?),
-                None => SavedTensor::Dense {
-                    dtype: raw.dtype,
-                    shape: raw.shape.clone(),
-                    bytes: raw.bytes.to_vec(),
-                },
-            };
-            tensors.push((raw.name, saved));
-            Ok(())
+                )?;
+                writer.write_tensor(&raw.name, &quantized.data()?)
+            }
+            None => writer.write_tensor(&raw.name, raw.bytes),
         },
     )?;
-    let out = out.map_or_else(|| dir.join(file_name(spec)), Path::to_path_buf);
-    write(&out, &files, spec, tensors)?;
+    writer.finish()?;
     Ok(out)
 }

@@ -56,9 +56,18 @@ impl<'a> Weights<'a> {
     }
 
     /// The linear layer at this prefix (`weight` (out, in), `bias` when asked): quantized when a
-    /// quantized matrix was loaded for it, dense otherwise.
+    /// quantized matrix was loaded for it, dense otherwise. Fresh weights (a VarMap being built
+    /// for training) get candle_nn's `linear` initialisation: Kaiming-normal weights and biases
+    /// uniform in +-1/sqrt(in).
     pub fn linear(&self, in_dim: usize, out_dim: usize, bias: bool) -> Result<Linear> {
-        let bias = bias.then(|| self.vb.get(out_dim, "bias")).transpose()?;
+        let bound = 1.0 / (in_dim as f64).sqrt();
+        let bias_init = candle_nn::Init::Uniform {
+            lo: -bound,
+            up: bound,
+        };
+        let bias = bias
+            .then(|| self.vb.get_with_hints(out_dim, "bias", bias_init))
+            .transpose()?;
         let name = format!("{}.weight", self.vb.prefix());
         if let Some(weight) = self.quantized.get(&name) {
             if weight.shape().dims() != [out_dim, in_dim] {
@@ -72,7 +81,11 @@ impl<'a> Weights<'a> {
                 bias,
             });
         }
-        let weight = self.vb.get((out_dim, in_dim), "weight")?;
+        let weight = self.vb.get_with_hints(
+            (out_dim, in_dim),
+            "weight",
+            candle_nn::init::DEFAULT_KAIMING_NORMAL,
+        )?;
         Ok(Linear::Dense(candle_nn::Linear::new(weight, bias)))
     }
 }
@@ -254,5 +267,25 @@ mod tests {
             assert_eq!(grad.dims(), xs.dims());
             assert_eq!(grad.dtype(), DType::F32);
         }
+    }
+
+    #[test]
+    fn fresh_linear_layers_get_candle_nn_initialisation_not_zeros() {
+        let map = candle_nn::VarMap::new();
+        let vb = VarBuilder::from_varmap(&map, DType::F32, &candle_core::Device::Cpu);
+        let layer = Weights::dense(vb).pp("fc").linear(64, 32, true).unwrap();
+        let Linear::Dense(dense) = layer else {
+            panic!("a dense layer");
+        };
+        let weights: Vec<f32> = dense.weight().flatten_all().unwrap().to_vec1().unwrap();
+        let bias: Vec<f32> = dense.bias().unwrap().to_vec1().unwrap();
+        let spread = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>() / v.len() as f32;
+        // Kaiming normal: variance 2/fan_in (relu gain) = 1/32; biases within 1/8.
+        assert!(
+            (spread(&weights) * 32.0 - 1.0).abs() < 0.3,
+            "{}",
+            spread(&weights)
+        );
+        assert!(bias.iter().all(|b| b.abs() <= 0.125) && spread(&bias) > 0.0);
     }
 }

@@ -81,24 +81,23 @@ impl Source {
                 return Ok(Self::Gguf(beside));
             }
         }
-        match WeightFiles::locate(path) {
-            Ok(_) => Ok(Self::Folder(path.to_path_buf())),
-            Err(Error::NoWeights { dir }) => {
-                let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
-                    .map_err(|e| Error::io(&dir, e))?
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| gguf::is_gguf(p))
-                    .collect();
-                match found.len() {
-                    0 => Err(Error::NoWeights { dir }),
-                    1 => Ok(Self::Gguf(found.remove(0))),
-                    _ => Err(Error::Input(format!(
-                        "{}: several .gguf files and no safetensors; name the one to load",
-                        dir.display()
-                    ))),
-                }
-            }
-            Err(other) => Err(other),
+        // A folder with its config is a safetensors checkpoint (its weights are looked for when
+        // read, after the config says what model it is); without one, a lone GGUF stands for it.
+        if path.join("config.json").is_file() {
+            return Ok(Self::Folder(path.to_path_buf()));
+        }
+        let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| Error::io(path, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| gguf::is_gguf(p))
+            .collect();
+        match found.len() {
+            0 => Ok(Self::Folder(path.to_path_buf())),
+            1 => Ok(Self::Gguf(found.remove(0))),
+            _ => Err(Error::Input(format!(
+                "{}: several .gguf files and no config.json; name the one to load",
+                path.display()
+            ))),
         }
     }
 }
@@ -288,6 +287,29 @@ impl Runtime {
     pub fn dtype(&self) -> DType {
         self.model.dtype()
     }
+}
+
+/// The config of the checkpoint `Runtime::load` would load for `path` and `quantize` (a folder,
+/// a GGUF file, or the GGUF it would pick in a folder), without reading any weights.
+pub fn checkpoint_config(path: &Path, quantize: &QuantizeSpec) -> Result<KeyeConfig> {
+    let source = Source::find(path, quantize)?;
+    let opened = match &source {
+        Source::Gguf(file) => Some(GgufCheckpoint::open(file)?),
+        Source::Folder(_) => None,
+    };
+    let files = Files {
+        folder: match &source {
+            Source::Folder(dir) => Some(dir),
+            Source::Gguf(_) => None,
+        },
+        embedded: opened.as_ref(),
+    };
+    let (text, config_path) = files.require("config.json")?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|cause| Error::Json {
+        path: config_path.clone(),
+        cause,
+    })?;
+    KeyeConfig::from_json(value, &config_path)
 }
 
 /// The prefix of the optional Mavors tensors, when the encoder is Mavors.

@@ -31,6 +31,16 @@ pub struct SlowFastTokens {
 /// The 1.5 processor's names for its SlowFast marker tokens.
 const SLOWFAST_NAMES: [&str; 3] = ["<|frame|>", "<|fast_start|>", "<|fast_end|>"];
 
+/// `tokenizers`' incremental decoder over a [`KeyeTokenizer`]'s vocabulary.
+pub type DecodeStream<'t> = tokenizers::DecodeStream<
+    't,
+    tokenizers::models::ModelWrapper,
+    tokenizers::normalizers::NormalizerWrapper,
+    tokenizers::pre_tokenizers::PreTokenizerWrapper,
+    tokenizers::processors::PostProcessorWrapper,
+    tokenizers::decoders::DecoderWrapper,
+>;
+
 /// A Keye-VL tokenizer.
 #[derive(Clone)]
 pub struct KeyeTokenizer {
@@ -132,6 +142,19 @@ impl KeyeTokenizer {
             path: self.path.clone(),
             message: e.to_string(),
         })
+    }
+
+    /// Decodes ids one at a time into text pieces, special tokens kept as in [`Self::decode`].
+    pub fn decode_stream(&self) -> DecodeStream<'_> {
+        self.inner.decode_stream(false)
+    }
+
+    /// A `tokenizers` error as ours, naming the tokenizer file.
+    pub(crate) fn error(&self, error: impl std::fmt::Display) -> Error {
+        Error::Tokenizer {
+            path: self.path.clone(),
+            message: error.to_string(),
+        }
     }
 
     /// Id of a token spelled exactly `token`.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use keye_model::{
     DType, Device, LoadOptions, Runtime,
-    gguf::{GgufCheckpoint, SavedTensor, file_name, quantize_checkpoint, write},
+    gguf::{GgufCheckpoint, GgufWriter, TensorEntry, file_name, quantize_checkpoint},
     keye::{KeyeInputs, VisionBatch},
     quality::compare,
     quantize::{QuantKind, QuantizeSpec},
@@ -141,35 +141,47 @@ fn q8_0_agrees_with_f32_on_the_top_token_of_the_golden_prompt() {
 /// Rewrites the GGUF at `from` into `to` with `config` in place of its embedded config.json.
 fn rewrite_with_config(from: &Path, to: &Path, config: &serde_json::Value) {
     let gguf = GgufCheckpoint::open(from).unwrap();
-    let mut files: Vec<(String, String)> = gguf
+    let files: Vec<(String, String)> = gguf
         .files
         .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    for (name, text) in &mut files {
-        if name == "config.json" {
-            *text = serde_json::to_string(config).unwrap();
-        }
-    }
-    let tensors = gguf
-        .tensor_shapes()
-        .into_iter()
-        .map(|(name, shape)| {
-            let saved = if gguf.is_quantized(name) {
-                SavedTensor::Quantized(gguf.quantized(name, &Device::Cpu).unwrap())
+        .map(|(name, text)| {
+            let text = if name == "config.json" {
+                serde_json::to_string(config).unwrap()
             } else {
-                let dense = gguf.dense(name, &Device::Cpu, DType::F32).unwrap();
-                let values: Vec<f32> = dense.flatten_all().unwrap().to_vec1().unwrap();
-                SavedTensor::Dense {
-                    dtype: DType::F32,
-                    shape,
-                    bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                }
+                text.clone()
             };
-            (name.to_string(), saved)
+            (name.clone(), text)
         })
         .collect();
-    write(to, &files, &gguf.spec, tensors).unwrap();
+    let shapes = gguf.tensor_shapes();
+    let mut names: Vec<&str> = shapes.keys().copied().collect();
+    names.sort();
+    let mut data = Vec::new();
+    let mut entries = Vec::new();
+    for name in names {
+        let (format, bytes) = if gguf.is_quantized(name) {
+            let q = gguf.quantized(name, &Device::Cpu).unwrap();
+            (q.dtype(), q.data().unwrap().into_owned())
+        } else {
+            let dense = gguf.dense(name, &Device::Cpu, DType::F32).unwrap();
+            let values: Vec<f32> = dense.flatten_all().unwrap().to_vec1().unwrap();
+            (
+                candle_core::quantized::GgmlDType::F32,
+                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            )
+        };
+        entries.push(TensorEntry {
+            name: name.to_string(),
+            shape: shapes[name].clone(),
+            format,
+        });
+        data.push((name.to_string(), bytes));
+    }
+    let mut writer = GgufWriter::create(to, &files, &gguf.spec, entries).unwrap();
+    for (name, bytes) in data {
+        writer.write_tensor(&name, &bytes).unwrap();
+    }
+    writer.finish().unwrap();
 }
 
 #[test]

@@ -30,6 +30,8 @@ pub enum LoadProgress {
     CheckedShard { done: usize, total: usize },
     /// `done` of `total` tensors were loaded onto the device.
     LoadedTensor { done: usize, total: usize },
+    /// `done` of `total` tensors were loaded, the linear layers among them quantized on the way.
+    QuantizedTensor { done: usize, total: usize },
 }
 
 /// How to load a checkpoint: target device and dtype of the dense weights, what to quantize, a
@@ -201,12 +203,86 @@ impl RawTensor<'_> {
     }
 }
 
-/// Validates the expected tensors of every shard (present, float dtype, right shape), then hands
-/// each of them, plus every other tensor whose name starts with `optional_prefix` (a video
-/// encoder's weights, whose shapes its own builder checks), to `accept` as its mapped bytes, shard
-/// by shard. A shard is unmapped once its tensors are read, so the file pages held at any time are
-/// one shard's; `accept` converts (or quantizes) each tensor straight from those bytes, so a
-/// half-precision checkpoint never gets a full f32 copy.
+/// The tensors a checkpoint will be read as, in reading order, with their stored dtype and shape:
+/// every expected tensor (checked present, a float type and the right shape) and every other
+/// tensor whose name starts with the optional prefix, shard by shard.
+pub struct ReadPlan {
+    dir: PathBuf,
+    shards: Vec<PathBuf>,
+    /// Per shard, (name, dtype, shape) in reading order.
+    tensors: Vec<Vec<(String, DType, Vec<usize>)>>,
+}
+
+impl ReadPlan {
+    /// Checks every shard's header and the expected tensors of `config`.
+    pub fn new(
+        dir: &Path,
+        config: &KeyeConfig,
+        optional_prefix: Option<&str>,
+        options: &mut LoadOptions,
+    ) -> Result<Self> {
+        let files = WeightFiles::locate(dir)?;
+        let tensors = plan_reads(dir, &files, config, optional_prefix, options)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            shards: files.shards,
+            tensors,
+        })
+    }
+
+    /// (name, stored dtype, shape) of every tensor, in the order [`ReadPlan::read`] hands them.
+    pub fn tensors(&self) -> impl Iterator<Item = &(String, DType, Vec<usize>)> {
+        self.tensors.iter().flatten()
+    }
+
+    /// Hands each planned tensor to `accept` as its mapped bytes, shard by shard. A shard is
+    /// unmapped once its tensors are read, so the file pages held at any time are one shard's;
+    /// `accept` converts (or quantizes) each tensor straight from those bytes, so a
+    /// half-precision checkpoint never gets a full f32 copy.
+    pub fn read(
+        &self,
+        options: &mut LoadOptions,
+        accept: &mut dyn FnMut(RawTensor) -> Result<()>,
+    ) -> Result<()> {
+        let total: usize = self.tensors.iter().map(Vec::len).sum();
+        let mut done = 0;
+        for (shard, names) in self.shards.iter().zip(&self.tensors) {
+            if names.is_empty() {
+                continue;
+            }
+            let mapped = MappedShard::open(shard)?;
+            let views = mapped.tensors()?;
+            for (name, dtype, _) in names {
+                options.check_cancel()?;
+                let view = views.tensor(name).map_err(|e| Error::CorruptSafetensors {
+                    path: shard.clone(),
+                    message: format!("tensor {name}: {e}"),
+                })?;
+                accept(RawTensor {
+                    shape: view.shape().to_vec(),
+                    bytes: view.data(),
+                    name: name.clone(),
+                    dtype: *dtype,
+                    path: shard,
+                })?;
+                done += 1;
+                options.report(if options.quantize.is_none() {
+                    LoadProgress::LoadedTensor { done, total }
+                } else {
+                    LoadProgress::QuantizedTensor { done, total }
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The checkpoint folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// [`ReadPlan::new`] then [`ReadPlan::read`].
 pub fn read_tensors(
     dir: &Path,
     config: &KeyeConfig,
@@ -214,39 +290,7 @@ pub fn read_tensors(
     options: &mut LoadOptions,
     accept: &mut dyn FnMut(RawTensor) -> Result<()>,
 ) -> Result<()> {
-    let files = WeightFiles::locate(dir)?;
-    let plan = plan_reads(dir, &files, config, optional_prefix, options)?;
-    let total: usize = plan.iter().map(Vec::len).sum();
-    let mut done = 0;
-    for (shard, names) in files.shards.iter().zip(plan) {
-        if names.is_empty() {
-            continue;
-        }
-        let mapped = MappedShard::open(shard)?;
-        let views = mapped.tensors()?;
-        for name in names {
-            options.check_cancel()?;
-            let view = views.tensor(&name).map_err(|e| Error::CorruptSafetensors {
-                path: shard.clone(),
-                message: format!("tensor {name}: {e}"),
-            })?;
-            let dtype = candle_dtype(view.dtype()).ok_or_else(|| Error::WrongDtype {
-                path: shard.clone(),
-                name: name.clone(),
-                found: format!("{:?}", view.dtype()),
-            })?;
-            accept(RawTensor {
-                shape: view.shape().to_vec(),
-                bytes: view.data(),
-                name,
-                dtype,
-                path: shard,
-            })?;
-            done += 1;
-            options.report(LoadProgress::LoadedTensor { done, total });
-        }
-    }
-    Ok(())
+    ReadPlan::new(dir, config, optional_prefix, options)?.read(options, accept)
 }
 
 /// [`read_tensors`] collected into name -> tensor, ready for `VarBuilder::from_tensors`.
@@ -265,15 +309,15 @@ pub fn load_tensors(
     Ok(tensors)
 }
 
-/// Checks every shard's header and the expected tensors; returns, per shard, the names to read
-/// from it (expected ones in config order, then the optional ones).
+/// Checks every shard's header and the expected tensors; returns, per shard, the tensors to read
+/// from it (expected ones in config order, then the optional ones) with their dtype and shape.
 fn plan_reads(
     dir: &Path,
     files: &WeightFiles,
     config: &KeyeConfig,
     optional_prefix: Option<&str>,
     options: &mut LoadOptions,
-) -> Result<Vec<Vec<String>>> {
+) -> Result<Vec<Vec<(String, DType, Vec<usize>)>>> {
     let mut plan = vec![Vec::new(); files.shards.len()];
     let mut names_in_shard = Vec::with_capacity(files.shards.len());
     let mut headers = Vec::with_capacity(files.shards.len());
@@ -337,7 +381,12 @@ fn plan_reads(
             });
         }
         wanted.insert(name.clone());
-        plan[shard].push(name);
+        let dtype = candle_dtype(*dtype).ok_or_else(|| Error::WrongDtype {
+            path: path.clone(),
+            name: name.clone(),
+            found: format!("{dtype:?}"),
+        })?;
+        plan[shard].push((name, dtype, shape));
     }
     if let Some(prefix) = optional_prefix {
         for (shard, names) in names_in_shard.into_iter().enumerate() {
@@ -347,9 +396,16 @@ fn plan_reads(
                 .collect();
             extra.sort();
             for name in extra {
-                if wanted.insert(name.clone()) {
-                    plan[shard].push(name);
+                if !wanted.insert(name.clone()) {
+                    continue;
                 }
+                let (dtype, shape) = &headers[shard][&name];
+                let dtype = candle_dtype(*dtype).ok_or_else(|| Error::WrongDtype {
+                    path: files.shards[shard].clone(),
+                    name: name.clone(),
+                    found: format!("{dtype:?}"),
+                })?;
+                plan[shard].push((name, dtype, shape.clone()));
             }
         }
     }
