@@ -522,8 +522,12 @@ impl StudioApp {
             None => {}
         }
         let has_video = self.media.as_ref().and_then(Media::loaded).is_some();
-        self.ask
-            .update_availability(self.models.loaded(), self.models.is_loading(), has_video);
+        self.ask.update_availability(
+            self.models.loaded(),
+            self.models.connection(),
+            self.models.is_loading(),
+            has_video,
+        );
         self.ask.poll(ctx, &mut self.toasts);
         if let Some(question) = &self.launch_question {
             let model = self.models.loaded();

@@ -20,15 +20,17 @@ use keye_model::generate::{
 };
 use keye_ui::{
     AskAction, AskAvailability, AskPanel, AskRequest, AskTurn, CaptureControls, FrameValue,
-    GenerationTiming, HeatGrid, HeatmapControls, ModelTracks, NO_MODEL_HINT, SamplingSettings,
-    ThinkingChoice, Toasts, TokenSelection, TraceDelta, TracePhase, TraceStatus,
+    GenerationTiming, HeatGrid, HeatmapControls, ModelTracks, NO_MODEL_HINT, REMOTE_ATTENTION_NOTE,
+    SamplingSettings, ThinkingChoice, Toasts, TokenSelection, TraceDelta, TracePhase, TraceStatus,
 };
 
 use self::attention::TurnAttention;
 use self::estimate::{Estimator, Inputs, budget_settings, knob_label, visual_budget};
 use self::history::{history_file, load_history, save_history};
 use super::heatmap_view::HeatOverlay;
+use super::server::Connection;
 use crate::inference::{self, AskEvent, AskHandle, LoadedModel, Question, Turn};
+use crate::remote::{RemoteMediaKnobs, RemoteQuestion, RemoteSampling, spawn_remote_ask};
 
 /// A generation in flight.
 struct Running {
@@ -73,6 +75,8 @@ pub struct AskController {
     estimator: Estimator,
     /// The loaded model, as last handed to [`Self::update_availability`].
     model: Option<Arc<LoadedModel>>,
+    /// The server that answers when no model is loaded.
+    remote: Option<Connection>,
 }
 
 impl Default for AskController {
@@ -91,6 +95,7 @@ impl Default for AskController {
             capture: CaptureControls::default(),
             estimator: Estimator::default(),
             model: None,
+            remote: None,
         }
     }
 }
@@ -129,22 +134,28 @@ impl AskController {
     /// Says whether asking is possible, takes the model's sampling defaults once per checkpoint,
     /// its budget defaults once per load (memory differs per device and dtype) and its decoder's
     /// depth for the capture choice.
+    /// A connected server (`remote`) answers when no model is loaded.
     pub fn update_availability(
         &mut self,
         model: Option<&Arc<LoadedModel>>,
+        remote: Option<&Connection>,
         loading: bool,
         has_video: bool,
     ) {
-        let availability = match (model, has_video) {
-            (None, _) if loading => {
+        let answerer = model.is_some() || remote.is_some();
+        let availability = match (answerer, has_video) {
+            (false, _) if loading => {
                 AskAvailability::Unavailable("The model is loading…".to_owned())
             }
-            (None, _) => AskAvailability::Unavailable(NO_MODEL_HINT.to_owned()),
-            (Some(_), false) => AskAvailability::Unavailable(
+            (false, _) => AskAvailability::Unavailable(NO_MODEL_HINT.to_owned()),
+            (true, false) => AskAvailability::Unavailable(
                 "Open a video to ask about it (File > Open video…).".to_owned(),
             ),
-            (Some(_), true) => AskAvailability::Ready,
+            (true, true) => AskAvailability::Ready,
         };
+        if self.remote.as_ref() != remote {
+            self.remote = remote.cloned();
+        }
         if *self.panel.availability() != availability {
             self.panel.set_availability(availability);
         }
@@ -241,9 +252,14 @@ impl AskController {
             .unwrap_or_default();
         let label = focus.as_ref().map(|f| self.describe(f));
         let vision_tokens = self.panel.estimate.cost.as_ref().map(|c| c.visual_tokens);
+        let remote = self.model.is_none() && self.remote.is_some();
         egui::CollapsingHeader::new("Attention heatmap")
             .id_salt("ask-heatmap")
             .show(ui, |ui| {
+                if remote {
+                    ui.weak(REMOTE_ATTENTION_NOTE);
+                    return false;
+                }
                 self.capture
                     .ui(ui, self.heatmap.capture_per_head, vision_tokens);
                 self.heatmap.ui(ui, &captured, label.as_deref()).jump
@@ -305,8 +321,12 @@ impl AskController {
         self.attention
             .resize_with(self.panel.turns().len(), || None);
         let Some(model) = model else {
-            self.panel
-                .finish(TraceStatus::Failed("no model is loaded".to_owned()));
+            match self.remote.clone() {
+                Some(connection) => self.start_remote(request, &connection, turn),
+                None => self
+                    .panel
+                    .finish(TraceStatus::Failed("no model is loaded".to_owned())),
+            }
             return;
         };
         let question = match self.question_for(request, model, turn) {
@@ -328,6 +348,59 @@ impl AskController {
         });
     }
 
+    /// Asks the connected server: the same events as a local ask, without attention.
+    fn start_remote(&mut self, request: AskRequest, connection: &Connection, turn: usize) {
+        let Some((video, _)) = &self.video else {
+            self.panel
+                .finish(TraceStatus::Failed("no video is open".to_owned()));
+            return;
+        };
+        let settings = &request.sampling;
+        let question = RemoteQuestion {
+            model: connection.model.clone(),
+            media: vec![video.clone()],
+            history: self.history(turn),
+            text: request.question,
+            system: None,
+            thinking: thinking_mode(request.thinking),
+            sampling: RemoteSampling {
+                temperature: Some(settings.temperature),
+                top_k: Some(settings.top_k),
+                top_p: Some(settings.top_p),
+                repetition_penalty: Some(settings.repetition_penalty),
+                max_new_tokens: Some(settings.max_new_tokens),
+                seed: Some(settings.seed),
+            },
+            media_knobs: RemoteMediaKnobs {
+                fps: request.budget.fps,
+                max_frames: request.budget.max_frames,
+                max_pixels: request.budget.max_pixels,
+            },
+            send_paths: false,
+        };
+        self.running = Some(Running {
+            handle: spawn_remote_ask(connection.server.clone(), question),
+            turn,
+            step: 0,
+            prompt_tokens: 0,
+            prefill: Duration::ZERO,
+            decode_started: None,
+            stop_requested: false,
+        });
+    }
+
+    /// The finished turns before turn `turn`, as the conversation so far.
+    fn history(&self, turn: usize) -> Vec<Turn> {
+        self.panel.turns()[..turn]
+            .iter()
+            .filter(|t| *t.trace.status() == TraceStatus::Finished)
+            .map(|t| Turn {
+                question: t.question.clone(),
+                answer: t.trace.text(TracePhase::Answer),
+            })
+            .collect()
+    }
+
     /// The question `request` asks of `model` about the open video as turn `turn`: the finished
     /// turns before it as history, the panel's sampling and budget, the chosen capture layers.
     fn question_for(
@@ -339,14 +412,7 @@ impl AskController {
         let Some((video, _)) = &self.video else {
             return Err("no video is open".to_owned());
         };
-        let history = self.panel.turns()[..turn]
-            .iter()
-            .filter(|t| *t.trace.status() == TraceStatus::Finished)
-            .map(|t| Turn {
-                question: t.question.clone(),
-                answer: t.trace.text(TracePhase::Answer),
-            })
-            .collect();
+        let history = self.history(turn);
         let mut sampling = model.runtime.sampling.clone();
         apply_settings(&mut sampling, &request.sampling);
         sampling
@@ -361,11 +427,7 @@ impl AskController {
             history,
             text: request.question,
             system: None,
-            thinking: match request.thinking {
-                ThinkingChoice::Auto => ThinkingMode::Auto,
-                ThinkingChoice::Think => ThinkingMode::Think,
-                ThinkingChoice::NoThink => ThinkingMode::NoThink,
-            },
+            thinking: thinking_mode(request.thinking),
             sampling,
             // No layers chosen: nothing captured, no memory spent on it.
             capture: (!layers.is_empty()).then_some(CaptureSpec {
@@ -667,6 +729,14 @@ fn settings_from(sampling: &SamplingParams) -> SamplingSettings {
 }
 
 /// The user's settings over the model's (which keep their stop ids).
+fn thinking_mode(choice: ThinkingChoice) -> ThinkingMode {
+    match choice {
+        ThinkingChoice::Auto => ThinkingMode::Auto,
+        ThinkingChoice::Think => ThinkingMode::Think,
+        ThinkingChoice::NoThink => ThinkingMode::NoThink,
+    }
+}
+
 fn apply_settings(sampling: &mut SamplingParams, settings: &SamplingSettings) {
     sampling.temperature = settings.temperature;
     sampling.top_k = (settings.top_k > 0).then_some(settings.top_k);

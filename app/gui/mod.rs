@@ -12,6 +12,7 @@ mod media;
 mod model;
 mod quad;
 mod screenshot;
+mod server;
 mod settings;
 
 use std::path::PathBuf;
