@@ -249,6 +249,21 @@ pub fn bench_model(args: BenchModelArgs) -> anyhow::Result<ExitCode> {
         device_name(&device),
     );
 
+    // The ceilings first, so their buffers are freed before the model exists and do not count in
+    // its peak memory.
+    let ceiling = measure_matmul_flops(
+        args.prefill_chunk.min(args.text_tokens).max(16),
+        config.text.hidden_size,
+        config.text.intermediate_size,
+        dtype,
+        &device,
+        3,
+    )?;
+    // 2 x 128 MiB: far past any cache, small beside a model.
+    let bandwidth = measure_copy_bandwidth(128 << 20, threads, 5);
+    // From here the peak is the model's (Linux: VmHWM reset).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+
     let started = Instant::now();
     let mut model =
         random_quantized_model(&config, dtype, &device, &quantize).context("building the model")?;
@@ -284,14 +299,6 @@ pub fn bench_model(args: BenchModelArgs) -> anyhow::Result<ExitCode> {
         device.synchronize()?;
         Ok(())
     })?;
-    let ceiling = measure_matmul_flops(
-        args.prefill_chunk.min(seq).max(16),
-        config.text.hidden_size,
-        config.text.intermediate_size,
-        dtype,
-        &device,
-        3,
-    )?;
     let achieved = prefill_flops(&config, seq, patches) / t_prefill;
     println!(
         "  prefill {seq} tokens ({}): {:.1} tokens/s ({:.2} s), {:.1} GFLOP/s = {:.2}x a {} matrix product's {:.1} GFLOP/s",
@@ -316,7 +323,6 @@ pub fn bench_model(args: BenchModelArgs) -> anyhow::Result<ExitCode> {
     let rate = args.decode_tokens as f64 / t_decode.max(1e-9);
     let per_token = decode_weight_bytes(&config, dtype.size_in_bytes() as f64, &quantize);
     if device.is_cpu() {
-        let bandwidth = measure_copy_bandwidth(512 << 20, threads, 3);
         let limit = bandwidth / per_token;
         println!(
             "  decode {} tokens: {rate:.2} tokens/s; memory-bandwidth limit {limit:.2} tokens/s \

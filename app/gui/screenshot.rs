@@ -101,7 +101,7 @@ fn write_png(path: &std::path::Path, image: &egui::ColorImage) -> Result<(), Gui
         .map_err(error)?;
     haic::save::write_atomic(path, png.get_ref(), false).map_err(|e| {
         error(image::ImageError::IoError(match e {
-            haic::Error::Io { source, .. } => source,
+            haic::Error::Io { error, .. } => error,
             other => std::io::Error::other(other.to_string()),
         }))
     })

@@ -188,7 +188,7 @@ pub(super) fn save_history(file: &Path, video: &Path, turns: &[AskTurn]) -> Resu
         std::fs::create_dir_all(dir).map_err(|e| fail("create its folder", &e))?;
     }
     haic::save::write_atomic(file, json.as_bytes(), false).map_err(|e| match e {
-        haic::Error::Io { source, .. } => fail("write it", &source),
+        haic::Error::Io { error, .. } => fail("write it", &error),
         other => fail("write it", &other),
     })
 }

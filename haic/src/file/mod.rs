@@ -4,6 +4,9 @@
 //! The file's bytes are kept; each record is a span in them. Saving copies the bytes and splices
 //! in only the records that were edited, and within those only the values of changed fields.
 
+mod record;
+mod split;
+
 use std::{
     fs::File,
     io::Read,
@@ -11,15 +14,14 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use serde_json::Value;
-
 use crate::{
-    error::{Error, Problem, ProblemKind},
-    model::{CaptionRecord, Event, Person, QaRecord, Record, Structure, TextState},
-    save::write_atomic,
-    scan::{self, Member, SyntaxKind, TopLevel},
-    text,
+    error::{Error, Problem},
+    model::{CaptionRecord, Record, Structure, TextState},
+    save::{write_atomic, write_derived},
+    scan::{self, Member, TopLevel},
 };
+use record::read_record;
+use split::{Split, split_records};
 
 /// Files at least this large are worth a progress display while they load.
 pub const STREAMING_THRESHOLD: u64 = 50 * 1024 * 1024;
@@ -403,14 +405,14 @@ impl CaptionFile {
     }
 
     /// The file's bytes in `format`. In its own format every record not edited comes back byte
-    /// for byte, and so does everything between records. In another format each record keeps
-    /// its text (records spread over lines are minified to one for JSON Lines); records that could not be read stop the
-    /// conversion unless `drop_bad` says to leave them out.
+    /// for byte, and so does everything between records, records that could not be read
+    /// included. In another format each record keeps its text (records spread over lines are
+    /// minified to one for JSON Lines); anything that could not be read stops the conversion
+    /// ([`Error::NotConvertible`]) unless `drop_bad` says to leave it out.
     pub fn to_bytes(&self, format: Format, drop_bad: bool) -> Result<Vec<u8>, Error> {
         if let Some(problem) = self.structural_problem() {
             return Err(Error::BrokenStructure {
-                path: self.path.clone(),
-                problem: problem.to_string(),
+                problem: Box::new(problem.clone()),
             });
         }
         if format == self.format {
@@ -432,23 +434,15 @@ impl CaptionFile {
                 self.path.display()
             )));
         }
+        if !drop_bad && let Some(problem) = self.problems.first() {
+            return Err(Error::NotConvertible {
+                problem: Box::new(problem.clone()),
+            });
+        }
         let mut texts: Vec<std::borrow::Cow<str>> = Vec::with_capacity(self.slots.len());
-        for (index, slot) in self.slots.iter().enumerate() {
+        for slot in &self.slots {
             if slot.record.is_none() {
-                if drop_bad {
-                    continue;
-                }
-                let problem = self
-                    .problems
-                    .iter()
-                    .find(|problem| problem.record == Some(index))
-                    .map_or_else(String::new, |problem| problem.kind.to_string());
-                return Err(Error::BadRecordInConversion {
-                    path: self.path.clone(),
-                    record: index,
-                    line: slot.line,
-                    problem,
-                });
+                continue;
             }
             let text = match &slot.rewritten {
                 Some(text) => text.as_str(),
@@ -487,20 +481,25 @@ impl CaptionFile {
     }
 
     /// Writes the file back in its own format: atomically, keeping the previous version as
-    /// `<file>.bak`.
-    pub fn save(&mut self) -> Result<(), Error> {
+    /// `<file>.bak`. When the bytes are what is on disk already nothing is written, so the
+    /// file and its `.bak` stay as they are. Returns whether it wrote.
+    pub fn save(&mut self) -> Result<bool, Error> {
         let bytes = self.to_bytes(self.format, false)?;
+        if bytes == self.bytes {
+            return Ok(false);
+        }
         write_atomic(&self.path, &bytes, true)?;
         // What is on disk is now the loaded state.
         let reloaded = CaptionFile::from_bytes(&self.path, bytes, &self.fields);
         *self = reloaded;
-        Ok(())
+        Ok(true)
     }
 
-    /// Writes the records to another file (atomically), in `format`.
+    /// Writes the records to another file (atomically), in `format`; a new file gets this
+    /// file's permissions.
     pub fn save_as(&self, path: &Path, format: Format, drop_bad: bool) -> Result<(), Error> {
         let bytes = self.to_bytes(format, drop_bad)?;
-        write_atomic(path, &bytes, false)
+        write_derived(path, &bytes, &self.path)
     }
 }
 
@@ -586,119 +585,6 @@ impl LineIndex {
     }
 }
 
-enum Split {
-    /// A record's bytes, with its key when the file is keyed by video.
-    Record {
-        span: Range<usize>,
-        key: Option<String>,
-    },
-    /// A problem with the layout; `span` is the bytes of a record it swallowed, if any.
-    Problem {
-        offset: usize,
-        kind: ProblemKind,
-        span: Option<Range<usize>>,
-    },
-}
-
-fn skip_whitespace(bytes: &[u8], mut pos: usize) -> usize {
-    while matches!(bytes.get(pos), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-        pos += 1;
-    }
-    pos
-}
-
-/// Splits a file into record spans, recovering from layout problems where it can.
-fn split_records(bytes: &[u8], by_name: Format, fields: &FieldNames) -> (Format, Vec<Split>) {
-    let body = if bytes.starts_with(UTF8_BOM) {
-        UTF8_BOM.len()
-    } else {
-        0
-    };
-    let first = skip_whitespace(bytes, body);
-    match bytes.get(first) {
-        None => (by_name, Vec::new()),
-        Some(b'[') => (Format::JsonArray, split_array(bytes, first)),
-        Some(b'{') => {
-            let end = scan::skip_value_lenient(bytes, first);
-            let more_follows = end.is_some_and(|end| skip_whitespace(bytes, end) < bytes.len());
-            if by_name == Format::JsonLines || more_follows {
-                (Format::JsonLines, split_lines(bytes, body))
-            } else {
-                if let Some(entries) = split_map(bytes, first, fields) {
-                    return (Format::JsonMap, entries);
-                }
-                let span = first..end.unwrap_or(bytes.len());
-                let split = match end {
-                    Some(_) => Split::Record { span, key: None },
-                    None => Split::Problem {
-                        offset: bytes.len(),
-                        kind: ProblemKind::FileTruncated,
-                        span: Some(span),
-                    },
-                };
-                (Format::JsonObject, vec![split])
-            }
-        }
-        Some(_) => (
-            by_name,
-            vec![Split::Problem {
-                offset: first,
-                kind: ProblemKind::NotARecord(
-                    "not a JSON array, JSON object or JSON Lines file".into(),
-                ),
-                span: None,
-            }],
-        ),
-    }
-}
-
-/// The entries of a top-level object keyed by video, or `None` when the object is a record
-/// itself (it has a record field) or its members are not all records or caption strings.
-fn split_map(bytes: &[u8], open: usize, fields: &FieldNames) -> Option<Vec<Split>> {
-    let record_fields = [
-        &fields.video,
-        &fields.caption,
-        &fields.people,
-        &fields.events,
-        &fields.question,
-        &fields.options,
-        &fields.answer,
-        &fields.category,
-        &fields.duration,
-    ];
-    let mut entries = Vec::new();
-    let mut pos = skip_whitespace(bytes, open + 1);
-    if bytes.get(pos) == Some(&b'}') {
-        return None;
-    }
-    loop {
-        let key_end = scan::skip_value_lenient(bytes, pos).filter(|_| bytes[pos] == b'"')?;
-        let key: String = serde_json::from_slice(&bytes[pos..key_end]).ok()?;
-        if record_fields.contains(&&key) {
-            return None;
-        }
-        pos = skip_whitespace(bytes, key_end);
-        if bytes.get(pos) != Some(&b':') {
-            return None;
-        }
-        pos = skip_whitespace(bytes, pos + 1);
-        if !matches!(bytes.get(pos), Some(b'{' | b'"')) {
-            return None;
-        }
-        let end = scan::skip_value_lenient(bytes, pos)?;
-        entries.push(Split::Record {
-            span: pos..end,
-            key: Some(key),
-        });
-        pos = skip_whitespace(bytes, end);
-        match bytes.get(pos) {
-            Some(b',') => pos = skip_whitespace(bytes, pos + 1),
-            Some(b'}') => return Some(entries),
-            _ => return None,
-        }
-    }
-}
-
 /// A map entry as a standalone record: the key becomes the video field unless it has one.
 fn with_video_key(text: &str, key: &str, members: &[Member], fields: &FieldNames) -> String {
     let video = format!("{}:{}", json_string(&fields.video), json_string(key));
@@ -711,350 +597,6 @@ fn with_video_key(text: &str, key: &str, members: &[Member], fields: &FieldNames
     let body = text.strip_prefix('{').unwrap_or(text);
     let comma = if members.is_empty() { "" } else { "," };
     format!("{{{video}{comma}{body}")
-}
-
-fn split_lines(bytes: &[u8], body: usize) -> Vec<Split> {
-    let mut splits = Vec::new();
-    let mut start = body;
-    while start < bytes.len() {
-        let end = bytes[start..]
-            .iter()
-            .position(|&byte| byte == b'\n')
-            .map_or(bytes.len(), |at| start + at);
-        let line = &bytes[start..end];
-        let trimmed_end = start + line.len()
-            - line
-                .iter()
-                .rev()
-                .take_while(|b| b.is_ascii_whitespace())
-                .count();
-        let first = skip_whitespace(bytes, start).min(trimmed_end);
-        if first < trimmed_end {
-            splits.push(Split::Record {
-                span: first..trimmed_end,
-                key: None,
-            });
-        }
-        start = end + 1;
-    }
-    splits
-}
-
-fn split_array(bytes: &[u8], open: usize) -> Vec<Split> {
-    let mut splits = Vec::new();
-    let mut pos = skip_whitespace(bytes, open + 1);
-    if bytes.get(pos) == Some(&b']') {
-        return trailing(bytes, pos + 1, splits);
-    }
-    loop {
-        let Some(&byte) = bytes.get(pos) else {
-            splits.push(Split::Problem {
-                offset: pos,
-                kind: ProblemKind::FileTruncated,
-                span: None,
-            });
-            return splits;
-        };
-        if matches!(byte, b']' | b'}' | b',') {
-            splits.push(Split::Problem {
-                offset: pos,
-                kind: ProblemKind::Syntax(format!(
-                    "unexpected '{}' where a record should start",
-                    byte as char
-                )),
-                span: None,
-            });
-            if byte == b']' {
-                return trailing(bytes, pos + 1, splits);
-            }
-            pos = skip_whitespace(bytes, pos + 1);
-            continue;
-        }
-        match scan::skip_value_lenient(bytes, pos) {
-            Some(end) => {
-                splits.push(Split::Record {
-                    span: pos..end,
-                    key: None,
-                });
-                pos = skip_whitespace(bytes, end);
-            }
-            None => {
-                splits.push(Split::Problem {
-                    offset: bytes.len(),
-                    kind: ProblemKind::FileTruncated,
-                    span: Some(pos..bytes.len()),
-                });
-                return splits;
-            }
-        }
-        match bytes.get(pos) {
-            Some(b',') => pos = skip_whitespace(bytes, pos + 1),
-            Some(b']') => return trailing(bytes, pos + 1, splits),
-            None => {
-                splits.push(Split::Problem {
-                    offset: pos,
-                    kind: ProblemKind::FileTruncated,
-                    span: None,
-                });
-                return splits;
-            }
-            Some(_) => splits.push(Split::Problem {
-                offset: pos,
-                kind: ProblemKind::Syntax("expected ',' or ']' after a record".into()),
-                span: None,
-            }),
-        }
-    }
-}
-
-/// Reports anything but whitespace after the closing bracket.
-fn trailing(bytes: &[u8], end: usize, mut splits: Vec<Split>) -> Vec<Split> {
-    let rest = skip_whitespace(bytes, end);
-    if rest < bytes.len() {
-        splits.push(Split::Problem {
-            offset: rest,
-            kind: ProblemKind::Syntax("unexpected text after the closing ']'".into()),
-            span: None,
-        });
-    }
-    splits
-}
-
-type RecordError = (usize, ProblemKind);
-
-/// Reads one record's bytes: UTF-8, strict JSON with unique keys, known fields of the right types.
-fn read_record(
-    bytes: &[u8],
-    fields: &FieldNames,
-    key: Option<&str>,
-) -> Result<(Record, Vec<Member>), RecordError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|error| (error.valid_up_to(), ProblemKind::InvalidUtf8))?;
-    let members = match scan::parse_record(text) {
-        Ok(TopLevel::Object(members)) => members,
-        Ok(TopLevel::Other("a string")) if key.is_some() => {
-            let caption: String = serde_json::from_str(text)
-                .map_err(|error| (0, ProblemKind::Syntax(error.to_string())))?;
-            let state = parse_state(&caption);
-            let record = CaptionRecord {
-                video: key.map(str::to_string),
-                duration: None,
-                caption,
-                state,
-                had_structure_fields: false,
-            };
-            return Ok((Record::Caption(record), Vec::new()));
-        }
-        Ok(TopLevel::Other(kind)) => {
-            return Err((
-                0,
-                ProblemKind::NotARecord(format!("the record is {kind}, not an object")),
-            ));
-        }
-        Err(error) => {
-            let kind = match error.kind {
-                SyntaxKind::Truncated => ProblemKind::Truncated,
-                SyntaxKind::DuplicateKey(key) => ProblemKind::DuplicateKey(key),
-                SyntaxKind::Invalid(message) => ProblemKind::Syntax(message),
-            };
-            return Err((error.offset, kind));
-        }
-    };
-    let record = Fields {
-        text,
-        members: &members,
-        names: fields,
-        key,
-    }
-    .record()?;
-    Ok((record, members))
-}
-
-struct Fields<'a> {
-    text: &'a str,
-    members: &'a [Member],
-    names: &'a FieldNames,
-    /// The map key, standing in for a missing video field.
-    key: Option<&'a str>,
-}
-
-impl Fields<'_> {
-    fn raw(&self, name: &str) -> Option<(usize, &str)> {
-        self.members
-            .iter()
-            .find(|member| member.key == name)
-            .map(|member| (member.value.start, &self.text[member.value.clone()]))
-    }
-
-    fn wrong_type(offset: usize, field: &str, expected: &str, found: String) -> RecordError {
-        (
-            offset,
-            ProblemKind::WrongType {
-                field: field.into(),
-                expected: expected.into(),
-                found,
-            },
-        )
-    }
-
-    fn string(&self, name: &str) -> Result<Option<String>, RecordError> {
-        let Some((offset, raw)) = self.raw(name) else {
-            return Ok(None);
-        };
-        match serde_json::from_str::<Value>(raw) {
-            Ok(Value::String(text)) => Ok(Some(text)),
-            Ok(Value::Null) => Ok(None),
-            _ => Err(Self::wrong_type(
-                offset,
-                name,
-                "a string",
-                type_name(raw).into(),
-            )),
-        }
-    }
-
-    fn typed<T: serde::de::DeserializeOwned>(
-        &self,
-        name: &str,
-        expected: &str,
-    ) -> Result<Option<T>, RecordError> {
-        let Some((offset, raw)) = self.raw(name) else {
-            return Ok(None);
-        };
-        serde_json::from_str(raw).map(Some).map_err(|error| {
-            let message = error.to_string();
-            let message = message
-                .split(" at line ")
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            Self::wrong_type(offset, name, expected, message)
-        })
-    }
-
-    fn record(&self) -> Result<Record, RecordError> {
-        let names = self.names;
-        let video = match self.raw(&names.video) {
-            Some((_, raw)) if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => {
-                Some(raw.to_string())
-            }
-            _ => self.string(&names.video)?,
-        }
-        .or_else(|| self.key.map(str::to_string));
-        if self.raw(&names.question).is_some() {
-            return self.qa(video).map(Record::Qa);
-        }
-        let caption = self.string(&names.caption)?;
-        let people: Option<Vec<Person>> = self.typed(
-            &names.people,
-            "an array of people ({\"id\", \"attributes\", ...})",
-        )?;
-        let events: Option<Vec<Event>> = self.typed(
-            &names.events,
-            "an array of events ({\"who\", \"action\", \"with\"?, \"start\"?, \"end\"?})",
-        )?;
-        let duration: Option<f64> = self.typed(&names.duration, "a number of seconds")?;
-        let had_structure_fields = people.is_some() || events.is_some();
-        if caption.is_none() && !had_structure_fields {
-            return Err((
-                0,
-                ProblemKind::NotARecord(format!(
-                    "the record has neither a \"{}\" nor a \"{}\" field",
-                    names.caption, names.question
-                )),
-            ));
-        }
-        let (caption, state) = if had_structure_fields {
-            let structure = Structure {
-                people: people.unwrap_or_default(),
-                events: events.unwrap_or_default(),
-            };
-            let caption = caption.unwrap_or_else(|| text::render(&structure));
-            (caption, TextState::Structured(structure))
-        } else {
-            let caption = caption.unwrap_or_default();
-            let state = parse_state(&caption);
-            (caption, state)
-        };
-        Ok(Record::Caption(CaptionRecord {
-            video,
-            duration,
-            caption,
-            state,
-            had_structure_fields,
-        }))
-    }
-
-    fn qa(&self, video: Option<String>) -> Result<QaRecord, RecordError> {
-        let names = self.names;
-        let question = self.string(&names.question)?.unwrap_or_default();
-        let options = match self.raw(&names.options) {
-            None => Vec::new(),
-            Some((offset, raw)) => match serde_json::from_str::<Value>(raw) {
-                Ok(Value::Array(items)) => items
-                    .into_iter()
-                    .map(|item| match item {
-                        Value::String(text) => Ok(text),
-                        other => Err(Self::wrong_type(
-                            offset,
-                            &names.options,
-                            "strings",
-                            format!("an option that is {}", type_name(&other.to_string())),
-                        )),
-                    })
-                    .collect::<Result<_, _>>()?,
-                Ok(Value::Object(map)) => map
-                    .into_iter()
-                    .map(|(_, item)| match item {
-                        Value::String(text) => Ok(text),
-                        other => Err(Self::wrong_type(
-                            offset,
-                            &names.options,
-                            "strings",
-                            format!("an option that is {}", type_name(&other.to_string())),
-                        )),
-                    })
-                    .collect::<Result<_, _>>()?,
-                _ => {
-                    return Err(Self::wrong_type(
-                        offset,
-                        &names.options,
-                        "an array or object of four option strings",
-                        type_name(raw).into(),
-                    ));
-                }
-            },
-        };
-        Ok(QaRecord {
-            video,
-            question,
-            options,
-            answer: self.string(&names.answer)?.unwrap_or_default(),
-            category: self.string(&names.category)?.unwrap_or_default(),
-        })
-    }
-}
-
-/// The structure of caption text, or free text with the reason it is not the format.
-fn parse_state(caption: &str) -> TextState {
-    match text::parse(caption) {
-        Ok(structure) => TextState::Structured(structure),
-        Err(error) => TextState::Free {
-            reason: error.to_string(),
-        },
-    }
-}
-
-/// "a number", "an array", ... for the JSON value `raw`.
-fn type_name(raw: &str) -> &'static str {
-    match raw.trim_start().as_bytes().first() {
-        Some(b'{') => "an object",
-        Some(b'[') => "an array",
-        Some(b'"') => "a string",
-        Some(b't' | b'f') => "a boolean",
-        Some(b'n') => "null",
-        _ => "a number",
-    }
 }
 
 #[cfg(test)]

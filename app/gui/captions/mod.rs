@@ -3,9 +3,14 @@
 //! the window title, the save-on-quit prompt, and the wiring of the caption editor panel to the
 //! timeline (segments, edge drags) and to a model draft.
 //!
-//! Every change goes through [`haic::Document::apply`], which journals it (fsynced) before it is
-//! applied; autosave and Save write the file atomically. So a crash loses no edit: the next open
-//! replays the journal and says what it recovered.
+//! Every change goes through [`haic::Document`], which journals it (fsynced) before it is
+//! applied, text typed into a field included, within a second of typing it; autosave and Save
+//! write the file atomically, with what the field being typed in holds. So a crash loses no
+//! edit: the next open replays the journal and says what it recovered.
+
+mod draft;
+#[cfg(test)]
+mod tests;
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -16,21 +21,17 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use eframe::egui;
 use haic::{Change, Command, Document, Edit, FieldNames, Phase, Recovery, Structure};
-use keye_model::generate::{GenerationEvent, Phase as TextPhase, ThinkingMode};
 use keye_ui::{
-    CaptionAction, CaptionEdgeDrag, CaptionEditor, CaptionSegment, DraftAvailability, EditorEnv,
-    SegmentEdge, Timeline, Toasts,
+    CaptionAction, CaptionEdgeDrag, CaptionEditor, CaptionSegment, EditorEnv, SegmentEdge,
+    Timeline, Toasts,
 };
 
-use crate::caption_draft::{DRAFT_MAX_NEW_TOKENS, draft_prompt, parse_draft_answer};
-use crate::inference::{AskEvent, AskHandle, LoadedModel, Question, spawn_ask};
+use draft::{DRAFT_MAX_NEW_TOKENS, DraftJob};
+
+use crate::inference::LoadedModel;
 
 /// Unsaved edits are written to the file at most this long after the first of them.
 pub const AUTOSAVE_INTERVAL: Duration = Duration::from_secs(30);
-
-/// Why "Draft with model" is off until a model is loaded in the app.
-pub const NO_DRAFT_MODEL: &str = "Drafting needs a loaded Keye-VL model: open a checkpoint folder \
-     (Model > Open checkpoint folder…, or start with --model DIR)";
 
 /// Extensions opened as caption files (when dropped, or offered by the dialog).
 pub const CAPTION_EXTENSIONS: &[&str] = &["json", "jsonl", "ndjson"];
@@ -66,7 +67,8 @@ struct Loading {
 
 /// The edits a journal brought back, until the annotator keeps or discards them.
 struct RecoveredEdits {
-    replayed: usize,
+    /// Undo steps the replay made (a burst of typing is one).
+    edits: usize,
 }
 
 struct OpenFile {
@@ -92,13 +94,6 @@ pub struct OpenVideo<'a> {
     pub path: &'a Path,
     pub playhead: f64,
     pub duration: f64,
-}
-
-/// A model writing a HAIC draft of the open video for one record.
-struct DraftJob {
-    record: usize,
-    handle: AskHandle,
-    answer: String,
 }
 
 /// The caption side of the app: one caption file and its editor panel.
@@ -157,6 +152,7 @@ impl CaptionSession {
     /// open file with unsaved edits is saved first; if that fails it stays open and nothing
     /// else happens.
     pub fn open(&mut self, path: &Path, toasts: &mut Toasts, repaint: impl Fn() + Send + 'static) {
+        self.take_typing(toasts);
         if self.is_dirty() && !self.save(toasts) {
             return;
         }
@@ -217,12 +213,14 @@ impl CaptionSession {
         match outcome {
             Ok((document, recovery)) => {
                 let problems = document.file().problems();
-                if let Some(first) = problems.first() {
-                    toasts.error(format!(
-                        "{}: {} record(s) could not be read and are kept as they are; first: {first}",
-                        path.display(),
-                        problems.len()
-                    ));
+                // Each problem names the file and its place: the first is told as it is.
+                match problems {
+                    [] => {}
+                    [only] => toasts.error(format!("{only} (kept as it is in the file)")),
+                    [first, more @ ..] => toasts.error(format!(
+                        "{first} (kept as it is in the file; {} more problem(s): captions validate lists them)",
+                        more.len()
+                    )),
                 }
                 if let Some(stale) = &recovery.stale_journal {
                     toasts.info(format!(
@@ -231,9 +229,11 @@ impl CaptionSession {
                         stale.display()
                     ));
                 }
-                let recovered = (recovery.replayed > 0).then_some(RecoveredEdits {
-                    replayed: recovery.replayed,
-                });
+                // A journal whose edits cancel out leaves nothing to keep or discard.
+                let recovered =
+                    (recovery.replayed > 0 && document.is_dirty()).then(|| RecoveredEdits {
+                        edits: document.undo_steps(),
+                    });
                 let dirty = document.is_dirty();
                 self.open = Some(OpenFile {
                     document,
@@ -256,8 +256,8 @@ impl CaptionSession {
         let path = open.document.file().path();
         Some(format!(
             "Recovered {} unsaved edit{} to {} from its journal (the last session ended without saving).",
-            recovered.replayed,
-            if recovered.replayed == 1 { "" } else { "s" },
+            recovered.edits,
+            if recovered.edits == 1 { "" } else { "s" },
             path.file_name().unwrap_or_default().to_string_lossy()
         ))
     }
@@ -270,19 +270,33 @@ impl CaptionSession {
         };
         let path = open.document.file().path().to_path_buf();
         drop(open);
+        // What is being typed belongs to the discarded session.
+        self.editor.document_replaced();
         if let Err(error) = set_journal_aside(&path) {
             toasts.error(error);
         }
         self.open(&path, toasts, repaint);
     }
 
-    /// Saves the open file (atomically, keeping `.bak`); errors become toasts naming the file.
+    /// Applies what the field being typed in holds and the document has not got yet: before a
+    /// save, a close or another file, so nothing typed is left behind.
+    fn take_typing(&mut self, toasts: &mut Toasts) {
+        if self.open.is_some()
+            && let Some(action) = self.editor.finish_typing()
+        {
+            self.apply(action, toasts);
+        }
+    }
+
+    /// Saves the open file (atomically, keeping `.bak`) with what the field being typed in
+    /// holds; with nothing changed nothing is written. Errors become toasts naming the file.
     pub fn save(&mut self, toasts: &mut Toasts) -> bool {
+        self.take_typing(toasts);
         let Some(open) = &mut self.open else {
             return true;
         };
         match open.document.save() {
-            Ok(()) => {
+            Ok(_) => {
                 open.dirty_since = None;
                 open.recovered = None;
                 true
@@ -334,15 +348,26 @@ impl CaptionSession {
         let undoing = matches!(action, CaptionAction::Undo | CaptionAction::Redo);
         let result = match action {
             CaptionAction::Edit(command) => document.apply(command),
+            CaptionAction::Typing {
+                command,
+                burst_ends,
+            } => document.apply_typing(command, burst_ends),
             CaptionAction::Undo => document.undo().map(|_| ()),
             CaptionAction::Redo => document.redo().map(|_| ()),
             CaptionAction::Save | CaptionAction::Draft { .. } => Ok(()),
         };
         if let Err(error) = result {
-            toasts.error(format!(
-                "{}: edit not applied: {error}",
-                document.file().path().display()
-            ));
+            // Errors about the file name it already; an edit that does not fit does not.
+            let message = match &error {
+                haic::Error::Command { .. } => {
+                    format!(
+                        "{}: edit not applied: {error}",
+                        document.file().path().display()
+                    )
+                }
+                _ => format!("Edit not applied: {error}"),
+            };
+            toasts.error(message);
         }
         let records: Vec<usize> = document
             .drain_changes()
@@ -364,91 +389,6 @@ impl CaptionSession {
         }
     }
 
-    /// The model "Draft with model" asks (`None` when none is loaded: the button says how to
-    /// load one).
-    pub fn set_model(&mut self, model: Option<Arc<LoadedModel>>) {
-        self.model = model;
-    }
-
-    fn draft_availability(&self, video: Option<&OpenVideo<'_>>) -> DraftAvailability {
-        if self.draft_job.is_some() {
-            DraftAvailability::Running
-        } else if self.model.is_none() {
-            DraftAvailability::Unavailable(NO_DRAFT_MODEL.to_owned())
-        } else if video.is_none() {
-            DraftAvailability::Unavailable(
-                "Open the record's video first: the model describes the open video".to_owned(),
-            )
-        } else {
-            DraftAvailability::Ready
-        }
-    }
-
-    /// Asks the model for a HAIC description of `video`, for `record`.
-    fn start_draft(&mut self, record: usize, video: &Path, toasts: &mut Toasts) {
-        let Some(model) = &self.model else {
-            toasts.error(NO_DRAFT_MODEL);
-            return;
-        };
-        let mut sampling = model.runtime.sampling.clone();
-        sampling.max_new_tokens = sampling.max_new_tokens.min(self.draft_max_new_tokens);
-        let question = Question {
-            media: vec![video.to_path_buf()],
-            history: Vec::new(),
-            text: draft_prompt(),
-            system: None,
-            thinking: ThinkingMode::NoThink,
-            sampling,
-            capture: None,
-            budget: model.default_budget(),
-        };
-        self.draft_job = Some(DraftJob {
-            record,
-            handle: spawn_ask(Arc::clone(model), question),
-            answer: String::new(),
-        });
-    }
-
-    /// Collects the draft's answer; when it is done, parses it and shows the diff.
-    fn poll_draft(&mut self, toasts: &mut Toasts) {
-        let Some(job) = &mut self.draft_job else {
-            return;
-        };
-        let mut outcome = None;
-        loop {
-            match job.handle.events.try_recv() {
-                Ok(AskEvent::Generation(GenerationEvent::Text {
-                    phase: TextPhase::Answer,
-                    delta,
-                })) => job.answer.push_str(&delta),
-                Ok(AskEvent::Generation(GenerationEvent::Done(_))) => outcome = Some(Ok(())),
-                Ok(AskEvent::Generation(GenerationEvent::Error { message }))
-                | Ok(AskEvent::Failed(message)) => outcome = Some(Err(message)),
-                Ok(AskEvent::Refused(refusal)) => outcome = Some(Err(refusal.to_string())),
-                Ok(_) => {}
-                Err(crossbeam_channel::TryRecvError::Empty) => break,
-                Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                    outcome.get_or_insert(Err("the model stopped without an answer".to_owned()));
-                    break;
-                }
-            }
-        }
-        let Some(outcome) = outcome else {
-            return;
-        };
-        let record = job.record;
-        let answer = std::mem::take(&mut job.answer);
-        self.draft_job = None;
-        let shown = outcome.and_then(|()| {
-            let structure = parse_draft_answer(&answer)?;
-            self.editor.show_draft(record, structure);
-            Ok(())
-        });
-        if let Err(error) = shown {
-            toasts.error(format!("Draft for caption record #{record}: {error}"));
-        }
-    }
-
     /// Window title with the open caption file and a `*` while it has unsaved edits.
     pub fn title(&self) -> String {
         match self.document() {
@@ -460,7 +400,11 @@ impl CaptionSession {
                     .file_name()
                     .unwrap_or_default()
                     .to_string_lossy(),
-                if document.is_dirty() { " *" } else { "" }
+                if document.is_dirty() || self.editor.has_unsent_typing() {
+                    " *"
+                } else {
+                    ""
+                }
             ),
             None => "keye-studio".to_owned(),
         }
@@ -498,10 +442,12 @@ impl CaptionSession {
 
     /// Closing with unsaved edits asks Save / Discard / Cancel first.
     fn quit_prompt(&mut self, ctx: &egui::Context, toasts: &mut Toasts) {
-        if ctx.input(|i| i.viewport().close_requested())
-            && self.is_dirty()
-            && self.quit != Quit::Allowed
-        {
+        let close_requested = ctx.input(|i| i.viewport().close_requested());
+        if close_requested {
+            // Text typed a moment ago counts as an unsaved edit (and is journaled now).
+            self.take_typing(toasts);
+        }
+        if close_requested && self.is_dirty() && self.quit != Quit::Allowed {
             ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
             self.quit = Quit::Asking;
         }
@@ -785,450 +731,5 @@ fn set_journal_aside(path: &Path) -> Result<(), String> {
             "{}: cannot set the edit journal aside: {error}",
             journal.display()
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use egui_kittest::kittest::Queryable;
-
-    use super::*;
-
-    const FILE: &str = "{\"video\": \"a.mp4\", \"caption\": \"There is one person in the video. The person is the boy in a red cap.\\n\\nThe boy in a red cap jumps.\"}\n";
-
-    fn open_blocking(path: &Path) -> CaptionSession {
-        let mut session = CaptionSession::new();
-        let mut toasts = Toasts::default();
-        session.open(path, &mut toasts, || {});
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while session.loading.is_some() && Instant::now() < deadline {
-            session.poll_loading(&mut toasts);
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert!(session.open.is_some(), "{path:?} did not open");
-        session
-    }
-
-    fn set_action(action: &str) -> CaptionAction {
-        CaptionAction::Edit(Command {
-            record: 0,
-            edit: Edit::SetAction {
-                index: 0,
-                action: action.into(),
-            },
-        })
-    }
-
-    fn action_of(session: &CaptionSession) -> String {
-        let caption = session.document().unwrap().file().caption(0).unwrap();
-        caption.structure().unwrap().events[0].action.clone()
-    }
-
-    #[test]
-    fn autosave_writes_edits_and_an_unsaved_session_is_recovered_on_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("captions.jsonl");
-        std::fs::write(&path, FILE).unwrap();
-        let mut toasts = Toasts::default();
-
-        let mut session = open_blocking(&path);
-        assert_eq!(session.title(), "keye-studio - captions.jsonl");
-        session.apply(set_action("waves"), &mut toasts);
-        assert_eq!(session.title(), "keye-studio - captions.jsonl *");
-        session.autosave(Instant::now(), &mut toasts);
-        assert!(session.is_dirty(), "not due yet");
-        session.autosave(Instant::now() + AUTOSAVE_INTERVAL, &mut toasts);
-        assert!(!session.is_dirty(), "autosaved");
-        let saved = std::fs::read_to_string(&path).unwrap();
-        assert!(saved.contains("The boy in a red cap waves."), "{saved}");
-        assert!(!haic::document::journal_path(&path).exists());
-
-        // An edit, then the app goes away without saving (a crash, a kill).
-        session.apply(set_action("claps"), &mut toasts);
-        drop(session);
-        let on_disk = std::fs::read_to_string(&path).unwrap();
-        assert!(!on_disk.contains("claps"), "not saved: {on_disk}");
-
-        let session = open_blocking(&path);
-        assert_eq!(action_of(&session), "claps", "the journal brought it back");
-        assert!(session.is_dirty());
-        let message = session.recovery_message().expect("recovery is told");
-        assert!(
-            message.contains("Recovered 1 unsaved edit to captions.jsonl"),
-            "{message}"
-        );
-        let mut session = session;
-        session.autosave(Instant::now() + 2 * AUTOSAVE_INTERVAL, &mut toasts);
-        assert!(
-            session.is_dirty(),
-            "recovered edits wait for Keep or Discard before autosave writes them"
-        );
-        assert!(toasts.items().is_empty(), "no errors");
-
-        // Discard reopens the file as saved and keeps the journal aside, unreplayed.
-        session.discard_recovered(&mut toasts, || {});
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while session.loading.is_some() && Instant::now() < deadline {
-            session.poll_loading(&mut toasts);
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(action_of(&session), "waves");
-        assert!(!session.is_dirty());
-        assert!(session.recovery_message().is_none());
-        assert!(
-            dir.path()
-                .join("captions.jsonl.journal.discarded")
-                .is_file()
-        );
-        assert!(!haic::document::journal_path(&path).exists());
-    }
-
-    #[test]
-    fn a_missing_file_is_an_error_naming_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("nope.json");
-        let mut session = CaptionSession::new();
-        let mut toasts = Toasts::default();
-        session.open(&path, &mut toasts, || {});
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while session.loading.is_some() && Instant::now() < deadline {
-            session.poll_loading(&mut toasts);
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert!(session.document().is_none());
-        let shown: Vec<_> = toasts
-            .items()
-            .iter()
-            .map(|toast| toast.text.clone())
-            .collect();
-        let shown = shown.join("\n");
-        assert!(shown.contains("nope.json"), "{shown}");
-    }
-
-    #[test]
-    fn timeline_drags_become_timing_edits_of_the_selected_record() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("captions.json");
-        std::fs::write(
-            &path,
-            r#"[{"video": "a.mp4", "people": [{"id": "P1", "attributes": "the boy"}], "events": [{"who": ["P1"], "action": "jumps", "start": 1.0, "end": 2.0}], "caption": ""}]"#,
-        )
-        .unwrap();
-        let mut session = open_blocking(&path);
-        session.editor.select(0);
-        let mut timeline = Timeline::new(10.0);
-        let mut toasts = Toasts::default();
-        session.sync_timeline(&mut timeline, &mut toasts);
-        assert_eq!(timeline.tracks.caption_events.len(), 1);
-        assert_eq!(timeline.tracks.caption_events[0].end, 2.0);
-        let command = session
-            .drag_command(CaptionEdgeDrag {
-                event: 0,
-                edge: SegmentEdge::End,
-                time: 3.25,
-            })
-            .unwrap();
-        assert_eq!(
-            command.edit,
-            Edit::SetTimes {
-                index: 0,
-                start: Some(1.0),
-                end: Some(3.25)
-            }
-        );
-    }
-
-    #[test]
-    fn model_answers_parse_past_reasoning_fences_and_preamble() {
-        let answer = "<think>two people, a wave</think>Sure! Here is the caption:\n```text\nThere are two people in the video. The first person is the man in a red shirt. The second person is the woman in a blue dress.\n\nThe man in a red shirt waves to the woman in a blue dress.\n```";
-        let structure = parse_draft_answer(answer).expect("parses");
-        assert_eq!(structure.people.len(), 2);
-        assert_eq!(structure.events.len(), 1);
-        assert_eq!(structure.events[0].with, ["P2"]);
-        assert!(parse_draft_answer("I cannot see any video.").is_err());
-        assert!(
-            parse_draft_answer(&draft_prompt()[draft_prompt().find("There").unwrap()..]).is_ok()
-        );
-    }
-
-    #[test]
-    fn a_draft_from_the_tiny_model_goes_through_the_parser() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let model = LoadedModel::load(
-            &root.join("tests/fixtures/models/keye-preview-tiny"),
-            Default::default(),
-            None,
-            None,
-        )
-        .expect("the tiny checkpoint loads");
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("captions.jsonl");
-        std::fs::write(
-            &path,
-            "{\"video\": \"sample-16x9.mp4\", \"caption\": \"\"}\n",
-        )
-        .unwrap();
-        let mut session = open_blocking(&path);
-        // A small still keeps the test quick; the job is the same for a video.
-        let video = dir.path().join("still.png");
-        image::RgbImage::from_fn(56, 56, |x, y| {
-            image::Rgb([(x * 4) as u8, (y * 4) as u8, 90])
-        })
-        .save(&video)
-        .unwrap();
-        let open_video = OpenVideo {
-            path: &video,
-            playhead: 0.0,
-            duration: 1.0,
-        };
-        assert!(matches!(
-            session.draft_availability(Some(&open_video)),
-            DraftAvailability::Unavailable(_)
-        ));
-        session.set_model(Some(Arc::new(model)));
-        assert!(matches!(
-            session.draft_availability(None),
-            DraftAvailability::Unavailable(_)
-        ));
-        assert_eq!(
-            session.draft_availability(Some(&open_video)),
-            DraftAvailability::Ready
-        );
-        let mut toasts = Toasts::default();
-        session.draft_max_new_tokens = 24;
-        session.start_draft(0, &video, &mut toasts);
-        assert_eq!(
-            session.draft_availability(Some(&open_video)),
-            DraftAvailability::Running
-        );
-        let deadline = Instant::now() + Duration::from_secs(600);
-        while session.draft_job.is_some() && Instant::now() < deadline {
-            session.poll_draft(&mut toasts);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert!(session.draft_job.is_none(), "the draft finished");
-        // Random weights write gibberish: the answer reaches haic's parser, which refuses it.
-        let shown: Vec<_> = toasts
-            .items()
-            .iter()
-            .map(|toast| toast.text.clone())
-            .collect();
-        let shown = shown.join("\n");
-        assert!(
-            session.editor.draft().is_some()
-                || shown.contains(
-                    "Draft for caption record #0: the model's answer is not a HAIC caption"
-                ),
-            "{shown}"
-        );
-    }
-
-    /// Runs one frame of `session.tick` with the window asked to close; returns whether the app
-    /// cancelled the close.
-    fn close_frame(session: &mut CaptionSession, ctx: &egui::Context) -> bool {
-        let mut input = egui::RawInput::default();
-        input
-            .viewports
-            .entry(egui::ViewportId::ROOT)
-            .or_default()
-            .events
-            .push(egui::ViewportEvent::Close);
-        let mut toasts = Toasts::default();
-        let mut output = ctx.run_ui(input, |ui| session.tick(ui.ctx(), &mut toasts));
-        // No renderer here: the font atlas upload is dropped on purpose.
-        output.textures_delta.clear();
-        output
-            .viewport_output
-            .get(&egui::ViewportId::ROOT)
-            .is_some_and(|viewport| {
-                viewport
-                    .commands
-                    .contains(&egui::ViewportCommand::CancelClose)
-            })
-    }
-
-    #[test]
-    fn closing_with_unsaved_edits_is_held_for_the_prompt() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("captions.jsonl");
-        std::fs::write(&path, FILE).unwrap();
-        let mut session = open_blocking(&path);
-        let ctx = egui::Context::default();
-        assert!(!close_frame(&mut session, &ctx), "a clean file closes");
-
-        session.apply(set_action("waves"), &mut Toasts::default());
-        assert!(
-            close_frame(&mut session, &ctx),
-            "unsaved edits hold the close"
-        );
-        assert_eq!(session.quit, Quit::Asking);
-
-        session.close_without_asking();
-        assert!(!close_frame(&mut session, &ctx), "a screenshot run closes");
-        assert!(
-            haic::document::journal_path(&path).exists(),
-            "edits stay journaled"
-        );
-    }
-
-    /// The caption session driven by kittest as the app drives it: `tick` once per frame.
-    struct QuitBench {
-        session: CaptionSession,
-        toasts: Toasts,
-        _dir: tempfile::TempDir,
-        path: PathBuf,
-    }
-
-    /// A session over a file with one unsaved edit ("waves"), whose window was asked to close:
-    /// the prompt is up.
-    fn quit_prompt_harness() -> egui_kittest::Harness<'static, QuitBench> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("captions.jsonl");
-        std::fs::write(&path, FILE).unwrap();
-        let mut session = open_blocking(&path);
-        let mut toasts = Toasts::default();
-        session.apply(set_action("waves"), &mut toasts);
-        let bench = QuitBench {
-            session,
-            toasts,
-            _dir: dir,
-            path,
-        };
-        let mut harness = egui_kittest::Harness::builder()
-            .with_size(egui::Vec2::new(640.0, 400.0))
-            .build_ui_state(
-                |ui, bench: &mut QuitBench| bench.session.tick(ui.ctx(), &mut bench.toasts),
-                bench,
-            );
-        harness.run();
-        let commands = request_close(&mut harness);
-        assert!(
-            commands.contains(&egui::ViewportCommand::CancelClose),
-            "unsaved edits hold the close: {commands:?}"
-        );
-        harness.run();
-        harness.get_by_label("Unsaved caption edits");
-        harness
-    }
-
-    /// One frame with the window's close button pressed; the viewport commands the app sent.
-    fn request_close(
-        harness: &mut egui_kittest::Harness<'_, QuitBench>,
-    ) -> Vec<egui::ViewportCommand> {
-        harness
-            .input_mut()
-            .viewports
-            .entry(egui::ViewportId::ROOT)
-            .or_default()
-            .events
-            .push(egui::ViewportEvent::Close);
-        harness.step();
-        root_commands(harness)
-    }
-
-    fn root_commands(harness: &egui_kittest::Harness<'_, QuitBench>) -> Vec<egui::ViewportCommand> {
-        harness
-            .output()
-            .viewport_output
-            .get(&egui::ViewportId::ROOT)
-            .map(|viewport| viewport.commands.clone())
-            .unwrap_or_default()
-    }
-
-    /// Clicks a button of the prompt; the viewport commands of the frame that handled the click.
-    fn click_prompt(
-        harness: &mut egui_kittest::Harness<'_, QuitBench>,
-        button: &str,
-    ) -> Vec<egui::ViewportCommand> {
-        harness.get_by_label(button).click();
-        harness.step();
-        root_commands(harness)
-    }
-
-    fn errors(bench: &QuitBench) -> Vec<String> {
-        bench
-            .toasts
-            .items()
-            .iter()
-            .map(|toast| toast.text.clone())
-            .collect()
-    }
-
-    #[test]
-    fn quit_prompt_save_writes_the_file_and_closes() {
-        let mut harness = quit_prompt_harness();
-        let commands = click_prompt(&mut harness, "Save");
-        assert!(
-            commands.contains(&egui::ViewportCommand::Close),
-            "{commands:?}"
-        );
-        let bench = harness.state();
-        let saved = std::fs::read_to_string(&bench.path).unwrap();
-        assert!(saved.contains("The boy in a red cap waves."), "{saved}");
-        assert!(!haic::document::journal_path(&bench.path).exists());
-        assert!(!bench.session.is_dirty());
-        assert!(errors(bench).is_empty(), "{:?}", errors(bench));
-        harness.run();
-        assert!(harness.query_by_label("Unsaved caption edits").is_none());
-        assert!(
-            !request_close(&mut harness).contains(&egui::ViewportCommand::CancelClose),
-            "the close goes through"
-        );
-    }
-
-    #[test]
-    fn quit_prompt_discard_keeps_the_file_sets_the_journal_aside_and_closes() {
-        let mut harness = quit_prompt_harness();
-        let commands = click_prompt(&mut harness, "Discard");
-        assert!(
-            commands.contains(&egui::ViewportCommand::Close),
-            "{commands:?}"
-        );
-        let bench = harness.state();
-        assert_eq!(
-            std::fs::read_to_string(&bench.path).unwrap(),
-            FILE,
-            "the file is as it was"
-        );
-        assert!(!haic::document::journal_path(&bench.path).exists());
-        let aside = bench
-            .path
-            .with_file_name("captions.jsonl.journal.discarded");
-        let journal = std::fs::read_to_string(&aside).expect("the journal is kept aside");
-        assert!(journal.contains("waves"), "{journal}");
-        assert!(bench.session.document().is_none());
-        assert!(errors(bench).is_empty(), "{:?}", errors(bench));
-        assert!(
-            !request_close(&mut harness).contains(&egui::ViewportCommand::CancelClose),
-            "the close goes through"
-        );
-    }
-
-    #[test]
-    fn quit_prompt_cancel_keeps_the_window_and_the_edits() {
-        let mut harness = quit_prompt_harness();
-        let commands = click_prompt(&mut harness, "Cancel");
-        assert!(
-            !commands.contains(&egui::ViewportCommand::Close),
-            "{commands:?}"
-        );
-        harness.run();
-        assert!(harness.query_by_label("Unsaved caption edits").is_none());
-        let bench = harness.state();
-        assert!(bench.session.is_dirty(), "the edit is still there, unsaved");
-        assert_eq!(action_of(&bench.session), "waves");
-        assert_eq!(std::fs::read_to_string(&bench.path).unwrap(), FILE);
-        assert!(haic::document::journal_path(&bench.path).exists());
-        // Asking to close again asks again.
-        assert!(request_close(&mut harness).contains(&egui::ViewportCommand::CancelClose));
-        harness.run();
-        harness.get_by_label("Unsaved caption edits");
-    }
-
-    #[test]
-    fn caption_files_are_told_apart_from_videos() {
-        assert!(is_caption_file(Path::new("a/b.JSONL")));
-        assert!(is_caption_file(Path::new("b.json")));
-        assert!(!is_caption_file(Path::new("b.mp4")));
     }
 }
