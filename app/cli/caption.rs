@@ -46,6 +46,7 @@ pub struct CaptionArgs {
     /// An OpenAI-compatible server (vLLM serving Keye-VL, or `keye-studio serve`).
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
+    /// The server's API key (sent as `Authorization: Bearer KEY`).
     #[arg(long, value_name = "KEY", requires = "server")]
     pub api_key: Option<String>,
     /// The model to ask on the server (default: the first it lists).
