@@ -15,14 +15,15 @@ use std::{
 use crossbeam_channel::{Receiver, Sender};
 use image::RgbImage;
 use keye_model::{
-    KeyeConfig, LoadOptions, LoadProgress, Runtime,
-    budget::{MemoryEstimate, PromptShape, VisualBudget, estimate_memory},
+    LoadOptions, LoadProgress, Runtime,
+    budget::{MemoryEstimate, PromptShape, Refusal, VisualBudget, estimate_memory},
     chat::{ChatMessage, ContentPart, MessageContent},
     device::{DTypeChoice, DeviceChoice, available_memory, resolve_device, resolve_dtype},
     generate::{
         CaptureSpec, GenerationEvent, GenerationOutput, GenerationRequest, PromptMedia,
         SamplingParams, ThinkingMode, VisionTokenMap, generate, prepare_prompt,
     },
+    quantize::QuantizeSpec,
     video::{FrameSpan, PlanChunk, VideoEncoderKind, VideoPlan, VideoPlanSettings, VideoTimeline},
 };
 use serde::Serialize;
@@ -43,6 +44,9 @@ pub enum InferenceError {
     Media { path: PathBuf, message: String },
     #[error("cancelled")]
     Cancelled,
+    /// A server answering for the app (`ask --server`) failed or refused; its message.
+    #[error("{0}")]
+    Remote(String),
 }
 
 /// What the model manager shows about a loaded checkpoint.
@@ -59,12 +63,30 @@ pub struct ModelInfo {
     pub dtype: String,
 }
 
-/// Where and in which precision to load a checkpoint (`--device`, `--dtype`, the model
-/// manager's choices).
+/// Where and in which precision to load a checkpoint (`--device`, `--dtype`, `--quantize`, the
+/// model manager's choices).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Placement {
     pub device: DeviceChoice,
     pub dtype: DTypeChoice,
+    pub quantize: QuantizeSpec,
+}
+
+impl Placement {
+    /// The dtype of the dense weights: as chosen, except that `auto` for a quantized model of
+    /// more than a billion parameters on a CPU is bf16 (quantizing is asked for to save memory;
+    /// an f32 embedding table alone would be 2.5 GB at 8B).
+    pub fn dense_dtype(&self, device: &keye_model::Device, parameters: usize) -> keye_model::DType {
+        let large = parameters > 1_000_000_000;
+        if self.dtype == DTypeChoice::Auto && !self.quantize.is_none() && large {
+            return if device.is_cpu() {
+                keye_model::DType::BF16
+            } else {
+                resolve_dtype(self.dtype, device, parameters)
+            };
+        }
+        resolve_dtype(self.dtype, device, parameters)
+    }
 }
 
 /// A checkpoint ready to answer questions.
@@ -84,14 +106,14 @@ impl LoadedModel {
         progress: Option<Box<dyn FnMut(LoadProgress) + Send>>,
         cancel: Option<Arc<AtomicBool>>,
     ) -> Result<Self, InferenceError> {
-        keye_model::checkpoint::check_folder(dir)?;
-        let config = KeyeConfig::from_file(&dir.join("config.json"))?;
         let device = resolve_device(placement.device)?;
+        let config = keye_model::runtime::checkpoint_config(dir, &placement.quantize)?;
         let parameters = keye_model::bench::parameter_count(&config);
-        let dtype = resolve_dtype(placement.dtype, &device, parameters);
+        let dtype = placement.dense_dtype(&device, parameters);
         let options = LoadOptions {
             device,
             dtype,
+            quantize: placement.quantize,
             progress,
             cancel,
         };
@@ -186,6 +208,9 @@ pub fn spawn_load(dir: PathBuf, placement: Placement) -> LoadHandle {
             let (stage, done, total) = match p {
                 LoadProgress::CheckedShard { done, total } => ("checking shards", done, total),
                 LoadProgress::LoadedTensor { done, total } => ("loading tensors", done, total),
+                LoadProgress::QuantizedTensor { done, total } => {
+                    ("loading and quantizing tensors", done, total)
+                }
             };
             let _ = progress_sender.send(LoadEvent::Progress { stage, done, total });
         });
@@ -259,6 +284,9 @@ pub enum AskEvent {
     Generation(GenerationEvent),
     /// Preparation failed (the message names the file) or was cancelled.
     Failed(String),
+    /// The prompt is over the visual-token budget or would not fit in free memory; nothing ran.
+    /// (Its `Display` names the command line's flags; a GUI names its own knobs.)
+    Refused(Refusal),
 }
 
 /// A question being answered on a worker thread.
@@ -270,6 +298,20 @@ pub struct AskHandle {
 }
 
 impl AskHandle {
+    /// A handle over a worker that answers elsewhere (a remote server): the same events and
+    /// the same cancel, so callers hold either kind alike.
+    pub(crate) fn from_worker(
+        events: Receiver<AskEvent>,
+        cancel: Arc<AtomicBool>,
+        thread: JoinHandle<Result<GenerationOutput, InferenceError>>,
+    ) -> Self {
+        Self {
+            events,
+            cancel,
+            thread,
+        }
+    }
+
     /// Stops decoding frames or generating before the next frame or token.
     pub fn cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
@@ -296,8 +338,14 @@ pub fn spawn_ask(model: Arc<LoadedModel>, question: Question) -> AskHandle {
     let flag = cancel.clone();
     let thread = std::thread::spawn(move || {
         let result = ask(&model, &question, &flag, &sender);
-        if let Err(error) = &result {
-            let _ = sender.send(AskEvent::Failed(error.to_string()));
+        match &result {
+            Err(InferenceError::Model(keye_model::Error::Budget(refusal))) => {
+                let _ = sender.send(AskEvent::Refused(refusal.clone()));
+            }
+            Err(error) => {
+                let _ = sender.send(AskEvent::Failed(error.to_string()));
+            }
+            Ok(_) => {}
         }
         result
     });
@@ -351,13 +399,15 @@ fn ask(
         media,
         question.thinking,
     )?;
-    question.budget.check(prompt.vision.len())?;
+    let refuse = |refusal| InferenceError::Model(keye_model::Error::Budget(refusal));
+    question.budget.check(prompt.vision.len()).map_err(refuse)?;
     if let Some(free) = model.free_after_load {
         // What is free now, not at load time, in case other work took memory since.
         let free = available_memory().unwrap_or(free);
         model
             .estimate(prompt_shape(&prompt, question.sampling.max_new_tokens))
-            .check_fits(free)?;
+            .check_fits(free)
+            .map_err(refuse)?;
     }
     let _ = events.send(AskEvent::Prepared {
         vision: prompt.vision.clone(),
@@ -539,6 +589,20 @@ pub fn prompt_shape(
     }
 }
 
+/// A video or image prepared for `runtime` with its own default settings (for measurements that
+/// need a fixed prompt, such as `bench quality`).
+pub fn prepare_video(runtime: &Runtime, path: &Path) -> Result<PromptMedia, InferenceError> {
+    let (media, _) = load_media(
+        runtime,
+        &runtime.video_settings,
+        &runtime.processor,
+        path,
+        &AtomicBool::new(false),
+        &mut |_, _, _| {},
+    )?;
+    Ok(media)
+}
+
 /// Reads one media file and prepares it for the model with the budgeted `settings` and
 /// `processor`; also says where its frames sit.
 fn load_media(
@@ -650,14 +714,14 @@ pub fn estimate_video_prompt(
 
 impl LoadedModel {
     /// [`estimate_video_prompt`] for a question to this model under `budget`, with the memory it
-    /// needs and whether the budget or free memory refuses it (the refusal's message).
+    /// needs and whether the budget or free memory refuses it.
     pub fn estimate_question(
         &self,
         video: &Path,
         question: &str,
         budget: &VisualBudget,
         max_new_tokens: usize,
-    ) -> Result<(PromptEstimate, MemoryEstimate, Option<String>), InferenceError> {
+    ) -> Result<(PromptEstimate, MemoryEstimate, Option<Refusal>), InferenceError> {
         let runtime = &self.runtime;
         let mut settings = runtime.video_settings.clone();
         let mut processor = runtime.processor.clone();
@@ -675,17 +739,13 @@ impl LoadedModel {
             max_new_tokens,
         )?;
         let memory = self.estimate(estimate.shape);
-        let refusal = budget
-            .check(estimate.visual.tokens)
-            .err()
-            .or_else(|| {
-                // CPU only: on a GPU, system memory says nothing about the device's.
-                let free = self
-                    .free_after_load
-                    .map(|f| available_memory().unwrap_or(f))?;
-                memory.check_fits(free).err()
-            })
-            .map(|e| e.to_string());
+        let refusal = budget.check(estimate.visual.tokens).err().or_else(|| {
+            // CPU only: on a GPU, system memory says nothing about the device's.
+            let free = self
+                .free_after_load
+                .map(|f| available_memory().unwrap_or(f))?;
+            memory.check_fits(free).err()
+        });
         Ok((estimate, memory, refusal))
     }
 }

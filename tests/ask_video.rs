@@ -47,8 +47,11 @@ fn load(dir: PathBuf) -> Arc<LoadedModel> {
 /// What one ask streamed.
 struct Asked {
     prepared: Option<(keye_model::generate::VisionTokenMap, Vec<MediaFrames>)>,
+    prompt_tokens: usize,
     tokens: Vec<u32>,
     text: String,
+    /// The finished generation's timing (prompt length, decoder steps).
+    timing: Option<keye_model::generate::Timing>,
     done: bool,
 }
 
@@ -74,16 +77,23 @@ fn ask(model: Arc<LoadedModel>, video: &Path, max_new_tokens: usize) -> Asked {
     );
     let mut asked = Asked {
         prepared: None,
+        prompt_tokens: 0,
         tokens: vec![],
         text: String::new(),
+        timing: None,
         done: false,
     };
     for event in handle.events.iter() {
         match event {
             AskEvent::Preparing { done, total, .. } => assert!(done <= total),
-            AskEvent::Prepared { vision, media, .. } => {
+            AskEvent::Prepared {
+                vision,
+                media,
+                prompt_tokens,
+            } => {
                 assert!(asked.prepared.is_none() && asked.tokens.is_empty());
                 asked.prepared = Some((vision, media));
+                asked.prompt_tokens = prompt_tokens;
             }
             AskEvent::Generation(GenerationEvent::Token { id, .. }) => asked.tokens.push(id),
             AskEvent::Generation(GenerationEvent::Text { delta, .. }) => {
@@ -92,12 +102,14 @@ fn ask(model: Arc<LoadedModel>, video: &Path, max_new_tokens: usize) -> Asked {
             AskEvent::Generation(GenerationEvent::Done(summary)) => {
                 assert_eq!(summary.tokens, asked.tokens);
                 assert_eq!(summary.text, asked.text);
+                asked.timing = Some(summary.timing);
                 asked.done = true;
             }
             AskEvent::Generation(GenerationEvent::Error { message })
             | AskEvent::Failed(message) => {
                 panic!("ask failed: {message}")
             }
+            AskEvent::Refused(refusal) => panic!("ask refused: {refusal}"),
             AskEvent::Generation(_) => {}
         }
     }
@@ -141,13 +153,115 @@ fn keye_1_5_answers_about_a_video_with_slowfast_frames() {
 fn keye_preview_answers_about_a_video_with_uniform_frames() {
     let fixtures = Fixtures::new();
     let video = short_clip(&fixtures, 2.0);
-    let model = load(tiny_model("keye-preview-tiny"));
+    let dir = tiny_model("keye-preview-tiny");
+    let model = load(dir.clone());
     assert_eq!(model.info().video_encoder, "keye");
-    let asked = ask(model, &video, 4);
+    let asked = ask(model.clone(), &video, 8);
     assert!(asked.done);
-    let (vision, media) = asked.prepared.unwrap();
+    let (vision, media) = asked.prepared.as_ref().unwrap();
     assert_eq!(vision.media[0].frames.len(), 4, "2 s at 2 fps");
-    assert_eq!(media[0].frames.len(), 4);
+    // torch.linspace(0, 19, 4).round(): keye-vl-utils 1.0's frames of the 20.
+    let frames: Vec<usize> = media[0].frames.iter().map(|f| f.index).collect();
+    assert_eq!(frames, [0, 6, 13, 19]);
+
+    // The same answer rebuilt without the app's decoder, planner or generation loop.
+    let (prompt_tokens, tokens) = preview_reference(&dir, &video, &frames, 8);
+    assert_eq!(asked.prompt_tokens, prompt_tokens);
+    assert_eq!(
+        asked.tokens, tokens,
+        "the greedy tokens of the reference path"
+    );
+    let timing = asked.timing.unwrap();
+    assert_eq!(timing.prompt_tokens, prompt_tokens);
+    assert_eq!(
+        timing.decode_steps, 7,
+        "one prefill, then a step per further token"
+    );
+    assert_eq!(
+        ask(model, &video, 8).tokens,
+        asked.tokens,
+        "greedy is reproducible"
+    );
+    // Eight tokens tell the frames apart (with neighbouring frames the tiny model's answer
+    // changes from the sixth token on), so other frames would fail the comparison above.
+    let (_, other_frames) = preview_reference(&dir, &video, &[1, 7, 12, 18], 8);
+    assert_ne!(other_frames, tokens);
+}
+
+/// Prompt length and greedy tokens for the Preview question about `video`, built the way the
+/// golden cases are checked: the ffmpeg CLI's frames at `indices`, resized as torchvision does,
+/// the Preview processor, the chat template with the video placeholder expanded, and the model's
+/// plain greedy loop.
+fn preview_reference(
+    dir: &Path,
+    video: &Path,
+    indices: &[usize],
+    new_tokens: usize,
+) -> (usize, Vec<u32>) {
+    use keye_model::chat::{
+        ChatMessage, ContentPart, MessageContent, VideoPlaceholder, expand_placeholders,
+        render_chat,
+    };
+    use keye_model::keye::{KeyeInputs, VisionBatch};
+    use keye_model::preprocess::{
+        ImageProcessorConfig, preprocess_video_preview, resize_bicubic_antialias_torch,
+    };
+    use keye_model::{KeyeModel, KeyeTokenizer, LoadOptions};
+
+    let model = KeyeModel::load(dir, LoadOptions::default()).unwrap();
+    let tokenizer = KeyeTokenizer::from_dir(dir, model.config()).unwrap();
+    let processor = ImageProcessorConfig::from_file(&dir.join("preprocessor_config.json")).unwrap();
+    let decoded = support::ffmpeg_rgb_frames(video, 112, 84, &[]);
+    assert_eq!(decoded.len(), 20);
+    // 112x84 is below the 128-token minimum per frame: smart_resize scales it up to 392x280.
+    let frames: Vec<image::RgbImage> = indices
+        .iter()
+        .map(|&i| {
+            let frame = image::RgbImage::from_raw(112, 84, decoded[i].clone()).unwrap();
+            resize_bicubic_antialias_torch(&frame, 392, 280).unwrap()
+        })
+        .collect();
+    let patches = preprocess_video_preview(&frames, &processor).unwrap();
+    let p = processor.patch_size as usize;
+    let pixel_values = candle_core::Tensor::from_vec(
+        patches.pixel_values.clone(),
+        (patches.num_patches(), 3, p, p),
+        &Device::Cpu,
+    )
+    .unwrap();
+    // 4 frames sampled from 20 at 10 fps: 2 frames a second, 0.5 s per temporal step.
+    let videos = VisionBatch::preview_videos(pixel_values, vec![(patches.grid_thw, 0.5)]);
+
+    let mut messages = vec![ChatMessage {
+        role: "user".into(),
+        content: MessageContent::Parts(vec![
+            ContentPart::Video,
+            ContentPart::Text {
+                text: "What happens in this video?".into(),
+            },
+        ]),
+    }];
+    ThinkingMode::NoThink.apply(&mut messages).unwrap();
+    let prompt = render_chat(&messages, tokenizer.tokens(), true);
+    let merge = model.config().vision.spatial_merge_size;
+    let video_tokens = patches.grid_thw.iter().product::<usize>() / (merge * merge);
+    let expanded = expand_placeholders(
+        &prompt,
+        tokenizer.tokens(),
+        None,
+        &[],
+        &[VideoPlaceholder::Tokens(video_tokens)],
+    )
+    .unwrap();
+    let input_ids = tokenizer.encode(&expanded).unwrap();
+    let inputs = KeyeInputs {
+        input_ids: input_ids.clone(),
+        images: None,
+        videos: Some(videos),
+        encoded_videos: None,
+    };
+    let greedy = model.greedy(&inputs, new_tokens).unwrap();
+    (input_ids.len(), greedy.tokens)
 }
 
 /// A copy of the tiny 1.5 checkpoint with a `mavors_config` and its Mavors weights initialised

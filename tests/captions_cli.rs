@@ -281,3 +281,238 @@ fn stats_summarises_captions_and_questions() {
     assert!(out.contains("questions:          3"), "{out}");
     assert!(out.contains("category \"Count\": 1"), "{out}");
 }
+
+/// The exact inputs of the issue that reported messages contradicting themselves and a convert
+/// that exited 0 while leaving out what it said it kept.
+#[test]
+fn a_lone_surrogate_escape_is_called_an_invalid_escape_with_its_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.jsonl");
+    fs::write(
+        &path,
+        "{\"video\": \"a.mp4\", \"caption\": \"bad \\udc00 surrogate\"}\n",
+    )
+    .expect("write");
+    let output = captions(&["validate", arg(&path)]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stdout(&output),
+        format!(
+            "{}:1:36: record 0: JSON syntax error: invalid escape \\udc00: a low surrogate without a high surrogate escape (\\ud800 to \\udbff) before it\n",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn convert_never_exits_0_leaving_out_a_top_level_that_is_not_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, content, holds) in [
+        (
+            "s.json",
+            "\"hello\"",
+            "the file holds a string, not caption records",
+        ),
+        (
+            "n.json",
+            "42\n",
+            "the file holds a number, not caption records",
+        ),
+        (
+            "s.jsonl",
+            "\"hello\"\n",
+            "the record is a string, not an object",
+        ),
+        ("n.jsonl", "42", "the record is a number, not an object"),
+    ] {
+        let path = dir.path().join(name);
+        fs::write(&path, content).expect("write");
+        let other = if name.ends_with(".jsonl") {
+            "json"
+        } else {
+            "jsonl"
+        };
+        let out = dir.path().join(format!("{name}.out.{other}"));
+        let output = captions(&["convert", arg(&path), "--out", arg(&out)]);
+        assert_eq!(output.status.code(), Some(1), "{name}: {}", stderr(&output));
+        let expected = format!("error: {}:1:1: record 0: {holds}", path.display());
+        assert!(
+            stderr(&output).starts_with(&expected),
+            "{name}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).ends_with(
+                "; not converted: fix the file, or pass --drop-bad to leave out what cannot be read\n"
+            ),
+            "{name}: {}",
+            stderr(&output)
+        );
+        assert_eq!(stderr(&output).lines().count(), 1, "one line");
+        assert!(!out.exists(), "{name}: nothing written");
+
+        // Asked to leave it out, it says so; nothing claims it was kept.
+        let dropped = captions(&["convert", arg(&path), "--out", arg(&out), "--drop-bad"]);
+        assert!(dropped.status.success(), "{}", stderr(&dropped));
+        let first = stderr(&dropped)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            first.contains(holds) && first.ends_with(" (left out)"),
+            "{}",
+            stderr(&dropped)
+        );
+        assert!(
+            stderr(&dropped).ends_with(": 0 record(s) written, 1 unreadable record(s) left out\n"),
+            "{}",
+            stderr(&dropped)
+        );
+        assert!(!stderr(&dropped).contains("kept"), "{}", stderr(&dropped));
+
+        // In its own format it is copied as it is, and said to be.
+        let same = dir.path().join(format!("{name}.same.{}", &name[2..]));
+        let copied = captions(&["convert", arg(&path), "--out", arg(&same)]);
+        assert!(copied.status.success(), "{}", stderr(&copied));
+        assert_eq!(fs::read_to_string(&same).expect("copy"), content, "{name}");
+        let first = stderr(&copied)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            first.contains(holds) && first.ends_with(" (copied as it is)"),
+            "{}",
+            stderr(&copied)
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn converted_exported_and_formatted_files_keep_the_source_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| fs::metadata(path).expect("metadata").permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("captions.json");
+    fs::copy(fixture("captions.json"), &path).expect("copy");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).expect("chmod");
+    let lines = dir.path().join("c.jsonl");
+    assert!(
+        captions(&["convert", arg(&path), "--out", arg(&lines)])
+            .status
+            .success()
+    );
+    assert_eq!(mode(&lines), 0o640);
+    let timed = dir.path().join("timed.jsonl");
+    fs::write(&timed, TIMED).expect("write");
+    fs::set_permissions(&timed, fs::Permissions::from_mode(0o604)).expect("chmod");
+    let vtt = dir.path().join("timed.vtt");
+    let export = captions(&["export", arg(&timed), "--to", "vtt", "--out", arg(&vtt)]);
+    assert!(export.status.success(), "{}", stderr(&export));
+    assert_eq!(mode(&vtt), 0o604);
+    assert!(captions(&["fmt", arg(&path)]).status.success());
+    assert_eq!(mode(&path), 0o640, "the rewritten file");
+    assert_eq!(
+        mode(&dir.path().join("captions.json.bak")),
+        0o640,
+        "its backup"
+    );
+}
+
+/// Every file of the mutation corpus (`tests/fixtures/haic/mutations`) through `convert` to the
+/// other format: the exit status is 0 or 1, never a panic; a refusal is one line naming the
+/// file and a line in it; and exit 0 means every record is in the output.
+#[test]
+fn convert_replays_the_mutation_corpus_without_panics_or_silent_loss() {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/haic/mutations");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut files: Vec<PathBuf> = fs::read_dir(&folder)
+        .expect("corpus")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "json" || ext == "jsonl")
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 250);
+    // Process start-up dominates: a few threads at a time keep this test short.
+    let outcomes: Vec<bool> = std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(files.len().div_ceil(4))
+            .map(|chunk| {
+                let dir = dir.path();
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .filter_map(|path| replay_convert(path, dir))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().expect("worker"))
+            .collect()
+    });
+    let refused = outcomes.iter().filter(|&&refused| refused).count();
+    let converted = outcomes.len() - refused;
+    assert!(
+        refused >= 100 && converted >= 30,
+        "{refused} refused, {converted} converted"
+    );
+}
+
+/// Converts one corpus file to the other format and checks the outcome: `Some(true)` when it was
+/// refused, `Some(false)` when it was converted, `None` when it was copied as it is.
+fn replay_convert(path: &Path, dir: &Path) -> Option<bool> {
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let other = if name.ends_with(".jsonl") {
+        "json"
+    } else {
+        "jsonl"
+    };
+    let out = dir.join(format!("{name}.{other}"));
+    let output = captions(&["convert", arg(path), "--out", arg(&out)]);
+    let err = stderr(&output);
+    assert!(!err.contains("panicked"), "{name}: {err}");
+    match output.status.code() {
+        Some(0) => {
+            let input =
+                haic::CaptionFile::load(path, &haic::FieldNames::default()).expect("input loads");
+            let written = fs::read(&out).expect("written");
+            // Content that reads as the other format already is copied as it is.
+            if written == fs::read(path).expect("read") {
+                return None;
+            }
+            let written =
+                haic::CaptionFile::from_bytes(&out, written, &haic::FieldNames::default());
+            assert!(
+                written.problems().is_empty(),
+                "{name}: {:?}",
+                written.problems()
+            );
+            assert_eq!(written.len(), input.len(), "{name}: every record written");
+            Some(false)
+        }
+        Some(1) => {
+            let lines = fs::read(path).expect("read").split(|&b| b == b'\n').count();
+            let prefix = format!("error: {}:", path.display());
+            let rest = err
+                .strip_prefix(&prefix)
+                .unwrap_or_else(|| panic!("{name}: {err}"));
+            let line: usize = rest
+                .split(':')
+                .next()
+                .and_then(|line| line.parse().ok())
+                .unwrap_or_else(|| panic!("{name}: no line in {err}"));
+            assert!((1..=lines).contains(&line), "{name}: {err}");
+            assert_eq!(err.lines().count(), 1, "{name}: {err}");
+            assert!(!out.exists(), "{name}: refused but written");
+            Some(true)
+        }
+        code => panic!("{name}: exit {code:?}: {err}"),
+    }
+}

@@ -7,7 +7,10 @@ mod support;
 use std::path::Path;
 
 use keye_studio::video::{FrameSpec, OutputSize, PixelLayout, Rotation, Video, probe};
-use support::{Fixtures, ffmpeg_rgb_frames, ffprobe_frames, ffprobe_stream, pixel_difference};
+use support::{
+    Fixtures, ffmpeg_filtered_frames, ffmpeg_rgb_frames, ffprobe_frames, ffprobe_stream,
+    pixel_difference,
+};
 
 /// Opens `path` and checks the frame index against ffprobe's decoded frames: same count, same pts in
 /// presentation order, keyframes where ffprobe sees them.
@@ -479,6 +482,15 @@ fn output_sizes_and_layouts() {
         (32, 20, 32 * 20 * 4)
     );
     assert!(rgba.pixels.chunks_exact(4).all(|p| p[3] == 255));
+    // The ffmpeg CLI's scale filter with the same flags (bicubic) converts and scales in one
+    // swscale pass, as we do: identical bytes.
+    let cli_rgba =
+        &ffmpeg_filtered_frames(&path, "scale=32:20:flags=bicubic", "rgba", 32 * 20 * 4)[2];
+    assert!(
+        rgba.pixels[..] == cli_rgba[..],
+        "RGBA 32x20 vs ffmpeg -vf scale (max/mean diff {:?})",
+        pixel_difference(&rgba.pixels, cli_rgba)
+    );
     let rgb = video
         .frame_index(
             2,
@@ -503,7 +515,21 @@ fn output_sizes_and_layouts() {
         max <= 4 && mean < 1.0,
         "RGBA vs RGB24: max {max}, mean {mean}"
     );
+    let cli_rgb =
+        &ffmpeg_filtered_frames(&path, "scale=32:20:flags=bicubic", "rgb24", 32 * 20 * 3)[2];
+    assert!(
+        rgb.pixels[..] == cli_rgb[..],
+        "RGB24 32x20 vs ffmpeg -vf scale (max/mean diff {:?})",
+        pixel_difference(&rgb.pixels, cli_rgb)
+    );
     let fitted = video.frame_index(2, FrameSpec::fit_rgb(48, 48)).unwrap();
     assert_eq!((fitted.width, fitted.height), (48, 32));
     assert_eq!(fitted.row_bytes(), 48 * 3);
+    let cli_fitted =
+        &ffmpeg_filtered_frames(&path, "scale=48:32:flags=bicubic", "rgb24", 48 * 32 * 3)[2];
+    assert!(
+        fitted.pixels[..] == cli_fitted[..],
+        "fitted 48x32 vs ffmpeg -vf scale (max/mean diff {:?})",
+        pixel_difference(&fitted.pixels, cli_fitted)
+    );
 }

@@ -12,6 +12,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use keye_model::generate::GenerationOutput;
 use keye_model::{
     chat::{ChatMessage, ContentPart, MessageContent},
     generate::{
@@ -19,7 +20,13 @@ use keye_model::{
         ThinkingMode, prepare_prompt,
     },
 };
-use keye_studio::inference::{AskEvent, LoadedModel, Question, spawn_ask};
+use keye_studio::{
+    inference::{AskEvent, AskHandle, LoadedModel, Question, spawn_ask},
+    remote::{
+        NO_REMOTE_ATTENTION, RemoteMediaKnobs, RemoteQuestion, RemoteSampling, RemoteServer,
+        spawn_remote_ask,
+    },
+};
 
 #[derive(clap::Args)]
 pub struct AskArgs {
@@ -27,8 +34,22 @@ pub struct AskArgs {
     #[arg(required = true, num_args = 1.., value_name = "MEDIA... QUESTION")]
     pub inputs: Vec<String>,
     /// Checkpoint folder (config.json, safetensors, tokenizer.json, preprocessor_config.json).
-    #[arg(long)]
-    pub model: PathBuf,
+    #[arg(long, required_unless_present = "server", conflicts_with = "server")]
+    pub model: Option<PathBuf>,
+    /// Ask an OpenAI-compatible server instead (vLLM serving Keye-VL, or `keye-studio serve`),
+    /// e.g. http://127.0.0.1:8000; the server's own defaults apply to unset sampling knobs.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// The server's API key (sent as `Authorization: Bearer KEY`).
+    #[arg(long, value_name = "KEY", requires = "server")]
+    pub api_key: Option<String>,
+    /// The model to ask on the server (default: the first it lists).
+    #[arg(long, value_name = "NAME", requires = "server")]
+    pub served_model: Option<String>,
+    /// Send the media as file:// paths instead of their bytes (a server on this machine or a
+    /// shared filesystem, allowed by its --media-root).
+    #[arg(long, requires = "server")]
+    pub send_paths: bool,
     #[command(flatten)]
     pub placement: super::PlacementArgs,
     #[command(flatten)]
@@ -90,16 +111,20 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
             bail!("{path}: no such file");
         }
     }
-    let loaded = Arc::new(load(
-        &args.model,
-        args.placement,
-        !args.json && std::io::stderr().is_terminal(),
-    )?);
     let thinking = match (args.think, args.no_think) {
         (true, _) => ThinkingMode::Think,
         (_, true) => ThinkingMode::NoThink,
         _ => ThinkingMode::Auto,
     };
+    let media: Vec<PathBuf> = media.iter().map(PathBuf::from).collect();
+    let Some(model_dir) = &args.model else {
+        return ask_server(&args, media, question.clone(), thinking);
+    };
+    let loaded = Arc::new(load(
+        model_dir,
+        args.placement,
+        !args.json && std::io::stderr().is_terminal(),
+    )?);
     let config = loaded.runtime.model.config();
     let mut sampling = loaded.runtime.sampling.clone();
     if let Some(t) = args.temperature {
@@ -127,7 +152,7 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
     let handle = spawn_ask(
         loaded.clone(),
         Question {
-            media: media.iter().map(PathBuf::from).collect(),
+            media,
             history: vec![],
             text: question.clone(),
             system: args.system.clone(),
@@ -137,15 +162,79 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
             budget: args.budget.budget(loaded.default_budget()),
         },
     );
+    let output = show_answer(handle, args.json)?;
+    if let (Some(path), Some(capture)) = (&args.attention, &output.attention) {
+        let index = capture.save(path)?;
+        if !args.json {
+            eprintln!(
+                "attention maps: {} (index {})",
+                path.display(),
+                index.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ask --server`: the same question to an OpenAI-compatible server, shown the same way.
+fn ask_server(
+    args: &AskArgs,
+    media: Vec<PathBuf>,
+    text: String,
+    thinking: ThinkingMode,
+) -> anyhow::Result<ExitCode> {
+    if args.attention.is_some() {
+        bail!("--attention: {NO_REMOTE_ATTENTION}");
+    }
+    let Some(url) = &args.server else {
+        bail!("give --model DIR or --server URL");
+    };
+    if args.budget.max_visual_tokens.is_some() {
+        bail!("--max-visual-tokens is the server's to set (its own --max-visual-tokens)");
+    }
+    let server = RemoteServer::new(url, args.api_key.clone())?;
+    let model = match &args.served_model {
+        Some(name) => name.clone(),
+        None => server.default_model()?,
+    };
+    let question = RemoteQuestion {
+        model,
+        media,
+        history: vec![],
+        text,
+        system: args.system.clone(),
+        thinking,
+        sampling: RemoteSampling {
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            repetition_penalty: args.repetition_penalty,
+            max_new_tokens: args.max_new_tokens,
+            seed: Some(args.seed),
+        },
+        media_knobs: RemoteMediaKnobs {
+            fps: args.budget.fps,
+            max_frames: args.budget.max_frames,
+            max_pixels: args.budget.max_pixels,
+        },
+        send_paths: args.send_paths,
+    };
+    show_answer(spawn_remote_ask(server, question), args.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Streams an ask's events to the terminal (reasoning dimmed, preparation as a bar on stderr)
+/// or as JSON lines; Ctrl-C cancels it. The generation's output, or the failure as the error.
+fn show_answer(handle: AskHandle, json: bool) -> anyhow::Result<GenerationOutput> {
     let cancel = handle.cancel_flag();
     // A second Ctrl-C handler cannot be installed; the first ask in a process owns it.
     let _ = ctrlc::set_handler(move || cancel.store(true, std::sync::atomic::Ordering::Relaxed));
 
     let mut out = std::io::stdout().lock();
-    let styled = !args.json && out.is_terminal();
+    let styled = !json && out.is_terminal();
     let mut failed = None;
     // Decoding and encoding the media can take a while on long videos: show it on a terminal.
-    let preparing = if !args.json && std::io::stderr().is_terminal() {
+    let preparing = if !json && std::io::stderr().is_terminal() {
         ProgressBar::new(0)
     } else {
         ProgressBar::hidden()
@@ -162,6 +251,10 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
                 failed = Some(message);
                 continue;
             }
+            AskEvent::Refused(refusal) => {
+                failed = Some(refusal.to_string());
+                continue;
+            }
             AskEvent::Preparing { stage, done, total } => {
                 preparing.set_message(stage);
                 preparing.set_length(total as u64);
@@ -173,7 +266,7 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
         };
-        if args.json {
+        if json {
             if matches!(event, GenerationEvent::Attention(_)) {
                 continue; // The maps go to the --attention file.
             }
@@ -214,18 +307,7 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
     if let Some(message) = failed {
         bail!("{message}");
     }
-    let output = output?;
-    if let (Some(path), Some(capture)) = (&args.attention, &output.attention) {
-        let index = capture.save(path)?;
-        if !args.json {
-            eprintln!(
-                "attention maps: {} (index {})",
-                path.display(),
-                index.display()
-            );
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(output?)
 }
 
 #[derive(clap::Args)]

@@ -6,12 +6,15 @@ use std::process::ExitCode;
 pub enum BenchCommand {
     /// Full decode to RGB24 vs the ffmpeg CLI, and random-seek latency vs one GOP decode.
     Decode(super::video::BenchDecodeArgs),
-    /// Prefill tokens/s and a forward's peak memory on CPU.
+    /// Load time, peak memory, prefill and decode tokens/s of a model of real shapes, against the
+    /// matrix-product and memory-bandwidth ceilings measured in the same run.
     Model(super::model::BenchModelArgs),
     /// Decode tokens/s of a checkpoint with and without attention capture, and their ratio.
     Generate(super::ask::BenchGenerateArgs),
     /// Decoding the frames an encoder samples vs the ffmpeg CLI with a select filter.
     Sample(super::plan::BenchSampleArgs),
+    /// Top-1 agreement and KL divergence of a quantized model against f32.
+    Quality(super::quantize::BenchQualityArgs),
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -20,5 +23,6 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Model(args) => super::model::bench_model(args),
         BenchCommand::Generate(args) => super::ask::bench_generate(args),
         BenchCommand::Sample(args) => super::plan::bench_sample(args),
+        BenchCommand::Quality(args) => super::quantize::bench_quality(args),
     }
 }

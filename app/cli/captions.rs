@@ -182,9 +182,11 @@ fn load(path: &Path, fields: &FieldNames) -> anyhow::Result<CaptionFile> {
     Ok(file?)
 }
 
-fn report_problems(file: &CaptionFile) {
+/// Tells each load problem on stderr with what the command did about it (`what`: "left as it
+/// is", "not counted", ...).
+fn report_problems(file: &CaptionFile, what: &str) {
     for problem in file.problems() {
-        eprintln!("{problem} (record skipped, kept as it is in the file)");
+        eprintln!("{problem} ({what})");
     }
 }
 
@@ -259,7 +261,7 @@ fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
 
 fn fmt(args: FmtArgs) -> anyhow::Result<ExitCode> {
     let mut file = load(&args.file, &args.fields.names())?;
-    report_problems(&file);
+    report_problems(&file, "left as it is");
     let mut changed = Vec::new();
     let captions: Vec<_> = file
         .records()
@@ -306,7 +308,7 @@ fn fmt(args: FmtArgs) -> anyhow::Result<ExitCode> {
 
 fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let file = load(&args.file, &args.fields.names())?;
-    report_problems(&file);
+    report_problems(&file, "not exported");
     let text = match args.to {
         ExportFormat::Csv => export::qa_csv(&file)?,
         ExportFormat::Vtt | ExportFormat::Srt => {
@@ -323,7 +325,7 @@ fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         }
     };
     match &args.out {
-        Some(out) => haic::save::write_atomic(out, text.as_bytes(), false)?,
+        Some(out) => haic::save::write_derived(out, text.as_bytes(), &args.file)?,
         None => std::io::stdout().write_all(text.as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
@@ -369,27 +371,58 @@ fn pick_caption(
     }
 }
 
+/// Converts between JSON and JSON Lines. What could not be read is never dropped silently:
+/// in the file's own format it is copied as it is; in the other format the conversion is
+/// refused (naming the first problem) unless `--drop-bad` asks to leave it out, and then each
+/// left-out problem is told.
 fn convert(args: ConvertArgs) -> anyhow::Result<ExitCode> {
     let file = load(&args.file, &args.fields.names())?;
-    report_problems(&file);
     let format = match (args.to, Format::from_path(&args.out)) {
         (Some(ConvertFormat::Jsonl), _) | (None, Format::JsonLines) => Format::JsonLines,
         _ if matches!(file.format(), Format::JsonObject | Format::JsonMap) => file.format(),
         _ => Format::JsonArray,
     };
-    file.save_as(&args.out, format, args.drop_bad)?;
+    let problems = file.problems();
+    let verbatim = format == file.format();
+    let bytes = match file.to_bytes(format, args.drop_bad) {
+        Ok(bytes) => bytes,
+        Err(haic::Error::NotConvertible { problem }) => {
+            let more = match problems.len() - 1 {
+                0 => String::new(),
+                1 => " and 1 more problem (captions validate lists them)".to_owned(),
+                n => format!(" and {n} more problems (captions validate lists them)"),
+            };
+            anyhow::bail!(
+                "{problem}{more}; not converted: fix the file, or pass --drop-bad to leave out what cannot be read"
+            );
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let what = if verbatim {
+        "copied as it is"
+    } else {
+        "left out"
+    };
+    report_problems(&file, what);
+    haic::save::write_derived(&args.out, &bytes, &args.file)?;
+    let records = file.records().count();
+    let unread = file.len() - records;
+    let unread = match (unread, verbatim) {
+        (0, _) => String::new(),
+        (n, true) => format!(", {n} unreadable record(s) copied as they are"),
+        (n, false) => format!(", {n} unreadable record(s) left out"),
+    };
     eprintln!(
-        "{} -> {}: {} record(s)",
+        "{} -> {}: {records} record(s) written{unread}",
         args.file.display(),
         args.out.display(),
-        file.records().count()
     );
     Ok(ExitCode::SUCCESS)
 }
 
 fn stats(args: StatsArgs) -> anyhow::Result<ExitCode> {
     let file = load(&args.file, &args.fields.names())?;
-    report_problems(&file);
+    report_problems(&file, "not counted");
     let stats = Stats::of(&file);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&stats)?);

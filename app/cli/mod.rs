@@ -3,6 +3,7 @@
 
 pub mod ask;
 pub mod bench;
+pub mod caption;
 pub mod captions;
 pub mod demo;
 pub mod eval;
@@ -10,6 +11,8 @@ pub mod gui;
 pub mod inspect;
 pub mod model;
 pub mod plan;
+pub mod quantize;
+pub mod serve;
 pub mod video;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -17,6 +20,7 @@ use keye_model::{
     LoadProgress,
     budget::VisualBudget,
     device::{DTypeChoice, DeviceChoice},
+    quantize::{QuantKind, QuantizeSpec},
 };
 use keye_studio::inference::Placement;
 
@@ -31,6 +35,13 @@ pub struct PlacementArgs {
     /// memory, else bf16), f32, bf16 or f16. Norms, softmax and rotary tables stay in f32.
     #[arg(long, default_value = "auto")]
     pub dtype: DTypeChoice,
+    /// Quantize the decoder's linear layers at load: none, q8_0, q6k or q4k (a quantized copy
+    /// saved by `keye-studio quantize` beside the checkpoint is used instead when present).
+    #[arg(long, default_value = "none")]
+    pub quantize: QuantKind,
+    /// Quantize the vision tower's linear layers too.
+    #[arg(long, requires = "quantize")]
+    pub quantize_vision: bool,
 }
 
 impl PlacementArgs {
@@ -38,6 +49,10 @@ impl PlacementArgs {
         Placement {
             device: self.device,
             dtype: self.dtype,
+            quantize: QuantizeSpec {
+                kind: self.quantize,
+                vision: self.quantize_vision,
+            },
         }
     }
 }
@@ -89,6 +104,7 @@ pub fn loading_bar(visible: bool) -> (ProgressBar, Box<dyn FnMut(LoadProgress) +
         let (what, done, total) = match p {
             LoadProgress::CheckedShard { done, total } => ("shards", done, total),
             LoadProgress::LoadedTensor { done, total } => ("tensors", done, total),
+            LoadProgress::QuantizedTensor { done, total } => ("quantized", done, total),
         };
         callback_bar.set_message(what);
         callback_bar.set_length(total as u64);

@@ -7,12 +7,13 @@ use keye_model::{
     DType, LoadOptions,
     bench::{
         BenchSize, bench_inputs, measure_copy_bandwidth, measure_matmul_flops, parameter_count,
-        random_model,
+        random_quantized_model,
     },
     budget::gib,
     device::{DTypeChoice, device_name, resolve_device, resolve_dtype},
     golden::GoldenCase,
     keye::{DecodeState, KvCache, Prefill},
+    quantize::QuantizeSpec,
 };
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -27,6 +28,17 @@ pub enum BenchConfig {
     /// Keye-VL-8B-Preview's real shapes.
     #[value(name = "keye-preview-8b")]
     Preview8b,
+}
+
+impl BenchConfig {
+    pub fn size(self) -> BenchSize {
+        match self {
+            Self::Tiny => BenchSize::Tiny,
+            Self::Small => BenchSize::Small,
+            Self::Keye15_8b => BenchSize::Keye15_8b,
+            Self::Preview8b => BenchSize::Preview8b,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -76,6 +88,7 @@ pub fn golden_check(args: GoldenCheckArgs) -> anyhow::Result<ExitCode> {
     let report = case.run(LoadOptions {
         device,
         dtype,
+        quantize: args.placement.placement().quantize,
         progress: Some(progress),
         cancel: None,
     });
@@ -146,8 +159,13 @@ fn best_of(repeats: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow:
 }
 
 /// Bytes of the weights one decode step reads: every decoder layer, the final norm and the
-/// output projection (the embedding table is read one row at a time).
-fn decode_weight_bytes(config: &keye_model::KeyeConfig, bytes_per_weight: f64) -> f64 {
+/// output projection (the embedding table is read one row at a time), each at its stored size:
+/// `bytes_per_weight` for dense tensors, its block format's for quantized ones.
+fn decode_weight_bytes(
+    config: &keye_model::KeyeConfig,
+    bytes_per_weight: f64,
+    quantize: &QuantizeSpec,
+) -> f64 {
     let tied = config.text.tie_word_embeddings;
     config
         .expected_tensors()
@@ -158,7 +176,17 @@ fn decode_weight_bytes(config: &keye_model::KeyeConfig, bytes_per_weight: f64) -
                 || name == "lm_head.weight"
                 || (tied && name == "model.embed_tokens.weight")
         })
-        .map(|(_, shape)| shape.iter().product::<usize>() as f64 * bytes_per_weight)
+        .map(|(name, shape)| {
+            let elements = shape.iter().product::<usize>() as f64;
+            let format = match shape.as_slice() {
+                [_, columns] if quantize.covers(name) => quantize.format_for(*columns),
+                _ => None,
+            };
+            match format {
+                Some(f) => elements / f.block_size() as f64 * f.type_size() as f64,
+                None => elements * bytes_per_weight,
+            }
+        })
         .sum()
 }
 
@@ -167,7 +195,8 @@ fn decode_weight_bytes(config: &keye_model::KeyeConfig, bytes_per_weight: f64) -
 fn prefill_flops(config: &keye_model::KeyeConfig, tokens: usize, patches: usize) -> f64 {
     let t = &config.text;
     let v = &config.vision;
-    let decoder_weights = decode_weight_bytes(config, 1.0) - (t.vocab_size * t.hidden_size) as f64;
+    let decoder_weights = decode_weight_bytes(config, 1.0, &QuantizeSpec::default())
+        - (t.vocab_size * t.hidden_size) as f64;
     let vision_weights = 4.0 * (v.hidden_size * v.hidden_size) as f64
         + 2.0 * (v.hidden_size * v.intermediate_size) as f64;
     let attention =
@@ -198,25 +227,50 @@ pub fn bench_model(args: BenchModelArgs) -> anyhow::Result<ExitCode> {
     }
     let config = size.config()?;
     let parameters = parameter_count(&config);
-    let device = resolve_device(args.placement.device)?;
-    let dtype = resolve_dtype(args.placement.dtype, &device, parameters);
+    let placement = args.placement.placement();
+    let device = resolve_device(placement.device)?;
+    let dtype = placement.dense_dtype(&device, parameters);
+    let quantize = placement.quantize;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "bench model --config {}: {:.1} M parameters, {} on {} ({threads} CPU threads)",
+        "bench model --config {}: {:.1} M parameters, {}{} on {} ({threads} CPU threads)",
         size.name(),
         parameters as f64 / 1e6,
         dtype.as_str(),
+        if quantize.is_none() {
+            String::new()
+        } else {
+            format!(
+                " with {} linear layers{}",
+                quantize.kind,
+                if quantize.vision { " (vision too)" } else { "" }
+            )
+        },
         device_name(&device),
     );
 
+    // The ceilings first, so their buffers are freed before the model exists and do not count in
+    // its peak memory.
+    let ceiling = measure_matmul_flops(
+        args.prefill_chunk.min(args.text_tokens).max(16),
+        config.text.hidden_size,
+        config.text.intermediate_size,
+        dtype,
+        &device,
+        3,
+    )?;
+    // 2 x 128 MiB: far past any cache, small beside a model.
+    let bandwidth = measure_copy_bandwidth(128 << 20, threads, 5);
+    // From here the peak is the model's (Linux: VmHWM reset).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+
     let started = Instant::now();
-    let mut model = random_model(&config, dtype, &device).context("building the model")?;
+    let mut model =
+        random_quantized_model(&config, dtype, &device, &quantize).context("building the model")?;
     device.synchronize()?;
-    let weights = parameters as f64 * dtype.size_in_bytes() as f64;
     println!(
-        "  load: {:.1} s to make {} of random weights in memory",
+        "  load: {:.1} s to make the random weights in memory (and quantize them)",
         started.elapsed().as_secs_f64(),
-        gib(weights as u64)
     );
     model.set_prefill_chunk(args.prefill_chunk);
 
@@ -245,14 +299,6 @@ pub fn bench_model(args: BenchModelArgs) -> anyhow::Result<ExitCode> {
         device.synchronize()?;
         Ok(())
     })?;
-    let ceiling = measure_matmul_flops(
-        args.prefill_chunk.min(seq).max(16),
-        config.text.hidden_size,
-        config.text.intermediate_size,
-        dtype,
-        &device,
-        3,
-    )?;
     let achieved = prefill_flops(&config, seq, patches) / t_prefill;
     println!(
         "  prefill {seq} tokens ({}): {:.1} tokens/s ({:.2} s), {:.1} GFLOP/s = {:.2}x a {} matrix product's {:.1} GFLOP/s",
@@ -275,9 +321,8 @@ pub fn bench_model(args: BenchModelArgs) -> anyhow::Result<ExitCode> {
     device.synchronize()?;
     let t_decode = decode_start.elapsed().as_secs_f64();
     let rate = args.decode_tokens as f64 / t_decode.max(1e-9);
-    let per_token = decode_weight_bytes(&config, dtype.size_in_bytes() as f64);
+    let per_token = decode_weight_bytes(&config, dtype.size_in_bytes() as f64, &quantize);
     if device.is_cpu() {
-        let bandwidth = measure_copy_bandwidth(512 << 20, threads, 3);
         let limit = bandwidth / per_token;
         println!(
             "  decode {} tokens: {rate:.2} tokens/s; memory-bandwidth limit {limit:.2} tokens/s \

@@ -119,7 +119,7 @@ fn model_cost(
     });
     Ok(ModelCost {
         memory,
-        refusal: refusal.map(|e| e.to_string()),
+        refusal: refusal.map(|r| r.to_string()),
         dtype: dtype.as_str(),
         device: device_name(&device),
     })

@@ -10,18 +10,22 @@ use keye_ui::{ModelAction, Toasts, TransportBar, fit_frame_rect, format_time};
 use super::ask::AskController;
 use super::captions::{CaptionSession, OpenVideo, is_caption_file};
 use super::media::{Media, MediaNotice};
-use super::model::{ModelChange, ModelManager};
+use super::model::{self, ModelChange, ModelManager};
 use super::screenshot::{Outcome, Screenshotter};
 use super::settings::{Settings, Theme};
 use super::{LaunchOptions, fonts, frame_view, heatmap_view};
+use crate::inference::Placement;
 
 /// File types offered by the open dialog; anything FFmpeg reads can still be dropped on the window.
 const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "mkv", "webm", "avi", "m4v", "ts", "flv"];
 
 /// Which dialog a picked path answers.
+#[derive(Clone, Copy)]
 enum Pick {
     Video,
     ModelFolder,
+    /// A quantized model saved as one .gguf file.
+    ModelFile,
 }
 
 /// A file dialog runs on its own thread (portal dialogs block) and answers here.
@@ -83,12 +87,18 @@ impl StudioApp {
             Media::open(path, ctx)
         });
         let mut models = ModelManager::default();
-        // The remembered folder loads again only while it still looks like a checkpoint.
+        let remembered = settings.placement();
+        models.panel.choice = model::load_choice(Placement {
+            device: launch.device.unwrap_or(remembered.device),
+            dtype: launch.dtype.unwrap_or(remembered.dtype),
+            quantize: launch.quantize.unwrap_or(remembered.quantize),
+        });
+        // The remembered folder (or .gguf) loads again only while it still looks like a model.
         let model_path = launch.model.or_else(|| {
             settings
                 .model_dir
                 .clone()
-                .filter(|dir| dir.join("config.json").is_file())
+                .filter(|path| model::looks_like_model(path))
         });
         if let Some(dir) = model_path {
             models.open(dir, &mut toasts);
@@ -153,9 +163,8 @@ impl StudioApp {
                 .first()
                 .and_then(|p| p.parent())
                 .map(Path::to_path_buf),
-            Pick::ModelFolder => self.settings.model_dir.clone(),
+            Pick::ModelFolder | Pick::ModelFile => self.settings.model_dir.clone(),
         };
-        let is_video = matches!(pick, Pick::Video);
         let spawned = std::thread::Builder::new()
             .name("file-dialog".into())
             .spawn(move || {
@@ -163,15 +172,18 @@ impl StudioApp {
                 if let Some(dir) = start_dir {
                     dialog = dialog.set_directory(dir);
                 }
-                let picked = if is_video {
-                    dialog
+                let picked = match pick {
+                    Pick::Video => dialog
                         .set_title("Open a video")
                         .add_filter("Video", VIDEO_EXTENSIONS)
-                        .pick_file()
-                } else {
-                    dialog
+                        .pick_file(),
+                    Pick::ModelFolder => dialog
                         .set_title("Open a Keye-VL checkpoint folder")
-                        .pick_folder()
+                        .pick_folder(),
+                    Pick::ModelFile => dialog
+                        .set_title("Open a quantized Keye-VL model")
+                        .add_filter("GGUF model", &["gguf"])
+                        .pick_file(),
                 };
                 let _ = sender.send(picked);
                 repaint.request_repaint();
@@ -194,7 +206,9 @@ impl StudioApp {
         let pick = self.dialog.take().map(|d| d.pick);
         match (pick, answer) {
             (Some(Pick::Video), Some(path)) => self.open_video(&path, ctx),
-            (Some(Pick::ModelFolder), Some(path)) => self.models.open(path, &mut self.toasts),
+            (Some(Pick::ModelFolder | Pick::ModelFile), Some(path)) => {
+                self.models.open(path, &mut self.toasts)
+            }
             _ => {}
         }
     }
@@ -218,9 +232,12 @@ impl StudioApp {
 
     fn handle_dropped_files(&mut self, ctx: &egui::Context) {
         let dropped = ctx.input(|i| i.raw.dropped_files.first().map(|f| f.path().to_path_buf()));
-        // A dropped folder is a checkpoint, a .json/.jsonl file captions, any other file a video.
+        // A dropped folder or .gguf is a model, a .json/.jsonl file captions, any other file a
+        // video.
         match dropped {
-            Some(path) if path.is_dir() => self.models.open(path, &mut self.toasts),
+            Some(path) if path.is_dir() || keye_model::gguf::is_gguf(&path) => {
+                self.models.open(path, &mut self.toasts)
+            }
             Some(path) if is_caption_file(&path) => {
                 let repaint = ctx.clone();
                 self.captions
@@ -259,6 +276,9 @@ impl StudioApp {
                 if ui.button("Open checkpoint folder…").clicked() {
                     self.start_dialog(Pick::ModelFolder, ui.ctx());
                 }
+                if ui.button("Open quantized model (.gguf)…").clicked() {
+                    self.start_dialog(Pick::ModelFile, ui.ctx());
+                }
             });
             ui.menu_button("Captions", |ui| self.captions.menu(ui, &mut self.toasts));
             ui.menu_button("View", |ui| {
@@ -289,11 +309,14 @@ impl StudioApp {
         ui.separator();
         if self.inspector == InspectorTab::Ask {
             // Controls pinned at the bottom, the conversation scrolling above them.
+            // At most most of the inspector: the settings scroll inside it.
+            let most = ui.available_height() * 0.7;
             let jump = egui::Panel::bottom("ask-controls")
                 .resizable(true)
+                .max_size(most)
                 .show(ui, |ui| {
                     self.ask
-                        .controls_ui(ui, self.models.loaded(), &mut self.toasts)
+                        .controls_ui(ui, self.models.loaded(), &mut self.toasts, most)
                 })
                 .inner;
             self.ask.conversation_ui(ui);
@@ -378,10 +401,14 @@ impl StudioApp {
             let action = self.models.panel.ui(ui);
             if action == Some(ModelAction::Open) {
                 self.start_dialog(Pick::ModelFolder, ui.ctx());
+            } else if action == Some(ModelAction::OpenFile) {
+                self.start_dialog(Pick::ModelFile, ui.ctx());
             } else if let Some(action) = action
                 && self.models.handle(action) == Some(ModelChange::Unloaded)
             {
+                // Unload, or Reload dropping the current model first: nothing keeps it alive.
                 self.settings.model_dir = None;
+                self.captions.set_model(None);
             }
             ui.separator();
             ui.heading("Captions");
@@ -495,8 +522,12 @@ impl StudioApp {
             None => {}
         }
         let has_video = self.media.as_ref().and_then(Media::loaded).is_some();
-        self.ask
-            .update_availability(self.models.loaded(), self.models.is_loading(), has_video);
+        self.ask.update_availability(
+            self.models.loaded(),
+            self.models.connection(),
+            self.models.is_loading(),
+            has_video,
+        );
         self.ask.poll(ctx, &mut self.toasts);
         if let Some(question) = &self.launch_question {
             let model = self.models.loaded();
@@ -587,6 +618,8 @@ impl eframe::App for StudioApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.settings
+            .remember_placement(model::placement(self.models.panel.choice));
         self.settings.save(storage);
     }
 }

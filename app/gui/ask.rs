@@ -1,7 +1,13 @@
-//! The ask controller: turns the ask panel's requests into [`inference::spawn_ask`] runs, pumps
-//! their events into the panel every frame (tokens with their steps, so each stays selectable),
-//! keeps each turn's attention capture in memory for the heatmap and the attention track, and
-//! keeps the conversation of each video across restarts in a JSON file per video.
+//! The ask controller: turns the ask panel's requests into [`inference::spawn_ask`] runs with the
+//! panel's visual-token budget and the chosen capture layers, keeps the estimate of the next
+//! question's cost up to date (on a worker), pumps the ask's events into the panel every frame
+//! (tokens with their steps, so each stays selectable), keeps each turn's attention capture in
+//! memory for the heatmap and the attention track, and keeps the conversation of each video
+//! across restarts in a JSON file per video.
+
+mod attention;
+mod estimate;
+mod history;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,20 +16,21 @@ use std::time::{Duration, Instant};
 
 use eframe::egui;
 use keye_model::generate::{
-    CaptureSpec, GenerationEvent, Phase, SamplingParams, StopReason, ThinkingMode, TokenAttention,
-    VisionTokenMap, frame_totals,
+    CaptureSpec, GenerationEvent, Phase, SamplingParams, StopReason, ThinkingMode, frame_totals,
 };
-use keye_model::video::VideoEncoderKind;
 use keye_ui::{
-    AskAction, AskAvailability, AskPanel, AskRequest, AskTurn, CapturedLayers, FrameSpeed,
-    FrameValue, GenerationTiming, HeadChoice, HeatGrid, HeatmapControls, ModelTracks,
-    NO_MODEL_HINT, ReasoningTrace, SamplingSettings, SlowFastFrame, ThinkingChoice, Toasts,
-    TokenSelection, TraceDelta, TracePhase, TraceStatus, aggregate,
+    AskAction, AskAvailability, AskPanel, AskRequest, AskTurn, CaptureControls, FrameValue,
+    GenerationTiming, HeatGrid, HeatmapControls, ModelTracks, NO_MODEL_HINT, REMOTE_ATTENTION_NOTE,
+    SamplingSettings, ThinkingChoice, Toasts, TokenSelection, TraceDelta, TracePhase, TraceStatus,
 };
-use serde::{Deserialize, Serialize};
 
+use self::attention::TurnAttention;
+use self::estimate::{Estimator, Inputs, budget_settings, knob_label, visual_budget};
+use self::history::{history_file, load_history, save_history};
 use super::heatmap_view::HeatOverlay;
-use crate::inference::{self, AskEvent, AskHandle, LoadedModel, MediaFrames, Question, Turn};
+use super::server::Connection;
+use crate::inference::{self, AskEvent, AskHandle, LoadedModel, Question, Turn};
+use crate::remote::{RemoteMediaKnobs, RemoteQuestion, RemoteSampling, spawn_remote_ask};
 
 /// A generation in flight.
 struct Running {
@@ -36,118 +43,6 @@ struct Running {
     decode_started: Option<Instant>,
     /// Stop was pressed: however the worker ends, the turn ends as stopped, not failed.
     stop_requested: bool,
-}
-
-/// What one turn's generation captured, kept in memory (large; not saved).
-struct TurnAttention {
-    vision: VisionTokenMap,
-    media: Vec<MediaFrames>,
-    tokens: BTreeMap<usize, TokenAttention>,
-}
-
-impl TurnAttention {
-    /// The video among the media (the token map numbers it after any images).
-    fn video(&self) -> Option<usize> {
-        self.media.iter().position(|m| m.encoder.is_some())
-    }
-
-    fn captured(&self) -> CapturedLayers {
-        let first = self.tokens.values().next();
-        CapturedLayers {
-            layers: first
-                .map(|t| t.layers.iter().map(|l| l.layer).collect())
-                .unwrap_or_default(),
-            heads: first
-                .and_then(|t| t.layers.first())
-                .and_then(|l| l.per_head.as_ref())
-                .map(Vec::len),
-        }
-    }
-
-    /// The selected tokens' attention over all vision tokens, combined as the controls say.
-    fn combined_row(
-        &self,
-        steps: &std::ops::RangeInclusive<usize>,
-        controls: &HeatmapControls,
-    ) -> Option<Vec<f32>> {
-        let captured = self.captured();
-        let layer = controls.effective_layer(&captured)?;
-        let head = controls.effective_head(&captured);
-        let rows = self.tokens.range(steps.clone()).filter_map(|(_, token)| {
-            let layer = token.layers.iter().find(|l| l.layer == layer)?;
-            match head {
-                HeadChoice::Mean => Some(layer.mean.as_slice()),
-                HeadChoice::Head(h) => layer.per_head.as_ref()?.get(h).map(Vec::as_slice),
-            }
-        });
-        aggregate(rows, controls.aggregation)
-    }
-
-    /// The decoder frame of the video shown at `time`: the one spanning it, else the nearest.
-    fn frame_at(&self, video: usize, time: f64) -> Option<usize> {
-        let frames = &self.media.get(video)?.frames;
-        frames
-            .iter()
-            .position(|f| f.time <= time && time < f.end)
-            .or_else(|| {
-                frames
-                    .iter()
-                    .enumerate()
-                    .min_by(|(_, a), (_, b)| {
-                        let da = ((a.time + a.end) / 2.0 - time).abs();
-                        let db = ((b.time + b.end) / 2.0 - time).abs();
-                        da.total_cmp(&db)
-                    })
-                    .map(|(i, _)| i)
-            })
-    }
-
-    /// Sampled frames, tokens per frame, SlowFast speeds or Mavors chunks of the video.
-    fn fill_structure_tracks(&self, tracks: &mut ModelTracks) {
-        let Some(video) = self.video() else {
-            return;
-        };
-        let frames = &self.media[video].frames;
-        let tokens: Vec<usize> = self
-            .vision
-            .media
-            .get(video)
-            .map(|grid| grid.frames.iter().map(|(r, c)| r * c).collect())
-            .unwrap_or_default();
-        tracks.sampled_frames = frames.iter().map(|f| f.time).collect();
-        tracks.tokens_per_frame = frames
-            .iter()
-            .zip(&tokens)
-            .map(|(f, &n)| FrameValue {
-                time: f.time,
-                value: n as f32,
-            })
-            .collect();
-        tracks.slowfast.clear();
-        tracks.chunk_boundaries.clear();
-        match self.media[video].encoder {
-            // Slow frames keep the full token budget; fast ones get fewer.
-            Some(VideoEncoderKind::Keye15) => {
-                let slow = tokens.iter().copied().max().unwrap_or(0);
-                tracks.slowfast = frames
-                    .iter()
-                    .zip(&tokens)
-                    .map(|(f, &n)| SlowFastFrame {
-                        time: f.time,
-                        speed: if n == slow {
-                            FrameSpeed::Slow
-                        } else {
-                            FrameSpeed::Fast
-                        },
-                    })
-                    .collect();
-            }
-            Some(VideoEncoderKind::Mavors) => {
-                tracks.chunk_boundaries = frames.iter().skip(1).map(|f| f.time).collect();
-            }
-            _ => {}
-        }
-    }
 }
 
 /// The map for the current focus, computed once per change of focus, controls or frame.
@@ -174,6 +69,14 @@ pub struct AskController {
     attention_version: usize,
     /// The model whose generation config the sampling settings came from.
     sampling_from: Option<PathBuf>,
+    /// Which decoder layers the next question captures.
+    pub capture: CaptureControls,
+    /// The next question's cost, worked out on a worker.
+    estimator: Estimator,
+    /// The loaded model, as last handed to [`Self::update_availability`].
+    model: Option<Arc<LoadedModel>>,
+    /// The server that answers when no model is loaded.
+    remote: Option<Connection>,
 }
 
 impl Default for AskController {
@@ -189,6 +92,10 @@ impl Default for AskController {
             tracks_for: None,
             attention_version: 0,
             sampling_from: None,
+            capture: CaptureControls::default(),
+            estimator: Estimator::default(),
+            model: None,
+            remote: None,
         }
     }
 }
@@ -224,23 +131,31 @@ impl AskController {
         self.panel.set_turns(turns);
     }
 
-    /// Says whether asking is possible, and takes the model's sampling defaults once per model.
+    /// Says whether asking is possible, takes the model's sampling defaults once per checkpoint,
+    /// its budget defaults once per load (memory differs per device and dtype) and its decoder's
+    /// depth for the capture choice.
+    /// A connected server (`remote`) answers when no model is loaded.
     pub fn update_availability(
         &mut self,
         model: Option<&Arc<LoadedModel>>,
+        remote: Option<&Connection>,
         loading: bool,
         has_video: bool,
     ) {
-        let availability = match (model, has_video) {
-            (None, _) if loading => {
+        let answerer = model.is_some() || remote.is_some();
+        let availability = match (answerer, has_video) {
+            (false, _) if loading => {
                 AskAvailability::Unavailable("The model is loading…".to_owned())
             }
-            (None, _) => AskAvailability::Unavailable(NO_MODEL_HINT.to_owned()),
-            (Some(_), false) => AskAvailability::Unavailable(
+            (false, _) => AskAvailability::Unavailable(NO_MODEL_HINT.to_owned()),
+            (true, false) => AskAvailability::Unavailable(
                 "Open a video to ask about it (File > Open video…).".to_owned(),
             ),
-            (Some(_), true) => AskAvailability::Ready,
+            (true, true) => AskAvailability::Ready,
         };
+        if self.remote.as_ref() != remote {
+            self.remote = remote.cloned();
+        }
         if *self.panel.availability() != availability {
             self.panel.set_availability(availability);
         }
@@ -249,6 +164,25 @@ impl AskController {
         {
             self.sampling_from = Some(model.runtime.dir.clone());
             self.panel.sampling = settings_from(&model.runtime.sampling);
+        }
+        let same = match (&self.model, model) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            self.model = model.cloned();
+            if let Some(model) = model {
+                let defaults = budget_settings(model.default_budget());
+                // Knobs the user left alone follow the new model; turned ones stay.
+                if self.panel.budget == self.panel.budget_defaults {
+                    self.panel.budget = defaults;
+                }
+                self.panel.budget_defaults = defaults;
+                let text = &model.runtime.model.config().text;
+                self.capture
+                    .set_decoder(text.num_hidden_layers, text.num_attention_heads);
+            }
         }
     }
 
@@ -279,18 +213,36 @@ impl AskController {
             .show(ui, |ui| self.panel.conversation_ui(ui));
     }
 
-    /// The question box, settings and heatmap controls. Returns whether "jump to most attended
+    /// The question box (always in view), then settings and heatmap controls, which grow until
+    /// all of it is `max_height` tall and then scroll. Returns whether "jump to most attended
     /// frame" was pressed.
     pub fn controls_ui(
         &mut self,
         ui: &mut egui::Ui,
         model: Option<&Arc<LoadedModel>>,
         toasts: &mut Toasts,
+        max_height: f32,
     ) -> bool {
-        if let Some(action) = self.panel.controls_ui(ui) {
+        if let Some(action) = self.panel.question_ui(ui) {
             self.handle(action, model, toasts);
         }
-        ui.separator();
+        // Less the panel's own margins and separator, so the question box never slides under them.
+        let margins = 24.0;
+        let settings_height = (max_height - ui.min_rect().height() - margins).max(80.0);
+        egui::ScrollArea::vertical()
+            .id_salt("ask-settings")
+            .max_height(settings_height)
+            .min_scrolled_height(settings_height)
+            .show(ui, |ui| {
+                self.panel.settings_ui(ui);
+                ui.separator();
+                self.heatmap_ui(ui)
+            })
+            .inner
+    }
+
+    /// Which layers to capture and the heatmap's controls.
+    fn heatmap_ui(&mut self, ui: &mut egui::Ui) -> bool {
         let focus = self.panel.focus();
         let captured = focus
             .as_ref()
@@ -299,9 +251,17 @@ impl AskController {
             .map(TurnAttention::captured)
             .unwrap_or_default();
         let label = focus.as_ref().map(|f| self.describe(f));
+        let vision_tokens = self.panel.estimate.cost.as_ref().map(|c| c.visual_tokens);
+        let remote = self.model.is_none() && self.remote.is_some();
         egui::CollapsingHeader::new("Attention heatmap")
             .id_salt("ask-heatmap")
             .show(ui, |ui| {
+                if remote {
+                    ui.weak(REMOTE_ATTENTION_NOTE);
+                    return false;
+                }
+                self.capture
+                    .ui(ui, self.heatmap.capture_per_head, vision_tokens);
                 self.heatmap.ui(ui, &captured, label.as_deref()).jump
             })
             .body_returned
@@ -360,43 +320,22 @@ impl AskController {
         let turn = self.panel.turns().len().saturating_sub(1);
         self.attention
             .resize_with(self.panel.turns().len(), || None);
-        let (Some(model), Some((video, _))) = (model, &self.video) else {
-            self.panel
-                .finish(TraceStatus::Failed("no model or no video".to_owned()));
+        let Some(model) = model else {
+            match self.remote.clone() {
+                Some(connection) => self.start_remote(request, &connection, turn),
+                None => self
+                    .panel
+                    .finish(TraceStatus::Failed("no model is loaded".to_owned())),
+            }
             return;
         };
-        let history = self.panel.turns()[..turn]
-            .iter()
-            .filter(|t| *t.trace.status() == TraceStatus::Finished)
-            .map(|t| Turn {
-                question: t.question.clone(),
-                answer: t.trace.text(TracePhase::Answer),
-            })
-            .collect();
-        let mut sampling = model.runtime.sampling.clone();
-        apply_settings(&mut sampling, &request.sampling);
-        if let Err(problem) = sampling.validate() {
-            toasts.error(format!("Sampling settings: {problem}"));
-            self.panel.finish(TraceStatus::Failed(problem));
-            return;
-        }
-        let layers = model.runtime.model.config().text.num_hidden_layers;
-        let question = Question {
-            media: vec![video.clone()],
-            history,
-            text: request.question,
-            system: None,
-            thinking: match request.thinking {
-                ThinkingChoice::Auto => ThinkingMode::Auto,
-                ThinkingChoice::Think => ThinkingMode::Think,
-                ThinkingChoice::NoThink => ThinkingMode::NoThink,
-            },
-            sampling,
-            capture: Some(CaptureSpec {
-                layers: capture_layers(layers),
-                per_head: self.heatmap.capture_per_head,
-            }),
-            budget: model.default_budget(),
+        let question = match self.question_for(request, model, turn) {
+            Ok(question) => question,
+            Err(problem) => {
+                toasts.error(problem.clone());
+                self.panel.finish(TraceStatus::Failed(problem));
+                return;
+            }
         };
         self.running = Some(Running {
             handle: inference::spawn_ask(Arc::clone(model), question),
@@ -409,8 +348,100 @@ impl AskController {
         });
     }
 
-    /// Drains the running ask's events into the panel; repaints while it runs.
+    /// Asks the connected server: the same events as a local ask, without attention.
+    fn start_remote(&mut self, request: AskRequest, connection: &Connection, turn: usize) {
+        let Some((video, _)) = &self.video else {
+            self.panel
+                .finish(TraceStatus::Failed("no video is open".to_owned()));
+            return;
+        };
+        let settings = &request.sampling;
+        let question = RemoteQuestion {
+            model: connection.model.clone(),
+            media: vec![video.clone()],
+            history: self.history(turn),
+            text: request.question,
+            system: None,
+            thinking: thinking_mode(request.thinking),
+            sampling: RemoteSampling {
+                temperature: Some(settings.temperature),
+                top_k: Some(settings.top_k),
+                top_p: Some(settings.top_p),
+                repetition_penalty: Some(settings.repetition_penalty),
+                max_new_tokens: Some(settings.max_new_tokens),
+                seed: Some(settings.seed),
+            },
+            media_knobs: RemoteMediaKnobs {
+                fps: request.budget.fps,
+                max_frames: request.budget.max_frames,
+                max_pixels: request.budget.max_pixels,
+            },
+            send_paths: false,
+        };
+        self.running = Some(Running {
+            handle: spawn_remote_ask(connection.server.clone(), question),
+            turn,
+            step: 0,
+            prompt_tokens: 0,
+            prefill: Duration::ZERO,
+            decode_started: None,
+            stop_requested: false,
+        });
+    }
+
+    /// The finished turns before turn `turn`, as the conversation so far.
+    fn history(&self, turn: usize) -> Vec<Turn> {
+        self.panel.turns()[..turn]
+            .iter()
+            .filter(|t| *t.trace.status() == TraceStatus::Finished)
+            .map(|t| Turn {
+                question: t.question.clone(),
+                answer: t.trace.text(TracePhase::Answer),
+            })
+            .collect()
+    }
+
+    /// The question `request` asks of `model` about the open video as turn `turn`: the finished
+    /// turns before it as history, the panel's sampling and budget, the chosen capture layers.
+    fn question_for(
+        &self,
+        request: AskRequest,
+        model: &LoadedModel,
+        turn: usize,
+    ) -> Result<Question, String> {
+        let Some((video, _)) = &self.video else {
+            return Err("no video is open".to_owned());
+        };
+        let history = self.history(turn);
+        let mut sampling = model.runtime.sampling.clone();
+        apply_settings(&mut sampling, &request.sampling);
+        sampling
+            .validate()
+            .map_err(|problem| format!("Sampling settings: {problem}"))?;
+        let decoder_layers = model.runtime.model.config().text.num_hidden_layers;
+        let layers: Vec<usize> = (self.capture.layers.iter().copied())
+            .filter(|&l| l < decoder_layers)
+            .collect();
+        Ok(Question {
+            media: vec![video.clone()],
+            history,
+            text: request.question,
+            system: None,
+            thinking: thinking_mode(request.thinking),
+            sampling,
+            // No layers chosen: nothing captured, no memory spent on it.
+            capture: (!layers.is_empty()).then_some(CaptureSpec {
+                layers,
+                per_head: self.heatmap.capture_per_head,
+            }),
+            budget: visual_budget(&request.budget),
+        })
+    }
+
+    /// Keeps the estimate of the next question current, and drains the running ask's events
+    /// into the panel; repaints while it runs.
     pub fn poll(&mut self, ctx: &egui::Context, toasts: &mut Toasts) {
+        self.update_estimate(ctx);
         let Some(running) = &mut self.running else {
             return;
         };
@@ -531,17 +562,12 @@ impl AskController {
                     GenerationEvent::Phase { .. } | GenerationEvent::Boxed { .. } => {}
                 },
                 AskEvent::Failed(message) => {
-                    if self.panel.is_running() {
-                        let stopped = running.stop_requested;
-                        if !stopped {
-                            toasts.error(format!("Asking failed: {message}"));
-                        }
-                        self.panel.finish(if stopped {
-                            TraceStatus::Stopped
-                        } else {
-                            TraceStatus::Failed(message)
-                        });
-                    }
+                    fail_turn(&mut self.panel, running.stop_requested, message, toasts);
+                    ended = true;
+                }
+                AskEvent::Refused(refusal) => {
+                    let message = refusal.describe(&knob_label);
+                    fail_turn(&mut self.panel, running.stop_requested, message, toasts);
                     ended = true;
                 }
             }
@@ -645,6 +671,34 @@ impl AskController {
         Some(overlay)
     }
 
+    fn update_estimate(&mut self, ctx: &egui::Context) {
+        let panel = &self.panel;
+        let finished = |t: &&AskTurn| *t.trace.status() == TraceStatus::Finished;
+        let inputs = Inputs {
+            model: self.model.as_ref(),
+            video: self.video.as_ref().map(|(path, _)| path.as_path()),
+            budget: panel.budget,
+            max_new_tokens: panel.sampling.max_new_tokens,
+            turns: panel.turns().iter().filter(finished).count(),
+            question_chars: panel.question.chars().count(),
+        };
+        // The history goes into the prompt: count its tokens with the question's.
+        self.estimator.update(ctx, inputs, || {
+            let mut text = String::new();
+            for turn in panel.turns().iter().filter(finished) {
+                text.push_str(&turn.question);
+                text.push('\n');
+                text.push_str(&turn.trace.text(TracePhase::Answer));
+                text.push('\n');
+            }
+            text.push_str(&panel.question);
+            text
+        });
+        if self.panel.estimate != self.estimator.view {
+            self.panel.estimate = self.estimator.view.clone();
+        }
+    }
+
     fn save(&self, toasts: &mut Toasts) {
         let Some((video, Some(file))) = &self.video else {
             return;
@@ -653,15 +707,6 @@ impl AskController {
             toasts.error(message);
         }
     }
-}
-
-/// A few layers spread over the decoder (first, middle, last): enough to compare shallow and
-/// deep attention without keeping every layer of every token.
-fn capture_layers(num_layers: usize) -> Vec<usize> {
-    let mut layers = vec![0, num_layers / 2, num_layers.saturating_sub(1)];
-    layers.dedup();
-    layers.retain(|&l| l < num_layers);
-    layers
 }
 
 fn trace_phase(phase: Phase) -> TracePhase {
@@ -684,6 +729,14 @@ fn settings_from(sampling: &SamplingParams) -> SamplingSettings {
 }
 
 /// The user's settings over the model's (which keep their stop ids).
+fn thinking_mode(choice: ThinkingChoice) -> ThinkingMode {
+    match choice {
+        ThinkingChoice::Auto => ThinkingMode::Auto,
+        ThinkingChoice::Think => ThinkingMode::Think,
+        ThinkingChoice::NoThink => ThinkingMode::NoThink,
+    }
+}
+
 fn apply_settings(sampling: &mut SamplingParams, settings: &SamplingSettings) {
     sampling.temperature = settings.temperature;
     sampling.top_k = (settings.top_k > 0).then_some(settings.top_k);
@@ -693,506 +746,19 @@ fn apply_settings(sampling: &mut SamplingParams, settings: &SamplingSettings) {
     sampling.seed = settings.seed;
 }
 
-/// A conversation as saved: text only (attention is too large to keep).
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-struct SavedConversation {
-    video: PathBuf,
-    turns: Vec<SavedTurn>,
-}
-
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-struct SavedTurn {
-    question: String,
-    thinking: String,
-    sections: Vec<SavedSection>,
-    status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    timing: Option<SavedTiming>,
-}
-
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-struct SavedSection {
-    phase: String,
-    text: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-struct SavedTiming {
-    prompt_tokens: usize,
-    prefill_ms: f64,
-    generated_tokens: usize,
-    decode_ms: f64,
-}
-
-/// `<data dir>/conversations/<video name>-<hash of its full path>.json`: one file per video,
-/// readable names, no clash between equally named videos in different folders.
-fn history_file(video: &Path) -> Option<PathBuf> {
-    let dir = eframe::storage_dir("keye-studio")?.join("conversations");
-    let full = std::fs::canonicalize(video).unwrap_or_else(|_| video.to_path_buf());
-    // FNV-1a: stable across runs and Rust versions, unlike the std hasher.
-    let hash = full
-        .as_os_str()
-        .as_encoded_bytes()
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
-            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-        });
-    let stem: String = video
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(48)
-        .collect();
-    Some(dir.join(format!("{stem}-{hash:016x}.json")))
-}
-
-fn load_history(file: &Path) -> Result<Vec<AskTurn>, String> {
-    let text = match std::fs::read_to_string(file) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(error) => {
-            return Err(format!(
-                "Conversation history {}: cannot read it: {error}",
-                file.display()
-            ));
-        }
-    };
-    let saved: SavedConversation = serde_json::from_str(&text).map_err(|error| {
-        format!(
-            "Conversation history {}: not a saved conversation ({error}); it is left as is",
-            file.display()
-        )
-    })?;
-    Ok(saved.turns.into_iter().map(restore_turn).collect())
-}
-
-fn restore_turn(saved: SavedTurn) -> AskTurn {
-    let mut trace = ReasoningTrace::new();
-    for section in saved.sections {
-        let phase = match section.phase.as_str() {
-            "analysis" => TracePhase::Analysis,
-            "thinking" => TracePhase::Thinking,
-            _ => TracePhase::Answer,
-        };
-        trace.push(TraceDelta::new(phase, section.text));
+/// Ends the running turn after the worker failed or refused: stopped when the user asked it to,
+/// failed with `message` (and a toast) otherwise.
+fn fail_turn(panel: &mut AskPanel, stopped: bool, message: String, toasts: &mut Toasts) {
+    if !panel.is_running() {
+        return;
     }
-    trace.set_status(match saved.status.as_str() {
-        "stopped" => TraceStatus::Stopped,
-        "failed" => TraceStatus::Failed(saved.error.unwrap_or_default()),
-        // A turn saved while streaming (the app closed) ends where it stopped.
-        "streaming" => TraceStatus::Stopped,
-        _ => TraceStatus::Finished,
-    });
-    if let Some(t) = saved.timing {
-        trace.set_timing(GenerationTiming {
-            prompt_tokens: t.prompt_tokens,
-            prefill: Duration::from_secs_f64(t.prefill_ms.max(0.0) / 1000.0),
-            generated_tokens: t.generated_tokens,
-            decode: Duration::from_secs_f64(t.decode_ms.max(0.0) / 1000.0),
-        });
+    if stopped {
+        panel.finish(TraceStatus::Stopped);
+    } else {
+        toasts.error(format!("Asking failed: {message}"));
+        panel.finish(TraceStatus::Failed(message));
     }
-    AskTurn {
-        question: saved.question,
-        thinking: match saved.thinking.as_str() {
-            "think" => ThinkingChoice::Think,
-            "no_think" => ThinkingChoice::NoThink,
-            _ => ThinkingChoice::Auto,
-        },
-        trace,
-    }
-}
-
-fn saved_turn(turn: &AskTurn) -> SavedTurn {
-    let (status, error) = match turn.trace.status() {
-        TraceStatus::Streaming => ("streaming", None),
-        TraceStatus::Finished => ("finished", None),
-        TraceStatus::Stopped => ("stopped", None),
-        TraceStatus::Failed(message) => ("failed", Some(message.clone())),
-    };
-    SavedTurn {
-        question: turn.question.clone(),
-        thinking: match turn.thinking {
-            ThinkingChoice::Auto => "auto",
-            ThinkingChoice::Think => "think",
-            ThinkingChoice::NoThink => "no_think",
-        }
-        .to_owned(),
-        sections: turn
-            .trace
-            .sections()
-            .iter()
-            .map(|s| SavedSection {
-                phase: match s.phase {
-                    TracePhase::Analysis => "analysis",
-                    TracePhase::Thinking => "thinking",
-                    TracePhase::Answer => "answer",
-                }
-                .to_owned(),
-                text: s.text.clone(),
-            })
-            .collect(),
-        status: status.to_owned(),
-        error,
-        timing: turn.trace.timing().map(|t| SavedTiming {
-            prompt_tokens: t.prompt_tokens,
-            prefill_ms: t.prefill.as_secs_f64() * 1000.0,
-            generated_tokens: t.generated_tokens,
-            decode_ms: t.decode.as_secs_f64() * 1000.0,
-        }),
-    }
-}
-
-/// Writes the conversation through a temporary file and a rename, so a crash mid-write never
-/// leaves half a history.
-fn save_history(file: &Path, video: &Path, turns: &[AskTurn]) -> Result<(), String> {
-    let fail = |what: &str, error: &dyn std::fmt::Display| {
-        format!(
-            "Conversation history {}: cannot {what}: {error}",
-            file.display()
-        )
-    };
-    let saved = SavedConversation {
-        video: video.to_path_buf(),
-        turns: turns.iter().map(saved_turn).collect(),
-    };
-    let json = serde_json::to_string_pretty(&saved).map_err(|e| fail("encode it", &e))?;
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| fail("create its folder", &e))?;
-    }
-    let mut temporary = file.as_os_str().to_owned();
-    temporary.push(".partial");
-    let temporary = PathBuf::from(temporary);
-    std::fs::write(&temporary, json).map_err(|e| fail("write it", &e))?;
-    std::fs::rename(&temporary, file).map_err(|e| fail("replace it", &e))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn history_round_trips_through_the_file() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let file = dir.path().join("conversations/clip.json");
-        let mut trace = ReasoningTrace::new();
-        trace.push_token(
-            0,
-            TraceDelta::new(TracePhase::Thinking, "<think>hm</think>"),
-        );
-        trace.push_token(1, TraceDelta::new(TracePhase::Answer, "Two people."));
-        trace.set_status(TraceStatus::Finished);
-        trace.set_timing(GenerationTiming {
-            prompt_tokens: 12,
-            prefill: Duration::from_millis(30),
-            generated_tokens: 2,
-            decode: Duration::from_millis(10),
-        });
-        let turns = vec![AskTurn {
-            question: "How many?".into(),
-            thinking: ThinkingChoice::Think,
-            trace,
-        }];
-        save_history(&file, Path::new("/videos/clip.mp4"), &turns).expect("saved");
-        let restored = load_history(&file).expect("loaded");
-        assert_eq!(restored.len(), 1);
-        assert_eq!(restored[0].question, "How many?");
-        assert_eq!(restored[0].thinking, ThinkingChoice::Think);
-        assert_eq!(restored[0].trace.text(TracePhase::Answer), "Two people.");
-        assert_eq!(
-            restored[0].trace.text(TracePhase::Thinking),
-            "<think>hm</think>"
-        );
-        assert_eq!(
-            restored[0].trace.timing().map(|t| t.prompt_tokens),
-            Some(12)
-        );
-        assert!(!file.with_extension("json.partial").exists());
-    }
-
-    #[test]
-    fn a_damaged_history_file_is_reported_not_overwritten_silently() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let file = dir.path().join("clip.json");
-        std::fs::write(&file, "{ not json").expect("write");
-        let error = load_history(&file).expect_err("damaged");
-        assert!(error.contains("clip.json"), "{error}");
-        assert_eq!(load_history(&dir.path().join("none.json")), Ok(Vec::new()));
-    }
-
-    /// A two-frame video of 1x2 merged tokens each, and two generated tokens whose layer-0
-    /// attention looks at frame 0's right token and at frame 1's left token.
-    fn controller_with_capture() -> AskController {
-        use keye_model::generate::{
-            LayerAttention, MediaGrid, MediaKind, VisionTokenMap, VisionTokenRef,
-        };
-        let vision = VisionTokenMap {
-            media: vec![MediaGrid {
-                kind: MediaKind::Video,
-                frames: vec![(1, 2), (1, 2)],
-            }],
-            positions: vec![5, 6, 7, 8],
-            refs: (0..4)
-                .map(|i| VisionTokenRef {
-                    media: 0,
-                    frame: i / 2,
-                    row: 0,
-                    col: i % 2,
-                })
-                .collect(),
-        };
-        let token = |step: usize, mean: Vec<f32>| {
-            let frame_totals = frame_totals(&vision, &mean);
-            (
-                step,
-                TokenAttention {
-                    step,
-                    token: 1,
-                    layers: vec![LayerAttention {
-                        layer: 0,
-                        mean,
-                        per_head: None,
-                        frame_totals,
-                    }],
-                },
-            )
-        };
-        let tokens = BTreeMap::from([
-            token(0, vec![0.1, 0.3, 0.0, 0.0]),
-            token(1, vec![0.0, 0.0, 0.6, 0.2]),
-        ]);
-        let media = vec![MediaFrames {
-            path: PathBuf::from("clip.mp4"),
-            encoder: Some(VideoEncoderKind::Keye15),
-            frames: vec![
-                inference::FrameRef {
-                    index: 0,
-                    time: 0.0,
-                    end: 1.0,
-                },
-                inference::FrameRef {
-                    index: 30,
-                    time: 1.0,
-                    end: 2.0,
-                },
-            ],
-        }];
-        let mut controller = AskController::default();
-        let mut trace = ReasoningTrace::new();
-        trace.push_token(0, TraceDelta::new(TracePhase::Answer, "A"));
-        trace.push_token(1, TraceDelta::new(TracePhase::Answer, " dog"));
-        trace.set_status(TraceStatus::Finished);
-        controller.panel.set_turns(vec![AskTurn {
-            question: "Where?".into(),
-            thinking: ThinkingChoice::Auto,
-            trace,
-        }]);
-        controller.attention = vec![Some(TurnAttention {
-            vision,
-            media,
-            tokens,
-        })];
-        controller
-    }
-
-    #[test]
-    fn the_overlay_is_the_selected_tokens_map_on_the_frame_under_the_playhead() {
-        let mut controller = controller_with_capture();
-        assert!(controller.overlay(0.5).is_none(), "nothing selected");
-        controller.panel.select(Some(TokenSelection {
-            turn: 0,
-            steps: 0..=0,
-        }));
-        let first = controller.overlay(0.5).expect("map of token 0 on frame 0");
-        assert_eq!((first.grid.rows, first.grid.cols), (1, 2));
-        let [left, right] = first.grid.values[..] else {
-            panic!("two values: {:?}", first.grid.values);
-        };
-        assert!(
-            (left - 1.0 / 3.0).abs() < 1e-6 && right == 1.0,
-            "{left} {right}"
-        );
-        let again = controller.overlay(0.7).expect("same frame");
-        assert_eq!(
-            again.generation, first.generation,
-            "unchanged: no new upload"
-        );
-        let second = controller.overlay(1.5).expect("frame 1");
-        assert_ne!(second.generation, first.generation);
-        assert_eq!(
-            second.grid.values,
-            [0.0, 0.0],
-            "token 0 did not look at frame 1"
-        );
-        // Past the end, the nearest frame.
-        assert_eq!(
-            controller.overlay(9.0).map(|o| o.grid.values.clone()),
-            Some(second.grid.values.to_vec())
-        );
-    }
-
-    #[test]
-    fn the_tracks_show_the_sampled_frames_and_the_selection_attention_mass() {
-        let mut controller = controller_with_capture();
-        controller.panel.select(Some(TokenSelection {
-            turn: 0,
-            steps: 0..=1,
-        }));
-        let mut tracks = ModelTracks::default();
-        controller.update_tracks(&mut tracks);
-        assert_eq!(tracks.sampled_frames, [0.0, 1.0]);
-        let tokens: Vec<f32> = tracks.tokens_per_frame.iter().map(|v| v.value).collect();
-        assert_eq!(tokens, [2.0, 2.0]);
-        let mass: Vec<f32> = tracks.attention_mass.iter().map(|v| v.value).collect();
-        // Mean of the two tokens: frame 0 gets (0.4 + 0) / 2, frame 1 (0 + 0.8) / 2.
-        assert!(
-            (mass[0] - 0.2).abs() < 1e-6 && (mass[1] - 0.4).abs() < 1e-6,
-            "{mass:?}"
-        );
-        assert_eq!(tracks.most_attended(), Some(1.0));
-        controller.heatmap.aggregation = keye_ui::Aggregation::Max;
-        controller.update_tracks(&mut tracks);
-        let mass: Vec<f32> = tracks.attention_mass.iter().map(|v| v.value).collect();
-        assert!(
-            (mass[0] - 0.4).abs() < 1e-6 && (mass[1] - 0.8).abs() < 1e-6,
-            "{mass:?}"
-        );
-    }
-
-    fn tiny_model_and_video() -> (Arc<LoadedModel>, PathBuf) {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let model = Arc::new(
-            LoadedModel::load(
-                &root.join("tests/fixtures/models/keye-1.5-tiny"),
-                Default::default(),
-                None,
-                None,
-            )
-            .expect("tiny checkpoint"),
-        );
-        (model, root.join("assets/sample-16x9.mp4"))
-    }
-
-    /// A controller on `video` with the model ready, keeping no history file (the test must not
-    /// write into the developer's data folder).
-    fn ready_controller(model: &Arc<LoadedModel>, video: &Path) -> AskController {
-        let mut controller = AskController {
-            video: Some((video.to_path_buf(), None)),
-            ..AskController::default()
-        };
-        controller.update_availability(Some(model), false, true);
-        controller
-    }
-
-    /// Polls like the UI does until the ask ends.
-    fn poll_until_done(controller: &mut AskController, toasts: &mut Toasts) {
-        let ctx = egui::Context::default();
-        let started = Instant::now();
-        while controller.is_running() {
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "no end in 2 min"
-            );
-            controller.poll(&ctx, toasts);
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// The real path: the tiny checkpoint, the sample video, the panel's Ask, the event pump.
-    #[test]
-    fn asking_the_tiny_model_streams_every_token_into_the_panel() {
-        let (model, video) = tiny_model_and_video();
-        let mut toasts = Toasts::default();
-        let mut controller = ready_controller(&model, &video);
-        controller.panel.sampling.max_new_tokens = 12;
-        controller.panel.thinking = ThinkingChoice::NoThink;
-        assert!(controller.ask_now("What moves?", Some(&model), &mut toasts));
-        assert!(controller.is_running());
-        poll_until_done(&mut controller, &mut toasts);
-        assert!(toasts.items().is_empty(), "{:?}", toasts.items());
-        let turn = &controller.panel.turns()[0];
-        assert_eq!(*turn.trace.status(), TraceStatus::Finished);
-
-        // The same question straight through inference: every character arrived, in order.
-        let mut sampling = model.runtime.sampling.clone();
-        sampling.max_new_tokens = 12;
-        let direct = inference::spawn_ask(
-            Arc::clone(&model),
-            Question {
-                media: vec![video],
-                history: Vec::new(),
-                text: "What moves?".into(),
-                system: None,
-                thinking: ThinkingMode::NoThink,
-                sampling,
-                capture: None,
-                budget: model.default_budget(),
-            },
-        )
-        .join()
-        .expect("direct ask");
-        let streamed: String = turn
-            .trace
-            .sections()
-            .iter()
-            .map(|s| s.text.as_str())
-            .collect();
-        assert_eq!(streamed, direct.summary.text);
-        let timing = turn.trace.timing().expect("timing");
-        assert_eq!(timing.generated_tokens, direct.summary.timing.decode_steps);
-        assert!(timing.prompt_tokens > 0);
-
-        // Every token with text is selectable and its attention was captured.
-        let attention = controller.turn_attention(0).expect("capture");
-        for section in turn.trace.sections() {
-            for piece in &section.pieces {
-                let step = piece.step.expect("streamed text has its step");
-                assert!(attention.tokens.contains_key(&step), "step {step}");
-            }
-        }
-        assert!(
-            controller.panel.selection().is_some(),
-            "the answer is selected"
-        );
-        assert!(
-            controller.overlay(0.0).is_some(),
-            "a map on the first frame"
-        );
-        let mut tracks = ModelTracks::default();
-        controller.update_tracks(&mut tracks);
-        assert!(!tracks.sampled_frames.is_empty());
-        assert_eq!(tracks.attention_mass.len(), tracks.sampled_frames.len());
-        assert!(tracks.most_attended().is_some());
-    }
-
-    #[test]
-    fn stop_ends_the_turn_as_stopped_without_an_error() {
-        let (model, video) = tiny_model_and_video();
-        let mut toasts = Toasts::default();
-        let mut controller = ready_controller(&model, &video);
-        assert!(controller.ask_now("What moves?", Some(&model), &mut toasts));
-        controller.handle(AskAction::Stop, Some(&model), &mut toasts);
-        poll_until_done(&mut controller, &mut toasts);
-        assert!(toasts.items().is_empty(), "{:?}", toasts.items());
-        let status = controller.panel.turns()[0].trace.status().clone();
-        assert_eq!(status, TraceStatus::Stopped);
-        assert_eq!(*controller.panel.availability(), AskAvailability::Ready);
-        assert!(!controller.panel.is_running(), "asking again is possible");
-    }
-
-    #[test]
-    fn captured_layers_spread_over_the_decoder() {
-        assert_eq!(capture_layers(36), [0, 18, 35]);
-        assert_eq!(capture_layers(2), [0, 1]);
-        assert_eq!(capture_layers(1), [0]);
-    }
-}
+mod tests;

@@ -8,11 +8,12 @@ pub mod ask;
 mod captions;
 mod fonts;
 pub mod frame_view;
-mod heatmap_view;
+pub mod heatmap_view;
 mod media;
 mod model;
 mod quad;
 mod screenshot;
+mod server;
 mod settings;
 
 use std::path::PathBuf;
@@ -20,7 +21,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use app::StudioApp;
-pub use captions::draft_prompt;
 pub use screenshot::ScreenshotRequest;
 
 /// Window size on start (points); the smoke test checks screenshots against it.
@@ -32,6 +32,11 @@ pub struct LaunchOptions {
     pub video: Option<PathBuf>,
     /// A checkpoint folder (Hugging Face layout).
     pub model: Option<PathBuf>,
+    /// `--device` / `--dtype` / `--quantize`: the model manager's choice, over the remembered
+    /// one.
+    pub device: Option<keye_model::device::DeviceChoice>,
+    pub dtype: Option<keye_model::device::DTypeChoice>,
+    pub quantize: Option<keye_model::quantize::QuantizeSpec>,
     /// A HAIC caption file (JSON or JSONL).
     pub captions: Option<PathBuf>,
     /// Ask this question once the model and the video are ready, as if typed and sent (smoke

@@ -74,8 +74,8 @@ impl Screenshotter {
     }
 }
 
-/// Writes the window's pixels as an RGBA PNG, through a temporary file so a reader never sees
-/// half a picture.
+/// Writes the window's pixels as an RGBA PNG, atomically and durably (`haic::save::write_atomic`),
+/// so a reader never sees half a picture.
 fn write_png(path: &std::path::Path, image: &egui::ColorImage) -> Result<(), GuiError> {
     let [width, height] = image.size;
     let bytes: Vec<u8> = image
@@ -95,11 +95,14 @@ fn write_png(path: &std::path::Path, image: &egui::ColorImage) -> Result<(), Gui
                 ),
             ))
         })?;
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".partial");
-    let temporary = PathBuf::from(temporary);
+    let mut png = std::io::Cursor::new(Vec::new());
     buffer
-        .save_with_format(&temporary, image::ImageFormat::Png)
+        .write_to(&mut png, image::ImageFormat::Png)
         .map_err(error)?;
-    std::fs::rename(&temporary, path).map_err(|e| error(image::ImageError::IoError(e)))
+    haic::save::write_atomic(path, png.get_ref(), false).map_err(|e| {
+        error(image::ImageError::IoError(match e {
+            haic::Error::Io { error, .. } => error,
+            other => std::io::Error::other(other.to_string()),
+        }))
+    })
 }

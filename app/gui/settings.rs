@@ -1,9 +1,13 @@
-//! What the app remembers between runs (theme, recent videos, the model folder), stored with
-//! eframe's storage next to egui's own memory (panel sizes and layout).
+//! What the app remembers between runs (theme, recent videos, the model folder and where it
+//! loads), stored with eframe's storage next to egui's own memory (panel sizes and layout).
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use keye_model::quantize::QuantizeSpec;
+
+use crate::inference::Placement;
 
 /// Key of the settings in eframe's storage.
 pub const STORAGE_KEY: &str = "keye-studio/settings";
@@ -36,6 +40,13 @@ pub struct Settings {
     pub recent_videos: Vec<PathBuf>,
     /// The checkpoint folder last chosen, offered again on the next start.
     pub model_dir: Option<PathBuf>,
+    /// The model manager's device and dtype, in `--device` / `--dtype` words ("cuda:1",
+    /// "bf16"), so a settings file stays readable and survives new choices.
+    pub model_device: Option<String>,
+    pub model_dtype: Option<String>,
+    /// `--quantize` words ("q4k") and whether the vision tower is quantized too.
+    pub model_quantize: Option<String>,
+    pub model_quantize_vision: bool,
 }
 
 impl Settings {
@@ -61,6 +72,30 @@ impl Settings {
     pub fn forget_video(&mut self, path: &Path) {
         self.recent_videos.retain(|p| p != path);
     }
+
+    /// The remembered device, dtype and quantization; a word this version does not know reads
+    /// as the default (`auto`, `none`).
+    pub fn placement(&self) -> Placement {
+        Placement {
+            device: parse_or_default(self.model_device.as_deref()),
+            dtype: parse_or_default(self.model_dtype.as_deref()),
+            quantize: QuantizeSpec {
+                kind: parse_or_default(self.model_quantize.as_deref()),
+                vision: self.model_quantize_vision,
+            },
+        }
+    }
+
+    pub fn remember_placement(&mut self, placement: Placement) {
+        self.model_device = Some(placement.device.to_string());
+        self.model_dtype = Some(placement.dtype.to_string());
+        self.model_quantize = Some(placement.quantize.kind.to_string());
+        self.model_quantize_vision = placement.quantize.vision;
+    }
+}
+
+fn parse_or_default<T: std::str::FromStr + Default>(word: Option<&str>) -> T {
+    word.and_then(|w| w.parse().ok()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -95,6 +130,10 @@ mod tests {
             theme: Theme::Light,
             recent_videos: vec![PathBuf::from("/a.mp4")],
             model_dir: Some(PathBuf::from("/models/keye")),
+            model_device: Some("cuda:1".into()),
+            model_dtype: Some("bf16".into()),
+            model_quantize: Some("q4k".into()),
+            model_quantize_vision: true,
         };
         let text = serde_json::to_string(&settings).expect("serialize");
         assert_eq!(
@@ -105,5 +144,37 @@ mod tests {
             serde_json::from_str(r#"{"theme":"Light","later":1}"#).expect("parse partial");
         assert_eq!(partial.theme, Theme::Light);
         assert!(partial.recent_videos.is_empty());
+        assert_eq!(partial.placement(), Placement::default());
+    }
+
+    #[test]
+    fn the_model_placement_is_remembered_in_command_line_words() {
+        use keye_model::device::{DTypeChoice, DeviceChoice};
+        use keye_model::quantize::QuantKind;
+        let mut settings = Settings::default();
+        assert_eq!(
+            settings.placement(),
+            Placement::default(),
+            "auto, auto, none"
+        );
+        let picked = Placement {
+            device: DeviceChoice::Cuda(1),
+            dtype: DTypeChoice::Bf16,
+            quantize: QuantizeSpec {
+                kind: QuantKind::Q4K,
+                vision: true,
+            },
+        };
+        settings.remember_placement(picked);
+        assert_eq!(settings.model_device.as_deref(), Some("cuda:1"));
+        assert_eq!(settings.model_dtype.as_deref(), Some("bf16"));
+        assert_eq!(settings.model_quantize.as_deref(), Some("q4k"));
+        let text = serde_json::to_string(&settings).expect("serialize");
+        let restored: Settings = serde_json::from_str(&text).expect("parse");
+        assert_eq!(restored.placement(), picked);
+        // A word from a newer version (or a hand edit) falls back to auto instead of failing.
+        settings.model_device = Some("tpu".into());
+        assert_eq!(settings.placement().device, DeviceChoice::Auto);
+        assert_eq!(settings.placement().dtype, DTypeChoice::Bf16);
     }
 }

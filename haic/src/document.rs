@@ -4,6 +4,10 @@
 //! The journal is `<file>.journal`: a header line naming the file version it belongs to (length
 //! and FNV-1a hash of its bytes), then one fsynced JSON line per apply/undo/redo. Opening a file
 //! replays its journal; a successful save deletes it.
+//!
+//! Typing reaches the document while the annotator types ([`Document::apply_typing`]): each
+//! commit is journaled at once, and the commits of one burst of typing in one field make one undo
+//! step.
 
 use std::{
     fs::{self, File, OpenOptions},
@@ -15,7 +19,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    edit::{self, Command},
+    edit::{self, Command, TextField},
     error::Error,
     file::{CaptionFile, FieldNames, Phase, Progress},
     model::CaptionRecord,
@@ -59,6 +63,11 @@ struct JournalHeader {
 #[serde(rename_all = "snake_case")]
 enum JournalEntry {
     Apply(Command),
+    /// Text typed into a field ([`Document::apply_typing`]).
+    Type {
+        command: Command,
+        burst_ends: bool,
+    },
     /// The record's content after the undo/redo is stored too: a journal started after a save
     /// replays into a session that has no undo history from before the save.
     Undo {
@@ -83,6 +92,9 @@ pub struct Document {
     version: u64,
     changes: Vec<Change>,
     journal: Option<File>,
+    /// The record and field of a burst of typing still going on: the top undo step is that
+    /// burst, and typing more in the same field joins it.
+    typing: Option<(usize, TextField)>,
 }
 
 /// `<file>.journal`.
@@ -92,12 +104,13 @@ pub fn journal_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// 64-bit FNV-1a: a stable fingerprint of the file version a journal belongs to.
+/// 64-bit FNV-1a: a stable fingerprint of the file version a journal belongs to (the same
+/// hash, from the same crate, as the app's history file names).
 fn fnv1a(bytes: &[u8]) -> String {
-    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    format!("{hash:016x}")
+    use std::hash::Hasher;
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(bytes);
+    format!("{:016x}", hasher.finish())
 }
 
 impl Document {
@@ -136,6 +149,7 @@ impl Document {
             version: 0,
             changes: Vec::new(),
             journal: None,
+            typing: None,
         }
     }
 
@@ -208,6 +222,14 @@ impl Document {
                         self.journal_error(format!("entry {replayed} cannot be replayed: {error}"))
                     })?;
                 }
+                JournalEntry::Type {
+                    command,
+                    burst_ends,
+                } => {
+                    self.execute_typing(&command, burst_ends).map_err(|error| {
+                        self.journal_error(format!("entry {replayed} cannot be replayed: {error}"))
+                    })?;
+                }
                 JournalEntry::Undo { record, content } => {
                     if !self.step_back() {
                         self.restore(record, content)?;
@@ -221,6 +243,8 @@ impl Document {
             }
             replayed += 1;
         }
+        // Typing in a new session starts a new undo step.
+        self.typing = None;
         // Keep appending to the same journal: it still describes edits on the unchanged file.
         let io = |error| Error::io(&path, error);
         let journal = OpenOptions::new().append(true).open(&path).map_err(io)?;
@@ -284,6 +308,12 @@ impl Document {
         !self.redo.is_empty()
     }
 
+    /// How many edits can be undone: after a journal replay, the edits it brought back (a
+    /// burst of typing is one, however many journal lines it took).
+    pub fn undo_steps(&self) -> usize {
+        self.undo.len()
+    }
+
     fn notify(&mut self, change: Change) {
         self.version += 1;
         self.changes.push(change);
@@ -301,6 +331,81 @@ impl Document {
     fn execute(&mut self, command: &Command) -> Result<(), Error> {
         let after = edit::apply(self.file.caption(command.record)?, &command.edit)?;
         self.restore(command.record, after)
+    }
+
+    /// Applies what a text field holds while the annotator types in it, journaled first like
+    /// every edit. Commands for the same field join the burst of typing going on there, so the
+    /// burst is one undo step; `burst_ends` closes it (the annotator paused or left the field),
+    /// and any other edit, undo, redo or save closes it too. Typing back to the text before
+    /// the burst takes its step away. A command that changes nothing and closes no burst is
+    /// not journaled.
+    pub fn apply_typing(&mut self, command: Command, burst_ends: bool) -> Result<(), Error> {
+        let field = command.edit.text_field().ok_or_else(|| {
+            Error::command(format!("{:?} is not an edit of a text field", command.edit))
+        })?;
+        let current = self.file.caption(command.record)?;
+        let after = edit::apply(current, &command.edit)?;
+        // The field is what counts: setting it to what it holds changes nothing, even where
+        // the record's text would be rendered anew.
+        let unchanged = field.value(&after) == field.value(current);
+        if unchanged && self.typing != Some((command.record, field)) {
+            return Ok(());
+        }
+        self.append_journal(&JournalEntry::Type {
+            command: command.clone(),
+            burst_ends,
+        })?;
+        self.execute_typing(&command, burst_ends)
+    }
+
+    fn execute_typing(&mut self, command: &Command, burst_ends: bool) -> Result<(), Error> {
+        let field = command.edit.text_field().ok_or_else(|| {
+            Error::command(format!("{:?} is not an edit of a text field", command.edit))
+        })?;
+        let record = command.record;
+        let current = self.file.caption(record)?;
+        let after = edit::apply(current, &command.edit)?;
+        let changed = after != *current;
+        let key = (record, field);
+        let burst_began_at = match self.undo.last() {
+            Some(step) if self.typing.as_ref() == Some(&key) && step.record == record => {
+                Some(step.before.clone())
+            }
+            _ => None,
+        };
+        match burst_began_at {
+            Some(before) if key.1.value(&after) == key.1.value(&before) => {
+                // Typed back to where the burst began: the burst undoes itself.
+                self.file.set_caption(record, before)?;
+                if let Some(step) = self.undo.pop() {
+                    self.state = step.state_before;
+                }
+                self.typing = None;
+                self.notify(Change::Record { record });
+                return Ok(());
+            }
+            Some(_) => {
+                if changed {
+                    self.file.set_caption(record, after.clone())?;
+                    let state = self.next_state;
+                    self.next_state += 1;
+                    if let Some(step) = self.undo.last_mut() {
+                        step.after = after;
+                        step.state_after = state;
+                    }
+                    self.state = state;
+                    self.notify(Change::Record { record });
+                }
+            }
+            None => {
+                if key.1.value(&after) != key.1.value(current) {
+                    self.restore(record, after)?;
+                }
+            }
+        }
+        self.typing = (!burst_ends && self.undo.last().is_some_and(|step| step.record == record))
+            .then_some(key);
+        Ok(())
     }
 
     /// Undoes the last edit; `Ok(false)` when there is none.
@@ -333,6 +438,7 @@ impl Document {
     fn restore(&mut self, record: usize, content: CaptionRecord) -> Result<(), Error> {
         let before = self.file.caption(record)?.clone();
         self.file.set_caption(record, content.clone())?;
+        self.typing = None;
         let state_after = self.next_state;
         self.next_state += 1;
         self.undo.push(Step {
@@ -349,6 +455,7 @@ impl Document {
     }
 
     fn step_back(&mut self) -> bool {
+        self.typing = None;
         let Some(step) = self.undo.pop() else {
             return false;
         };
@@ -366,6 +473,7 @@ impl Document {
     }
 
     fn step_forward(&mut self) -> bool {
+        self.typing = None;
         let Some(step) = self.redo.pop() else {
             return false;
         };
@@ -382,9 +490,15 @@ impl Document {
     }
 
     /// Saves atomically (with `<file>.bak`) and then deletes the journal: its edits are in the
-    /// file now.
-    pub fn save(&mut self) -> Result<(), Error> {
-        self.file.save()?;
+    /// file now. With nothing to save (no edit, or edits that undo each other) nothing is
+    /// written and the `.bak` stays as it is. Returns whether the file was written.
+    pub fn save(&mut self) -> Result<bool, Error> {
+        self.typing = None;
+        let wrote = if self.is_dirty() || self.file.is_modified() {
+            self.file.save()?
+        } else {
+            false
+        };
         self.journal = None;
         let path = journal_path(self.file.path());
         match fs::remove_file(&path) {
@@ -394,6 +508,17 @@ impl Document {
         }
         self.saved_state = self.state;
         self.notify(Change::Saved);
-        Ok(())
+        Ok(wrote)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn journal_fingerprints_keep_their_fnv1a_values() {
+        // Published FNV-1a 64 test vectors: journals written before still match their files.
+        assert_eq!(super::fnv1a(b""), "cbf29ce484222325");
+        assert_eq!(super::fnv1a(b"a"), "af63dc4c8601ec8c");
+        assert_eq!(super::fnv1a(b"foobar"), "85944171f73967e8");
     }
 }

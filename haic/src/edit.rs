@@ -93,6 +93,91 @@ pub enum Edit {
     },
 }
 
+/// A text field of a caption record that an annotator types into. The editor sends what the
+/// field holds as the annotator types; [`Document::apply_typing`](crate::Document::apply_typing)
+/// makes one undo step of one burst of typing in one field.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TextField {
+    /// The caption text as a whole.
+    Caption,
+    /// A person's attribute phrase.
+    Attributes { id: String },
+    /// One structured field of a person.
+    PersonDetail { id: String, field: PersonField },
+    /// An event's action.
+    Action { index: usize },
+}
+
+impl TextField {
+    /// The field's text in `caption` (an unset person detail is empty); `None` when the field
+    /// is not there (free text, or the person or event is gone).
+    pub fn value(&self, caption: &CaptionRecord) -> Option<String> {
+        let structure = caption.structure();
+        match self {
+            TextField::Caption => Some(caption.caption.clone()),
+            TextField::Attributes { id } => Some(structure?.person(id)?.attributes.clone()),
+            TextField::PersonDetail { id, field } => Some(
+                structure?
+                    .person(id)?
+                    .detail(*field)
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+            TextField::Action { index } => Some(structure?.events.get(*index)?.action.clone()),
+        }
+    }
+
+    /// The edit that sets the field to what the annotator typed. A person detail is stored
+    /// trimmed, and typed empty it is removed from the record rather than saved as "".
+    pub fn edit(&self, typed: &str) -> Edit {
+        match self {
+            TextField::Caption => Edit::SetText {
+                text: typed.to_owned(),
+            },
+            TextField::Attributes { id } => Edit::SetAttributes {
+                id: id.clone(),
+                attributes: typed.to_owned(),
+            },
+            TextField::PersonDetail { id, field } => {
+                let value = typed.trim();
+                Edit::SetPersonField {
+                    id: id.clone(),
+                    field: *field,
+                    value: (!value.is_empty()).then(|| value.to_owned()),
+                }
+            }
+            TextField::Action { index } => Edit::SetAction {
+                index: *index,
+                action: typed.to_owned(),
+            },
+        }
+    }
+
+    /// What [`value`](Self::value) reads once `typed` is applied with [`edit`](Self::edit).
+    pub fn stored(&self, typed: &str) -> String {
+        match self {
+            TextField::PersonDetail { .. } => typed.trim().to_owned(),
+            _ => typed.to_owned(),
+        }
+    }
+}
+
+impl Edit {
+    /// The text field this edit sets, when it sets one.
+    pub fn text_field(&self) -> Option<TextField> {
+        match self {
+            Edit::SetText { .. } => Some(TextField::Caption),
+            Edit::SetAttributes { id, .. } => Some(TextField::Attributes { id: id.clone() }),
+            Edit::SetPersonField { id, field, .. } => Some(TextField::PersonDetail {
+                id: id.clone(),
+                field: *field,
+            }),
+            Edit::SetAction { index, .. } => Some(TextField::Action { index: *index }),
+            _ => None,
+        }
+    }
+}
+
 /// The record after `edit`; the input is left alone so the caller can keep it for undo.
 pub fn apply(caption: &CaptionRecord, edit: &Edit) -> Result<CaptionRecord, Error> {
     let mut next = caption.clone();

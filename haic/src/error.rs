@@ -3,30 +3,30 @@
 
 use std::{fmt, path::PathBuf};
 
-/// A failure that stops an operation on a whole file.
+/// A failure that stops an operation on a whole file. Each message says the cause once: the
+/// I/O and CSV errors are shown in the message and not chained again as a source, so a report
+/// that prints the whole chain does not repeat them.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: loading was cancelled")]
     Cancelled { path: PathBuf },
     #[error(
-        "{path}: not saved, because the file's structure is broken ({problem}); fix the file by hand first so nothing is lost"
+        "{}:{}:{}: {}; not written, because the file's structure is broken (fix it by hand first so nothing is lost)",
+        problem.file.display(), problem.line, problem.column, problem.kind
     )]
-    BrokenStructure { path: PathBuf, problem: String },
+    BrokenStructure { problem: Box<Problem> },
+    /// Converting would leave out what could not be read (a bad record, or text between
+    /// records); the problem is the first one in the file.
     #[error(
-        "{path}: record {record} (line {line}) could not be read ({problem}); it cannot be converted to another format"
+        "{}; not converted, because the other format cannot keep what could not be read",
+        problem
     )]
-    BadRecordInConversion {
-        path: PathBuf,
-        record: usize,
-        line: usize,
-        problem: String,
-    },
+    NotConvertible { problem: Box<Problem> },
     #[error("{path}: record {record} does not exist (the file has {count})")]
     NoSuchRecord {
         path: PathBuf,
@@ -39,19 +39,15 @@ pub enum Error {
     Journal { path: PathBuf, message: String },
     #[error("{message}")]
     Command { message: String },
-    #[error("{path}: {source}")]
-    Csv {
-        path: PathBuf,
-        #[source]
-        source: csv::Error,
-    },
+    #[error("{path}: {error}")]
+    Csv { path: PathBuf, error: csv::Error },
 }
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 
@@ -81,6 +77,9 @@ pub enum ProblemKind {
         expected: String,
         found: String,
     },
+    /// A part of a field (an item of `people`, `events` or `options`, or one of its fields), named
+    /// by its path (`events[1].who`), is not what the format needs.
+    InvalidItem { path: String, problem: String },
     /// The record is not an object, or has neither a caption nor a question.
     NotARecord(String),
 }
@@ -110,6 +109,7 @@ impl fmt::Display for ProblemKind {
                 expected,
                 found,
             } => write!(f, "field \"{field}\" must be {expected}, found {found}"),
+            ProblemKind::InvalidItem { path, problem } => write!(f, "{path} {problem}"),
             ProblemKind::NotARecord(message) => write!(f, "{message}"),
         }
     }

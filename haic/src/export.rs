@@ -66,7 +66,7 @@ fn timestamp(seconds: f64, format: SubtitleFormat) -> String {
 pub fn qa_csv(file: &CaptionFile) -> Result<String, Error> {
     let csv_error = |source| Error::Csv {
         path: file.path().into(),
-        source,
+        error: source,
     };
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer

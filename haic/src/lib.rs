@@ -15,7 +15,7 @@ pub mod text;
 pub mod validate;
 
 pub use document::{Change, Document, Recovery};
-pub use edit::{Command, Edit};
+pub use edit::{Command, Edit, TextField};
 pub use error::{Error, Problem, ProblemKind};
 pub use file::{CaptionFile, FieldNames, Format, Phase, Progress, STREAMING_THRESHOLD};
 pub use model::{

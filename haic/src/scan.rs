@@ -213,22 +213,7 @@ impl Checker<'_> {
                 }
                 Some(b'\\') => {
                     escaped = true;
-                    self.pos += 1;
-                    match self.peek() {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
-                            self.pos += 1
-                        }
-                        Some(b'u') => {
-                            self.pos += 1;
-                            for _ in 0..4 {
-                                match self.peek() {
-                                    Some(byte) if byte.is_ascii_hexdigit() => self.pos += 1,
-                                    _ => return Err(self.invalid("bad \\u escape")),
-                                }
-                            }
-                        }
-                        _ => return Err(self.invalid("bad escape in string")),
-                    }
+                    self.escape()?;
                 }
                 Some(byte) if byte < 0x20 => {
                     return Err(
@@ -238,6 +223,87 @@ impl Checker<'_> {
                 Some(_) => self.pos += 1,
             }
         }
+    }
+
+    /// Checks one escape sequence (at the backslash), including that `\u` escapes of UTF-16
+    /// surrogates come in high-low pairs: a lone surrogate is no character, and serde_json
+    /// refuses it too.
+    fn escape(&mut self) -> Result<(), SyntaxError> {
+        let start = self.pos;
+        self.pos += 1;
+        match self.peek() {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                self.pos += 1;
+                Ok(())
+            }
+            Some(b'u') => {
+                let unit = self.hex_escape(start)?;
+                match unit {
+                    0xD800..=0xDBFF => {
+                        let low_start = self.pos;
+                        let low = if self.bytes[self.pos..].starts_with(b"\\u") {
+                            self.pos += 1;
+                            Some(self.hex_escape(low_start)?)
+                        } else {
+                            None
+                        };
+                        match low {
+                            Some(0xDC00..=0xDFFF) => Ok(()),
+                            _ => Err(SyntaxError {
+                                offset: start,
+                                kind: SyntaxKind::Invalid(format!(
+                                    "invalid escape {}: a high surrogate must be followed by a low surrogate escape (\\udc00 to \\udfff)",
+                                    &self.text[start..start + 6]
+                                )),
+                            }),
+                        }
+                    }
+                    0xDC00..=0xDFFF => Err(SyntaxError {
+                        offset: start,
+                        kind: SyntaxKind::Invalid(format!(
+                            "invalid escape {}: a low surrogate without a high surrogate escape (\\ud800 to \\udbff) before it",
+                            &self.text[start..start + 6]
+                        )),
+                    }),
+                    _ => Ok(()),
+                }
+            }
+            None => Err(self.error(SyntaxKind::Truncated)),
+            Some(_) => {
+                let escape = self.text[start..].chars().take(2).collect::<String>();
+                Err(SyntaxError {
+                    offset: start,
+                    kind: SyntaxKind::Invalid(format!(
+                        "invalid escape {escape} (JSON knows \\\" \\\\ \\/ \\b \\f \\n \\r \\t and \\uXXXX)"
+                    )),
+                })
+            }
+        }
+    }
+
+    /// Reads the four hex digits after `\u` (the position is at the `u`); `start` is the
+    /// backslash, where an error points.
+    fn hex_escape(&mut self, start: usize) -> Result<u32, SyntaxError> {
+        self.pos += 1;
+        let mut unit = 0;
+        for _ in 0..4 {
+            match self.peek() {
+                Some(byte) if byte.is_ascii_hexdigit() => {
+                    unit = unit * 16 + char::from(byte).to_digit(16).unwrap_or(0);
+                    self.pos += 1;
+                }
+                None => return Err(self.error(SyntaxKind::Truncated)),
+                Some(_) => {
+                    return Err(SyntaxError {
+                        offset: start,
+                        kind: SyntaxKind::Invalid(
+                            "invalid escape: \\u must be followed by four hex digits".into(),
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(unit)
     }
 
     fn literal(&mut self, word: &str) -> Result<(), SyntaxError> {
@@ -255,7 +321,14 @@ impl Checker<'_> {
             self.pos += 1;
         }
         match self.peek() {
-            Some(b'0') => self.pos += 1,
+            Some(b'0') => {
+                self.pos += 1;
+                if matches!(self.peek(), Some(b'0'..=b'9')) {
+                    return Err(
+                        self.invalid("bad number: a leading 0 must not be followed by digits")
+                    );
+                }
+            }
             Some(b'1'..=b'9') => self.digits(),
             _ => return Err(self.invalid("bad number")),
         }
@@ -319,6 +392,33 @@ pub(crate) fn skip_value_lenient(bytes: &[u8], start: usize) -> Option<usize> {
             Some(pos)
         }
     }
+}
+
+/// The spans of the items of a JSON array `text` (already checked by [`parse_record`]).
+pub(crate) fn array_items(text: &str) -> Vec<Range<usize>> {
+    let bytes = text.as_bytes();
+    let skip_whitespace = |mut pos: usize| {
+        while matches!(bytes.get(pos), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            pos += 1;
+        }
+        pos
+    };
+    let mut items = Vec::new();
+    let mut pos = skip_whitespace(1);
+    while let Some(&byte) = bytes.get(pos) {
+        if byte == b']' {
+            break;
+        }
+        let Some(end) = skip_value_lenient(bytes, pos) else {
+            break;
+        };
+        items.push(pos..end);
+        pos = skip_whitespace(end);
+        if bytes.get(pos) == Some(&b',') {
+            pos = skip_whitespace(pos + 1);
+        }
+    }
+    items
 }
 
 /// End (one past the closing quote) of the string starting at `start`.

@@ -353,7 +353,23 @@ impl Parser<'_> {
             let paragraph = &self.text[self.pos..limit];
             let end = if index + 1 < count {
                 let next = format!(". The {} person is ", ordinal(index + 1));
-                find_ignore_ascii_case(paragraph, &next)
+                match find_ignore_ascii_case(paragraph, &next) {
+                    Some(at) => Some(at),
+                    // The sentence ends, but no next person follows it: the count is too high.
+                    None if sentence_stop(paragraph).is_some() => {
+                        let stop = sentence_stop(paragraph).unwrap_or_default();
+                        return Err(ParseError {
+                            offset: self.pos + stop + 1,
+                            message: format!(
+                                "the count says {count} people but only {} {} introduced: \"The {} person is ...\" is missing",
+                                index + 1,
+                                if index == 0 { "is" } else { "are" },
+                                ordinal(index + 1)
+                            ),
+                        });
+                    }
+                    None => None,
+                }
             } else if paragraph_end.is_some() {
                 paragraph.rfind('.')
             } else {

@@ -174,14 +174,14 @@ fn free_text_captions_refuse_structure_edits_until_their_text_follows_the_format
     );
 }
 
-/// Runs in a child process (see the test below): applies the crash edits, says so, and waits to
-/// be killed. Without the variable it has nothing to do.
-#[test]
-fn crash_child() {
-    let Ok(path) = std::env::var("HAIC_CRASH_CHILD") else {
-        return;
-    };
-    let (mut document, _) = Document::open(&path, &FieldNames::default()).expect("child open");
+/// Set in the child process [`every_edit_survives_kill_9`] starts: the caption file to edit.
+const CRASH_CHILD: &str = "HAIC_CRASH_CHILD";
+
+/// The child's part of [`every_edit_survives_kill_9`]: applies the crash edits, says so with a
+/// marker file, and waits to be killed. The parent runs this test binary again with only that
+/// test selected and [`CRASH_CHILD`] set; this never returns.
+fn crash_child(path: &str) -> ! {
+    let (mut document, _) = Document::open(path, &FieldNames::default()).expect("child open");
     for edit in crash_edits() {
         document.apply(edit).expect("child edit");
     }
@@ -196,11 +196,19 @@ fn crash_child() {
 
 #[test]
 fn every_edit_survives_kill_9() {
+    if let Ok(path) = std::env::var(CRASH_CHILD) {
+        crash_child(&path);
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_captions(dir.path());
     let mut child = Process::new(std::env::current_exe().expect("test binary"))
-        .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
-        .env("HAIC_CRASH_CHILD", &path)
+        .args([
+            "every_edit_survives_kill_9",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_CHILD, &path)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -423,4 +431,169 @@ fn sorting_events_by_start_is_one_undoable_step_that_keeps_untimed_events_last_i
         ["stands", "nods", "smiles", "waves to", "sits"],
         "the sort is journaled"
     );
+}
+
+fn action_of(document: &Document, index: usize) -> String {
+    structure(document).events[index].action.clone()
+}
+
+fn typed(action: &str) -> Command {
+    command(Edit::SetAction {
+        index: 1,
+        action: action.into(),
+    })
+}
+
+#[test]
+fn a_burst_of_typing_is_journaled_as_typed_and_undone_in_one_step() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_captions(dir.path());
+    let (mut document, _) = Document::open(&path, &FieldNames::default()).expect("open");
+    document
+        .apply_typing(typed("nods s"), false)
+        .expect("typing");
+    let journal = fs::read_to_string(journal_path(&path)).expect("journaled at once");
+    assert!(journal.contains("nods s"), "{journal}");
+    assert!(document.is_dirty() && document.can_undo());
+    document
+        .apply_typing(typed("nods slowly"), false)
+        .expect("typing");
+    document
+        .apply_typing(typed("nods slowly"), true)
+        .expect("the pause ends the burst");
+    assert!(
+        caption(&document).ends_with("The man with a cane nods slowly."),
+        "{}",
+        caption(&document)
+    );
+    // A second burst in the same field is a step of its own.
+    document
+        .apply_typing(typed("nods slowly and smiles"), true)
+        .expect("typing");
+    assert!(document.undo().expect("undo"));
+    assert_eq!(action_of(&document, 1), "nods slowly");
+    assert!(document.undo().expect("undo"));
+    assert_eq!(action_of(&document, 1), "nods", "one undo per burst");
+    assert!(!document.is_dirty());
+    assert!(document.redo().expect("redo"));
+    assert_eq!(action_of(&document, 1), "nods slowly");
+
+    // An edit of another kind closes a burst too.
+    document
+        .apply_typing(typed("nods slowly, then"), false)
+        .expect("typing");
+    document
+        .apply(command(Edit::SetTimes {
+            index: 1,
+            start: Some(2.0),
+            end: None,
+        }))
+        .expect("time");
+    document
+        .apply_typing(typed("nods slowly, then sits"), false)
+        .expect("typing");
+    assert!(document.undo().expect("undo"));
+    assert_eq!(action_of(&document, 1), "nods slowly, then");
+    assert!(document.undo().expect("undo"));
+    assert!(document.undo().expect("undo"));
+    assert_eq!(action_of(&document, 1), "nods slowly");
+
+    // The crash: everything typed, and the undo history, come back from the journal.
+    document
+        .apply_typing(typed("nods slowly twice"), false)
+        .expect("typing");
+    let before_crash = document.file().caption(0).expect("caption").clone();
+    drop(document);
+    let (mut recovered, recovery) = Document::open(&path, &FieldNames::default()).expect("open");
+    assert!(recovery.replayed > 0);
+    assert_eq!(recovered.file().caption(0).expect("caption"), &before_crash);
+    assert!(recovered.undo().expect("undo"));
+    assert_eq!(action_of(&recovered, 1), "nods slowly");
+    assert!(recovered.undo().expect("undo"));
+    assert_eq!(action_of(&recovered, 1), "nods");
+    assert!(
+        !recovered.undo().expect("nothing left"),
+        "the replay made the same steps"
+    );
+}
+
+#[test]
+fn typing_back_to_where_the_burst_began_leaves_nothing_to_undo_or_save() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_captions(dir.path());
+    let (mut document, _) = Document::open(&path, &FieldNames::default()).expect("open");
+    document
+        .apply_typing(typed("nodsx"), false)
+        .expect("typing");
+    assert!(document.is_dirty());
+    document.apply_typing(typed("nods"), false).expect("typing");
+    assert!(!document.is_dirty() && !document.can_undo());
+    // Sending the same text again changes nothing and journals nothing more.
+    let journal = fs::read(journal_path(&path)).expect("journal");
+    document.apply_typing(typed("nods"), true).expect("typing");
+    assert_eq!(fs::read(journal_path(&path)).expect("journal"), journal);
+    document
+        .apply_typing(command(Edit::RemoveEvent { index: 0 }), true)
+        .expect_err("not typing");
+}
+
+#[test]
+fn saving_with_nothing_changed_writes_nothing_and_keeps_the_backup() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_captions(dir.path());
+    let backup = haic::save::backup_path(&path);
+    let (mut document, _) = Document::open(&path, &FieldNames::default()).expect("open");
+    assert!(!document.save().expect("save"), "nothing to save");
+    assert!(!backup.exists(), "no backup of an unchanged file");
+    document.apply(typed("nods twice")).expect("edit");
+    assert!(document.save().expect("save"));
+    let saved = fs::read(&path).expect("saved");
+    assert_eq!(fs::read(&backup).expect("backup"), CAPTIONS.as_bytes());
+
+    assert!(!document.save().expect("save"), "nothing changed since");
+    // Edits that cancel out are nothing to save either; their journal goes.
+    document.apply(typed("nods thrice")).expect("edit");
+    document.apply(typed("nods twice")).expect("edit");
+    assert!(document.is_dirty(), "two steps away from the saved state");
+    assert!(!document.save().expect("save"), "the same bytes");
+    assert!(!document.is_dirty());
+    assert!(!journal_path(&path).exists());
+    assert_eq!(fs::read(&path).expect("file"), saved);
+    assert_eq!(
+        fs::read(&backup).expect("backup"),
+        CAPTIONS.as_bytes(),
+        "the backup still holds the version before the last real save"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn saved_files_backups_and_converted_files_keep_the_source_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| fs::metadata(path).expect("metadata").permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_captions(dir.path());
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).expect("chmod");
+    let (mut document, _) = Document::open(&path, &FieldNames::default()).expect("open");
+    document.apply(typed("nods twice")).expect("edit");
+    assert!(document.save().expect("save"));
+    assert_eq!(mode(&path), 0o640, "the saved file");
+    assert_eq!(mode(&haic::save::backup_path(&path)), 0o640, "its backup");
+
+    let converted = dir.path().join("converted.jsonl");
+    document
+        .file()
+        .save_as(&converted, haic::Format::JsonLines, false)
+        .expect("convert");
+    assert_eq!(
+        mode(&converted),
+        0o640,
+        "a converted file takes the source's"
+    );
+    fs::set_permissions(&converted, fs::Permissions::from_mode(0o600)).expect("chmod");
+    document
+        .file()
+        .save_as(&converted, haic::Format::JsonLines, false)
+        .expect("convert again");
+    assert_eq!(mode(&converted), 0o600, "an existing file keeps its own");
 }

@@ -54,16 +54,48 @@ fn golden_texts_parse_to_their_structure_and_render_canonically() {
     }
 }
 
+/// Each free-text fixture, the byte offset where reading stopped and a fragment of the reason.
+const FREE: &[(&str, usize, &str)] = &[
+    (
+        "chinese_text.txt",
+        0,
+        "does not start with the people count",
+    ),
+    (
+        "empty_action.txt",
+        117,
+        "empty action in \"The man in a hat waves, then \"",
+    ),
+    (
+        "fewer_people_than_counted.txt",
+        117,
+        "the count says 3 people but only 2 are introduced: \"The third person is ...\" is missing",
+    ),
+    (
+        "names_instead_of_attributes.txt",
+        0,
+        "does not start with the people count",
+    ),
+    (
+        "sentence_without_known_subject.txt",
+        67,
+        "the sentence \"A dog barks at the man in a hat\" does not start with a person's attribute phrase",
+    ),
+];
+
 #[test]
-fn text_outside_the_format_is_refused_with_a_reason() {
-    for case in cases("free") {
-        let text = fs::read_to_string(&case).expect("free fixture");
-        let error = text::parse(&text).expect_err(&format!("{case:?} should not parse"));
-        assert!(!error.message.is_empty());
-        assert!(
-            error.offset <= text.len(),
-            "{case:?}: offset inside the text"
-        );
+fn text_outside_the_format_is_refused_with_its_reason_and_place() {
+    let names: Vec<String> = cases("free")
+        .iter()
+        .map(|case| case.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let expected: Vec<&str> = FREE.iter().map(|(name, _, _)| *name).collect();
+    assert_eq!(names, expected, "every fixture has its expectation");
+    for (name, offset, reason) in FREE {
+        let text = fs::read_to_string(fixtures("free").join(name)).expect("free fixture");
+        let error = text::parse(&text).expect_err(&format!("{name} should not parse"));
+        assert!(error.message.contains(reason), "{name}: {}", error.message);
+        assert_eq!(error.offset, *offset, "{name}: {}", error.message);
     }
 }
 
@@ -97,24 +129,70 @@ fn an_absurd_count_is_refused_without_allocating_for_it() {
     let error =
         text::parse("There are 18446744073709551615 people in the video. The first person is x.")
             .expect_err("the second person is missing");
-    assert!(error.message.contains("attribute sentence"), "{error}");
+    assert_eq!(
+        error.message,
+        "the count says 18446744073709551615 people but only 1 is introduced: \"The second person is ...\" is missing",
+    );
 }
 
 /// Inputs the fuzzer once crashed the parser with (`tests/fixtures/haic/fuzz`); like the fuzz
-/// target, the text is the valid UTF-8 prefix of the bytes.
+/// target, the text is the valid UTF-8 prefix of the bytes. Each is refused, at a known place
+/// and for a known reason.
 #[test]
 fn fuzzer_findings_stay_fixed() {
-    let mut count = 0;
-    for entry in fs::read_dir(fixtures("fuzz")).expect("fuzz fixtures") {
-        let bytes = fs::read(entry.expect("entry").path()).expect("fixture");
+    /// `Err((offset, message))` for a refused text, `Ok(())` for one that parses.
+    type Outcome = Result<(), (usize, &'static str)>;
+    let expected: &[(&str, Outcome)] = &[
+        (
+            "fuzz-571de786.txt",
+            Err((
+                50,
+                "the first person is not introduced in the people paragraph",
+            )),
+        ),
+        (
+            "fuzz-7b82379d.txt",
+            Err((
+                84,
+                "the count says 3 people but only 1 is introduced: \"The second person is ...\" is missing",
+            )),
+        ),
+        (
+            "fuzz-85bc2a57.txt",
+            Err((55, "the attribute sentence does not end with \".\"")),
+        ),
+    ];
+    let mut names: Vec<String> = fs::read_dir(fixtures("fuzz"))
+        .expect("fuzz fixtures")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    let listed: Vec<&str> = expected.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, listed, "every fixture has its expectation");
+    for (name, outcome) in expected {
+        let bytes = fs::read(fixtures("fuzz").join(name)).expect("fixture");
         let valid = match std::str::from_utf8(&bytes) {
             Ok(text) => text,
             Err(error) => std::str::from_utf8(&bytes[..error.valid_up_to()]).expect("valid prefix"),
         };
-        if let Ok(structure) = text::parse(valid) {
-            assert_eq!(text::parse(&text::render(&structure)), Ok(structure));
+        match (text::parse(valid), outcome) {
+            (Ok(structure), Ok(())) => {
+                assert_eq!(text::parse(&text::render(&structure)), Ok(structure));
+            }
+            (Err(error), Err((offset, message))) => {
+                assert_eq!(
+                    (error.offset, error.message.as_str()),
+                    (*offset, *message),
+                    "{name}"
+                );
+            }
+            (got, want) => panic!("{name}: parsed to {got:?}, expected {want:?}"),
         }
-        count += 1;
     }
-    assert!(count > 0);
 }

@@ -2,7 +2,7 @@
 //! and tensor shapes (up to the public 8B configs), built straight into memory in the target
 //! dtype, so a prefill or a decode step costs what it would with trained weights of that size.
 
-use std::{collections::HashMap, path::Path};
+use std::{collections::HashMap, path::Path, sync::Arc};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -12,6 +12,8 @@ use crate::{
     config::KeyeConfig,
     error::Result,
     keye::{KeyeInputs, KeyeModel, VisionBatch},
+    layers::{QuantizedWeights, Weights},
+    quantize::{QuantizeSpec, quantize_rows},
 };
 
 /// Benchmark model sizes.
@@ -96,16 +98,18 @@ pub fn parameter_count(config: &KeyeConfig) -> usize {
 
 /// Deterministic random weights of `config`'s tensors, each made directly in `dtype` on `device`
 /// (no f32 copy of the whole model): uniform with the variance of N(0, 1/fan_in) for matrices, 1
-/// for norm weights, 0 for biases, so activations stay O(1). `each` sees every tensor as it is
-/// made (the caller may quantize it and keep something smaller); the tensors it returns are kept.
-pub fn random_tensors(
+/// for norm weights, 0 for biases, so activations stay O(1). The matrices `quantize` covers are
+/// made a block of rows at a time and quantized as they are made, so neither a dense copy of them
+/// nor of the model ever exists.
+pub fn random_weights(
     config: &KeyeConfig,
     dtype: DType,
     device: &Device,
-    each: &mut dyn FnMut(&str, Tensor) -> Result<Option<Tensor>>,
-) -> Result<HashMap<String, Tensor>> {
+    quantize: &QuantizeSpec,
+) -> Result<(HashMap<String, Tensor>, QuantizedWeights)> {
     let mut rng = SplitMix64(0x6b65_7965);
-    let mut tensors = HashMap::new();
+    let mut dense = HashMap::new();
+    let mut quantized = QuantizedWeights::new();
     for (name, shape) in config.expected_tensors() {
         let count: usize = shape.iter().product();
         // 1-D weights are norm scales; 1-D anything else is a bias.
@@ -117,6 +121,22 @@ pub fn random_tensors(
             let fan_in: usize = shape[1..].iter().product();
             (0.0, (3.0 / fan_in as f64).sqrt() as f32)
         };
+        let format = match shape.as_slice() {
+            [_, columns] if quantize.covers(&name) => quantize.format_for(*columns),
+            _ => None,
+        };
+        if let Some(format) = format {
+            let (rows, columns) = (shape[0], shape[1]);
+            let block = (crate::quantize::SCRATCH_FLOATS / columns).max(1);
+            let tensor = quantize_rows((rows, columns), block, format, device, |_, n| {
+                let data: Vec<f32> = (0..n * columns)
+                    .map(|_| centre + half_width * rng.symmetric_unit())
+                    .collect();
+                Ok(Tensor::from_vec(data, (n, columns), &Device::Cpu)?)
+            })?;
+            quantized.insert(name, Arc::new(tensor));
+            continue;
+        }
         let mut value = || centre + half_width * rng.symmetric_unit();
         let tensor = match dtype {
             DType::BF16 => {
@@ -132,17 +152,26 @@ pub fn random_tensors(
                 Tensor::from_vec(data, shape.as_slice(), device)?.to_dtype(dtype)?
             }
         };
-        if let Some(kept) = each(&name, tensor)? {
-            tensors.insert(name, kept);
-        }
+        dense.insert(name, tensor);
     }
-    Ok(tensors)
+    Ok((dense, quantized))
 }
 
-/// A model with [`random_tensors`] weights.
+/// A model with [`random_weights`].
 pub fn random_model(config: &KeyeConfig, dtype: DType, device: &Device) -> Result<KeyeModel> {
-    let tensors = random_tensors(config, dtype, device, &mut |_, t| Ok(Some(t)))?;
-    KeyeModel::new(config, VarBuilder::from_tensors(tensors, dtype, device))
+    random_quantized_model(config, dtype, device, &QuantizeSpec::default())
+}
+
+/// A model with [`random_weights`], the linear layers `quantize` covers quantized.
+pub fn random_quantized_model(
+    config: &KeyeConfig,
+    dtype: DType,
+    device: &Device,
+    quantize: &QuantizeSpec,
+) -> Result<KeyeModel> {
+    let (dense, quantized) = random_weights(config, dtype, device, quantize)?;
+    let vb = VarBuilder::from_tensors(dense, dtype, device);
+    KeyeModel::from_weights(config, Weights::with_quantized(vb, quantized))
 }
 
 /// SplitMix64: a tiny, fast, deterministic generator; benchmark weights need no better.
@@ -272,9 +301,9 @@ mod tests {
     #[test]
     fn random_weights_are_deterministic_and_scaled() {
         let config = BenchSize::Tiny.config().unwrap();
-        let a = random_tensors(&config, DType::F32, &Device::Cpu, &mut |_, t| Ok(Some(t))).unwrap();
-        let b =
-            random_tensors(&config, DType::BF16, &Device::Cpu, &mut |_, t| Ok(Some(t))).unwrap();
+        let none = QuantizeSpec::default();
+        let (a, _) = random_weights(&config, DType::F32, &Device::Cpu, &none).unwrap();
+        let (b, _) = random_weights(&config, DType::BF16, &Device::Cpu, &none).unwrap();
         let name = "model.layers.0.mlp.up_proj.weight";
         let wa: Vec<f32> = a[name].flatten_all().unwrap().to_vec1().unwrap();
         let wb: Vec<f32> = b[name]

@@ -8,11 +8,99 @@ use serde::{Deserialize, Serialize};
 use crate::{
     attention::AttentionBlocks,
     config::KeyeConfig,
-    error::{Error, Result},
     keye::vision::{FFN_ROWS, VISION_PASS_PATCHES},
     preprocess::ImageProcessorConfig,
     video::VideoPlanSettings,
 };
+
+/// A knob a user can turn to make a request fit, named by the caller's vocabulary (the CLI's
+/// flags, the GUI's field labels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Knob {
+    Fps,
+    MaxFrames,
+    MaxPixels,
+    MaxVisualTokens,
+    MaxNewTokens,
+}
+
+impl Knob {
+    /// The command line's flag.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Self::Fps => "--fps",
+            Self::MaxFrames => "--max-frames",
+            Self::MaxPixels => "--max-pixels",
+            Self::MaxVisualTokens => "--max-visual-tokens",
+            Self::MaxNewTokens => "--max-new-tokens",
+        }
+    }
+}
+
+/// Why a request is refused before the model runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Refusal {
+    /// More visual tokens than the budget allows.
+    OverBudget { tokens: usize, limit: usize },
+    /// The memory estimate exceeds what is free.
+    OutOfMemory { estimate: MemoryEstimate, free: u64 },
+}
+
+impl Refusal {
+    /// The knobs that make the request fit.
+    pub fn knobs(&self) -> &'static [Knob] {
+        match self {
+            Self::OverBudget { .. } => &[
+                Knob::Fps,
+                Knob::MaxFrames,
+                Knob::MaxPixels,
+                Knob::MaxVisualTokens,
+            ],
+            Self::OutOfMemory { .. } => &[
+                Knob::Fps,
+                Knob::MaxFrames,
+                Knob::MaxPixels,
+                Knob::MaxNewTokens,
+            ],
+        }
+    }
+
+    /// The message, naming each knob with `name`.
+    pub fn describe(&self, name: &dyn Fn(Knob) -> String) -> String {
+        match self {
+            Self::OverBudget { tokens, limit } => format!(
+                "the media give {tokens} visual tokens, over the budget of {limit}: sample fewer \
+                 frames ({}, {}), make them smaller ({}), or raise {} if the memory estimate \
+                 allows it",
+                name(Knob::Fps),
+                name(Knob::MaxFrames),
+                name(Knob::MaxPixels),
+                name(Knob::MaxVisualTokens)
+            ),
+            Self::OutOfMemory { estimate, free } => format!(
+                "this prompt needs about {} beyond the weights (KV cache {}, vision {}, decoder \
+                 {}) but {} is free: sample fewer frames ({}, {}), make them smaller ({}), or \
+                 lower {}",
+                gib(estimate.peak.saturating_sub(estimate.weights)),
+                gib(estimate.kv_cache),
+                gib(estimate.vision),
+                gib(estimate.decoder),
+                gib(*free),
+                name(Knob::Fps),
+                name(Knob::MaxFrames),
+                name(Knob::MaxPixels),
+                name(Knob::MaxNewTokens)
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    /// The message with the command line's flags.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe(&|knob| knob.flag().to_string()))
+    }
+}
 
 /// Pixels of one merged vision token (a 28 x 28 square: 2 x 2 patches of 14).
 const TOKEN_PIXELS: u64 = 28 * 28;
@@ -77,17 +165,15 @@ impl VisualBudget {
         }
     }
 
-    /// Refuses `visual_tokens` over the ceiling, naming the knobs that lower it.
-    pub fn check(&self, visual_tokens: usize) -> Result<()> {
+    /// Refuses `visual_tokens` over the ceiling.
+    pub fn check(&self, visual_tokens: usize) -> std::result::Result<(), Refusal> {
         if visual_tokens <= self.max_visual_tokens {
             return Ok(());
         }
-        Err(Error::Budget(format!(
-            "the media give {visual_tokens} visual tokens, over the budget of {}: sample fewer \
-             frames (--fps, --max-frames), make them smaller (--max-pixels), or raise \
-             --max-visual-tokens if the memory estimate allows it",
-            self.max_visual_tokens
-        )))
+        Err(Refusal::OverBudget {
+            tokens: visual_tokens,
+            limit: self.max_visual_tokens,
+        })
     }
 }
 
@@ -185,22 +271,15 @@ pub fn estimate_memory(
 
 impl MemoryEstimate {
     /// Refuses an estimate whose memory beyond the (already loaded) weights exceeds `free`
-    /// bytes, naming the knobs to turn.
-    pub fn check_fits(&self, free: u64) -> Result<()> {
-        let needed = self.peak.saturating_sub(self.weights);
-        if needed <= free {
+    /// bytes.
+    pub fn check_fits(&self, free: u64) -> std::result::Result<(), Refusal> {
+        if self.peak.saturating_sub(self.weights) <= free {
             return Ok(());
         }
-        Err(Error::Budget(format!(
-            "this prompt needs about {} beyond the weights (KV cache {}, vision {}, decoder {}) \
-             but {} is free: sample fewer frames (--fps, --max-frames), make them smaller \
-             (--max-pixels), or lower --max-new-tokens",
-            gib(needed),
-            gib(self.kv_cache),
-            gib(self.vision),
-            gib(self.decoder),
-            gib(free)
-        )))
+        Err(Refusal::OutOfMemory {
+            estimate: *self,
+            free,
+        })
     }
 }
 

@@ -216,7 +216,7 @@ mod tests {
                 DType::BF16
             );
         }
-        assert_eq!(resolve_device(DeviceChoice::Cpu).unwrap().is_cpu(), true);
+        assert!(resolve_device(DeviceChoice::Cpu).unwrap().is_cpu());
         if !candle_core::utils::cuda_is_available() {
             let message = resolve_device(DeviceChoice::Cuda(0))
                 .unwrap_err()

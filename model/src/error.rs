@@ -42,6 +42,8 @@ pub enum Error {
     MissingShard { index: PathBuf, shard: PathBuf },
     #[error("{path}: not a valid safetensors file (truncated or corrupt): {message}")]
     CorruptSafetensors { path: PathBuf, message: String },
+    #[error("{path}: not a valid keye-studio GGUF checkpoint: {message}")]
+    CorruptGguf { path: PathBuf, message: String },
     #[error("{dir}: tensor {name} is missing from the checkpoint")]
     MissingTensor { dir: PathBuf, name: String },
     #[error("{index}: tensor {name} is mapped to {shard}, which does not contain it")]
@@ -68,7 +70,7 @@ pub enum Error {
     #[error("device {0}")]
     Device(String),
     #[error("{0}")]
-    Budget(String),
+    Budget(crate::budget::Refusal),
     #[error("{path}: tokenizer: {message}")]
     Tokenizer { path: PathBuf, message: String },
     #[error("{path}: the tokenizer has no token {token:?}, which {why}")]
@@ -84,7 +86,7 @@ pub enum Error {
     #[error("preprocessing: {0}")]
     Preprocess(crate::preprocess::PreprocessError),
     #[error("Mavors: {0}")]
-    Mavors(crate::mavors::MavorsError),
+    Mavors(crate::mavors::error::MavorsError),
     #[error("{path}: golden case: {message}")]
     Golden { path: PathBuf, message: String },
     #[error("tensor computation: {0}")]
@@ -99,8 +101,8 @@ impl From<crate::preprocess::PreprocessError> for Error {
     }
 }
 
-impl From<crate::mavors::MavorsError> for Error {
-    fn from(error: crate::mavors::MavorsError) -> Self {
+impl From<crate::mavors::error::MavorsError> for Error {
+    fn from(error: crate::mavors::error::MavorsError) -> Self {
         Self::Mavors(error)
     }
 }

@@ -527,17 +527,13 @@ fn compare(name: &str, expected: &Tensor, actual: &Tensor) -> Result<TensorCheck
     let expected_shape = expected.dims().to_vec();
     let actual_shape = actual.dims().to_vec();
     let max_abs_diff = if expected_shape == actual_shape {
-        let e = expected.to_dtype(DType::F64)?.flatten_all()?;
-        let a = actual
-            .to_device(&Device::Cpu)?
-            .to_dtype(DType::F64)?
-            .flatten_all()?;
-        let diff = if e.elem_count() == 0 {
-            0.0
-        } else {
-            (a - e)?.abs()?.max(0)?.to_scalar::<f64>()?
+        let values = |t: &Tensor| -> Result<Vec<f64>> {
+            Ok(t.to_device(&Device::Cpu)?
+                .to_dtype(DType::F64)?
+                .flatten_all()?
+                .to_vec1()?)
         };
-        Some(if diff.is_nan() { f64::INFINITY } else { diff })
+        Some(max_abs_diff(&values(expected)?, &values(actual)?))
     } else {
         None
     };
@@ -548,4 +544,81 @@ fn compare(name: &str, expected: &Tensor, actual: &Tensor) -> Result<TensorCheck
         expected_shape,
         actual_shape,
     })
+}
+
+/// Max |a - b| over paired values; infinite when any value on either side is NaN or infinite,
+/// or when the lengths differ, so a tolerance check on it fails. (`f32::max` and candle's `max`
+/// both skip a NaN that is not the first value; a reference never holds one.)
+pub fn max_abs_diff<T: Copy + Into<f64>>(a: &[T], b: &[T]) -> f64 {
+    if a.len() != b.len() {
+        return f64::INFINITY;
+    }
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (x.into(), y.into()))
+        .try_fold(0.0f64, |max, (x, y): (f64, f64)| {
+            (x.is_finite() && y.is_finite()).then(|| max.max((x - y).abs()))
+        })
+        .unwrap_or(f64::INFINITY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Logits shaped like a case's (1, S, V), with one value changed at (row, column).
+    fn logits_with(row: usize, column: usize, value: f32) -> (Tensor, Tensor) {
+        let (s, v) = (5, 7);
+        let data: Vec<f32> = (0..s * v).map(|i| (i as f32 * 0.37).sin() * 4.0).collect();
+        let reference = Tensor::from_vec(data.clone(), (1, s, v), &Device::Cpu).unwrap();
+        let mut changed = data;
+        changed[row * v + column] = value;
+        let ours = Tensor::from_vec(changed, (1, s, v), &Device::Cpu).unwrap();
+        (reference, ours)
+    }
+
+    #[test]
+    fn a_nan_in_a_later_logits_row_fails_the_comparison() {
+        let (reference, ours) = logits_with(3, 4, f32::NAN);
+        // What the comparison used to rely on: candle's max folds with `<` and skips this NaN.
+        let skipped = (&ours - &reference)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(skipped.is_finite() && skipped <= FLOAT_TOLERANCE as f32);
+
+        let check = compare("logits", &reference, &ours).unwrap();
+        assert_eq!(check.max_abs_diff, Some(f64::INFINITY));
+        assert!(!check.passed());
+        // A NaN or infinity planted in the reference fails too.
+        for planted in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let (reference, ours) = logits_with(2, 6, planted);
+            assert!(!compare("logits", &ours, &reference).unwrap().passed());
+        }
+        // Unchanged logits pass, so the failures above come from the planted value alone.
+        let same = compare("logits", &reference, &reference).unwrap();
+        assert_eq!(same.max_abs_diff, Some(0.0));
+        assert!(same.passed());
+    }
+
+    #[test]
+    fn max_abs_diff_is_infinite_for_any_non_finite_value_or_length_mismatch() {
+        assert_eq!(max_abs_diff(&[1.0f32, 2.0], &[1.5, 1.0]), 1.0);
+        assert_eq!(max_abs_diff::<f32>(&[], &[]), 0.0);
+        assert_eq!(
+            max_abs_diff(&[0.0f32, 1.0, f32::NAN], &[0.0; 3]),
+            f64::INFINITY
+        );
+        assert_eq!(
+            max_abs_diff(&[0.0f32; 3], &[0.0, f32::INFINITY, 0.0]),
+            f64::INFINITY
+        );
+        assert_eq!(max_abs_diff(&[0.0f32; 2], &[0.0; 3]), f64::INFINITY);
+    }
 }

@@ -1,10 +1,135 @@
-//! Building blocks whose fast path is one of candle's fused kernels, which have no backward pass:
-//! each uses the fused kernel for inference and the same computation written in plain,
-//! differentiable ops when a gradient is being tracked (training the demo models), so there is
-//! one forward for both.
+//! Building blocks shared by every module:
+//! - the weights a model is built from ([`Weights`]: dense tensors by name, plus the linear
+//!   layers' matrices that were quantized while loading) and the [`Linear`] layer that runs
+//!   either kind;
+//! - norms and rope whose fast path is one of candle's fused kernels, which have no backward
+//!   pass: each uses the fused kernel for inference and the same computation in plain,
+//!   differentiable ops when a gradient is being tracked (training the demo models), so there is
+//!   one forward for both.
 
-use candle_core::{Module, Result, Tensor};
+use std::{collections::HashMap, sync::Arc};
+
+use candle_core::{
+    DType, Module, Result, Tensor,
+    quantized::{QMatMul, QTensor},
+};
 use candle_nn::VarBuilder;
+
+/// Linear-layer weight matrices quantized while loading, by full tensor name.
+pub type QuantizedWeights = HashMap<String, Arc<QTensor>>;
+
+/// What a model is built from: a VarBuilder of dense tensors and the quantized matrices, looked up
+/// by the same full names.
+#[derive(Clone)]
+pub struct Weights<'a> {
+    vb: VarBuilder<'a>,
+    quantized: Arc<QuantizedWeights>,
+}
+
+impl<'a> Weights<'a> {
+    /// Dense weights only.
+    pub fn dense(vb: VarBuilder<'a>) -> Self {
+        Self {
+            vb,
+            quantized: Arc::default(),
+        }
+    }
+
+    /// Dense tensors from `vb`, and `quantized` matrices for the linear layers they name.
+    pub fn with_quantized(vb: VarBuilder<'a>, quantized: QuantizedWeights) -> Self {
+        Self {
+            vb,
+            quantized: Arc::new(quantized),
+        }
+    }
+
+    pub fn pp<S: ToString>(&self, s: S) -> Self {
+        Self {
+            vb: self.vb.pp(s),
+            quantized: self.quantized.clone(),
+        }
+    }
+
+    /// The dense tensors at this prefix.
+    pub fn vb(&self) -> &VarBuilder<'a> {
+        &self.vb
+    }
+
+    /// The linear layer at this prefix (`weight` (out, in), `bias` when asked): quantized when a
+    /// quantized matrix was loaded for it, dense otherwise. Fresh weights (a VarMap being built
+    /// for training) get candle_nn's `linear` initialisation: Kaiming-normal weights and biases
+    /// uniform in +-1/sqrt(in).
+    pub fn linear(&self, in_dim: usize, out_dim: usize, bias: bool) -> Result<Linear> {
+        let bound = 1.0 / (in_dim as f64).sqrt();
+        let bias_init = candle_nn::Init::Uniform {
+            lo: -bound,
+            up: bound,
+        };
+        let bias = bias
+            .then(|| self.vb.get_with_hints(out_dim, "bias", bias_init))
+            .transpose()?;
+        let name = format!("{}.weight", self.vb.prefix());
+        if let Some(weight) = self.quantized.get(&name) {
+            if weight.shape().dims() != [out_dim, in_dim] {
+                candle_core::bail!(
+                    "quantized {name} has shape {:?}, expected [{out_dim}, {in_dim}]",
+                    weight.shape().dims()
+                );
+            }
+            return Ok(Linear::Quantized {
+                weight: QMatMul::from_arc(weight.clone())?,
+                bias,
+            });
+        }
+        let weight = self.vb.get_with_hints(
+            (out_dim, in_dim),
+            "weight",
+            candle_nn::init::DEFAULT_KAIMING_NORMAL,
+        )?;
+        Ok(Linear::Dense(candle_nn::Linear::new(weight, bias)))
+    }
+}
+
+impl<'a> From<VarBuilder<'a>> for Weights<'a> {
+    fn from(vb: VarBuilder<'a>) -> Self {
+        Self::dense(vb)
+    }
+}
+
+/// A linear layer `x W^T + b` whose weight is a dense tensor or a quantized matrix.
+#[derive(Debug, Clone)]
+pub enum Linear {
+    Dense(candle_nn::Linear),
+    /// Runs in f32 (what candle's quantized kernels take) and returns the input's dtype.
+    Quantized {
+        weight: QMatMul,
+        bias: Option<Tensor>,
+    },
+}
+
+impl Linear {
+    /// A dense layer from its tensors.
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self::Dense(candle_nn::Linear::new(weight, bias))
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Dense(linear) => linear.forward(xs),
+            Self::Quantized { weight, bias } => {
+                let dtype = xs.dtype();
+                let ys = weight.forward(&xs.to_dtype(DType::F32)?.contiguous()?)?;
+                let ys = match bias {
+                    Some(bias) => ys.broadcast_add(&bias.to_dtype(DType::F32)?)?,
+                    None => ys,
+                };
+                ys.to_dtype(dtype)
+            }
+        }
+    }
+}
 
 /// Whether any of `tensors` carries a gradient graph (a training forward).
 fn tracking(tensors: &[&Tensor]) -> bool {
@@ -142,5 +267,25 @@ mod tests {
             assert_eq!(grad.dims(), xs.dims());
             assert_eq!(grad.dtype(), DType::F32);
         }
+    }
+
+    #[test]
+    fn fresh_linear_layers_get_candle_nn_initialisation_not_zeros() {
+        let map = candle_nn::VarMap::new();
+        let vb = VarBuilder::from_varmap(&map, DType::F32, &candle_core::Device::Cpu);
+        let layer = Weights::dense(vb).pp("fc").linear(64, 32, true).unwrap();
+        let Linear::Dense(dense) = layer else {
+            panic!("a dense layer");
+        };
+        let weights: Vec<f32> = dense.weight().flatten_all().unwrap().to_vec1().unwrap();
+        let bias: Vec<f32> = dense.bias().unwrap().to_vec1().unwrap();
+        let spread = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>() / v.len() as f32;
+        // Kaiming normal: variance 2/fan_in (relu gain) = 1/32; biases within 1/8.
+        assert!(
+            (spread(&weights) * 32.0 - 1.0).abs() < 0.3,
+            "{}",
+            spread(&weights)
+        );
+        assert!(bias.iter().all(|b| b.abs() <= 0.125) && spread(&bias) > 0.0);
     }
 }

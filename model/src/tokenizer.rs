@@ -31,6 +31,16 @@ pub struct SlowFastTokens {
 /// The 1.5 processor's names for its SlowFast marker tokens.
 const SLOWFAST_NAMES: [&str; 3] = ["<|frame|>", "<|fast_start|>", "<|fast_end|>"];
 
+/// `tokenizers`' incremental decoder over a [`KeyeTokenizer`]'s vocabulary.
+pub type DecodeStream<'t> = tokenizers::DecodeStream<
+    't,
+    tokenizers::models::ModelWrapper,
+    tokenizers::normalizers::NormalizerWrapper,
+    tokenizers::pre_tokenizers::PreTokenizerWrapper,
+    tokenizers::processors::PostProcessorWrapper,
+    tokenizers::decoders::DecoderWrapper,
+>;
+
 /// A Keye-VL tokenizer.
 #[derive(Clone)]
 pub struct KeyeTokenizer {
@@ -58,7 +68,14 @@ impl KeyeTokenizer {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"),
             ));
         }
-        let inner = tokenizers::Tokenizer::from_file(&path).map_err(|e| Error::Tokenizer {
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        Self::from_bytes(&bytes, &path, config)
+    }
+
+    /// A tokenizer from the bytes of a `tokenizer.json`; `path` names it in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path, config: &KeyeConfig) -> Result<Self> {
+        let path = path.to_path_buf();
+        let inner = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| Error::Tokenizer {
             path: path.clone(),
             message: e.to_string(),
         })?;
@@ -125,6 +142,19 @@ impl KeyeTokenizer {
             path: self.path.clone(),
             message: e.to_string(),
         })
+    }
+
+    /// Decodes ids one at a time into text pieces, special tokens kept as in [`Self::decode`].
+    pub fn decode_stream(&self) -> DecodeStream<'_> {
+        self.inner.decode_stream(false)
+    }
+
+    /// A `tokenizers` error as ours, naming the tokenizer file.
+    pub(crate) fn error(&self, error: impl std::fmt::Display) -> Error {
+        Error::Tokenizer {
+            path: self.path.clone(),
+            message: error.to_string(),
+        }
     }
 
     /// Id of a token spelled exactly `token`.

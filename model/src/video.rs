@@ -20,9 +20,9 @@ use crate::{
     chat::{FramePlaceholder, VideoPlaceholder},
     config::{KeyeConfig, KeyeVariant},
     error::{Error, Result},
-    generate::{MediaGrid, MediaKind},
     keye::{Grid, RopeBlock},
     mavors::{ChunkPlan, FrameGeometry, Mavors, MavorsConfig, VideoEncoder, frame_patches},
+    media::{MediaGrid, MediaKind},
     preprocess::{
         self, FrameKind, ImageProcessorConfig, Patches, PreviewVideoOptions, PreviewVideoPlan,
         SlowFastOptions, SlowFastSampling, plan_preview_video, plan_slowfast,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use candle_core::{DType, Device, Tensor};
 use keye_model::{
     KeyeModel, LoadOptions,
+    golden::max_abs_diff,
     keye::{DecodeState, KeyeInputs, VisionBatch},
 };
 
@@ -17,13 +18,6 @@ fn last_logits(model: &KeyeModel, hidden: &Tensor) -> Vec<f32> {
     let s = hidden.dim(1).unwrap();
     let logits = model.logits(&hidden.narrow(1, s - 1, 1).unwrap()).unwrap();
     logits.flatten_all().unwrap().to_vec1().unwrap()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -90,12 +84,11 @@ fn chunked_prefill_matches_one_prefill_and_decoding_continues_it() {
         .unwrap();
     assert_eq!(chunked.rope_delta, whole.rope_delta);
     assert_eq!(chunked.cache.seq_len(), ids.len());
-    assert!(
-        max_diff(
-            &last_logits(&model, &one.hidden),
-            &last_logits(&model, &two.hidden)
-        ) < 1e-4
+    let diff = max_abs_diff(
+        &last_logits(&model, &one.hidden),
+        &last_logits(&model, &two.hidden),
     );
+    assert!(diff < 1e-4, "prefill logits differ by {diff}");
 
     // One decode step from either state gives the same logits.
     let a = model
@@ -108,6 +101,7 @@ fn chunked_prefill_matches_one_prefill_and_decoding_continues_it() {
         .unwrap()
         .to_vec1::<f32>()
         .unwrap();
-    assert!(max_diff(&a, &b) < 1e-4);
+    let diff = max_abs_diff(&a, &b);
+    assert!(diff < 1e-4, "decode step logits differ by {diff}");
     assert_eq!(whole.cache.seq_len(), ids.len() + 1);
 }

@@ -222,6 +222,14 @@ fn cancelling_stops_before_the_next_token() {
 #[test]
 fn worker_streams_over_the_channel_and_cancels_mid_stream() {
     let s = setup();
+    let greedy = {
+        let request = GenerationRequest {
+            prompt: image_prompt(&s),
+            sampling: sampling(&s, 0.0, 40),
+            capture: None,
+        };
+        run(&s, &request).0.summary.tokens
+    };
     let request = GenerationRequest {
         prompt: image_prompt(&s),
         sampling: sampling(&s, 0.0, 2000),
@@ -229,9 +237,13 @@ fn worker_streams_over_the_channel_and_cancels_mid_stream() {
     };
     let handle = spawn_generation(Arc::new(s.model), Arc::new(s.tokenizer), request);
     let mut seen = Vec::new();
+    // How many tokens the worker can have produced before it saw the flag: the two received,
+    // those already queued when the flag went up, and the one it may be sampling.
+    let mut at_most = None;
     for event in handle.events.iter() {
         if matches!(event, GenerationEvent::Token { step: 1, .. }) {
             handle.cancel();
+            at_most = Some(2 + handle.events.len() + 1);
         }
         let done = matches!(
             event,
@@ -246,7 +258,25 @@ fn worker_streams_over_the_channel_and_cancels_mid_stream() {
         panic!("no Done event: {:?}", seen.last());
     };
     assert_eq!(summary.stop, StopReason::Cancelled);
-    assert!(summary.tokens.len() >= 2 && summary.tokens.len() < 2000);
+    // The worker runs ahead of this thread, so the exact count is the tokens it streamed; it
+    // stopped at the first step after the flag, far before the 2000 asked.
+    let streamed: Vec<u32> = seen
+        .iter()
+        .filter_map(|e| match e {
+            GenerationEvent::Token { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(summary.tokens, streamed);
+    let at_most = at_most.expect("token 1 was streamed");
+    assert!(
+        (2..=at_most).contains(&summary.tokens.len()),
+        "{} tokens, at most {at_most} expected",
+        summary.tokens.len()
+    );
+    // Greedy: the tokens are the uncancelled run's, up to where it stopped.
+    let common = summary.tokens.len().min(greedy.len());
+    assert_eq!(summary.tokens[..common], greedy[..common]);
     assert_eq!(streamed_text(&seen), summary.text);
     let output = handle.join().unwrap();
     assert_eq!(&output.summary, summary);
@@ -257,23 +287,31 @@ fn text_deltas_never_split_a_character() {
     let s = setup();
     let text = "naïve 你好 🙂 <think>x</think>";
     let ids = s.tokenizer.encode(text).unwrap();
-    let decode = |ids: &[u32]| s.tokenizer.decode(ids);
-    let mut deltas = TextDeltas::new();
+    let mut deltas = TextDeltas::new(&s.tokenizer);
     let mut out = String::new();
     let mut held_back = false;
     for &id in &ids {
-        let delta = deltas.push(id, decode).unwrap();
+        let delta = deltas.push(id).unwrap();
         assert!(!delta.contains('\u{FFFD}'), "{delta:?}");
         held_back |= delta.is_empty();
         out.push_str(&delta);
     }
-    out.push_str(&deltas.finish(decode).unwrap());
+    assert_eq!(deltas.finish().unwrap(), "");
     assert_eq!(out, s.tokenizer.decode(&ids).unwrap());
     assert_eq!(out, text);
     assert!(
         held_back,
         "byte-level BPE should split some character over tokens"
     );
+
+    // A stream cut inside a character gives the held bytes back when it ends.
+    let emoji = s.tokenizer.encode("🙂").unwrap();
+    assert!(emoji.len() > 1, "the emoji spans several tokens: {emoji:?}");
+    let mut deltas = TextDeltas::new(&s.tokenizer);
+    let cut = &emoji[..emoji.len() - 1];
+    let streamed: String = cut.iter().map(|&id| deltas.push(id).unwrap()).collect();
+    assert_eq!(streamed, "");
+    assert_eq!(deltas.finish().unwrap(), s.tokenizer.decode(cut).unwrap());
 }
 
 /// RMSNorm over the last axis.

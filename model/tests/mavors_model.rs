@@ -50,7 +50,7 @@ fn randomise(varmap: &VarMap, std: f32) {
 fn keye_checkpoint(vision: &VisionConfig) -> VarMap {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    VisionModel::new(vision, vb.pp("visual")).unwrap();
+    VisionModel::new(vision, vb.pp("visual").into()).unwrap();
     // About the scale of trained SigLIP weights.
     randomise(&varmap, 0.05);
     varmap
@@ -58,7 +58,7 @@ fn keye_checkpoint(vision: &VisionConfig) -> VarMap {
 
 fn keye_tower(varmap: &VarMap, vision: &VisionConfig) -> VisionModel {
     let vb = VarBuilder::from_varmap(varmap, DType::F32, &Device::Cpu);
-    VisionModel::new(vision, vb.pp("visual")).unwrap()
+    VisionModel::new(vision, vb.pp("visual").into()).unwrap()
 }
 
 fn mavors_from(weights: &MavorsWeights, vision: &VisionConfig) -> Mavors {

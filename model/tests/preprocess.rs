@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use image::RgbImage;
+use keye_model::golden::max_abs_diff;
 use keye_model::preprocess::{
     FetchImageOptions, FrameKind, ImageProcessorConfig, Patches, SlowFastOptions, SlowFastPlan,
     SmartResizeVariant, fetch_image, plan_slowfast, preprocess_image, preprocess_video_preview,
@@ -79,13 +80,10 @@ fn preview_config() -> ImageProcessorConfig {
     ImageProcessorConfig::from_file(&fixture("preprocessing/preprocessor_config.json")).unwrap()
 }
 
-fn assert_close(name: &str, got: &[f32], want: &[f32], tol: f32) {
+/// Within `tol` everywhere; a NaN or infinity on either side fails.
+fn assert_close(name: &str, got: &[f32], want: &[f32], tol: f64) {
     assert_eq!(got.len(), want.len(), "{name}: length");
-    let max = got
-        .iter()
-        .zip(want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let max = max_abs_diff(got, want);
     assert!(max <= tol, "{name}: max |diff| {max} > {tol}");
 }
 

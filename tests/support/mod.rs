@@ -145,28 +145,52 @@ pub fn ffmpeg_rgb_frames(
     height: u32,
     extra_input_args: &[&str],
 ) -> Vec<Vec<u8>> {
+    ffmpeg_raw_frames(
+        path,
+        extra_input_args,
+        &["-pix_fmt", "rgb24"],
+        (width * height * 3) as usize,
+    )
+}
+
+/// Every frame as the ffmpeg CLI outputs it through the filter chain `filter` in `pix_fmt`
+/// (each `frame_bytes` long), e.g. `scale=32:20:flags=bicubic` to compare scaled output.
+pub fn ffmpeg_filtered_frames(
+    path: &Path,
+    filter: &str,
+    pix_fmt: &str,
+    frame_bytes: usize,
+) -> Vec<Vec<u8>> {
+    ffmpeg_raw_frames(
+        path,
+        &[],
+        &["-vf", filter, "-pix_fmt", pix_fmt],
+        frame_bytes,
+    )
+}
+
+fn ffmpeg_raw_frames(
+    path: &Path,
+    input_args: &[&str],
+    output_args: &[&str],
+    frame_bytes: usize,
+) -> Vec<Vec<u8>> {
     let output = Command::new("ffmpeg")
         .args(["-v", "error", "-nostdin"])
-        .args(extra_input_args)
+        .args(input_args)
         .arg("-i")
         .arg(path)
-        .args([
-            "-fps_mode",
-            "passthrough",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-",
-        ])
+        .args(["-fps_mode", "passthrough", "-f", "rawvideo"])
+        .args(output_args)
+        .arg("-")
         .output()
         .expect("run ffmpeg");
     assert!(
         output.status.success(),
-        "ffmpeg decode failed on {}",
-        path.display()
+        "ffmpeg decode failed on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
     );
-    let frame_bytes = (width * height * 3) as usize;
     assert_eq!(
         output.stdout.len() % frame_bytes,
         0,

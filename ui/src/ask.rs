@@ -1,10 +1,12 @@
-//! The ask panel: a question box with the thinking switch and sampling settings, Ask / Stop, and
-//! the conversation, each turn a [`ReasoningTrace`] whose tokens can be hovered, clicked or
+//! The ask panel: a question box with the thinking switch, sampling and visual-token budget, the
+//! estimate of what the question will cost (with the refusal when it would not fit), Ask / Stop,
+//! and the conversation, each turn a [`ReasoningTrace`] whose tokens can be hovered, clicked or
 //! drag-selected. The panel only collects what the user wants and shows what the app streams in;
-//! the app runs the model and hands the text over token by token.
+//! the app runs the model, works out the estimate and hands the text over token by token.
 
 use std::ops::RangeInclusive;
 
+use crate::budget::{BudgetSettings, EstimateView};
 use crate::trace::{GenerationTiming, ReasoningTrace, TraceDelta, TraceStatus};
 
 /// Keye-VL's thinking switch as the user picks it.
@@ -62,6 +64,7 @@ pub struct AskRequest {
     pub question: String,
     pub thinking: ThinkingChoice,
     pub sampling: SamplingSettings,
+    pub budget: BudgetSettings,
 }
 
 /// What the panel wants the app to do.
@@ -106,6 +109,11 @@ pub struct AskPanel {
     pub question: String,
     pub thinking: ThinkingChoice,
     pub sampling: SamplingSettings,
+    pub budget: BudgetSettings,
+    /// What "Model defaults" restores (the app sets it from the loaded model).
+    pub budget_defaults: BudgetSettings,
+    /// What the question in the box will cost; the app keeps it up to date.
+    pub estimate: EstimateView,
     turns: Vec<AskTurn>,
     availability: AskAvailability,
     /// Preparing the video (decoding, sampling frames): stage and fraction.
@@ -130,6 +138,9 @@ impl AskPanel {
             question: String::new(),
             thinking: ThinkingChoice::Auto,
             sampling: SamplingSettings::default(),
+            budget: BudgetSettings::default(),
+            budget_defaults: BudgetSettings::default(),
+            estimate: EstimateView::default(),
             turns: Vec::new(),
             availability: AskAvailability::Unavailable(NO_MODEL_HINT.to_owned()),
             preparing: None,
@@ -229,16 +240,27 @@ impl AskPanel {
             question,
             thinking: self.thinking,
             sampling: self.sampling.clone(),
+            budget: self.budget,
         }
     }
 
+    /// Whether Ask would send now: a question, no turn streaming, a model and a video, and no
+    /// refusal on show.
+    pub fn can_ask(&self) -> bool {
+        !self.is_running()
+            && self.availability == AskAvailability::Ready
+            && self.estimate.refusal().is_none()
+            && !self.question.trim().is_empty()
+    }
+
     /// Presses Ask with the question box's text, as the button and Enter do: opens a streaming
-    /// turn and empties the box. `None` when there is nothing to ask or asking is not possible.
+    /// turn and empties the box. `None` when there is nothing to ask, asking is not possible, or
+    /// the estimate refuses the question (its message says which knob to turn).
     pub fn submit(&mut self) -> Option<AskAction> {
-        let question = self.question.trim().to_owned();
-        if question.is_empty() || self.is_running() || self.availability != AskAvailability::Ready {
+        if !self.can_ask() {
             return None;
         }
+        let question = self.question.trim().to_owned();
         self.question.clear();
         self.turns.push(AskTurn {
             question: question.clone(),
@@ -258,16 +280,17 @@ impl AskPanel {
     /// The question box, Ask / Stop / Clear, thinking mode and sampling (the app may pin these
     /// under a scrolling conversation).
     pub fn controls_ui(&mut self, ui: &mut egui::Ui) -> Option<AskAction> {
-        let mut action = None;
-        if let AskAvailability::Unavailable(why) = &self.availability {
-            ui.label(why);
-        }
-        self.question_ui(ui, &mut action);
+        let action = self.question_ui(ui);
         self.settings_ui(ui);
         action
     }
 
-    fn question_ui(&mut self, ui: &mut egui::Ui, action: &mut Option<AskAction>) {
+    /// Why asking is not possible (if so), the question box, the estimate and Ask / Stop / Clear.
+    pub fn question_ui(&mut self, ui: &mut egui::Ui) -> Option<AskAction> {
+        let mut action = None;
+        if let AskAvailability::Unavailable(why) = &self.availability {
+            ui.label(why);
+        }
         let box_response = ui.add(
             egui::TextEdit::multiline(&mut self.question)
                 .id_salt("ask-question")
@@ -287,17 +310,18 @@ impl AskPanel {
                         if !modifiers.shift)
             })
             });
+        if self.availability == AskAvailability::Ready {
+            self.estimate.ui(ui);
+        }
         ui.horizontal(|ui| {
             let running = self.is_running();
-            let can_ask = !running
-                && self.availability == AskAvailability::Ready
-                && !self.question.trim().is_empty();
+            let can_ask = self.can_ask();
             let ask = ui.add_enabled(can_ask, egui::Button::new("Ask"));
             if ask.clicked() || (enter && can_ask) {
-                *action = self.submit();
+                action = self.submit();
             }
             if ui.add_enabled(running, egui::Button::new("Stop")).clicked() {
-                *action = Some(AskAction::Stop);
+                action = Some(AskAction::Stop);
             }
             if ui
                 .add_enabled(
@@ -308,12 +332,14 @@ impl AskPanel {
                 .clicked()
             {
                 self.set_turns(Vec::new());
-                *action = Some(AskAction::ClearHistory);
+                action = Some(AskAction::ClearHistory);
             }
         });
+        action
     }
 
-    fn settings_ui(&mut self, ui: &mut egui::Ui) {
+    /// Thinking mode, sampling and the visual-token budget.
+    pub fn settings_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             ui.label("Thinking mode");
             for choice in ThinkingChoice::ALL {
@@ -373,6 +399,9 @@ impl AskPanel {
                     ui.weak("greedy: top-k, top-p and seed do not matter");
                 }
             });
+        egui::CollapsingHeader::new("Visual-token budget")
+            .id_salt("ask-budget")
+            .show(ui, |ui| self.budget.ui(ui, &self.budget_defaults));
     }
 
     /// Each turn: the question, its streamed trace with selectable tokens, its timing.

@@ -184,6 +184,35 @@ pub fn aggregate<'a>(
     Some(combined)
 }
 
+/// Entries of the heat colour table.
+pub const HEAT_TABLE_LEN: usize = 256;
+
+/// The heat colour map as sRGB colours evenly spaced over 0..=1: colorous' inferno (matplotlib's),
+/// the one map that the timeline's attention track and the heatmap overlay's shader both read,
+/// so the track and the overlay agree.
+pub fn heat_table() -> &'static [[u8; 3]; HEAT_TABLE_LEN] {
+    static TABLE: std::sync::OnceLock<[[u8; 3]; HEAT_TABLE_LEN]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        std::array::from_fn(|i| {
+            let c = colorous::INFERNO.eval_rational(i, HEAT_TABLE_LEN);
+            [c.r, c.g, c.b]
+        })
+    })
+}
+
+/// The table entry for `value` (0..=1, clamped): the nearest of the evenly spaced entries, as
+/// `shaders/heatmap.wgsl` picks it.
+pub fn heat_index(value: f32) -> usize {
+    let last = (HEAT_TABLE_LEN - 1) as f32;
+    (value.clamp(0.0, 1.0) * last).round() as usize
+}
+
+/// The colour of `value` (0..=1) in the heat colour map.
+pub fn heat_color(value: f32) -> egui::Color32 {
+    let [r, g, b] = heat_table()[heat_index(value)];
+    egui::Color32::from_rgb(r, g, b)
+}
+
 /// One frame's merged-token grid, values scaled to 0..1 by the frame's maximum (what the
 /// colormap shows: where in this frame the token looked, whatever the frame's total mass).
 #[derive(Clone, Debug, PartialEq)]
@@ -251,6 +280,20 @@ mod tests {
         assert_eq!(HeatGrid::normalized(2, 2, &[0.0; 3]), None);
         let flat = HeatGrid::normalized(1, 2, &[0.0, 0.0]).unwrap();
         assert_eq!(flat.values, [0.0, 0.0]);
+    }
+
+    #[test]
+    fn the_heat_map_is_inferno_from_dark_to_bright() {
+        let table = heat_table();
+        // colorous' inferno starts near black (#000004) and ends pale yellow (#fcffa4).
+        assert_eq!(table[0], [0, 0, 4]);
+        assert_eq!(table[HEAT_TABLE_LEN - 1], [252, 255, 164]);
+        let luma = |[r, g, b]: [u8; 3]| 299 * r as u32 + 587 * g as u32 + 114 * b as u32;
+        assert!(table.windows(2).all(|w| luma(w[0]) <= luma(w[1])));
+        assert_eq!(heat_index(-1.0), 0);
+        assert_eq!(heat_index(0.5), 128);
+        assert_eq!(heat_index(2.0), HEAT_TABLE_LEN - 1);
+        assert_eq!(heat_color(1.0), egui::Color32::from_rgb(252, 255, 164));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! decoding, models and files, and passes frames, thumbnails, tracks and streamed text here.
 
 pub mod ask;
+pub mod budget;
 pub mod captions;
+pub mod capture;
 pub mod heatmap;
 pub mod model_panel;
 pub mod player;
@@ -14,11 +16,17 @@ pub use ask::{
     AskAction, AskAvailability, AskPanel, AskRequest, AskTurn, NO_MODEL_HINT, SamplingSettings,
     ThinkingChoice, TokenSelection,
 };
+pub use budget::{BudgetSettings, EstimateView, PromptCost};
 pub use captions::{CaptionAction, CaptionEditor, DraftAvailability, EditorEnv};
+pub use capture::CaptureControls;
 pub use heatmap::{
     Aggregation, CapturedLayers, HeadChoice, HeatGrid, HeatmapControls, HeatmapResponse, aggregate,
 };
-pub use model_panel::{HOW_TO_GET_A_MODEL, ModelAction, ModelPanel, ModelState, ModelSummary};
+pub use model_panel::{
+    BuildDevices, DevicePick, DtypePick, HOW_TO_GET_A_MODEL, LoadChoice, ModelAction, ModelPanel,
+    ModelState, ModelSummary, QuantizePick, REMOTE_ATTENTION_NOTE, SaveProgress, ServerForm,
+    ServerSummary,
+};
 pub use player::{Direction, PlayerState, Timebase, TransportBar, fit_frame_rect, format_time};
 pub use timeline::{
     CaptionEdgeDrag, CaptionSegment, FrameSpeed, FrameValue, ModelTracks, SegmentEdge,

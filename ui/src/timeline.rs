@@ -6,6 +6,7 @@ use egui::{
     TextureId, Vec2, accesskit::Role,
 };
 
+use crate::heatmap::heat_color;
 use crate::player::{PlayerState, format_time};
 
 /// Which part of the video the timeline shows: a window `[start, end]` in seconds inside
@@ -729,15 +730,6 @@ fn paint_bars(
         let rect = Rect::from_min_max(Pos2::new(left, top), Pos2::new(right - 1.0, plot.bottom()));
         painter.rect_filled(rect, 0.0, color(fraction));
     }
-}
-
-/// A small dark-to-hot ramp for attention mass in 0..1.
-fn heat_color(fraction: f32) -> Color32 {
-    let t = fraction.clamp(0.0, 1.0);
-    let r = (255.0 * (t * 1.6).min(1.0)) as u8;
-    let g = (255.0 * ((t - 0.35) * 1.6).clamp(0.0, 1.0)) as u8;
-    let b = (255.0 * ((t - 0.75) * 4.0).clamp(0.0, 1.0)).max(60.0 * (1.0 - t)) as u8;
-    Color32::from_rgb(r, g, b)
 }
 
 fn nearest_thumbnail(thumbnails: &[Thumbnail], time: f64) -> Option<&Thumbnail> {

@@ -1,14 +1,13 @@
 //! The ask panel as a person uses it: typing a question and pressing Enter (or Shift+Enter for a
-//! new line), picking the thinking mode and sampling, watching the streamed reasoning and answer
-//! land in their own sections, stopping, and the model panel's states.
-
-use std::path::PathBuf;
+//! new line), picking the thinking mode, sampling and visual-token budget, seeing the estimate
+//! (and a refusal) before sending, watching the streamed reasoning and answer land in their own
+//! sections, stopping.
 
 use egui::{Key, Modifiers, Vec2, accesskit::Role};
 use egui_kittest::{Harness, kittest::Queryable};
 use keye_ui::{
-    AskAction, AskAvailability, AskPanel, ModelAction, ModelPanel, ModelState, ModelSummary,
-    NO_MODEL_HINT, ThinkingChoice, TraceDelta, TracePhase, TraceStatus,
+    AskAction, AskAvailability, AskPanel, BudgetSettings, EstimateView, NO_MODEL_HINT, PromptCost,
+    ThinkingChoice, TraceDelta, TracePhase, TraceStatus,
 };
 
 type State = (AskPanel, Vec<AskAction>);
@@ -196,74 +195,101 @@ fn stop_is_offered_while_streaming_and_keeps_what_arrived() {
     );
 }
 
-type ModelHarnessState = (ModelPanel, Vec<ModelAction>);
-
-fn model_harness(state: ModelState) -> Harness<'static, ModelHarnessState> {
-    Harness::builder()
-        .with_size(Vec2::new(420.0, 300.0))
-        .build_ui_state(
-            |ui, (panel, actions): &mut ModelHarnessState| {
-                if let Some(action) = panel.ui(ui) {
-                    actions.push(action);
-                }
-            },
-            (ModelPanel { state }, Vec::new()),
-        )
+#[test]
+fn budget_knobs_shape_the_request_and_model_defaults_restore_them() {
+    let mut harness = ask_harness(true);
+    harness.state_mut().0.budget_defaults = BudgetSettings {
+        max_visual_tokens: 8192,
+        ..BudgetSettings::default()
+    };
+    harness.state_mut().0.budget = harness.state().0.budget_defaults;
+    harness.run();
+    harness.get_by_label("Visual-token budget").click();
+    harness.run();
+    assert!(
+        harness.query_by_label("Model defaults").is_some(),
+        "offered, disabled, while the knobs are the defaults"
+    );
+    harness.get_by_label("Max frames").click();
+    harness.get_by_label("Max pixels per frame").click();
+    harness.run();
+    let spin = harness
+        .get_all_by_role(Role::SpinButton)
+        .collect::<Vec<_>>();
+    assert_eq!(
+        spin.len(),
+        3,
+        "frames, pixels, visual tokens (fps left to the encoder)"
+    );
+    spin[0].set_value_accesskit(24.0);
+    spin[1].set_value_accesskit(100_352.0);
+    spin[2].set_value_accesskit(4096.0);
+    harness.run();
+    harness.get_by_label("≤ 128 tokens a frame");
+    harness.state_mut().0.question = "What happens?".into();
+    harness.run();
+    harness.get_by_label("Ask").click();
+    harness.run();
+    let [AskAction::Ask(request)] = harness.state().1.as_slice() else {
+        panic!("expected one Ask, got {:?}", harness.state().1);
+    };
+    assert_eq!(
+        request.budget,
+        BudgetSettings {
+            max_frames: Some(24),
+            fps: None,
+            max_pixels: Some(100_352),
+            max_visual_tokens: 4096,
+        }
+    );
+    harness.get_by_label("Model defaults").click();
+    harness.run();
+    assert_eq!(harness.state().0.budget, harness.state().0.budget_defaults);
 }
 
 #[test]
-fn model_panel_shows_each_state_and_its_action() {
-    let mut none = model_harness(ModelState::None);
-    none.run();
-    assert!(
-        none.query_by_label_contains("drop a Hugging Face checkpoint folder")
-            .is_some()
+fn the_estimate_shows_before_sending_and_a_refusal_keeps_the_question() {
+    let mut harness = ask_harness(true);
+    let cost = PromptCost {
+        prompt_tokens: 12_480,
+        visual_tokens: 12_288,
+        exact: true,
+        steps: 48,
+        peak_bytes: 3 << 30,
+        weights_bytes: 1 << 30,
+        kv_cache_bytes: 1 << 30,
+        vision_bytes: 1 << 29,
+        decoder_bytes: 1 << 29,
+        refusal: None,
+    };
+    harness.state_mut().0.estimate = EstimateView {
+        cost: Some(cost.clone()),
+        computing: false,
+        error: None,
+    };
+    harness.state_mut().0.question = "What happens?".into();
+    harness.run();
+    harness
+        .get_by_label("≈ 12,480 prompt tokens (12,288 visual, 48 frames) · peak memory ≈ 3.0 GiB");
+
+    let refusal = "the media give 12288 visual tokens, over the budget of 4096: sample fewer \
+                   frames (Frames per second, Max frames)";
+    harness.state_mut().0.estimate.cost = Some(PromptCost {
+        refusal: Some(refusal.into()),
+        ..cost
+    });
+    harness.run();
+    harness.get_by_label(refusal);
+    harness.get_by_label("Ask").click();
+    question_box(&harness).click();
+    harness.run();
+    harness.key_press(Key::Enter);
+    harness.run();
+    let (panel, actions) = harness.state();
+    assert!(actions.is_empty(), "refused: {actions:?}");
+    assert_eq!(
+        panel.question, "What happens?",
+        "the question stays in the box"
     );
-    none.get_by_label("Open checkpoint folder…").click();
-    none.run();
-    assert_eq!(none.state().1, [ModelAction::Open]);
-
-    let mut loading = model_harness(ModelState::Loading {
-        dir: PathBuf::from("/models/keye"),
-        stage: "reading weights".into(),
-        done: 1,
-        total: 4,
-    });
-    loading.run_steps(2);
-    loading.get_by_label("Loading /models/keye");
-    loading.get_by_label("Cancel").click();
-    loading.run_steps(2);
-    assert_eq!(loading.state().1, [ModelAction::CancelLoading]);
-
-    let mut loaded = model_harness(ModelState::Loaded(ModelSummary {
-        dir: PathBuf::from("/models/keye"),
-        kind: "Keye-VL-1.5-8B".into(),
-        video_encoder: "keye15".into(),
-        parameters: 8_030_000_000,
-        bytes_on_disk: 16 * 1024 * 1024 * 1024,
-        device: "cpu".into(),
-        dtype: "f32".into(),
-    }));
-    loaded.run();
-    for text in [
-        "Keye-VL-1.5-8B",
-        "keye15",
-        "8.03 B",
-        "16.0 GiB",
-        "cpu",
-        "f32",
-    ] {
-        loaded.get_by_label(text);
-    }
-    loaded.get_by_label("Unload").click();
-    loaded.run();
-    assert_eq!(loaded.state().1, [ModelAction::Unload]);
-
-    let mut failed = model_harness(ModelState::Failed {
-        dir: PathBuf::from("/models/broken"),
-        message: "config.json: missing field `vision_config`".into(),
-    });
-    failed.run();
-    failed
-        .get_by_label("Could not load /models/broken: config.json: missing field `vision_config`");
+    assert!(panel.turns().is_empty());
 }

@@ -178,7 +178,7 @@ pub fn build(
     };
     // The caption editor's "Draft with model" asks with its own long prompt.
     if last.kind == Kind::Describe && rng.f64() < 0.3 {
-        last.question = crate::gui::draft_prompt();
+        last.question = crate::caption_draft::draft_prompt();
     }
     let mut history: Vec<Question> = questions
         .iter()

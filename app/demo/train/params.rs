@@ -158,8 +158,11 @@ pub fn accumulate(
 
 /// The global L2 norm of the summed gradients.
 pub fn grad_norm(grads: &HashMap<String, Tensor>) -> anyhow::Result<f64> {
+    // In name order: a HashMap's own order changes from run to run, and so would the rounding.
+    let mut names: Vec<&String> = grads.keys().collect();
+    names.sort();
     let mut total = 0.0f64;
-    for g in grads.values() {
+    for g in names.into_iter().map(|name| &grads[name]) {
         total += f64::from(g.sqr()?.sum_all()?.to_scalar::<f32>()?);
     }
     Ok(total.sqrt())

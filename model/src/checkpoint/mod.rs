@@ -20,6 +20,7 @@ mod header;
 use crate::{
     config::KeyeConfig,
     error::{Error, Result, read_json},
+    quantize::QuantizeSpec,
 };
 
 /// Where loading is; handed to the progress callback after each shard check and each tensor.
@@ -29,23 +30,27 @@ pub enum LoadProgress {
     CheckedShard { done: usize, total: usize },
     /// `done` of `total` tensors were loaded onto the device.
     LoadedTensor { done: usize, total: usize },
+    /// `done` of `total` tensors were loaded, the linear layers among them quantized on the way.
+    QuantizedTensor { done: usize, total: usize },
 }
 
-/// How to load a checkpoint: target device and dtype, a progress callback and a cancel flag that
-/// is checked between shards and tensors.
+/// How to load a checkpoint: target device and dtype of the dense weights, what to quantize, a
+/// progress callback and a cancel flag that is checked between shards and tensors.
 pub struct LoadOptions {
     pub device: Device,
     pub dtype: DType,
+    pub quantize: QuantizeSpec,
     pub progress: Option<Box<dyn FnMut(LoadProgress) + Send>>,
     pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for LoadOptions {
-    /// CPU, float32, no progress, not cancellable.
+    /// CPU, float32, nothing quantized, no progress, not cancellable.
     fn default() -> Self {
         Self {
             device: Device::Cpu,
             dtype: DType::F32,
+            quantize: QuantizeSpec::default(),
             progress: None,
             cancel: None,
         }
@@ -53,12 +58,12 @@ impl Default for LoadOptions {
 }
 
 impl LoadOptions {
-    fn report(&mut self, progress: LoadProgress) {
+    pub(crate) fn report(&mut self, progress: LoadProgress) {
         if let Some(callback) = self.progress.as_mut() {
             callback(progress);
         }
     }
-    fn check_cancel(&self) -> Result<()> {
+    pub(crate) fn check_cancel(&self) -> Result<()> {
         match &self.cancel {
             Some(flag) if flag.load(Ordering::Relaxed) => Err(Error::Cancelled),
             _ => Ok(()),
@@ -175,47 +180,120 @@ impl MappedShard {
     }
 }
 
-/// Validates the expected tensors of every shard (present, float dtype, right shape), then reads
-/// them, plus every other tensor whose name starts with `optional_prefix` (a video encoder's
-/// weights, whose shapes its own builder checks), shard by shard, handing each to `accept`
-/// already on `options.device` in `options.dtype`. Each tensor is converted straight from the
-/// mapped bytes (no f32 copy of a half-precision checkpoint) and a shard is unmapped once its
-/// tensors are read, so the file pages held at any time are one shard's.
+/// One tensor of a checkpoint as its bytes sit in the mapped shard, before any conversion.
+pub struct RawTensor<'a> {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    /// Little-endian elements in `dtype`, row-major.
+    pub bytes: &'a [u8],
+    /// The shard it is read from (for errors).
+    pub path: &'a Path,
+}
+
+impl RawTensor<'_> {
+    /// The tensor on `device` in `dtype`, converted straight from the mapped bytes.
+    pub fn to_tensor(&self, device: &Device, dtype: DType) -> Result<Tensor> {
+        Tensor::from_raw_buffer(self.bytes, self.dtype, &self.shape, device)
+            .and_then(|t| t.to_dtype(dtype))
+            .map_err(|e| Error::CorruptSafetensors {
+                path: self.path.to_path_buf(),
+                message: format!("tensor {}: {e}", self.name),
+            })
+    }
+}
+
+/// One planned tensor: its name, stored dtype and shape.
+pub type PlannedTensor = (String, DType, Vec<usize>);
+
+/// The tensors a checkpoint will be read as, in reading order, with their stored dtype and shape:
+/// every expected tensor (checked present, a float type and the right shape) and every other
+/// tensor whose name starts with the optional prefix, shard by shard.
+pub struct ReadPlan {
+    dir: PathBuf,
+    shards: Vec<PathBuf>,
+    /// Per shard, the tensors in reading order.
+    tensors: Vec<Vec<PlannedTensor>>,
+}
+
+impl ReadPlan {
+    /// Checks every shard's header and the expected tensors of `config`.
+    pub fn new(
+        dir: &Path,
+        config: &KeyeConfig,
+        optional_prefix: Option<&str>,
+        options: &mut LoadOptions,
+    ) -> Result<Self> {
+        let files = WeightFiles::locate(dir)?;
+        let tensors = plan_reads(dir, &files, config, optional_prefix, options)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            shards: files.shards,
+            tensors,
+        })
+    }
+
+    /// (name, stored dtype, shape) of every tensor, in the order [`ReadPlan::read`] hands them.
+    pub fn tensors(&self) -> impl Iterator<Item = &PlannedTensor> {
+        self.tensors.iter().flatten()
+    }
+
+    /// Hands each planned tensor to `accept` as its mapped bytes, shard by shard. A shard is
+    /// unmapped once its tensors are read, so the file pages held at any time are one shard's;
+    /// `accept` converts (or quantizes) each tensor straight from those bytes, so a
+    /// half-precision checkpoint never gets a full f32 copy.
+    pub fn read(
+        &self,
+        options: &mut LoadOptions,
+        accept: &mut dyn FnMut(RawTensor) -> Result<()>,
+    ) -> Result<()> {
+        let total: usize = self.tensors.iter().map(Vec::len).sum();
+        let mut done = 0;
+        for (shard, names) in self.shards.iter().zip(&self.tensors) {
+            if names.is_empty() {
+                continue;
+            }
+            let mapped = MappedShard::open(shard)?;
+            let views = mapped.tensors()?;
+            for (name, dtype, _) in names {
+                options.check_cancel()?;
+                let view = views.tensor(name).map_err(|e| Error::CorruptSafetensors {
+                    path: shard.clone(),
+                    message: format!("tensor {name}: {e}"),
+                })?;
+                accept(RawTensor {
+                    shape: view.shape().to_vec(),
+                    bytes: view.data(),
+                    name: name.clone(),
+                    dtype: *dtype,
+                    path: shard,
+                })?;
+                done += 1;
+                options.report(if options.quantize.is_none() {
+                    LoadProgress::LoadedTensor { done, total }
+                } else {
+                    LoadProgress::QuantizedTensor { done, total }
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The checkpoint folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// [`ReadPlan::new`] then [`ReadPlan::read`].
 pub fn read_tensors(
     dir: &Path,
     config: &KeyeConfig,
     optional_prefix: Option<&str>,
     options: &mut LoadOptions,
-    accept: &mut dyn FnMut(String, Tensor) -> Result<()>,
+    accept: &mut dyn FnMut(RawTensor) -> Result<()>,
 ) -> Result<()> {
-    let files = WeightFiles::locate(dir)?;
-    let plan = plan_reads(dir, &files, config, optional_prefix, options)?;
-    let total: usize = plan.iter().map(Vec::len).sum();
-    let mut done = 0;
-    for (shard, names) in files.shards.iter().zip(plan) {
-        if names.is_empty() {
-            continue;
-        }
-        let mapped = MappedShard::open(shard)?;
-        let views = mapped.tensors()?;
-        for name in names {
-            options.check_cancel()?;
-            let view = views.tensor(&name).map_err(|e| Error::CorruptSafetensors {
-                path: shard.clone(),
-                message: format!("tensor {name}: {e}"),
-            })?;
-            let tensor = tensor_from_view(&view, &options.device)
-                .and_then(|t| t.to_dtype(options.dtype))
-                .map_err(|e| Error::CorruptSafetensors {
-                    path: shard.clone(),
-                    message: format!("tensor {name}: {e}"),
-                })?;
-            accept(name, tensor)?;
-            done += 1;
-            options.report(LoadProgress::LoadedTensor { done, total });
-        }
-    }
-    Ok(())
+    ReadPlan::new(dir, config, optional_prefix, options)?.read(options, accept)
 }
 
 /// [`read_tensors`] collected into name -> tensor, ready for `VarBuilder::from_tensors`.
@@ -226,28 +304,23 @@ pub fn load_tensors(
     options: &mut LoadOptions,
 ) -> Result<HashMap<String, Tensor>> {
     let mut tensors = HashMap::new();
-    read_tensors(
-        dir,
-        config,
-        optional_prefix,
-        options,
-        &mut |name, tensor| {
-            tensors.insert(name, tensor);
-            Ok(())
-        },
-    )?;
+    let (device, dtype) = (options.device.clone(), options.dtype);
+    read_tensors(dir, config, optional_prefix, options, &mut |raw| {
+        tensors.insert(raw.name.clone(), raw.to_tensor(&device, dtype)?);
+        Ok(())
+    })?;
     Ok(tensors)
 }
 
-/// Checks every shard's header and the expected tensors; returns, per shard, the names to read
-/// from it (expected ones in config order, then the optional ones).
+/// Checks every shard's header and the expected tensors; returns, per shard, the tensors to read
+/// from it (expected ones in config order, then the optional ones) with their dtype and shape.
 fn plan_reads(
     dir: &Path,
     files: &WeightFiles,
     config: &KeyeConfig,
     optional_prefix: Option<&str>,
     options: &mut LoadOptions,
-) -> Result<Vec<Vec<String>>> {
+) -> Result<Vec<Vec<PlannedTensor>>> {
     let mut plan = vec![Vec::new(); files.shards.len()];
     let mut names_in_shard = Vec::with_capacity(files.shards.len());
     let mut headers = Vec::with_capacity(files.shards.len());
@@ -311,7 +384,12 @@ fn plan_reads(
             });
         }
         wanted.insert(name.clone());
-        plan[shard].push(name);
+        let dtype = candle_dtype(*dtype).ok_or_else(|| Error::WrongDtype {
+            path: path.clone(),
+            name: name.clone(),
+            found: format!("{dtype:?}"),
+        })?;
+        plan[shard].push((name, dtype, shape));
     }
     if let Some(prefix) = optional_prefix {
         for (shard, names) in names_in_shard.into_iter().enumerate() {
@@ -321,22 +399,26 @@ fn plan_reads(
                 .collect();
             extra.sort();
             for name in extra {
-                if wanted.insert(name.clone()) {
-                    plan[shard].push(name);
+                if !wanted.insert(name.clone()) {
+                    continue;
                 }
+                let (dtype, shape) = &headers[shard][&name];
+                let dtype = candle_dtype(*dtype).ok_or_else(|| Error::WrongDtype {
+                    path: files.shards[shard].clone(),
+                    name: name.clone(),
+                    found: format!("{dtype:?}"),
+                })?;
+                plan[shard].push((name, dtype, shape.clone()));
             }
         }
     }
     Ok(plan)
 }
 
-/// A tensor from a safetensors view, in the view's own dtype, on `device`.
-fn tensor_from_view(
-    view: &safetensors::tensor::TensorView,
-    device: &Device,
-) -> candle_core::Result<Tensor> {
+/// The candle dtype of a safetensors dtype this loader reads.
+fn candle_dtype(dtype: safetensors::Dtype) -> Option<DType> {
     use safetensors::Dtype as D;
-    let dtype = match view.dtype() {
+    Some(match dtype {
         D::F32 => DType::F32,
         D::F16 => DType::F16,
         D::BF16 => DType::BF16,
@@ -344,7 +426,6 @@ fn tensor_from_view(
         D::U8 => DType::U8,
         D::U32 => DType::U32,
         D::I64 => DType::I64,
-        other => candle_core::bail!("dtype {other:?} cannot be loaded"),
-    };
-    Tensor::from_raw_buffer(view.data(), dtype, view.shape(), device)
+        _ => return None,
+    })
 }

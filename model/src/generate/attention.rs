@@ -8,8 +8,8 @@ use std::{collections::HashMap, path::Path};
 use candle_core::{Device, Tensor};
 use serde::Serialize;
 
-use super::prompt::{MediaGrid, VisionTokenMap};
 use crate::error::{Error, Result};
+use crate::media::{MediaGrid, VisionTokenMap};
 
 /// Which layers to capture and whether to keep each head.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -183,12 +183,11 @@ pub fn generate(
     let mut sampler = Sampler::new(params.clone());
     let mut history = inputs.input_ids.clone();
     let mut tokens = Vec::new();
-    let mut deltas = TextDeltas::new();
+    let mut deltas = TextDeltas::new(tokenizer);
     let mut parser = PhaseParser::new();
     let mut text = String::new();
     let mut decode_ms = 0.0;
     let mut decode_steps = 0;
-    let decode = |ids: &[u32]| tokenizer.decode(ids);
     let mut stop = StopReason::MaxNewTokens;
     for step in 0..params.max_new_tokens {
         if cancel.load(Ordering::Relaxed) {
@@ -207,7 +206,7 @@ pub fn generate(
             stop = StopReason::StopToken { id: token };
             break;
         }
-        let delta = deltas.push(token, decode)?;
+        let delta = deltas.push(token)?;
         text.push_str(&delta);
         emit_phase_events(emit, parser.push(&delta));
         if step + 1 == params.max_new_tokens {
@@ -220,7 +219,7 @@ pub fn generate(
         decode_ms += ms(t);
         decode_steps += 1;
     }
-    let delta = deltas.finish(decode)?;
+    let delta = deltas.finish()?;
     text.push_str(&delta);
     let mut events = parser.push(&delta);
     events.extend(parser.finish());

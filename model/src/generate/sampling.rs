@@ -52,7 +52,18 @@ impl SamplingParams {
         if !path.is_file() {
             return Ok(Self::greedy(config));
         }
-        let file: GenerationConfigFile = crate::error::read_json(&path)?;
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        Self::from_generation_config(&text, &path, config)
+    }
+
+    /// The defaults a `generation_config.json` text sets; `path` names it in errors.
+    pub fn from_generation_config(text: &str, path: &Path, config: &KeyeConfig) -> Result<Self> {
+        let path = path.to_path_buf();
+        let file: GenerationConfigFile =
+            serde_json::from_str(text).map_err(|cause| Error::Json {
+                path: path.clone(),
+                cause,
+            })?;
         let mut params = Self::greedy(config);
         if file.do_sample.unwrap_or(false) {
             params.temperature = file.temperature.unwrap_or(1.0);

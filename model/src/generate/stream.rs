@@ -1,55 +1,48 @@
-//! Text deltas from a growing list of token ids. Byte-level BPE splits multi-byte characters
-//! over tokens, so decoding token by token would emit U+FFFD halves; like Hugging Face's
-//! `TextStreamer` we decode a short window and hold the delta back while it ends in an
-//! incomplete character.
+//! Text deltas from a growing list of token ids, through `tokenizers`' `DecodeStream`: byte-level
+//! BPE splits multi-byte characters over tokens, so decoding token by token would emit U+FFFD
+//! halves; the stream decodes a short window with its context and holds a delta back while it
+//! ends in an incomplete character.
 
-use crate::error::Result;
+use crate::{
+    error::Result,
+    tokenizer::{DecodeStream, KeyeTokenizer},
+};
 
 /// Turns ids, one at a time, into text deltas whose concatenation is the decoded text.
-#[derive(Debug, Clone, Default)]
-pub struct TextDeltas {
-    ids: Vec<u32>,
-    /// Start of the window decoded for context (so leading-space rules apply as in the whole).
-    prefix_offset: usize,
-    /// Ids before this are already emitted.
-    read_offset: usize,
+pub struct TextDeltas<'t> {
+    tokenizer: &'t KeyeTokenizer,
+    stream: DecodeStream<'t>,
+    /// Ids since the last delta: a character still incomplete, emitted as it is if the stream
+    /// ends there (the stream itself never emits it).
+    held: Vec<u32>,
 }
 
-impl TextDeltas {
-    pub fn new() -> Self {
-        Self::default()
+impl<'t> TextDeltas<'t> {
+    pub fn new(tokenizer: &'t KeyeTokenizer) -> Self {
+        Self {
+            tokenizer,
+            stream: tokenizer.decode_stream(),
+            held: Vec::new(),
+        }
     }
 
-    /// Adds `id`; returns the text it completes (possibly empty while a character is split).
-    pub fn push(&mut self, id: u32, decode: impl Fn(&[u32]) -> Result<String>) -> Result<String> {
-        self.ids.push(id);
-        let prefix = decode(&self.ids[self.prefix_offset..self.read_offset])?;
-        let text = decode(&self.ids[self.prefix_offset..])?;
-        if text.ends_with('\u{FFFD}') {
-            return Ok(String::new());
+    /// Adds `id`; returns the text it completes (empty while a character is split).
+    pub fn push(&mut self, id: u32) -> Result<String> {
+        self.held.push(id);
+        match self.stream.step(id).map_err(|e| self.tokenizer.error(e))? {
+            Some(delta) => {
+                self.held.clear();
+                Ok(delta)
+            }
+            None => Ok(String::new()),
         }
-        let delta = match text.strip_prefix(prefix.as_str()) {
-            Some(delta) => delta.to_string(),
-            // The window re-tokenized differently; fall back to decoding only the new ids.
-            None => decode(&self.ids[self.read_offset..])?,
-        };
-        self.prefix_offset = self.read_offset;
-        self.read_offset = self.ids.len();
-        Ok(delta)
     }
 
     /// Whatever is still held back (a stream that ended inside a character).
-    pub fn finish(&mut self, decode: impl Fn(&[u32]) -> Result<String>) -> Result<String> {
-        if self.read_offset == self.ids.len() {
+    pub fn finish(self) -> Result<String> {
+        if self.held.is_empty() {
             return Ok(String::new());
         }
-        let prefix = decode(&self.ids[self.prefix_offset..self.read_offset])?;
-        let text = decode(&self.ids[self.prefix_offset..])?;
-        let delta = match text.strip_prefix(prefix.as_str()) {
-            Some(delta) => delta.to_string(),
-            None => decode(&self.ids[self.read_offset..])?,
-        };
-        self.read_offset = self.ids.len();
-        Ok(delta)
+        self.tokenizer.decode(&self.held)
     }
 }

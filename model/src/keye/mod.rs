@@ -21,9 +21,10 @@ pub use vision::{Grid, VisionAttentionMaps, VisionOutput};
 
 use crate::{
     attention::AttentionBlocks,
-    checkpoint::{LoadOptions, load_tensors},
+    checkpoint::LoadOptions,
     config::KeyeConfig,
     error::{Error, Result},
+    layers::Weights,
 };
 
 /// Patches of one packed ViT call and the blocks they form. Each block is one attention block,
@@ -174,15 +175,21 @@ pub struct Prefill<'a> {
 pub const DEFAULT_PREFILL_CHUNK: usize = 512;
 
 impl KeyeModel {
-    /// Builds the model from weights named as in the real checkpoints.
+    /// Builds the model from dense weights named as in the real checkpoints.
     pub fn new(config: &KeyeConfig, vb: VarBuilder) -> Result<Self> {
+        Self::from_weights(config, Weights::dense(vb))
+    }
+
+    /// Builds the model from weights named as in the real checkpoints, some linear layers
+    /// possibly quantized.
+    pub fn from_weights(config: &KeyeConfig, w: Weights) -> Result<Self> {
         Ok(Self {
-            visual: vision::VisionModel::new(&config.vision, vb.pp("visual"))?,
-            projector: projector::Projector::new(config, vb.pp("mlp_AR"))?,
-            text: text::TextModel::new(&config.text, vb.clone())?,
+            visual: vision::VisionModel::new(&config.vision, w.pp("visual"))?,
+            projector: projector::Projector::new(config, w.pp("mlp_AR"))?,
+            text: text::TextModel::new(&config.text, w.clone())?,
             config: config.clone(),
-            device: vb.device().clone(),
-            dtype: vb.dtype(),
+            device: w.vb().device().clone(),
+            dtype: w.vb().dtype(),
             attention_blocks: AttentionBlocks::default(),
             prefill_chunk: DEFAULT_PREFILL_CHUNK,
         })
@@ -208,12 +215,10 @@ impl KeyeModel {
         self.attention_blocks
     }
 
-    /// Loads a Hugging Face checkpoint folder (config.json + safetensors, single or sharded).
-    pub fn load(dir: &Path, mut options: LoadOptions) -> Result<Self> {
-        let config = KeyeConfig::from_file(&dir.join("config.json"))?;
-        let tensors = load_tensors(dir, &config, None, &mut options)?;
-        let vb = VarBuilder::from_tensors(tensors, options.dtype, &options.device);
-        Self::new(&config, vb)
+    /// Loads a checkpoint (a Hugging Face folder or a keye-studio GGUF) through the one loader,
+    /// [`crate::Runtime::load`], and keeps only the model.
+    pub fn load(path: &Path, options: LoadOptions) -> Result<Self> {
+        Ok(crate::Runtime::load(path, options)?.model)
     }
 
     pub fn config(&self) -> &KeyeConfig {

@@ -2,12 +2,11 @@
 //! LM width. The Preview normalises each patch before the merge; 1.5 normalises the merged vector.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{Linear, VarBuilder, linear};
 
 use super::vision::Grid;
 use crate::{
     config::{KeyeConfig, KeyeVariant},
-    layers::{LayerNorm, layer_norm},
+    layers::{LayerNorm, Linear, Weights, layer_norm},
 };
 
 /// LayerNorm eps of `mlp_AR.pre_norm` (the reference's nn.LayerNorm default).
@@ -23,7 +22,7 @@ pub struct Projector {
 }
 
 impl Projector {
-    pub fn new(cfg: &KeyeConfig, vb: VarBuilder) -> Result<Self> {
+    pub fn new(cfg: &KeyeConfig, w: Weights) -> Result<Self> {
         let d = cfg.vision.hidden_size;
         let merge = cfg.vision.spatial_merge_size;
         let merged = d * merge * merge;
@@ -32,9 +31,11 @@ impl Projector {
             KeyeVariant::V1_5 => merged,
         };
         Ok(Self {
-            pre_norm: layer_norm(norm, PRE_NORM_EPS, vb.pp("pre_norm"))?,
-            linear_1: linear(merged, merged, vb.pp("linear_1"))?,
-            linear_2: linear(merged, cfg.text.hidden_size, vb.pp("linear_2"))?,
+            pre_norm: layer_norm(norm, PRE_NORM_EPS, w.vb().pp("pre_norm"))?,
+            linear_1: w.pp("linear_1").linear(merged, merged, true)?,
+            linear_2: w
+                .pp("linear_2")
+                .linear(merged, cfg.text.hidden_size, true)?,
             variant: cfg.variant,
             merge,
         })

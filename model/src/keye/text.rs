@@ -4,12 +4,12 @@
 //! exists and memory grows linearly with the prompt.
 
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder, embedding, linear_b, linear_no_bias};
+use candle_nn::{Embedding, embedding};
 
 use crate::{
     attention::{AttentionBlocks, Visibility, attention, last_row_probabilities},
     config::TextConfig,
-    layers::{RmsNorm, rms_norm, rope},
+    layers::{Linear, RmsNorm, Weights, rms_norm, rope},
 };
 
 /// Multimodal rotary embedding: the half head dimension is split into (t, h, w) sections, each
@@ -164,18 +164,18 @@ struct Attention {
 }
 
 impl Attention {
-    fn new(cfg: &TextConfig, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &TextConfig, w: Weights) -> Result<Self> {
         let (h, hd) = (cfg.hidden_size, cfg.head_dim);
         let q = cfg.num_attention_heads * hd;
         let kv = cfg.num_key_value_heads * hd;
         let bias = cfg.attention_bias;
         Ok(Self {
-            q_proj: linear_b(h, q, bias, vb.pp("q_proj"))?,
-            k_proj: linear_b(h, kv, bias, vb.pp("k_proj"))?,
-            v_proj: linear_b(h, kv, bias, vb.pp("v_proj"))?,
-            o_proj: linear_b(q, h, bias, vb.pp("o_proj"))?,
-            q_norm: rms_norm(hd, cfg.rms_norm_eps, vb.pp("q_norm"))?,
-            k_norm: rms_norm(hd, cfg.rms_norm_eps, vb.pp("k_norm"))?,
+            q_proj: w.pp("q_proj").linear(h, q, bias)?,
+            k_proj: w.pp("k_proj").linear(h, kv, bias)?,
+            v_proj: w.pp("v_proj").linear(h, kv, bias)?,
+            o_proj: w.pp("o_proj").linear(q, h, bias)?,
+            q_norm: rms_norm(hd, cfg.rms_norm_eps, w.pp("q_norm").vb().clone())?,
+            k_norm: rms_norm(hd, cfg.rms_norm_eps, w.pp("k_norm").vb().clone())?,
             num_heads: cfg.num_attention_heads,
             num_kv_heads: cfg.num_key_value_heads,
             head_dim: hd,
@@ -249,21 +249,21 @@ struct DecoderLayer {
 }
 
 impl DecoderLayer {
-    fn new(cfg: &TextConfig, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &TextConfig, w: Weights) -> Result<Self> {
         let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
-        let mvb = vb.pp("mlp");
+        let mlp = w.pp("mlp");
         Ok(Self {
-            input_layernorm: rms_norm(h, cfg.rms_norm_eps, vb.pp("input_layernorm"))?,
-            self_attn: Attention::new(cfg, vb.pp("self_attn"))?,
+            input_layernorm: rms_norm(h, cfg.rms_norm_eps, w.vb().pp("input_layernorm"))?,
+            self_attn: Attention::new(cfg, w.pp("self_attn"))?,
             post_attention_layernorm: rms_norm(
                 h,
                 cfg.rms_norm_eps,
-                vb.pp("post_attention_layernorm"),
+                w.vb().pp("post_attention_layernorm"),
             )?,
             mlp: Mlp {
-                gate_proj: linear_no_bias(h, i, mvb.pp("gate_proj"))?,
-                up_proj: linear_no_bias(h, i, mvb.pp("up_proj"))?,
-                down_proj: linear_no_bias(i, h, mvb.pp("down_proj"))?,
+                gate_proj: mlp.pp("gate_proj").linear(h, i, false)?,
+                up_proj: mlp.pp("up_proj").linear(h, i, false)?,
+                down_proj: mlp.pp("down_proj").linear(i, h, false)?,
             },
         })
     }
@@ -280,21 +280,22 @@ pub struct TextModel {
 }
 
 impl TextModel {
-    pub fn new(cfg: &TextConfig, vb: VarBuilder) -> Result<Self> {
-        let mvb = vb.pp("model");
-        let embed_tokens = embedding(cfg.vocab_size, cfg.hidden_size, mvb.pp("embed_tokens"))?;
+    pub fn new(cfg: &TextConfig, w: Weights) -> Result<Self> {
+        let mw = w.pp("model");
+        let embed_tokens = embedding(cfg.vocab_size, cfg.hidden_size, mw.vb().pp("embed_tokens"))?;
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| DecoderLayer::new(cfg, mvb.pp("layers").pp(i)))
+            .map(|i| DecoderLayer::new(cfg, mw.pp("layers").pp(i)))
             .collect::<Result<Vec<_>>>()?;
         let lm_head = if cfg.tie_word_embeddings {
             Linear::new(embed_tokens.embeddings().clone(), None)
         } else {
-            linear_no_bias(cfg.hidden_size, cfg.vocab_size, vb.pp("lm_head"))?
+            w.pp("lm_head")
+                .linear(cfg.hidden_size, cfg.vocab_size, false)?
         };
         Ok(Self {
             embed_tokens,
             layers,
-            norm: rms_norm(cfg.hidden_size, cfg.rms_norm_eps, mvb.pp("norm"))?,
+            norm: rms_norm(cfg.hidden_size, cfg.rms_norm_eps, mw.vb().pp("norm"))?,
             lm_head,
             rotary: MultimodalRotary::new(cfg),
         })

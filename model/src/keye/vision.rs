@@ -3,12 +3,11 @@
 //! (one block per image, per Preview video, per 1.5 frame), then a post-LayerNorm.
 
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{Linear, VarBuilder, linear};
 
 use crate::{
     attention::{AttentionBlocks, Visibility, attention},
     config::VisionConfig,
-    layers::{LayerNorm, layer_norm, rope},
+    layers::{LayerNorm, Linear, Weights, layer_norm, rope},
 };
 
 /// One ViT attention block: `t` frames of `h` x `w` patches that attend to each other.
@@ -24,7 +23,8 @@ struct VisionEmbeddings {
 }
 
 impl VisionEmbeddings {
-    fn new(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &VisionConfig, w: Weights) -> Result<Self> {
+        let vb = w.vb();
         let pvb = vb.pp("patch_embedding");
         let weight = pvb
             .get(
@@ -119,13 +119,13 @@ struct VisionAttention {
 }
 
 impl VisionAttention {
-    fn new(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &VisionConfig, w: Weights) -> Result<Self> {
         let d = cfg.hidden_size;
         Ok(Self {
-            q_proj: linear(d, d, vb.pp("q_proj"))?,
-            k_proj: linear(d, d, vb.pp("k_proj"))?,
-            v_proj: linear(d, d, vb.pp("v_proj"))?,
-            out_proj: linear(d, d, vb.pp("out_proj"))?,
+            q_proj: w.pp("q_proj").linear(d, d, true)?,
+            k_proj: w.pp("k_proj").linear(d, d, true)?,
+            v_proj: w.pp("v_proj").linear(d, d, true)?,
+            out_proj: w.pp("out_proj").linear(d, d, true)?,
             num_heads: cfg.num_attention_heads,
             head_dim: cfg.head_dim(),
         })
@@ -238,13 +238,19 @@ pub(crate) struct FeedForward {
 }
 
 impl FeedForward {
-    /// `vb` is the layer's root (`layer_norm2`, `mlp.fc1`, `mlp.fc2` below it).
-    pub(crate) fn new(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
+    /// `w` is the layer's root (`layer_norm2`, `mlp.fc1`, `mlp.fc2` below it).
+    pub(crate) fn new(cfg: &VisionConfig, w: Weights) -> Result<Self> {
         let d = cfg.hidden_size;
         Ok(Self {
-            layer_norm2: layer_norm(d, cfg.layer_norm_eps, vb.pp("layer_norm2"))?,
-            fc1: linear(d, cfg.intermediate_size, vb.pp("mlp").pp("fc1"))?,
-            fc2: linear(cfg.intermediate_size, d, vb.pp("mlp").pp("fc2"))?,
+            layer_norm2: layer_norm(d, cfg.layer_norm_eps, w.vb().pp("layer_norm2"))?,
+            fc1: w
+                .pp("mlp")
+                .pp("fc1")
+                .linear(d, cfg.intermediate_size, true)?,
+            fc2: w
+                .pp("mlp")
+                .pp("fc2")
+                .linear(cfg.intermediate_size, d, true)?,
             act: cfg.hidden_act,
         })
     }
@@ -284,11 +290,15 @@ struct EncoderLayer {
 }
 
 impl EncoderLayer {
-    fn new(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &VisionConfig, w: Weights) -> Result<Self> {
         Ok(Self {
-            layer_norm1: layer_norm(cfg.hidden_size, cfg.layer_norm_eps, vb.pp("layer_norm1"))?,
-            self_attn: VisionAttention::new(cfg, vb.pp("self_attn"))?,
-            feed_forward: FeedForward::new(cfg, vb)?,
+            layer_norm1: layer_norm(
+                cfg.hidden_size,
+                cfg.layer_norm_eps,
+                w.vb().pp("layer_norm1"),
+            )?,
+            self_attn: VisionAttention::new(cfg, w.pp("self_attn"))?,
+            feed_forward: FeedForward::new(cfg, w)?,
         })
     }
 
@@ -335,18 +345,18 @@ pub struct VisionModel {
 pub const MAX_FRAME_ATTENTION_BYTES: usize = 2 << 30;
 
 impl VisionModel {
-    pub fn new(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
-        let vb = vb.pp("vision_model");
+    pub fn new(cfg: &VisionConfig, w: Weights) -> Result<Self> {
+        let w = w.pp("vision_model");
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| EncoderLayer::new(cfg, vb.pp("encoder").pp("layers").pp(i)))
+            .map(|i| EncoderLayer::new(cfg, w.pp("encoder").pp("layers").pp(i)))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            embeddings: VisionEmbeddings::new(cfg, vb.pp("embeddings"))?,
+            embeddings: VisionEmbeddings::new(cfg, w.pp("embeddings"))?,
             layers,
             post_layernorm: layer_norm(
                 cfg.hidden_size,
                 cfg.layer_norm_eps,
-                vb.pp("post_layernorm"),
+                w.vb().pp("post_layernorm"),
             )?,
             cfg: cfg.clone(),
             attention_blocks: AttentionBlocks::default(),

@@ -9,7 +9,7 @@ use super::error::{MavorsError, Result};
 use crate::attention::{AttentionBlocks, Visibility, attention};
 use crate::config::VisionConfig;
 use crate::keye::vision::FeedForward;
-use crate::layers::{LayerNorm, layer_norm, rope};
+use crate::layers::{LayerNorm, Weights, layer_norm, rope};
 
 /// Epsilon of the projector's LayerNorm, as in Keye-VL's projector.
 const PROJECTOR_NORM_EPS: f64 = 1e-5;
@@ -84,7 +84,7 @@ impl AggregatorLayer {
         Ok(Self {
             layer_norm1: layer_norm(hidden, vision.layer_norm_eps, vb.pp("layer_norm1"))?,
             self_attn: Attention::new(hidden, vision.num_attention_heads, vb.pp("self_attn"))?,
-            feed_forward: FeedForward::new(vision, vb)?,
+            feed_forward: FeedForward::new(vision, Weights::dense(vb))?,
         })
     }
 

@@ -13,6 +13,7 @@ use candle_nn::var_builder::SimpleBackend;
 use super::error::{MavorsError, Result};
 use crate::config::VisionConfig;
 use crate::keye::vision::{Grid, VisionModel};
+use crate::layers::Weights;
 
 /// Name of the patch kernel below the IVE prefix (as the tower asks for it).
 const KERNEL_NAME: &str = "vision_model.embeddings.patch_embedding.weight";
@@ -48,7 +49,7 @@ impl IntraChunkEncoder {
         };
         let tower_vb = VarBuilder::from_backend(Box::new(view), vb.dtype(), vb.device().clone());
         Ok(Self {
-            tower: VisionModel::new(&tower_config, tower_vb)?,
+            tower: VisionModel::new(&tower_config, Weights::dense(tower_vb))?,
             chunk_frames,
             channels: vision.num_channels,
             patch_size: vision.patch_size,

@@ -5,7 +5,7 @@
 
 mod config;
 mod crope;
-mod error;
+pub(crate) mod error;
 mod geometry;
 mod ifa;
 mod ive;

@@ -13,6 +13,7 @@ use super::ifa::{InterChunkAggregator, Projector};
 use super::ive::{IntraChunkEncoder, IveOutput, Recorded, Recorder, inflate_patch_kernel};
 use crate::config::VisionConfig;
 use crate::keye::vision::VisionModel;
+use crate::layers::Weights;
 
 /// Prefix of every Mavors tensor in a checkpoint.
 pub const WEIGHT_PREFIX: &str = "mavors";
@@ -140,7 +141,7 @@ impl MavorsWeights {
         let mut tensors = HashMap::new();
 
         let (recording, seen) = Recorder::wrap(keye.pp(KEYE_TOWER_PREFIX));
-        VisionModel::new(vision, recording)?;
+        VisionModel::new(vision, Weights::dense(recording))?;
         for (name, tensor) in take(&seen)? {
             let tensor = if name == PATCH_KERNEL {
                 inflate_patch_kernel(&tensor, config.chunk_frames)?

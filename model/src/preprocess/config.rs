@@ -42,8 +42,13 @@ impl ImageProcessorConfig {
             path: path.to_owned(),
             cause,
         })?;
+        Self::from_text(&text, path)
+    }
+
+    /// Parses and checks the text of a `preprocessor_config.json`; `path` names it in errors.
+    pub fn from_text(text: &str, path: &Path) -> Result<Self, PreprocessError> {
         let cfg: Self =
-            serde_json::from_str(&text).map_err(|cause| PreprocessError::ConfigParse {
+            serde_json::from_str(text).map_err(|cause| PreprocessError::ConfigParse {
                 path: path.to_owned(),
                 cause,
             })?;

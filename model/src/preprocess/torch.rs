@@ -156,7 +156,10 @@ pub fn resize_bilinear_antialias(
 }
 
 /// `torch.linspace(start, end, steps).round().long()` with the default float32 dtype: the first
-/// half counts up from `start`, the second half down from `end`, then round half to even.
+/// half counts up from `start`, the second half down from `end`, then round half to even. Each
+/// value is one fused multiply-add, as torch's AVX2 and AVX-512 kernels compute it (its portable
+/// kernel rounds the product first and can land one index lower on long videos; see
+/// `tests/fixtures/preprocessing/torch/NOTES.md`).
 pub fn linspace_round(start: f64, end: f64, steps: usize) -> Vec<i64> {
     let (start, end) = (start as f32, end as f32);
     if steps == 0 {
@@ -170,9 +173,9 @@ pub fn linspace_round(start: f64, end: f64, steps: usize) -> Vec<i64> {
     (0..steps)
         .map(|i| {
             let v = if i < halfway {
-                start + step * i as f32
+                step.mul_add(i as f32, start)
             } else {
-                end - step * (steps - i - 1) as f32
+                (-step).mul_add((steps - i - 1) as f32, end)
             };
             v.round_ties_even() as i64
         })

@@ -1,0 +1,125 @@
+//! What one turn's generation captured, kept in memory for the heatmap and the timeline tracks:
+//! the token map, where each frame sits on the video, and each generated token's attention.
+
+use std::collections::BTreeMap;
+
+use keye_model::generate::{TokenAttention, VisionTokenMap};
+use keye_model::video::VideoEncoderKind;
+use keye_ui::{
+    CapturedLayers, FrameSpeed, FrameValue, HeadChoice, HeatmapControls, ModelTracks,
+    SlowFastFrame, aggregate,
+};
+
+use crate::inference::MediaFrames;
+
+/// What one turn's generation captured, kept in memory (large; not saved).
+pub(super) struct TurnAttention {
+    pub(super) vision: VisionTokenMap,
+    pub(super) media: Vec<MediaFrames>,
+    pub(super) tokens: BTreeMap<usize, TokenAttention>,
+}
+
+impl TurnAttention {
+    /// The video among the media (the token map numbers it after any images).
+    pub(super) fn video(&self) -> Option<usize> {
+        self.media.iter().position(|m| m.encoder.is_some())
+    }
+
+    pub(super) fn captured(&self) -> CapturedLayers {
+        let first = self.tokens.values().next();
+        CapturedLayers {
+            layers: first
+                .map(|t| t.layers.iter().map(|l| l.layer).collect())
+                .unwrap_or_default(),
+            heads: first
+                .and_then(|t| t.layers.first())
+                .and_then(|l| l.per_head.as_ref())
+                .map(Vec::len),
+        }
+    }
+
+    /// The selected tokens' attention over all vision tokens, combined as the controls say.
+    pub(super) fn combined_row(
+        &self,
+        steps: &std::ops::RangeInclusive<usize>,
+        controls: &HeatmapControls,
+    ) -> Option<Vec<f32>> {
+        let captured = self.captured();
+        let layer = controls.effective_layer(&captured)?;
+        let head = controls.effective_head(&captured);
+        let rows = self.tokens.range(steps.clone()).filter_map(|(_, token)| {
+            let layer = token.layers.iter().find(|l| l.layer == layer)?;
+            match head {
+                HeadChoice::Mean => Some(layer.mean.as_slice()),
+                HeadChoice::Head(h) => layer.per_head.as_ref()?.get(h).map(Vec::as_slice),
+            }
+        });
+        aggregate(rows, controls.aggregation)
+    }
+
+    /// The decoder frame of the video shown at `time`: the one spanning it, else the nearest.
+    pub(super) fn frame_at(&self, video: usize, time: f64) -> Option<usize> {
+        let frames = &self.media.get(video)?.frames;
+        frames
+            .iter()
+            .position(|f| f.time <= time && time < f.end)
+            .or_else(|| {
+                frames
+                    .iter()
+                    .enumerate()
+                    .min_by(|(_, a), (_, b)| {
+                        let da = ((a.time + a.end) / 2.0 - time).abs();
+                        let db = ((b.time + b.end) / 2.0 - time).abs();
+                        da.total_cmp(&db)
+                    })
+                    .map(|(i, _)| i)
+            })
+    }
+
+    /// Sampled frames, tokens per frame, SlowFast speeds or Mavors chunks of the video.
+    pub(super) fn fill_structure_tracks(&self, tracks: &mut ModelTracks) {
+        let Some(video) = self.video() else {
+            return;
+        };
+        let frames = &self.media[video].frames;
+        let tokens: Vec<usize> = self
+            .vision
+            .media
+            .get(video)
+            .map(|grid| grid.frames.iter().map(|(r, c)| r * c).collect())
+            .unwrap_or_default();
+        tracks.sampled_frames = frames.iter().map(|f| f.time).collect();
+        tracks.tokens_per_frame = frames
+            .iter()
+            .zip(&tokens)
+            .map(|(f, &n)| FrameValue {
+                time: f.time,
+                value: n as f32,
+            })
+            .collect();
+        tracks.slowfast.clear();
+        tracks.chunk_boundaries.clear();
+        match self.media[video].encoder {
+            // Slow frames keep the full token budget; fast ones get fewer.
+            Some(VideoEncoderKind::Keye15) => {
+                let slow = tokens.iter().copied().max().unwrap_or(0);
+                tracks.slowfast = frames
+                    .iter()
+                    .zip(&tokens)
+                    .map(|(f, &n)| SlowFastFrame {
+                        time: f.time,
+                        speed: if n == slow {
+                            FrameSpeed::Slow
+                        } else {
+                            FrameSpeed::Fast
+                        },
+                    })
+                    .collect();
+            }
+            Some(VideoEncoderKind::Mavors) => {
+                tracks.chunk_boundaries = frames.iter().skip(1).map(|f| f.time).collect();
+            }
+            _ => {}
+        }
+    }
+}

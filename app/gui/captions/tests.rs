@@ -1,0 +1,664 @@
+//! The caption session as the app drives it: opening, autosave, recovery, the quit prompt,
+//! typing that reaches the journal, and drafts from the tiny model.
+
+use egui_kittest::kittest::Queryable;
+
+use keye_ui::DraftAvailability;
+
+use super::draft::{draft_prompt, parse_draft_answer};
+use super::*;
+
+const FILE: &str = "{\"video\": \"a.mp4\", \"caption\": \"There is one person in the video. The person is the boy in a red cap.\\n\\nThe boy in a red cap jumps.\"}\n";
+
+fn open_blocking(path: &Path) -> CaptionSession {
+    let mut session = CaptionSession::new();
+    let mut toasts = Toasts::default();
+    session.open(path, &mut toasts, || {});
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while session.loading.is_some() && Instant::now() < deadline {
+        session.poll_loading(&mut toasts);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(session.open.is_some(), "{path:?} did not open");
+    session
+}
+
+fn set_action(action: &str) -> CaptionAction {
+    CaptionAction::Edit(Command {
+        record: 0,
+        edit: Edit::SetAction {
+            index: 0,
+            action: action.into(),
+        },
+    })
+}
+
+fn action_of(session: &CaptionSession) -> String {
+    let caption = session.document().unwrap().file().caption(0).unwrap();
+    caption.structure().unwrap().events[0].action.clone()
+}
+
+#[test]
+fn autosave_writes_edits_and_an_unsaved_session_is_recovered_on_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("captions.jsonl");
+    std::fs::write(&path, FILE).unwrap();
+    let mut toasts = Toasts::default();
+
+    let mut session = open_blocking(&path);
+    assert_eq!(session.title(), "keye-studio - captions.jsonl");
+    session.apply(set_action("waves"), &mut toasts);
+    assert_eq!(session.title(), "keye-studio - captions.jsonl *");
+    session.autosave(Instant::now(), &mut toasts);
+    assert!(session.is_dirty(), "not due yet");
+    session.autosave(Instant::now() + AUTOSAVE_INTERVAL, &mut toasts);
+    assert!(!session.is_dirty(), "autosaved");
+    let saved = std::fs::read_to_string(&path).unwrap();
+    assert!(saved.contains("The boy in a red cap waves."), "{saved}");
+    assert!(!haic::document::journal_path(&path).exists());
+
+    // An edit, then the app goes away without saving (a crash, a kill).
+    session.apply(set_action("claps"), &mut toasts);
+    drop(session);
+    let on_disk = std::fs::read_to_string(&path).unwrap();
+    assert!(!on_disk.contains("claps"), "not saved: {on_disk}");
+
+    let session = open_blocking(&path);
+    assert_eq!(action_of(&session), "claps", "the journal brought it back");
+    assert!(session.is_dirty());
+    let message = session.recovery_message().expect("recovery is told");
+    assert!(
+        message.contains("Recovered 1 unsaved edit to captions.jsonl"),
+        "{message}"
+    );
+    let mut session = session;
+    session.autosave(Instant::now() + 2 * AUTOSAVE_INTERVAL, &mut toasts);
+    assert!(
+        session.is_dirty(),
+        "recovered edits wait for Keep or Discard before autosave writes them"
+    );
+    assert!(toasts.items().is_empty(), "no errors");
+
+    // Discard reopens the file as saved and keeps the journal aside, unreplayed.
+    session.discard_recovered(&mut toasts, || {});
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while session.loading.is_some() && Instant::now() < deadline {
+        session.poll_loading(&mut toasts);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(action_of(&session), "waves");
+    assert!(!session.is_dirty());
+    assert!(session.recovery_message().is_none());
+    assert!(
+        dir.path()
+            .join("captions.jsonl.journal.discarded")
+            .is_file()
+    );
+    assert!(!haic::document::journal_path(&path).exists());
+}
+
+#[test]
+fn a_missing_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope.json");
+    let mut session = CaptionSession::new();
+    let mut toasts = Toasts::default();
+    session.open(&path, &mut toasts, || {});
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while session.loading.is_some() && Instant::now() < deadline {
+        session.poll_loading(&mut toasts);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(session.document().is_none());
+    let shown: Vec<_> = toasts
+        .items()
+        .iter()
+        .map(|toast| toast.text.clone())
+        .collect();
+    let shown = shown.join("\n");
+    assert!(shown.contains("nope.json"), "{shown}");
+}
+
+#[test]
+fn timeline_drags_become_timing_edits_of_the_selected_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("captions.json");
+    std::fs::write(
+        &path,
+        r#"[{"video": "a.mp4", "people": [{"id": "P1", "attributes": "the boy"}], "events": [{"who": ["P1"], "action": "jumps", "start": 1.0, "end": 2.0}], "caption": ""}]"#,
+    )
+    .unwrap();
+    let mut session = open_blocking(&path);
+    session.editor.select(0);
+    let mut timeline = Timeline::new(10.0);
+    let mut toasts = Toasts::default();
+    session.sync_timeline(&mut timeline, &mut toasts);
+    assert_eq!(timeline.tracks.caption_events.len(), 1);
+    assert_eq!(timeline.tracks.caption_events[0].end, 2.0);
+    let command = session
+        .drag_command(CaptionEdgeDrag {
+            event: 0,
+            edge: SegmentEdge::End,
+            time: 3.25,
+        })
+        .unwrap();
+    assert_eq!(
+        command.edit,
+        Edit::SetTimes {
+            index: 0,
+            start: Some(1.0),
+            end: Some(3.25)
+        }
+    );
+}
+
+#[test]
+fn model_answers_parse_past_reasoning_fences_and_preamble() {
+    let answer = "<think>two people, a wave</think>Sure! Here is the caption:\n```text\nThere are two people in the video. The first person is the man in a red shirt. The second person is the woman in a blue dress.\n\nThe man in a red shirt waves to the woman in a blue dress.\n```";
+    let structure = parse_draft_answer(answer).expect("parses");
+    assert_eq!(structure.people.len(), 2);
+    assert_eq!(structure.events.len(), 1);
+    assert_eq!(structure.events[0].with, ["P2"]);
+    assert!(parse_draft_answer("I cannot see any video.").is_err());
+    assert!(parse_draft_answer(&draft_prompt()[draft_prompt().find("There").unwrap()..]).is_ok());
+}
+
+#[test]
+fn a_draft_from_the_tiny_model_goes_through_the_parser() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = LoadedModel::load(
+        &root.join("tests/fixtures/models/keye-preview-tiny"),
+        Default::default(),
+        None,
+        None,
+    )
+    .expect("the tiny checkpoint loads");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("captions.jsonl");
+    std::fs::write(
+        &path,
+        "{\"video\": \"sample-16x9.mp4\", \"caption\": \"\"}\n",
+    )
+    .unwrap();
+    let mut session = open_blocking(&path);
+    // A small still keeps the test quick; the job is the same for a video.
+    let video = dir.path().join("still.png");
+    image::RgbImage::from_fn(56, 56, |x, y| {
+        image::Rgb([(x * 4) as u8, (y * 4) as u8, 90])
+    })
+    .save(&video)
+    .unwrap();
+    let open_video = OpenVideo {
+        path: &video,
+        playhead: 0.0,
+        duration: 1.0,
+    };
+    assert!(matches!(
+        session.draft_availability(Some(&open_video)),
+        DraftAvailability::Unavailable(_)
+    ));
+    session.set_model(Some(Arc::new(model)));
+    assert!(matches!(
+        session.draft_availability(None),
+        DraftAvailability::Unavailable(_)
+    ));
+    assert_eq!(
+        session.draft_availability(Some(&open_video)),
+        DraftAvailability::Ready
+    );
+    let mut toasts = Toasts::default();
+    session.draft_max_new_tokens = 24;
+    session.start_draft(0, &video, &mut toasts);
+    assert_eq!(
+        session.draft_availability(Some(&open_video)),
+        DraftAvailability::Running
+    );
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while session.draft_job.is_some() && Instant::now() < deadline {
+        session.poll_draft(&mut toasts);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(session.draft_job.is_none(), "the draft finished");
+    // Random weights write the same gibberish every time (greedy decoding): the answer reaches
+    // haic's parser, which refuses it, and no draft is shown.
+    assert!(session.editor.draft().is_none(), "no draft from gibberish");
+    let shown: Vec<_> = toasts
+        .items()
+        .iter()
+        .map(|toast| toast.text.clone())
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "Draft for caption record #0: the model's answer is not a HAIC caption (it does not start with \"There is/are ... people\")"
+        ]
+    );
+}
+
+/// Runs one frame of `session.tick` with the window asked to close; returns whether the app
+/// cancelled the close.
+fn close_frame(session: &mut CaptionSession, ctx: &egui::Context) -> bool {
+    let mut input = egui::RawInput::default();
+    input
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    let mut toasts = Toasts::default();
+    let mut output = ctx.run_ui(input, |ui| session.tick(ui.ctx(), &mut toasts));
+    // No renderer here: the font atlas upload is dropped on purpose.
+    output.textures_delta.clear();
+    output
+        .viewport_output
+        .get(&egui::ViewportId::ROOT)
+        .is_some_and(|viewport| {
+            viewport
+                .commands
+                .contains(&egui::ViewportCommand::CancelClose)
+        })
+}
+
+#[test]
+fn closing_with_unsaved_edits_is_held_for_the_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("captions.jsonl");
+    std::fs::write(&path, FILE).unwrap();
+    let mut session = open_blocking(&path);
+    let ctx = egui::Context::default();
+    assert!(!close_frame(&mut session, &ctx), "a clean file closes");
+
+    session.apply(set_action("waves"), &mut Toasts::default());
+    assert!(
+        close_frame(&mut session, &ctx),
+        "unsaved edits hold the close"
+    );
+    assert_eq!(session.quit, Quit::Asking);
+
+    session.close_without_asking();
+    assert!(!close_frame(&mut session, &ctx), "a screenshot run closes");
+    assert!(
+        haic::document::journal_path(&path).exists(),
+        "edits stay journaled"
+    );
+}
+
+/// The caption session driven by kittest as the app drives it: `tick` once per frame.
+struct QuitBench {
+    session: CaptionSession,
+    toasts: Toasts,
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+/// A session over a file with one unsaved edit ("waves"), whose window was asked to close:
+/// the prompt is up.
+fn quit_prompt_harness() -> egui_kittest::Harness<'static, QuitBench> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("captions.jsonl");
+    std::fs::write(&path, FILE).unwrap();
+    let mut session = open_blocking(&path);
+    let mut toasts = Toasts::default();
+    session.apply(set_action("waves"), &mut toasts);
+    let bench = QuitBench {
+        session,
+        toasts,
+        _dir: dir,
+        path,
+    };
+    let mut harness = egui_kittest::Harness::builder()
+        .with_size(egui::Vec2::new(640.0, 400.0))
+        .build_ui_state(
+            |ui, bench: &mut QuitBench| bench.session.tick(ui.ctx(), &mut bench.toasts),
+            bench,
+        );
+    harness.run();
+    let commands = request_close(&mut harness);
+    assert!(
+        commands.contains(&egui::ViewportCommand::CancelClose),
+        "unsaved edits hold the close: {commands:?}"
+    );
+    harness.run();
+    harness.get_by_label("Unsaved caption edits");
+    harness
+}
+
+/// One frame with the window's close button pressed; the viewport commands the app sent.
+fn request_close(harness: &mut egui_kittest::Harness<'_, QuitBench>) -> Vec<egui::ViewportCommand> {
+    harness
+        .input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    harness.step();
+    root_commands(harness)
+}
+
+fn root_commands(harness: &egui_kittest::Harness<'_, QuitBench>) -> Vec<egui::ViewportCommand> {
+    harness
+        .output()
+        .viewport_output
+        .get(&egui::ViewportId::ROOT)
+        .map(|viewport| viewport.commands.clone())
+        .unwrap_or_default()
+}
+
+/// Clicks a button of the prompt; the viewport commands of the frame that handled the click.
+fn click_prompt(
+    harness: &mut egui_kittest::Harness<'_, QuitBench>,
+    button: &str,
+) -> Vec<egui::ViewportCommand> {
+    harness.get_by_label(button).click();
+    harness.step();
+    root_commands(harness)
+}
+
+fn errors(bench: &QuitBench) -> Vec<String> {
+    bench
+        .toasts
+        .items()
+        .iter()
+        .map(|toast| toast.text.clone())
+        .collect()
+}
+
+#[test]
+fn quit_prompt_save_writes_the_file_and_closes() {
+    let mut harness = quit_prompt_harness();
+    let commands = click_prompt(&mut harness, "Save");
+    assert!(
+        commands.contains(&egui::ViewportCommand::Close),
+        "{commands:?}"
+    );
+    let bench = harness.state();
+    let saved = std::fs::read_to_string(&bench.path).unwrap();
+    assert!(saved.contains("The boy in a red cap waves."), "{saved}");
+    assert!(!haic::document::journal_path(&bench.path).exists());
+    assert!(!bench.session.is_dirty());
+    assert!(errors(bench).is_empty(), "{:?}", errors(bench));
+    harness.run();
+    assert!(harness.query_by_label("Unsaved caption edits").is_none());
+    assert!(
+        !request_close(&mut harness).contains(&egui::ViewportCommand::CancelClose),
+        "the close goes through"
+    );
+}
+
+#[test]
+fn quit_prompt_discard_keeps_the_file_sets_the_journal_aside_and_closes() {
+    let mut harness = quit_prompt_harness();
+    let commands = click_prompt(&mut harness, "Discard");
+    assert!(
+        commands.contains(&egui::ViewportCommand::Close),
+        "{commands:?}"
+    );
+    let bench = harness.state();
+    assert_eq!(
+        std::fs::read_to_string(&bench.path).unwrap(),
+        FILE,
+        "the file is as it was"
+    );
+    assert!(!haic::document::journal_path(&bench.path).exists());
+    let aside = bench
+        .path
+        .with_file_name("captions.jsonl.journal.discarded");
+    let journal = std::fs::read_to_string(&aside).expect("the journal is kept aside");
+    assert!(journal.contains("waves"), "{journal}");
+    assert!(bench.session.document().is_none());
+    assert!(errors(bench).is_empty(), "{:?}", errors(bench));
+    assert!(
+        !request_close(&mut harness).contains(&egui::ViewportCommand::CancelClose),
+        "the close goes through"
+    );
+}
+
+#[test]
+fn quit_prompt_cancel_keeps_the_window_and_the_edits() {
+    let mut harness = quit_prompt_harness();
+    let commands = click_prompt(&mut harness, "Cancel");
+    assert!(
+        !commands.contains(&egui::ViewportCommand::Close),
+        "{commands:?}"
+    );
+    harness.run();
+    assert!(harness.query_by_label("Unsaved caption edits").is_none());
+    let bench = harness.state();
+    assert!(bench.session.is_dirty(), "the edit is still there, unsaved");
+    assert_eq!(action_of(&bench.session), "waves");
+    assert_eq!(std::fs::read_to_string(&bench.path).unwrap(), FILE);
+    assert!(haic::document::journal_path(&bench.path).exists());
+    // Asking to close again asks again.
+    assert!(request_close(&mut harness).contains(&egui::ViewportCommand::CancelClose));
+    harness.run();
+    harness.get_by_label("Unsaved caption edits");
+}
+
+#[test]
+fn caption_files_are_told_apart_from_videos() {
+    assert!(is_caption_file(Path::new("a/b.JSONL")));
+    assert!(is_caption_file(Path::new("b.json")));
+    assert!(!is_caption_file(Path::new("b.mp4")));
+}
+
+/// The caption panel as the app draws it (tick, then the panel), over a file in a temporary
+/// folder. Frames are 50 ms of egui time apart.
+struct PanelBench {
+    session: CaptionSession,
+    toasts: Toasts,
+    path: PathBuf,
+}
+
+const FRAME: f32 = 0.05;
+
+fn panel_harness(path: &Path) -> egui_kittest::Harness<'static, PanelBench> {
+    let bench = PanelBench {
+        session: open_blocking(path),
+        toasts: Toasts::default(),
+        path: path.to_path_buf(),
+    };
+    let mut harness = egui_kittest::Harness::builder()
+        .with_size(egui::Vec2::new(640.0, 700.0))
+        .with_step_dt(FRAME)
+        .build_ui_state(
+            |ui, bench: &mut PanelBench| {
+                bench.session.tick(ui.ctx(), &mut bench.toasts);
+                bench.session.ui(ui, None, &mut bench.toasts);
+            },
+            bench,
+        );
+    harness.run();
+    harness
+}
+
+/// Lets `seconds` of egui time pass without input.
+fn wait(harness: &mut egui_kittest::Harness<'_, PanelBench>, seconds: f32) {
+    for _ in 0..(seconds / FRAME).ceil() as usize {
+        harness.step();
+    }
+}
+
+/// Clicks into "Event 1 action" and types `text` at its end, leaving the keyboard there.
+fn type_into_action(harness: &mut egui_kittest::Harness<'_, PanelBench>, text: &str) {
+    harness.get_by_label("Event 1 action").focus();
+    harness.step();
+    harness.key_press(egui::Key::End);
+    harness.get_by_label("Event 1 action").type_text(text);
+    harness.step();
+}
+
+fn journal_of(path: &Path) -> String {
+    std::fs::read_to_string(haic::document::journal_path(path)).unwrap_or_default()
+}
+
+#[test]
+fn typing_without_leaving_the_field_is_journaled_within_a_second_and_recovered_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("captions.jsonl");
+    std::fs::write(&path, FILE).unwrap();
+    let mut harness = panel_harness(&path);
+    type_into_action(&mut harness, " high");
+    wait(&mut harness, 1.0);
+    assert!(harness.get_by_label("Event 1 action").is_focused());
+    let journal = journal_of(&path);
+    assert!(journal.contains("jumps high"), "journal: {journal}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        FILE,
+        "not saved yet"
+    );
+    assert_eq!(
+        harness.state().session.title(),
+        "keye-studio - captions.jsonl *"
+    );
+    // The app is killed: nothing runs on the way out.
+    std::mem::forget(harness);
+
+    let mut harness = panel_harness(&path);
+    harness.get_by_label_contains("Recovered 1 unsaved edit to captions.jsonl");
+    assert_eq!(
+        harness.get_by_label("Event 1 action").value().as_deref(),
+        Some("jumps high")
+    );
+    harness.get_by_label("Keep").click();
+    harness.run();
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::S);
+    harness.run();
+    let saved = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        saved.contains("The boy in a red cap jumps high."),
+        "{saved}"
+    );
+}
+
+#[test]
+fn ctrl_s_with_the_keyboard_in_a_field_writes_what_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("captions.jsonl");
+    std::fs::write(&path, FILE).unwrap();
+    let mut harness = panel_harness(&path);
+    // Nothing changed: Ctrl+S writes nothing (no backup appears).
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::S);
+    harness.run();
+    assert!(!haic::save::backup_path(&path).exists());
+
+    type_into_action(&mut harness, " twice");
+    // At once, before any pause.
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::S);
+    harness.run();
+    let saved = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        saved.contains("The boy in a red cap jumps twice."),
+        "{saved}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(haic::save::backup_path(&path)).unwrap(),
+        FILE
+    );
+    assert!(!haic::document::journal_path(&path).exists());
+    let bench = harness.state();
+    assert!(!bench.session.is_dirty());
+    assert!(
+        bench.toasts.items().is_empty(),
+        "{:?}",
+        errors_of(&bench.toasts)
+    );
+    assert!(harness.get_by_label("Event 1 action").is_focused());
+}
+
+#[test]
+fn the_menu_save_autosave_and_the_quit_prompt_take_the_field_text_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("captions.jsonl");
+    std::fs::write(&path, FILE).unwrap();
+    let mut harness = panel_harness(&path);
+
+    // Captions > Save captions calls `save` with the keyboard still in the field.
+    type_into_action(&mut harness, " once");
+    {
+        let bench = harness.state_mut();
+        assert!(bench.session.save(&mut bench.toasts));
+    }
+    let saved = std::fs::read_to_string(bench_path(&harness)).unwrap();
+    assert!(saved.contains("jumps once."), "{saved}");
+
+    // Autosave falls due while the annotator types: what the field holds goes in too.
+    type_into_action(&mut harness, " more");
+    wait(&mut harness, 1.0);
+    assert!(harness.state().session.is_dirty());
+    type_into_action(&mut harness, " still");
+    {
+        let bench = harness.state_mut();
+        bench
+            .session
+            .autosave(Instant::now() + 2 * AUTOSAVE_INTERVAL, &mut bench.toasts);
+    }
+    let saved = std::fs::read_to_string(bench_path(&harness)).unwrap();
+    assert!(saved.contains("jumps once more still."), "{saved}");
+
+    // Closing the window a moment after typing asks first; Save writes the text.
+    type_into_action(&mut harness, " again");
+    harness
+        .input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    harness.step();
+    harness.run();
+    harness.get_by_label("Unsaved caption edits");
+    // The prompt's Save (the panel's toolbar has one too), drawn last, on top.
+    harness
+        .get_all_by_label("Save")
+        .last()
+        .expect("the prompt's Save")
+        .click();
+    harness.run();
+    let saved = std::fs::read_to_string(bench_path(&harness)).unwrap();
+    assert!(saved.contains("jumps once more still again."), "{saved}");
+    assert!(
+        harness.query_by_label("Unsaved caption edits").is_none(),
+        "the prompt's Save was clicked, and closed it"
+    );
+    assert!(errors_of(&harness.state().toasts).is_empty());
+}
+
+fn bench_path(harness: &egui_kittest::Harness<'_, PanelBench>) -> PathBuf {
+    harness.state().path.clone()
+}
+
+fn errors_of(toasts: &Toasts) -> Vec<String> {
+    toasts
+        .items()
+        .iter()
+        .map(|toast| toast.text.clone())
+        .collect()
+}
+
+#[test]
+fn a_record_that_cannot_be_read_is_told_once_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("captions.jsonl");
+    std::fs::write(
+        &path,
+        format!("{FILE}{{\"video\": \"b.mp4\", \"caption\": \"bad \\udc00 surrogate\"}}\n"),
+    )
+    .unwrap();
+    let mut session = CaptionSession::new();
+    let mut toasts = Toasts::default();
+    session.open(&path, &mut toasts, || {});
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while session.loading.is_some() && Instant::now() < deadline {
+        session.poll_loading(&mut toasts);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        errors_of(&toasts),
+        [format!(
+            "{}:2:36: record 1: JSON syntax error: invalid escape \\udc00: a low surrogate without a high surrogate escape (\\ud800 to \\udbff) before it (kept as it is in the file)",
+            path.display()
+        )]
+    );
+}
