@@ -203,9 +203,15 @@ fn mavors_from_a_keye_checkpoint_starts_there_and_trains_its_encoder() {
         } else if name.starts_with("mavors.ive.") {
             encoder_parts[0] += 1;
             let t = inflated.get(name);
-            (t.unwrap_or_else(|| panic!("{name}: not made from the tower")), "the tower")
+            (
+                t.unwrap_or_else(|| panic!("{name}: not made from the tower")),
+                "the tower",
+            )
         } else {
-            assert!(name.starts_with("mavors."), "{name}: where does it come from?");
+            assert!(
+                name.starts_with("mavors."),
+                "{name}: where does it come from?"
+            );
             let part = usize::from(name.starts_with("mavors.projector."));
             encoder_parts[1 + part] += 1;
             (&fresh[name], "the seed")
@@ -225,7 +231,10 @@ fn mavors_from_a_keye_checkpoint_starts_there_and_trains_its_encoder() {
     );
     assert_eq!(
         encoder_parts[0],
-        inflated.keys().filter(|n| n.starts_with("mavors.ive.")).count(),
+        inflated
+            .keys()
+            .filter(|n| n.starts_with("mavors.ive."))
+            .count(),
         "every IVE tensor the tower makes is shipped"
     );
 }
