@@ -49,10 +49,7 @@ fn examples_teach_the_replies_and_probe_the_content_token() {
                 "a probe ends right before its answer"
             );
             assert_eq!(mask.len(), example.vision.len());
-            assert!(
-                mask.iter().any(|&m| m == 1.0),
-                "the named actor is on some token"
-            );
+            assert!(mask.contains(&1.0), "the named actor is on some token");
             let word = trainee.tokenizer.decode(&[last.1]).unwrap();
             assert!(word.trim().chars().all(char::is_alphabetic), "{word:?}");
         } else {
