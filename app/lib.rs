@@ -2,6 +2,7 @@
 //! The binary (`main.rs`) is a thin CLI over this library.
 
 pub mod caption_draft;
+pub mod demo;
 pub mod gui;
 pub mod inference;
 pub mod remote;

@@ -46,6 +46,13 @@ enum Command {
     Plan(cli::plan::PlanArgs),
     /// Quantize a checkpoint's linear layers once and save them as a GGUF file beside it.
     Quantize(cli::quantize::QuantizeArgs),
+    /// Generate demo-world videos with their questions, boxes, HAIC captions and QA.
+    DemoData(cli::demo::DemoDataArgs),
+    /// Train the demo model (Keye-VL-1.5 architecture) on demo-world videos, on the CPU.
+    TrainDemo(cli::demo::TrainDemoArgs),
+    /// Evaluate a model on a benchmark.
+    #[command(subcommand)]
+    Eval(cli::eval::EvalCommand),
     /// Measure speed against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(cli::bench::BenchCommand),
@@ -66,6 +73,9 @@ fn main() -> ExitCode {
         Some(Command::Quantize(args)) => cli::quantize::quantize(args),
         Some(Command::VisionAttention(args)) => cli::inspect::vision_attention(args),
         Some(Command::Bench(command)) => cli::bench::run(command),
+        Some(Command::DemoData(args)) => cli::demo::demo_data(args),
+        Some(Command::TrainDemo(args)) => cli::demo::train_demo(args),
+        Some(Command::Eval(command)) => cli::eval::run(command),
         None => cli::gui::run(cli.gui),
     };
     match result {

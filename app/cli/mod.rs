@@ -5,6 +5,8 @@ pub mod ask;
 pub mod bench;
 pub mod caption;
 pub mod captions;
+pub mod demo;
+pub mod eval;
 pub mod gui;
 pub mod inspect;
 pub mod model;
