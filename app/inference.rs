@@ -93,8 +93,12 @@ impl Placement {
 #[derive(Debug)]
 pub struct LoadedModel {
     pub runtime: Runtime,
-    /// Memory the system had free right after loading (bytes), for budgets and estimates.
+    /// Memory the system had free right after loading (bytes), less the kernel copies the first
+    /// prompt will make, for budgets and estimates.
     pub free_after_load: Option<u64>,
+    /// Whether a prompt has run, so the CPU kernels' copies of quantized weights exist (they
+    /// count in what is free from then on, not in each prompt's estimate).
+    kernel_copies_made: AtomicBool,
 }
 
 impl LoadedModel {
@@ -124,7 +128,9 @@ impl LoadedModel {
                 .device()
                 .is_cpu()
                 .then(available_memory)
-                .flatten(),
+                .flatten()
+                .map(|free| free.saturating_sub(runtime.kernel_copy_bytes)),
+            kernel_copies_made: AtomicBool::new(runtime.kernel_copy_bytes == 0),
             runtime,
         })
     }
@@ -153,6 +159,11 @@ impl LoadedModel {
             model.attention_blocks(),
             shape,
         )
+        .with_kernel_copies(if self.kernel_copies_made.load(Ordering::Relaxed) {
+            0
+        } else {
+            self.runtime.kernel_copy_bytes
+        })
     }
 
     /// What the model manager shows, read off the runtime.
@@ -432,6 +443,7 @@ fn ask(
         &mut emit,
     ) {
         Ok(output) => {
+            model.kernel_copies_made.store(true, Ordering::Relaxed);
             emit(GenerationEvent::Done(output.summary.clone()));
             Ok(output)
         }

@@ -79,12 +79,20 @@ impl Refusal {
             ),
             Self::OutOfMemory { estimate, free } => format!(
                 "this prompt needs about {} beyond the weights (KV cache {}, vision {}, decoder \
-                 {}) but {} is free: sample fewer frames ({}, {}), make them smaller ({}), or \
+                 {}{}) but {} is free: sample fewer frames ({}, {}), make them smaller ({}), or \
                  lower {}",
                 gib(estimate.peak.saturating_sub(estimate.weights)),
                 gib(estimate.kv_cache),
                 gib(estimate.vision),
                 gib(estimate.decoder),
+                if estimate.kernel_copies > 0 {
+                    format!(
+                        ", tiled copies of the quantized weights made on first use {}",
+                        gib(estimate.kernel_copies)
+                    )
+                } else {
+                    String::new()
+                },
                 gib(*free),
                 name(Knob::Fps),
                 name(Knob::MaxFrames),
@@ -199,6 +207,10 @@ pub struct MemoryEstimate {
     pub vision: u64,
     /// The prompt's embeddings and the decoder's activations for one prompt chunk.
     pub decoder: u64,
+    /// Tiled copies of quantized matrices the CPU kernels will make on first use
+    /// ([`crate::quantize::kernel_copy_bytes`]); zero once made (they are then part of what is
+    /// resident) or where none are made.
+    pub kernel_copies: u64,
     pub peak: u64,
 }
 
@@ -265,11 +277,21 @@ pub fn estimate_memory(
         kv_cache,
         vision,
         decoder,
+        kernel_copies: 0,
         peak,
     }
 }
 
 impl MemoryEstimate {
+    /// This estimate with `bytes` of kernel copies still to be made on the first prompt.
+    pub fn with_kernel_copies(self, bytes: u64) -> Self {
+        Self {
+            kernel_copies: self.kernel_copies + bytes,
+            peak: self.peak + bytes,
+            ..self
+        }
+    }
+
     /// Refuses an estimate whose memory beyond the (already loaded) weights exceeds `free`
     /// bytes.
     pub fn check_fits(&self, free: u64) -> std::result::Result<(), Refusal> {
@@ -339,12 +361,21 @@ mod tests {
             kv_cache: 3 << 30,
             vision: 0,
             decoder: 1 << 30,
+            kernel_copies: 0,
             peak: (4 << 30) + 10,
         };
         assert!(estimate.check_fits(5 << 30).is_ok());
         let message = estimate.check_fits(1 << 30).unwrap_err().to_string();
         assert!(
             message.contains("needs about 4.00 GiB beyond the weights"),
+            "{message}"
+        );
+        // Tiles the kernels have yet to make count against the free memory, and are named.
+        let first_prompt = estimate.with_kernel_copies(2 << 30);
+        let message = first_prompt.check_fits(5 << 30).unwrap_err().to_string();
+        assert!(
+            message.contains("needs about 6.00 GiB beyond the weights")
+                && message.contains("first use 2.00 GiB"),
             "{message}"
         );
     }

@@ -205,6 +205,7 @@ mod tests {
                 kv_cache: 1 << 30,
                 vision: 0,
                 decoder: 0,
+                kernel_copies: 0,
                 peak: 1 << 30,
             },
             free: 1 << 20,
