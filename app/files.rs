@@ -4,8 +4,11 @@
 
 use std::path::Path;
 
-/// Offered by the video dialog.
-pub const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "mkv", "webm", "avi", "m4v", "ts", "flv"];
+/// Offered by the video dialog, and taken as videos when `keye-studio caption` searches a folder.
+pub const VIDEO_EXTENSIONS: &[&str] = &[
+    "mp4", "m4v", "mov", "mkv", "webm", "avi", "mpg", "mpeg", "ts", "mts", "flv", "wmv", "ogv",
+    "3gp",
+];
 
 /// Read as still images; everything else goes through the video engine as a video.
 pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"];
@@ -16,6 +19,11 @@ pub const CAPTION_EXTENSIONS: &[&str] = &["json", "jsonl", "ndjson"];
 /// Whether `path` is read as a still image.
 pub fn is_image(path: &Path) -> bool {
     has_extension(path, IMAGE_EXTENSIONS)
+}
+
+/// Whether `path` has a video's extension.
+pub fn is_video(path: &Path) -> bool {
+    has_extension(path, VIDEO_EXTENSIONS)
 }
 
 /// Whether `path` is a caption file rather than a video.
@@ -46,5 +54,8 @@ mod tests {
         assert!(is_image(Path::new("still.PNG")));
         assert!(!is_image(Path::new("clip.mp4")));
         assert!(!is_image(Path::new("no-extension")));
+        assert!(is_video(Path::new("clip.MP4")));
+        assert!(is_video(Path::new("old.mpeg")));
+        assert!(!is_video(Path::new("still.png")));
     }
 }

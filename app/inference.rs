@@ -42,6 +42,9 @@ pub enum InferenceError {
     Media { path: PathBuf, message: String },
     #[error("cancelled")]
     Cancelled,
+    /// A server answering for the app (`ask --server`) failed or refused; its message.
+    #[error("{0}")]
+    Remote(String),
 }
 
 /// Where and in which precision to load a checkpoint (`--device`, `--dtype`, `--quantize`, the
@@ -74,8 +77,12 @@ impl Placement {
 #[derive(Debug)]
 pub struct LoadedModel {
     pub runtime: Runtime,
-    /// Memory the system had free right after loading (bytes), for budgets and estimates.
+    /// Memory the system had free right after loading (bytes), less the kernel copies the first
+    /// prompt will make, for budgets and estimates.
     pub free_after_load: Option<u64>,
+    /// Whether a prompt has run, so the CPU kernels' copies of quantized weights exist (they
+    /// count in what is free from then on, not in each prompt's estimate).
+    kernel_copies_made: AtomicBool,
 }
 
 impl LoadedModel {
@@ -105,7 +112,9 @@ impl LoadedModel {
                 .device()
                 .is_cpu()
                 .then(available_memory)
-                .flatten(),
+                .flatten()
+                .map(|free| free.saturating_sub(runtime.kernel_copy_bytes)),
+            kernel_copies_made: AtomicBool::new(runtime.kernel_copy_bytes == 0),
             runtime,
         })
     }
@@ -134,6 +143,11 @@ impl LoadedModel {
             model.attention_blocks(),
             shape,
         )
+        .with_kernel_copies(if self.kernel_copies_made.load(Ordering::Relaxed) {
+            0
+        } else {
+            self.runtime.kernel_copy_bytes
+        })
     }
 }
 
@@ -268,6 +282,20 @@ pub struct AskHandle {
 }
 
 impl AskHandle {
+    /// A handle over a worker that answers elsewhere (a remote server): the same events and
+    /// the same cancel, so callers hold either kind alike.
+    pub(crate) fn from_worker(
+        events: Receiver<AskEvent>,
+        cancel: Arc<AtomicBool>,
+        thread: JoinHandle<Result<GenerationOutput, InferenceError>>,
+    ) -> Self {
+        Self {
+            events,
+            cancel,
+            thread,
+        }
+    }
+
     /// Stops decoding frames or generating before the next frame or token.
     pub fn cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
@@ -389,6 +417,7 @@ fn ask(
         &mut emit,
     ) {
         Ok(output) => {
+            model.kernel_copies_made.store(true, Ordering::Relaxed);
             emit(GenerationEvent::Done(output.summary.clone()));
             Ok(output)
         }

@@ -2,8 +2,12 @@
 //! it) and the wiring of model and UI.
 //! The binary (`main.rs`) is a thin CLI over this library.
 
+pub mod caption_draft;
+pub mod demo;
 pub mod files;
 pub mod gui;
 pub mod inference;
+pub mod remote;
+pub mod serve;
 pub mod session;
 pub mod video;

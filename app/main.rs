@@ -33,14 +33,26 @@ enum Command {
     Captions(cli::captions::CaptionsCommand),
     /// Run one golden reference case folder and compare every tensor it has.
     GoldenCheck(cli::model::GoldenCheckArgs),
-    /// Ask Keye-VL about videos and images; streams the reasoning (dimmed) and the answer.
+    /// Ask Keye-VL (a local checkpoint or a server) about videos and images; streams the
+    /// reasoning (dimmed) and the answer.
     Ask(cli::ask::AskArgs),
+    /// Serve a checkpoint over an OpenAI-compatible API (chat completions, streaming, models).
+    Serve(cli::serve::ServeArgs),
+    /// Write HAIC captions of many videos to a JSON Lines file (resumable; local model or server).
+    Caption(cli::caption::CaptionArgs),
     /// Save the vision tower's own attention inside one frame (for researchers).
     VisionAttention(cli::inspect::VisionAttentionArgs),
     /// Print how an encoder samples and chunks a video (frames for Keye-VL, chunks for Mavors).
     Plan(cli::plan::PlanArgs),
     /// Quantize a checkpoint's linear layers once and save them as a GGUF file beside it.
     Quantize(cli::quantize::QuantizeArgs),
+    /// Generate demo-world videos with their questions, boxes, HAIC captions and QA.
+    DemoData(cli::demo::DemoDataArgs),
+    /// Train the demo model (Keye-VL-1.5 architecture) on demo-world videos, on the CPU.
+    TrainDemo(cli::demo::TrainDemoArgs),
+    /// Evaluate a model on a benchmark.
+    #[command(subcommand)]
+    Eval(cli::eval::EvalCommand),
     /// Measure speed against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(cli::bench::BenchCommand),
@@ -55,10 +67,15 @@ fn main() -> ExitCode {
         Some(Command::Captions(command)) => cli::captions::run(command),
         Some(Command::GoldenCheck(args)) => cli::model::golden_check(args),
         Some(Command::Ask(args)) => cli::ask::ask(args),
+        Some(Command::Serve(args)) => cli::serve::serve(args),
+        Some(Command::Caption(args)) => cli::caption::caption(args),
         Some(Command::Plan(args)) => cli::plan::plan(args),
         Some(Command::Quantize(args)) => cli::quantize::quantize(args),
         Some(Command::VisionAttention(args)) => cli::inspect::vision_attention(args),
         Some(Command::Bench(command)) => cli::bench::run(command),
+        Some(Command::DemoData(args)) => cli::demo::demo_data(args),
+        Some(Command::TrainDemo(args)) => cli::demo::train_demo(args),
+        Some(Command::Eval(command)) => cli::eval::run(command),
         None => cli::gui::run(cli.gui),
     };
     match result {

@@ -1,5 +1,6 @@
-//! `ask`: one question about videos and images to a local Keye-VL checkpoint, streamed to the terminal
-//! (reasoning dimmed) or as JSON events, one per line; optionally with attention maps saved.
+//! `ask`: one question about videos and images to a local Keye-VL checkpoint (or, with `--server`,
+//! an OpenAI-compatible server), streamed to the terminal (reasoning dimmed) or as JSON events, one
+//! per line; optionally with attention maps saved (local models only).
 //! `bench generate`: decode speed with and without attention capture, measured in the same run.
 
 use std::{
@@ -12,6 +13,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use keye_model::generate::GenerationOutput;
 use keye_model::{
     chat::{ChatMessage, ContentPart, MessageContent},
     generate::{
@@ -19,7 +21,11 @@ use keye_model::{
         ThinkingMode, prepare_prompt,
     },
 };
-use keye_studio::inference::{AskEvent, LoadedModel, Question, spawn_ask};
+use keye_studio::inference::{AskEvent, AskHandle, LoadedModel, Question, spawn_ask};
+use keye_studio::remote::{
+    NO_REMOTE_ATTENTION, RemoteMediaKnobs, RemoteQuestion, RemoteSampling, RemoteServer,
+    spawn_remote_ask,
+};
 use keye_studio::session::conversation::request::{knob_flag, thinking_mode};
 use keye_studio::session::conversation::{Conversation, Failure};
 use keye_ui::ThinkingChoice;
@@ -30,8 +36,22 @@ pub struct AskArgs {
     #[arg(required = true, num_args = 1.., value_name = "MEDIA... QUESTION")]
     pub inputs: Vec<String>,
     /// Checkpoint folder (config.json, safetensors, tokenizer.json, preprocessor_config.json).
-    #[arg(long)]
-    pub model: PathBuf,
+    #[arg(long, required_unless_present = "server", conflicts_with = "server")]
+    pub model: Option<PathBuf>,
+    /// Ask an OpenAI-compatible server instead (vLLM serving Keye-VL, or `keye-studio serve`),
+    /// e.g. http://127.0.0.1:8000; the server's own defaults apply to unset sampling knobs.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// The server's API key (sent as `Authorization: Bearer KEY`).
+    #[arg(long, value_name = "KEY", requires = "server")]
+    pub api_key: Option<String>,
+    /// The model to ask on the server (default: the first it lists).
+    #[arg(long, value_name = "NAME", requires = "server")]
+    pub served_model: Option<String>,
+    /// Send the media as file:// paths instead of their bytes (a server on this machine or a
+    /// shared filesystem, allowed by its --media-root).
+    #[arg(long, requires = "server")]
+    pub send_paths: bool,
     #[command(flatten)]
     pub placement: super::PlacementArgs,
     #[command(flatten)]
@@ -93,16 +113,20 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
             bail!("{path}: no such file");
         }
     }
-    let loaded = Arc::new(load(
-        &args.model,
-        args.placement,
-        !args.json && std::io::stderr().is_terminal(),
-    )?);
     let thinking = match (args.think, args.no_think) {
         (true, _) => ThinkingChoice::Think,
         (_, true) => ThinkingChoice::NoThink,
         _ => ThinkingChoice::Auto,
     };
+    let media: Vec<PathBuf> = media.iter().map(PathBuf::from).collect();
+    let Some(model_dir) = &args.model else {
+        return ask_server(&args, media, question.clone(), thinking);
+    };
+    let loaded = Arc::new(load(
+        model_dir,
+        args.placement,
+        !args.json && std::io::stderr().is_terminal(),
+    )?);
     let config = loaded.runtime.model.config();
     let mut sampling = loaded.runtime.sampling.clone();
     if let Some(t) = args.temperature {
@@ -130,7 +154,7 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
     let handle = spawn_ask(
         loaded.clone(),
         Question {
-            media: media.iter().map(PathBuf::from).collect(),
+            media,
             history: vec![],
             text: question.clone(),
             system: args.system.clone(),
@@ -141,45 +165,7 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
             indexed: Vec::new(),
         },
     );
-    // The same conversation code as the GUI: one turn, kept nowhere, refusals naming the flags.
-    let mut conversation = Conversation::new(knob_flag);
-    conversation.start(question.clone(), thinking, handle);
-    let cancel = conversation
-        .cancel_flag()
-        .context("the question is being answered")?;
-    // A second Ctrl-C handler cannot be installed; the first ask in a process owns it.
-    let _ = ctrlc::set_handler(move || cancel.store(true, std::sync::atomic::Ordering::Relaxed));
-
-    let mut out = std::io::stdout().lock();
-    let styled = !args.json && out.is_terminal();
-    // Decoding and encoding the media can take a while on long videos: show it on a terminal.
-    let preparing = if !args.json && std::io::stderr().is_terminal() {
-        ProgressBar::new(0)
-    } else {
-        ProgressBar::hidden()
-    };
-    preparing.set_style(
-        ProgressStyle::with_template("{msg:>16} [{bar:30}] {pos}/{len}")
-            .context("progress template")?
-            .progress_chars("=> "),
-    );
-    let mut printed = Ok(());
-    let mut observe = |event: &AskEvent| {
-        if printed.is_ok() {
-            printed = print_event(event, &args, styled, &preparing, &mut out);
-        }
-    };
-    let end = conversation
-        .wait(&mut observe)
-        .context("the ask worker ended without its turn")?;
-    printed?;
-    drop(out);
-    match end.failure {
-        Some(Failure::Preparing(message)) => bail!("{message}"),
-        Some(Failure::Generating(message)) => bail!("generation failed: {message}"),
-        None => {}
-    }
-    let output = end.output?;
+    let output = show_answer(handle, question.clone(), thinking, args.json)?;
     if let (Some(path), Some(capture)) = (&args.attention, &output.attention) {
         let index = capture.save(path)?;
         if !args.json {
@@ -193,11 +179,113 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `ask --server`: the same question to an OpenAI-compatible server, shown the same way.
+fn ask_server(
+    args: &AskArgs,
+    media: Vec<PathBuf>,
+    text: String,
+    thinking: ThinkingChoice,
+) -> anyhow::Result<ExitCode> {
+    if args.attention.is_some() {
+        bail!("--attention: {NO_REMOTE_ATTENTION}");
+    }
+    let Some(url) = &args.server else {
+        bail!("give --model DIR or --server URL");
+    };
+    if args.budget.max_visual_tokens.is_some() {
+        bail!("--max-visual-tokens is the server's to set (its own --max-visual-tokens)");
+    }
+    let server = RemoteServer::new(url, args.api_key.clone())?;
+    let model = match &args.served_model {
+        Some(name) => name.clone(),
+        None => server.default_model()?,
+    };
+    let question = RemoteQuestion {
+        model,
+        media,
+        history: vec![],
+        text: text.clone(),
+        system: args.system.clone(),
+        thinking: thinking_mode(thinking),
+        sampling: RemoteSampling {
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            repetition_penalty: args.repetition_penalty,
+            max_new_tokens: args.max_new_tokens,
+            seed: Some(args.seed),
+        },
+        media_knobs: RemoteMediaKnobs {
+            fps: args.budget.fps,
+            max_frames: args.budget.max_frames,
+            max_pixels: args.budget.max_pixels,
+        },
+        send_paths: args.send_paths,
+    };
+    show_answer(
+        spawn_remote_ask(server, question),
+        text,
+        thinking,
+        args.json,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Streams an ask's events (a local model's or a server's) to the terminal (reasoning dimmed,
+/// preparation as a bar on stderr) or as JSON lines, through the same conversation code as the
+/// GUI: one turn, kept nowhere, refusals naming the flags. Ctrl-C cancels it. The generation's
+/// output, or the failure as the error.
+fn show_answer(
+    handle: AskHandle,
+    question: String,
+    thinking: ThinkingChoice,
+    json: bool,
+) -> anyhow::Result<GenerationOutput> {
+    let mut conversation = Conversation::new(knob_flag);
+    conversation.start(question, thinking, handle);
+    let cancel = conversation
+        .cancel_flag()
+        .context("the question is being answered")?;
+    // A second Ctrl-C handler cannot be installed; the first ask in a process owns it.
+    let _ = ctrlc::set_handler(move || cancel.store(true, std::sync::atomic::Ordering::Relaxed));
+
+    let mut out = std::io::stdout().lock();
+    let styled = !json && out.is_terminal();
+    // Decoding and encoding the media can take a while on long videos: show it on a terminal.
+    let preparing = if !json && std::io::stderr().is_terminal() {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
+    preparing.set_style(
+        ProgressStyle::with_template("{msg:>16} [{bar:30}] {pos}/{len}")
+            .context("progress template")?
+            .progress_chars("=> "),
+    );
+    let mut printed = Ok(());
+    let mut observe = |event: &AskEvent| {
+        if printed.is_ok() {
+            printed = print_event(event, json, styled, &preparing, &mut out);
+        }
+    };
+    let end = conversation
+        .wait(&mut observe)
+        .context("the ask worker ended without its turn")?;
+    printed?;
+    drop(out);
+    match end.failure {
+        Some(Failure::Preparing(message)) => bail!("{message}"),
+        Some(Failure::Generating(message)) => bail!("generation failed: {message}"),
+        None => {}
+    }
+    Ok(end.output?)
+}
+
 /// Shows one of the ask worker's events: the preparation's progress on a terminal, the text
 /// (reasoning dimmed when styled) and the timing, or each generation event as a JSON line.
 fn print_event(
     event: &AskEvent,
-    args: &AskArgs,
+    json: bool,
     styled: bool,
     preparing: &ProgressBar,
     out: &mut impl Write,
@@ -216,7 +304,7 @@ fn print_event(
             return Ok(());
         }
     };
-    if args.json {
+    if json {
         if matches!(event, GenerationEvent::Attention(_)) {
             return Ok(()); // The maps go to the --attention file.
         }

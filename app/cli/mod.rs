@@ -3,12 +3,16 @@
 
 pub mod ask;
 pub mod bench;
+pub mod caption;
 pub mod captions;
+pub mod demo;
+pub mod eval;
 pub mod gui;
 pub mod inspect;
 pub mod model;
 pub mod plan;
 pub mod quantize;
+pub mod serve;
 pub mod video;
 
 use indicatif::{ProgressBar, ProgressStyle};

@@ -13,7 +13,7 @@ use keye_model::{
     device::{DTypeChoice, device_name, resolve_device, resolve_dtype},
     golden::GoldenCase,
     keye::{DecodeState, KvCache, Prefill},
-    quantize::QuantizeSpec,
+    quantize::{QuantizeSpec, matrix_kernel_copy_bytes},
 };
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -344,6 +344,23 @@ pub fn bench_model(args: BenchModelArgs) -> anyhow::Result<ExitCode> {
         gib(state.cache.allocated_bytes() as u64),
         state.cache.seq_len()
     );
+    let kernel_copies: u64 = config
+        .expected_tensors()
+        .iter()
+        .filter_map(|(name, shape)| match shape.as_slice() {
+            [rows, columns] if quantize.covers(name) => quantize
+                .format_for(*columns)
+                .map(|f| matrix_kernel_copy_bytes(f, *rows, *columns, &device)),
+            _ => None,
+        })
+        .sum();
+    if kernel_copies > 0 {
+        println!(
+            "  tiled copies of the quantized matrices made by candle's CPU kernels on first use \
+             (kept beside the compact blocks): {}",
+            gib(kernel_copies)
+        );
+    }
     match peak_rss_bytes() {
         Some(peak) => println!("  peak resident memory: {}", gib(peak)),
         None => println!("  peak resident memory: unavailable (no /proc/self/status)"),

@@ -523,8 +523,12 @@ impl StudioApp {
         let has_video = loaded_video.is_some();
         self.ask
             .set_indexed(loaded_video.map(|loaded| &loaded.video));
-        self.ask
-            .update_availability(self.models.loaded(), self.models.is_loading(), has_video);
+        self.ask.update_availability(
+            self.models.loaded(),
+            self.models.connection(),
+            self.models.is_loading(),
+            has_video,
+        );
         self.ask.poll(ctx, &mut self.toasts);
         if let Some(question) = &self.launch_question {
             let model = self.models.loaded();

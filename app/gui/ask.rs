@@ -10,14 +10,17 @@ use std::time::Duration;
 use eframe::egui;
 use keye_ui::{
     AskAction, AskAvailability, AskPanel, AskRequest, CaptureControls, ConversationView,
-    HeatmapControls, ModelTracks, NO_MODEL_HINT, Toasts, TokenSelection, TracePhase, TraceStatus,
+    HeatmapControls, ModelTracks, NO_MODEL_HINT, REMOTE_ATTENTION_NOTE, Toasts, TokenSelection,
+    TracePhase, TraceStatus,
 };
 
 use super::heatmap_view::HeatOverlay;
+use super::server::Connection;
 use crate::inference::{self, LoadedModel, Question};
+use crate::remote::spawn_remote_ask;
 use crate::session::conversation::estimate::{Estimator, Inputs};
 use crate::session::conversation::request::{
-    budget_settings, knob_label, question_for, sampling_settings,
+    budget_settings, knob_label, question_for, remote_question_for, sampling_settings,
 };
 use crate::session::conversation::{Conversation, Failure, history_file};
 use crate::video::IndexedVideo;
@@ -54,6 +57,8 @@ pub struct AskController {
     estimator: Estimator,
     /// The loaded model, as last handed to [`Self::update_availability`].
     model: Option<Arc<LoadedModel>>,
+    /// The server that answers when no model is loaded.
+    remote: Option<Connection>,
 }
 
 impl Default for AskController {
@@ -72,6 +77,7 @@ impl Default for AskController {
             capture: CaptureControls::default(),
             estimator: Estimator::default(),
             model: None,
+            remote: None,
         }
     }
 }
@@ -79,6 +85,11 @@ impl Default for AskController {
 impl AskController {
     pub fn is_running(&self) -> bool {
         self.conversation.is_running()
+    }
+
+    /// The open video's conversation, as the panel draws it.
+    pub fn conversation(&self) -> &Conversation {
+        &self.conversation
     }
 
     /// Switches to `video`'s conversation (restored from disk), stopping a running ask.
@@ -120,22 +131,28 @@ impl AskController {
     /// Says whether asking is possible, takes the model's sampling defaults once per checkpoint,
     /// its budget defaults once per load (memory differs per device and dtype) and its decoder's
     /// depth for the capture choice.
+    /// A connected server (`remote`) answers when no model is loaded.
     pub fn update_availability(
         &mut self,
         model: Option<&Arc<LoadedModel>>,
+        remote: Option<&Connection>,
         loading: bool,
         has_video: bool,
     ) {
-        let availability = match (model, has_video) {
-            (None, _) if loading => {
+        let answerer = model.is_some() || remote.is_some();
+        let availability = match (answerer, has_video) {
+            (false, _) if loading => {
                 AskAvailability::Unavailable("The model is loading…".to_owned())
             }
-            (None, _) => AskAvailability::Unavailable(NO_MODEL_HINT.to_owned()),
-            (Some(_), false) => AskAvailability::Unavailable(
+            (false, _) => AskAvailability::Unavailable(NO_MODEL_HINT.to_owned()),
+            (true, false) => AskAvailability::Unavailable(
                 "Open a video to ask about it (File > Open video…).".to_owned(),
             ),
-            (Some(_), true) => AskAvailability::Ready,
+            (true, true) => AskAvailability::Ready,
         };
+        if self.remote.as_ref() != remote {
+            self.remote = remote.cloned();
+        }
         if *self.panel.availability() != availability {
             self.panel.set_availability(availability);
         }
@@ -236,9 +253,14 @@ impl AskController {
         let captured = self.conversation.captured(focus.as_ref());
         let label = focus.as_ref().map(|f| self.describe(f));
         let vision_tokens = self.panel.estimate.cost.as_ref().map(|c| c.visual_tokens);
+        let remote = self.model.is_none() && self.remote.is_some();
         egui::CollapsingHeader::new("Attention heatmap")
             .id_salt("ask-heatmap")
             .show(ui, |ui| {
+                if remote {
+                    ui.weak(REMOTE_ATTENTION_NOTE);
+                    return false;
+                }
                 self.capture
                     .ui(ui, self.heatmap.capture_per_head, vision_tokens);
                 self.heatmap.ui(ui, &captured, label.as_deref()).jump
@@ -289,11 +311,14 @@ impl AskController {
         toasts: &mut Toasts,
     ) {
         let Some(model) = model else {
-            self.conversation.fail_to_start(
-                request.question,
-                request.thinking,
-                "no model is loaded".to_owned(),
-            );
+            match self.remote.clone() {
+                Some(connection) => self.start_remote(request, &connection),
+                None => self.conversation.fail_to_start(
+                    request.question,
+                    request.thinking,
+                    "no model is loaded".to_owned(),
+                ),
+            }
             return;
         };
         match self.question_for(&request, model) {
@@ -308,6 +333,28 @@ impl AskController {
                     .fail_to_start(request.question, request.thinking, problem);
             }
         }
+    }
+
+    /// Asks the connected server: the same events as a local ask (without attention), pumped
+    /// by the same conversation.
+    fn start_remote(&mut self, request: AskRequest, connection: &Connection) {
+        let Some(video) = &self.video else {
+            self.conversation.fail_to_start(
+                request.question,
+                request.thinking,
+                "no video is open".to_owned(),
+            );
+            return;
+        };
+        let question = remote_question_for(
+            &request,
+            connection.model.clone(),
+            video,
+            self.conversation.history(),
+        );
+        let handle = spawn_remote_ask(connection.server.clone(), question);
+        self.conversation
+            .start(request.question, request.thinking, handle);
     }
 
     /// The question `request` asks of `model` about the open video: the finished turns as

@@ -3,7 +3,8 @@
 //! uploads finished frames and draws.
 
 mod app;
-mod ask;
+/// Public for the demo model's heatmap test, which drives the ask controller as the GUI does.
+pub mod ask;
 mod captions;
 mod fonts;
 pub mod frame_view;
@@ -12,6 +13,7 @@ mod media;
 mod model;
 mod quad;
 mod screenshot;
+mod server;
 mod settings;
 
 use std::path::PathBuf;

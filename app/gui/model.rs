@@ -1,8 +1,8 @@
 //! The model manager: loads a checkpoint folder (or a quantized GGUF) in the background through
 //! [`inference::spawn_load`] on the device, dtype and quantization picked in the [`ModelPanel`],
 //! feeds its progress to the panel, holds the loaded model for the ask controller, and saves a
-//! quantized copy beside the checkpoint on a worker. A failure becomes a toast naming the folder
-//! or file and the problem.
+//! quantized copy beside the checkpoint on a worker, or connects to a server that answers instead
+//! ([`super::server`]). A failure becomes a toast naming the folder, file or server and the problem.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use keye_ui::{
     ModelSummary, QuantizePick, SaveProgress, Toasts,
 };
 
+use super::server::{Connecting, Connection};
 use crate::inference::{self, LoadEvent, LoadHandle, LoadedModel, Placement};
 
 /// What changed this frame, for the app to follow (remember the folder, reset asking).
@@ -52,6 +53,9 @@ pub struct ModelManager {
     loading: Option<Loading>,
     loaded: Option<(Arc<LoadedModel>, LoadChoice)>,
     saving: Option<Saving>,
+    connecting: Option<Connecting>,
+    /// The server answering instead of a local model (never both).
+    connection: Option<Connection>,
 }
 
 impl Default for ModelManager {
@@ -64,6 +68,8 @@ impl Default for ModelManager {
             loading: None,
             loaded: None,
             saving: None,
+            connecting: None,
+            connection: None,
         }
     }
 }
@@ -180,7 +186,12 @@ impl ModelManager {
     }
 
     pub fn is_loading(&self) -> bool {
-        self.loading.is_some()
+        self.loading.is_some() || self.connecting.is_some()
+    }
+
+    /// The server questions go to, when connected to one.
+    pub fn connection(&self) -> Option<&Connection> {
+        self.connection.as_ref()
     }
 
     /// Starts loading `path` (a checkpoint folder or a GGUF file) where the panel's choice says,
@@ -284,6 +295,19 @@ impl ModelManager {
                 self.panel.state = ModelState::None;
                 Some(ModelChange::Unloaded)
             }
+            ModelAction::Connect => {
+                let connecting = Connecting::start(&self.panel.server);
+                self.panel.state = ModelState::Connecting {
+                    url: connecting.url.clone(),
+                };
+                self.connecting = Some(connecting);
+                None
+            }
+            ModelAction::Disconnect => {
+                self.connection = None;
+                self.panel.state = self.loaded_state();
+                Some(ModelChange::Unloaded)
+            }
             // The same weights twice may not fit: the current model goes before the reload.
             ModelAction::Reload => {
                 let (model, _) = self.loaded.take()?;
@@ -296,6 +320,9 @@ impl ModelManager {
     /// Drains the loader's and the saver's events; repaints while either runs so the bars move.
     pub fn poll(&mut self, ctx: &egui::Context, toasts: &mut Toasts) -> Option<ModelChange> {
         self.poll_saving(ctx, toasts);
+        if let Some(change) = self.poll_connecting(ctx, toasts) {
+            return Some(change);
+        }
         let loading = self.loading.as_ref()?;
         let choice = loading.choice;
         ctx.request_repaint_after(std::time::Duration::from_millis(50));
@@ -325,6 +352,8 @@ impl ModelManager {
                 }
                 LoadEvent::Loaded(model) => {
                     change = Some(ModelChange::Loaded(model.runtime.dir.clone()));
+                    // A local model answers from now on.
+                    self.connection = None;
                     self.loaded = Some((model, choice));
                     self.panel.state = self.loaded_state();
                     ended = true;
@@ -354,6 +383,35 @@ impl ModelManager {
             self.loading = None;
         }
         change
+    }
+
+    /// A finished connection check: the server answers from now on (the local model goes), or a
+    /// toast says why not and the panel shows what it did before.
+    fn poll_connecting(&mut self, ctx: &egui::Context, toasts: &mut Toasts) -> Option<ModelChange> {
+        let connecting = self.connecting.as_ref()?;
+        let Some(outcome) = connecting.poll() else {
+            ctx.request_repaint_after(std::time::Duration::from_millis(50));
+            return None;
+        };
+        let url = connecting.url.clone();
+        self.connecting = None;
+        match outcome {
+            Ok(connection) => {
+                toasts.info(format!(
+                    "Questions go to {} ({}) now; attention heatmaps need a local model",
+                    connection.url, connection.model
+                ));
+                self.connection = Some(connection);
+                let unloaded = self.loaded.take().is_some();
+                self.panel.state = self.loaded_state();
+                Some(ModelChange::Unloaded).filter(|_| unloaded)
+            }
+            Err(message) => {
+                toasts.error(format!("Could not connect to {url}: {message}"));
+                self.panel.state = self.loaded_state();
+                None
+            }
+        }
     }
 
     fn poll_saving(&mut self, ctx: &egui::Context, toasts: &mut Toasts) {
@@ -416,7 +474,10 @@ impl ModelManager {
                     free_after_load: model.free_after_load,
                 })
             }
-            None => ModelState::None,
+            None => match &self.connection {
+                Some(connection) => ModelState::Connected(connection.summary()),
+                None => ModelState::None,
+            },
         }
     }
 }

@@ -53,6 +53,9 @@ pub struct Runtime {
     pub parameters: usize,
     pub weights_bytes: u64,
     pub bytes_on_disk: u64,
+    /// Bytes the CPU kernels will add beside the quantized matrices on their first use
+    /// ([`crate::quantize::kernel_copy_bytes`]).
+    pub kernel_copy_bytes: u64,
 }
 
 /// Where a checkpoint's weights and small files are.
@@ -222,6 +225,8 @@ impl Runtime {
             .map(|t| (t.elem_count() * t.dtype().size_in_bytes()) as u64)
             .sum::<u64>()
             + crate::quantize::quantized_bytes(&weights.quantized);
+        let kernel_copy_bytes =
+            crate::quantize::kernel_copy_bytes(&weights.quantized, &options.device);
         let vb = VarBuilder::from_tensors(weights.dense, options.dtype, &options.device);
         let model = KeyeModel::from_weights(
             &config,
@@ -272,6 +277,7 @@ impl Runtime {
             },
             parameters: dense_elements + quantized_elements,
             weights_bytes,
+            kernel_copy_bytes,
             bytes_on_disk,
         })
     }

@@ -24,7 +24,8 @@ pub use heatmap::{
 };
 pub use model_panel::{
     BuildDevices, DevicePick, DtypePick, HOW_TO_GET_A_MODEL, LoadChoice, ModelAction, ModelPanel,
-    ModelState, ModelSummary, QuantizePick, SaveProgress,
+    ModelState, ModelSummary, QuantizePick, REMOTE_ATTENTION_NOTE, SaveProgress, ServerForm,
+    ServerSummary,
 };
 pub use player::{Direction, PlayerState, Timebase, TransportBar, fit_frame_rect, format_time};
 pub use timeline::{

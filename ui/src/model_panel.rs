@@ -1,7 +1,8 @@
 //! The model manager's face: which checkpoint is loaded (or loading, or why it failed), where, in
 //! which precision and how quantized the next one loads, saving a quantized copy, and how to get
-//! a model when there is none. The app owns loading and saving; this panel shows them and asks
-//! for Open / Cancel / Unload / Reload / Save quantized copy.
+//! a model when there is none, or the OpenAI-compatible server the app asks instead. The app owns
+//! loading, saving and connecting; this panel shows them and asks for Open / Cancel / Unload /
+//! Reload / Save quantized copy / Connect / Disconnect.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -157,7 +158,44 @@ pub enum ModelState {
         dir: PathBuf,
         message: String,
     },
+    /// Asking a server for its model list before answering through it.
+    Connecting {
+        url: String,
+    },
+    /// Questions go to a server (`keye-studio serve`, or vLLM serving Keye-VL).
+    Connected(ServerSummary),
 }
+
+/// The server questions go to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerSummary {
+    pub url: String,
+    /// The served model asked.
+    pub model: String,
+}
+
+/// The "Connect to a server" form, as the user filled it in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerForm {
+    pub url: String,
+    pub api_key: String,
+    /// The served model to ask; empty takes the first the server lists.
+    pub model: String,
+}
+
+impl Default for ServerForm {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8000".to_owned(),
+            api_key: String::new(),
+            model: String::new(),
+        }
+    }
+}
+
+/// Why a server cannot show where the model looked.
+pub const REMOTE_ATTENTION_NOTE: &str = "Attention heatmaps need a local model: a server returns \
+     only text. Open a checkpoint folder to see where the model looks.";
 
 /// What the user asked the model manager to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,6 +211,10 @@ pub enum ModelAction {
     /// Write the loaded checkpoint quantized as picked, as a GGUF file beside it.
     SaveQuantized,
     CancelSaving,
+    /// Answer through the server in the panel's form (replaces a loaded model once connected).
+    Connect,
+    /// Stop answering through the server.
+    Disconnect,
 }
 
 /// How to get a model, shown when there is none.
@@ -192,6 +234,8 @@ pub struct ModelPanel {
     pub build: BuildDevices,
     /// A quantized copy being saved.
     pub saving: Option<SaveProgress>,
+    /// The "Connect to a server" form.
+    pub server: ServerForm,
 }
 
 impl ModelPanel {
@@ -231,6 +275,28 @@ impl ModelPanel {
                     format!("Could not load {}: {message}", dir.display()),
                 );
             }
+            ModelState::Connecting { url } => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label(format!("Connecting to {url}…"));
+                });
+            }
+            ModelState::Connected(server) => {
+                egui::Grid::new("model-server")
+                    .num_columns(2)
+                    .show(ui, |ui| {
+                        ui.label("Server");
+                        ui.label(&server.url);
+                        ui.end_row();
+                        ui.label("Model");
+                        ui.label(&server.model);
+                        ui.end_row();
+                    });
+                ui.weak(REMOTE_ATTENTION_NOTE);
+                if ui.button("Disconnect").clicked() {
+                    action = Some(ModelAction::Disconnect);
+                }
+            }
         }
         let loading = matches!(self.state, ModelState::Loading { .. });
         if matches!(self.state, ModelState::Loaded(_)) {
@@ -260,7 +326,7 @@ impl ModelPanel {
                     action = self.save_ui(ui).or(action);
                 }
             }
-            ModelState::None | ModelState::Failed { .. } => {
+            ModelState::None | ModelState::Failed { .. } | ModelState::Connected(_) => {
                 ui.horizontal_wrapped(|ui| {
                     if ui.button("Open checkpoint folder…").clicked() {
                         action = Some(ModelAction::Open);
@@ -274,8 +340,54 @@ impl ModelPanel {
                     }
                 });
             }
+            ModelState::Connecting { .. } => {}
         }
+        let connecting = matches!(self.state, ModelState::Connecting { .. });
+        ui.add_enabled_ui(!loading && !connecting, |ui| {
+            action = self.server_ui(ui).or(action);
+        });
         action
+    }
+
+    /// "Connect to a server": its address, API key and model, and the Connect button.
+    fn server_ui(&mut self, ui: &mut egui::Ui) -> Option<ModelAction> {
+        let connected = matches!(self.state, ModelState::Connected(_));
+        let form = &mut self.server;
+        egui::CollapsingHeader::new("Connect to a server")
+            .id_salt("model-server-form")
+            .show(ui, |ui| {
+                ui.weak(
+                    "Questions go to an OpenAI-compatible server instead: keye-studio serve, or \
+                     vLLM serving Keye-VL-1.5.",
+                );
+                egui::Grid::new("model-server-fields")
+                    .num_columns(2)
+                    .show(ui, |ui| {
+                        let label = ui.label("URL");
+                        ui.text_edit_singleline(&mut form.url).labelled_by(label.id);
+                        ui.end_row();
+                        let label = ui.label("API key");
+                        ui.add(egui::TextEdit::singleline(&mut form.api_key).password(true))
+                            .labelled_by(label.id)
+                            .on_hover_text("Sent as Authorization: Bearer KEY; empty for none");
+                        ui.end_row();
+                        let label = ui.label("Model");
+                        ui.add(
+                            egui::TextEdit::singleline(&mut form.model)
+                                .hint_text("the first the server lists"),
+                        )
+                        .labelled_by(label.id);
+                        ui.end_row();
+                    });
+                if !connected {
+                    ui.weak(REMOTE_ATTENTION_NOTE);
+                }
+                ui.add_enabled(!form.url.trim().is_empty(), egui::Button::new("Connect"))
+                    .clicked()
+                    .then_some(ModelAction::Connect)
+            })
+            .body_returned
+            .flatten()
     }
 
     /// "Save quantized copy" with the picked format, or the save's progress and Cancel.

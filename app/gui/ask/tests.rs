@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use keye_model::generate::CaptureSpec;
+use keye_model::generate::{CaptureSpec, ThinkingMode};
 use keye_ui::ThinkingChoice;
 
 use super::*;
@@ -89,7 +89,7 @@ fn ready_controller(model: &Arc<LoadedModel>, video: &Path) -> AskController {
         .expect("the video opens")
         .indexed();
     controller.set_indexed(Some(&indexed));
-    controller.update_availability(Some(model), false, true);
+    controller.update_availability(Some(model), None, false, true);
     controller
 }
 
@@ -173,7 +173,7 @@ fn controls_harness(
         .with_size(egui::Vec2::new(460.0, 1000.0))
         .build_ui_state(
             |ui, (controller, model, toasts): &mut Bench| {
-                controller.update_availability(Some(model), false, true);
+                controller.update_availability(Some(model), None, false, true);
                 controller.poll(ui.ctx(), toasts);
                 controller.controls_ui(ui, Some(model), toasts, 900.0);
             },
@@ -353,4 +353,90 @@ fn the_budget_knobs_and_the_capture_layers_reach_the_question() {
             per_head: true,
         })
     );
+}
+
+/// A connected server answers the panel's question as the local model does with the same
+/// settings; nothing is captured, so the heatmap says it needs a local model.
+#[test]
+fn asking_through_a_server_streams_what_a_local_ask_streams() {
+    use crate::gui::server::{Connection, tests::tiny_server};
+    use crate::remote::RemoteServer;
+    use crate::serve::ServeOptions;
+    let (model, server) = tiny_server(ServeOptions::new("tiny"));
+    let url = format!("http://{}", server.local_addr());
+    let connection = Connection {
+        server: RemoteServer::new(&url, None).unwrap(),
+        url,
+        model: "tiny".into(),
+    };
+    let video = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sample-16x9.mp4");
+    let mut controller = AskController {
+        data_dir: None,
+        ..AskController::default()
+    };
+    controller.set_video(Some(&video), &mut Toasts::default());
+    controller.update_availability(None, Some(&connection), false, true);
+    assert_eq!(*controller.panel.availability(), AskAvailability::Ready);
+    controller.panel.sampling.max_new_tokens = 8;
+    controller.panel.thinking = ThinkingChoice::NoThink;
+    // Few, small frames keep the tiny model quick.
+    controller.panel.budget.max_frames = Some(2);
+    controller.panel.budget.max_pixels = Some(50_000);
+    let mut toasts = Toasts::default();
+    assert!(controller.ask_now("What moves?", None, &mut toasts));
+    poll_until_done(&mut controller, &mut toasts);
+    assert!(toasts.items().is_empty(), "{:?}", toasts.items());
+    // The server's events went through the same conversation pump as a local ask's.
+    let turn = &controller.conversation.turns()[0].view;
+    assert_eq!(*turn.trace.status(), TraceStatus::Finished);
+    let streamed: String = turn
+        .trace
+        .sections()
+        .iter()
+        .map(|s| s.text.as_str())
+        .collect();
+
+    let mut sampling = model.runtime.sampling.clone();
+    sampling.max_new_tokens = 8;
+    let local = inference::spawn_ask(
+        Arc::clone(&model),
+        Question {
+            media: vec![video],
+            history: Vec::new(),
+            text: "What moves?".into(),
+            system: None,
+            thinking: ThinkingMode::NoThink,
+            sampling,
+            capture: None,
+            budget: keye_model::budget::VisualBudget {
+                max_frames: Some(2),
+                max_pixels: Some(50_000),
+                ..model.default_budget()
+            },
+            indexed: Vec::new(),
+        },
+    )
+    .join()
+    .expect("local ask");
+    assert_eq!(streamed, local.summary.text);
+    assert!(turn.trace.timing().expect("timing").prompt_tokens > 0);
+    // Every streamed piece keeps its token step, as locally; no map exists.
+    for section in turn.trace.sections() {
+        assert!(section.pieces.iter().all(|piece| piece.step.is_some()));
+    }
+    assert!(controller.overlay(0.0).is_none());
+
+    let mut harness = egui_kittest::Harness::builder()
+        .with_size(egui::Vec2::new(460.0, 1000.0))
+        .build_ui_state(
+            |ui, (controller, toasts): &mut (AskController, Toasts)| {
+                controller.controls_ui(ui, None, toasts, 900.0);
+            },
+            (controller, toasts),
+        );
+    harness.step();
+    use egui_kittest::kittest::Queryable;
+    harness.get_by_label("Attention heatmap").click();
+    harness.step();
+    harness.get_by_label(keye_ui::REMOTE_ATTENTION_NOTE);
 }

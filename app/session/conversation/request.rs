@@ -7,7 +7,10 @@ use keye_model::budget::{Knob, VisualBudget};
 use keye_model::generate::{CaptureSpec, SamplingParams, ThinkingMode};
 use keye_ui::{AskRequest, BudgetSettings, SamplingSettings, ThinkingChoice};
 
+use std::path::Path;
+
 use crate::inference::{LoadedModel, Question, Turn};
+use crate::remote::{RemoteMediaKnobs, RemoteQuestion, RemoteSampling};
 use crate::video::IndexedVideo;
 
 /// The question `request` asks of `model` about `video` (read from its frame index), after
@@ -44,6 +47,40 @@ pub fn question_for(
         budget: visual_budget(&request.budget),
         indexed: vec![video.clone()],
     })
+}
+
+/// The question `request` asks a server's `model` about `video`, after `history`: the panel's
+/// sampling and video knobs as the user set them (the server keeps its own visual-token
+/// budget), the media sent as bytes.
+pub fn remote_question_for(
+    request: &AskRequest,
+    model: String,
+    video: &Path,
+    history: Vec<Turn>,
+) -> RemoteQuestion {
+    let settings = &request.sampling;
+    RemoteQuestion {
+        model,
+        media: vec![video.to_path_buf()],
+        history,
+        text: request.question.clone(),
+        system: None,
+        thinking: thinking_mode(request.thinking),
+        sampling: RemoteSampling {
+            temperature: Some(settings.temperature),
+            top_k: Some(settings.top_k),
+            top_p: Some(settings.top_p),
+            repetition_penalty: Some(settings.repetition_penalty),
+            max_new_tokens: Some(settings.max_new_tokens),
+            seed: Some(settings.seed),
+        },
+        media_knobs: RemoteMediaKnobs {
+            fps: request.budget.fps,
+            max_frames: request.budget.max_frames,
+            max_pixels: request.budget.max_pixels,
+        },
+        send_paths: false,
+    }
 }
 
 pub fn thinking_mode(choice: ThinkingChoice) -> ThinkingMode {
@@ -130,6 +167,7 @@ mod tests {
                 kv_cache: 1 << 30,
                 vision: 0,
                 decoder: 0,
+                kernel_copies: 0,
                 peak: 1 << 30,
             },
             free: 1 << 20,

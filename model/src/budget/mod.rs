@@ -167,6 +167,7 @@ pub fn estimate_memory(
         kv_cache,
         vision,
         decoder,
+        kernel_copies: 0,
         peak,
     }
 }
@@ -222,12 +223,21 @@ mod tests {
             kv_cache: 3 << 30,
             vision: 0,
             decoder: 1 << 30,
+            kernel_copies: 0,
             peak: (4 << 30) + 10,
         };
         assert!(estimate.check_fits(5 << 30).is_ok());
         let message = estimate.check_fits(1 << 30).unwrap_err().to_string();
         assert!(
             message.contains("needs about 4.00 GiB beyond the weights"),
+            "{message}"
+        );
+        // Tiles the kernels have yet to make count against the free memory, and are named.
+        let first_prompt = estimate.with_kernel_copies(2 << 30);
+        let message = first_prompt.check_fits(5 << 30).unwrap_err().to_string();
+        assert!(
+            message.contains("needs about 6.00 GiB beyond the weights")
+                && message.contains("first use 2.00 GiB"),
             "{message}"
         );
     }

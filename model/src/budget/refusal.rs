@@ -69,12 +69,20 @@ impl Refusal {
             ),
             Self::OutOfMemory { estimate, free } => format!(
                 "this prompt needs about {} beyond the weights (KV cache {}, vision {}, decoder \
-                 {}) but {} is free: sample fewer frames ({}, {}), make them smaller ({}), or \
+                 {}{}) but {} is free: sample fewer frames ({}, {}), make them smaller ({}), or \
                  lower {}",
                 gib(estimate.peak.saturating_sub(estimate.weights)),
                 gib(estimate.kv_cache),
                 gib(estimate.vision),
                 gib(estimate.decoder),
+                if estimate.kernel_copies > 0 {
+                    format!(
+                        ", tiled copies of the quantized weights made on first use {}",
+                        gib(estimate.kernel_copies)
+                    )
+                } else {
+                    String::new()
+                },
                 gib(*free),
                 name(Knob::Fps),
                 name(Knob::MaxFrames),
@@ -102,10 +110,23 @@ pub struct MemoryEstimate {
     pub vision: u64,
     /// The prompt's embeddings and the decoder's activations for one prompt chunk.
     pub decoder: u64,
+    /// Tiled copies of quantized matrices the CPU kernels will make on first use (as
+    /// `quantize::kernel_copy_bytes` counts them); zero once made (they are then part of what is
+    /// resident) or where none are made.
+    pub kernel_copies: u64,
     pub peak: u64,
 }
 
 impl MemoryEstimate {
+    /// This estimate with `bytes` of kernel copies still to be made on the first prompt.
+    pub fn with_kernel_copies(self, bytes: u64) -> Self {
+        Self {
+            kernel_copies: self.kernel_copies + bytes,
+            peak: self.peak + bytes,
+            ..self
+        }
+    }
+
     /// Refuses an estimate whose memory beyond the (already loaded) weights exceeds `free`
     /// bytes.
     pub fn check_fits(&self, free: u64) -> std::result::Result<(), Refusal> {

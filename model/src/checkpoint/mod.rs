@@ -212,7 +212,7 @@ pub type PlannedTensor = (String, DType, Vec<usize>);
 pub struct ReadPlan {
     dir: PathBuf,
     shards: Vec<PathBuf>,
-    /// Per shard, (name, dtype, shape) in reading order.
+    /// Per shard, the tensors in reading order.
     tensors: Vec<Vec<PlannedTensor>>,
 }
 

@@ -1,0 +1,13 @@
+//! `eval`: measured quality of a model on a benchmark.
+
+#[derive(clap::Subcommand)]
+pub enum EvalCommand {
+    /// Accuracy per question kind and attention hit ratio on fresh demo-world videos.
+    Demo(super::demo::EvalDemoArgs),
+}
+
+pub fn run(command: EvalCommand) -> anyhow::Result<std::process::ExitCode> {
+    match command {
+        EvalCommand::Demo(args) => super::demo::eval_demo(args),
+    }
+}

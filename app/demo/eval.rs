@@ -1,0 +1,352 @@
+//! `eval demo`: fresh generated videos for a seed, written as MP4 files and asked about through
+//! the app's own path (`inference::spawn_ask`: decoding the planned frames, the prompt, greedy
+//! generation with attention capture). Reports accuracy per question kind and the attention hit
+//! ratio: for the answer's content tokens, the share of their attention over the vision tokens
+//! (last decoder layer, mean of heads, combined as the GUI combines selected tokens) that falls on
+//! cells overlapping the named actor's box, divided by those cells' share of all vision cells
+//! (1 is chance).
+
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Instant,
+};
+
+use keye_model::generate::{
+    CaptureSpec, GenerationEvent, Phase, SamplingParams, ThinkingMode, VisionTokenMap,
+};
+use keye_ui::{Aggregation, aggregate};
+use serde::Serialize;
+
+use super::{
+    dataset::{scenes, video_name},
+    encode::write_video,
+    questions::{Kind, Question, all_questions},
+    teach::{self, matches},
+    world::{Scene, cell_region, overlaps},
+};
+use crate::inference::{AskEvent, LoadedModel, MediaFrames, Question as Ask, spawn_ask};
+
+/// What to evaluate.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalOptions {
+    pub count: usize,
+    pub seed: u64,
+    pub thinking: ThinkingMode,
+    /// Also ask for HAIC descriptions (long answers; exact match is reported).
+    pub describe: bool,
+    pub max_new_tokens: usize,
+}
+
+/// One question's outcome.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    pub video: String,
+    pub kind: Kind,
+    pub question: String,
+    pub expected: String,
+    pub reply: String,
+    pub correct: bool,
+    /// For answers that name one actor: the attention hit ratio of the answer's content tokens.
+    pub hit_ratio: Option<f64>,
+    /// For descriptions: whether the answer reads as a HAIC caption (haic's parser).
+    pub parses_as_haic: Option<bool>,
+    pub prompt_tokens: usize,
+    /// From asking to the last token, decoding and preparing the video included.
+    pub latency_ms: f64,
+}
+
+/// Accuracy and mean hit ratio of one kind.
+#[derive(Clone, Debug, Serialize)]
+pub struct KindSummary {
+    pub kind: Kind,
+    pub questions: usize,
+    pub correct: usize,
+    pub accuracy: f64,
+    pub hit_ratio: Option<f64>,
+    pub hit_questions: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalReport {
+    pub model: String,
+    pub options: EvalOptions,
+    pub kinds: Vec<KindSummary>,
+    pub accuracy: f64,
+    pub mean_latency_ms: f64,
+    pub outcomes: Vec<Outcome>,
+}
+
+impl EvalReport {
+    pub fn kind(&self, kind: Kind) -> Option<&KindSummary> {
+        self.kinds.iter().find(|k| k.kind == kind)
+    }
+
+    /// A table for the terminal.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:<12} {:>9} {:>9} {:>10}\n",
+            "kind", "questions", "accuracy", "hit ratio"
+        );
+        for k in &self.kinds {
+            let ratio = k
+                .hit_ratio
+                .map_or_else(|| "-".to_string(), |r| format!("{r:.2}"));
+            out.push_str(&format!(
+                "{:<12} {:>9} {:>9.3} {:>10}\n",
+                k.kind.name(),
+                k.questions,
+                k.accuracy,
+                ratio
+            ));
+        }
+        let described: Vec<bool> = self
+            .outcomes
+            .iter()
+            .filter_map(|o| o.parses_as_haic)
+            .collect();
+        if !described.is_empty() {
+            out.push_str(&format!(
+                "descriptions that parse as HAIC captions: {} of {}\n",
+                described.iter().filter(|&&ok| ok).count(),
+                described.len()
+            ));
+        }
+        out.push_str(&format!(
+            "{:<12} {:>9} {:>9.3}\nmean latency {:.0} ms per question (decode, prepare, generate)\n",
+            "all",
+            self.outcomes.len(),
+            self.accuracy,
+            self.mean_latency_ms
+        ));
+        out
+    }
+}
+
+/// The questions evaluation asks about a scene.
+pub fn eval_questions(scene: &Scene, describe: bool) -> Vec<Question> {
+    all_questions(scene)
+        .into_iter()
+        .filter(|q| describe || q.kind != Kind::Describe)
+        .collect()
+}
+
+/// Writes the evaluation videos of `options` into `dir` (skipping ones already there) and asks
+/// every question; `progress(done, total)` after each question.
+pub fn evaluate(
+    model: &Arc<LoadedModel>,
+    dir: &Path,
+    options: &EvalOptions,
+    progress: &mut dyn FnMut(usize, usize),
+    cancel: &AtomicBool,
+) -> anyhow::Result<EvalReport> {
+    std::fs::create_dir_all(dir)?;
+    let scenes = scenes(options.seed, options.count);
+    let total: usize = scenes
+        .iter()
+        .map(|s| eval_questions(s, options.describe).len())
+        .sum();
+    let mut outcomes = Vec::with_capacity(total);
+    for (index, scene) in scenes.iter().enumerate() {
+        let name = video_name(index);
+        let path = dir.join(&name);
+        if !path.is_file() {
+            write_video(scene, &path)?;
+        }
+        for question in eval_questions(scene, options.describe) {
+            if cancel.load(Ordering::Relaxed) {
+                anyhow::bail!("cancelled");
+            }
+            progress(outcomes.len(), total);
+            outcomes.push(ask_one(model, scene, &path, &name, &question, options)?);
+        }
+    }
+    progress(total, total);
+    Ok(report(model, options, outcomes))
+}
+
+fn report(model: &LoadedModel, options: &EvalOptions, outcomes: Vec<Outcome>) -> EvalReport {
+    let mut by_kind: BTreeMap<Kind, Vec<&Outcome>> = BTreeMap::new();
+    for o in &outcomes {
+        by_kind.entry(o.kind).or_default().push(o);
+    }
+    let kinds = by_kind
+        .into_iter()
+        .map(|(kind, list)| {
+            let correct = list.iter().filter(|o| o.correct).count();
+            let ratios: Vec<f64> = list.iter().filter_map(|o| o.hit_ratio).collect();
+            KindSummary {
+                kind,
+                questions: list.len(),
+                correct,
+                accuracy: correct as f64 / list.len().max(1) as f64,
+                hit_ratio: (!ratios.is_empty())
+                    .then(|| ratios.iter().sum::<f64>() / ratios.len() as f64),
+                hit_questions: ratios.len(),
+            }
+        })
+        .collect();
+    let correct = outcomes.iter().filter(|o| o.correct).count();
+    EvalReport {
+        model: model.runtime.dir.display().to_string(),
+        options: options.clone(),
+        kinds,
+        accuracy: correct as f64 / outcomes.len().max(1) as f64,
+        mean_latency_ms: outcomes.iter().map(|o| o.latency_ms).sum::<f64>()
+            / outcomes.len().max(1) as f64,
+        outcomes,
+    }
+}
+
+/// Greedy decoding that stops at the model's end ids, capturing the last decoder layer.
+pub fn greedy(model: &LoadedModel, max_new_tokens: usize) -> (SamplingParams, CaptureSpec) {
+    let config = model.runtime.model.config();
+    let sampling = SamplingParams {
+        max_new_tokens,
+        ..SamplingParams::greedy(config)
+    };
+    let last = config.text.num_hidden_layers.saturating_sub(1);
+    (
+        sampling,
+        CaptureSpec {
+            layers: vec![last],
+            per_head: false,
+        },
+    )
+}
+
+fn ask_one(
+    model: &Arc<LoadedModel>,
+    scene: &Scene,
+    path: &Path,
+    name: &str,
+    question: &Question,
+    options: &EvalOptions,
+) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let (sampling, capture) = greedy(model, options.max_new_tokens);
+    let handle = spawn_ask(
+        Arc::clone(model),
+        Ask {
+            media: vec![path.to_path_buf()],
+            history: Vec::new(),
+            text: question.question.clone(),
+            system: None,
+            thinking: options.thinking,
+            sampling,
+            capture: Some(capture),
+            budget: model.default_budget(),
+            indexed: Vec::new(),
+        },
+    );
+    let mut prepared: Option<(VisionTokenMap, Vec<MediaFrames>)> = None;
+    // The phase and text of each generated step, in order.
+    let mut steps: BTreeMap<usize, (Phase, String)> = BTreeMap::new();
+    let mut current = 0;
+    for event in handle.events.iter() {
+        match event {
+            AskEvent::Prepared { vision, media, .. } => prepared = Some((vision, media)),
+            AskEvent::Generation(GenerationEvent::Token { step, .. }) => current = step,
+            AskEvent::Generation(GenerationEvent::Text { phase, delta }) => {
+                let entry = steps.entry(current).or_insert((phase, String::new()));
+                entry.0 = phase;
+                entry.1.push_str(&delta);
+            }
+            _ => {}
+        }
+    }
+    let output = handle.join()?;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let reply = output.summary.text.clone();
+    let hit_ratio = match (&prepared, &output.attention) {
+        (Some((vision, media)), Some(capture)) if teach::grounded(question.kind) => {
+            let content: Vec<usize> = steps
+                .iter()
+                .filter(|(_, (phase, text))| *phase == Phase::Answer && is_content(text))
+                .map(|(&step, _)| step)
+                .collect();
+            let rows = capture
+                .tokens
+                .iter()
+                .filter(|t| content.contains(&t.step))
+                .filter_map(|t| t.layers.last().map(|l| l.mean.as_slice()));
+            aggregate(rows, Aggregation::Mean)
+                .and_then(|row| hit_ratio(scene, vision, &media[0], question.named[0], &row))
+        }
+        _ => None,
+    };
+    Ok(Outcome {
+        video: name.to_string(),
+        kind: question.kind,
+        question: question.question.clone(),
+        expected: question.answer.clone(),
+        correct: matches(&reply, &question.answer),
+        parses_as_haic: (question.kind == Kind::Describe)
+            .then(|| haic::text::parse(teach::answer_part(&reply)).is_ok()),
+        reply,
+        hit_ratio,
+        prompt_tokens: output.summary.timing.prompt_tokens,
+        latency_ms,
+    })
+}
+
+/// Whether a token's text is a content word (not filler, punctuation or white space).
+fn is_content(text: &str) -> bool {
+    let word = text.trim().to_lowercase();
+    !word.is_empty()
+        && word.chars().any(char::is_alphanumeric)
+        && !["the", "a", "an"].contains(&word.as_str())
+}
+
+/// The source frames a decoder step covers: its own frame for Keye's encoders, every frame of the
+/// chunk for Mavors.
+pub fn step_frames(scene: &Scene, media: &MediaFrames, step: usize) -> Vec<usize> {
+    let Some(frame) = media.frames.get(step) else {
+        return Vec::new();
+    };
+    match media.encoder {
+        Some(keye_model::video::VideoEncoderKind::Mavors) => (0..scene.frames)
+            .filter(|&i| {
+                let t = scene.frame_time(i);
+                t >= frame.time - 1e-9 && t < frame.end - 1e-9
+            })
+            .chain([frame.index])
+            .collect(),
+        _ => vec![frame.index],
+    }
+}
+
+/// Share of `row` (attention over the vision tokens, map order) on cells overlapping `actor`'s
+/// box in their frame, over those cells' share of all cells. `None` when the actor is never on a
+/// cell or the row has no mass.
+pub fn hit_ratio(
+    scene: &Scene,
+    vision: &VisionTokenMap,
+    media: &MediaFrames,
+    actor: usize,
+    row: &[f32],
+) -> Option<f64> {
+    let total: f64 = row.iter().map(|&w| f64::from(w)).sum();
+    if total <= 0.0 || row.len() != vision.len() {
+        return None;
+    }
+    let (mut hit, mut cells) = (0.0, 0usize);
+    for (r, &w) in vision.refs.iter().zip(row) {
+        let (rows, cols) = vision.media[r.media].frames[r.frame];
+        let region = cell_region(r.row, r.col, rows, cols, scene.width, scene.height);
+        let on = step_frames(scene, media, r.frame).into_iter().any(|f| {
+            scene
+                .box_at_frame(actor, f)
+                .is_some_and(|b| overlaps(region, b))
+        });
+        if on {
+            hit += f64::from(w);
+            cells += 1;
+        }
+    }
+    (cells > 0).then(|| (hit / total) / (cells as f64 / vision.len() as f64))
+}

@@ -1,0 +1,237 @@
+//! Tests of the trainer: examples, determinism and resume, gradients, starting from a checkpoint.
+
+use super::*;
+
+fn options(out: &Path, encoder: Encoder) -> TrainOptions {
+    TrainOptions {
+        out: out.to_path_buf(),
+        encoder,
+        steps: 1,
+        seed: 3,
+        from: None,
+        batch: 1,
+        checkpoint_every: 1,
+        eval_videos: 1,
+        learning_rate: 1e-3,
+        workers: 2,
+    }
+}
+
+#[test]
+fn examples_teach_the_replies_and_probe_the_content_token() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare_folder(&options(dir.path(), Encoder::Keye15)).unwrap();
+    let device = Device::Cpu;
+    let trainee = Trainee::load(dir.path(), &device).unwrap();
+    let ctx = trainee.context(&device);
+    let mut yuv = YuvRoundTrip::new();
+    let mut probes = 0;
+    for seed in 0..8 {
+        let recipe = curriculum::recipe(0.9, 0);
+        let example = build(&ctx, &mut yuv, seed, &recipe).unwrap();
+        let ids = &example.inputs.input_ids;
+        let (last, rest) = example.targets.split_last().unwrap();
+        for &(position, token, _) in rest {
+            assert_eq!(ids[position + 1], token, "seed {seed}");
+        }
+        assert_eq!(example.tokens.colour.len(), example.vision.len());
+        assert!(
+            example.tokens.colour.iter().any(|&c| c > 0),
+            "an actor is seen"
+        );
+        let patches = example.patches.as_ref().unwrap();
+        assert_eq!(patches.colour.len(), patches.shape.len());
+        if let Some(mask) = &example.attention {
+            probes += 1;
+            assert_eq!(
+                last.0,
+                ids.len() - 1,
+                "a probe ends right before its answer"
+            );
+            assert_eq!(mask.len(), example.vision.len());
+            assert!(mask.contains(&1.0), "the named actor is on some token");
+            let word = trainee.tokenizer.decode(&[last.1]).unwrap();
+            assert!(word.trim().chars().all(char::is_alphabetic), "{word:?}");
+        } else {
+            assert_eq!(ids[last.0 + 1], last.1);
+            let end = trainee.tokenizer.token_id("<|im_end|>").unwrap();
+            assert_eq!(last.1, end, "a full reply ends with <|im_end|>");
+        }
+        let (loss, parts) = trainee.loss(&example).unwrap();
+        assert!(loss.to_scalar::<f32>().unwrap().is_finite(), "{parts:?}");
+    }
+    assert!(probes > 0);
+}
+
+/// Two runs with one seed write the same bytes, and a run stopped after its first step and
+/// started again ends where an uninterrupted run does.
+#[test]
+fn training_is_deterministic_and_resumes_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |out: &Path, stop_after: Option<usize>| {
+        let mut options = options(out, Encoder::Keye15);
+        options.steps = 2;
+        options.batch = 2;
+        options.eval_videos = 0;
+        let cancel = AtomicBool::new(false);
+        train(
+            &options,
+            &mut |event| {
+                if let TrainEvent::Step { step, .. } = event
+                    && Some(step) == stop_after
+                {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            },
+            &cancel,
+        )
+        .unwrap();
+    };
+    let (whole, resumed) = (dir.path().join("whole"), dir.path().join("resumed"));
+    run(&whole, None);
+    run(&resumed, Some(1));
+    let state: State = serde_json::from_str(
+        &std::fs::read_to_string(resumed.join("training/state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state.step, 1, "stopped after the first step");
+    run(&resumed, None);
+    for file in ["tokenizer.json", "config.json", "model.safetensors"] {
+        let a = std::fs::read(whole.join(file)).unwrap();
+        let b = std::fs::read(resumed.join(file)).unwrap();
+        assert!(a == b, "{file} differs between the runs");
+    }
+}
+
+/// The training forward is the app's forward: every weight the checkpoint ships (and the
+/// training heads) gets a gradient, for both encoders.
+#[test]
+fn every_weight_gets_a_gradient() {
+    for encoder in [Encoder::Keye15, Encoder::Mavors] {
+        let dir = tempfile::tempdir().unwrap();
+        prepare_folder(&options(dir.path(), encoder)).unwrap();
+        let device = Device::Cpu;
+        let trainee = Trainee::load(dir.path(), &device).unwrap();
+        initialise(&trainee.varmap, 1, 4).unwrap();
+        let ctx = trainee.context(&device);
+        let mut recipe = curriculum::recipe(0.0, 0);
+        recipe.probe_share = 1.0;
+        let example = build(&ctx, &mut YuvRoundTrip::new(), 5, &recipe).unwrap();
+        let (loss, _) = trainee.loss(&example).unwrap();
+        let grads = loss.backward().unwrap();
+        let missing: Vec<String> = params::sorted_vars(&trainee.varmap)
+            .into_iter()
+            .filter(|(name, var)| {
+                // Mavors checkpoints keep Keye's own tower for images; videos skip it.
+                let unused = encoder == Encoder::Mavors
+                    && (name.starts_with("visual.")
+                        || name.starts_with("mlp_AR.")
+                        || name.starts_with("aux.patch"));
+                !unused && grads.get(var.as_tensor()).is_none()
+            })
+            .map(|(name, _)| name)
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{encoder:?}: no gradient for {missing:?}"
+        );
+    }
+}
+
+/// `train-demo --encoder mavors --from DIR`: the decoder and tower start as DIR's weights, the
+/// IVE as DIR's tower inflated over the chunk's frames, and one optimizer step moves every
+/// `mavors.*` tensor (IVE, IFA, projector) by about the learning rate, so they are trained.
+#[test]
+fn mavors_from_a_keye_checkpoint_starts_there_and_trains_its_encoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (keye, mavors) = (dir.path().join("keye"), dir.path().join("mavors"));
+    let device = Device::Cpu;
+    prepare_folder(&options(&keye, Encoder::Keye15)).unwrap();
+    let source = Trainee::load(&keye, &device).unwrap();
+    initialise(&source.varmap, 11, 4).unwrap();
+    save_model(&source.varmap, &keye.join("model.safetensors")).unwrap();
+
+    let mut run = options(&mavors, Encoder::Mavors);
+    run.from = Some(keye.clone());
+    run.eval_videos = 0;
+    run.workers = 1;
+    let lr = run.learning_rate;
+    train(&run, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+
+    let before = candle_core::safetensors::load(keye.join("model.safetensors"), &device).unwrap();
+    let after = candle_core::safetensors::load(mavors.join("model.safetensors"), &device).unwrap();
+    let config = KeyeConfig::from_file(&mavors.join("config.json")).unwrap();
+    let VideoEncoder::Mavors(cfg) =
+        VideoEncoder::from_config_file(&mavors.join("config.json")).unwrap()
+    else {
+        panic!("the trained checkpoint's config has no mavors_config");
+    };
+    let inflated = MavorsWeights::from_keye(
+        &VarBuilder::from_tensors(before.clone(), DType::F32, &device),
+        &cfg,
+        &config.vision,
+        config.text.hidden_size,
+    )
+    .unwrap()
+    .tensors()
+    .clone();
+    // Where each shipped tensor started: DIR's weights, the inflated tower, or (IFA, projector)
+    // the seed's initialisation.
+    let fresh = Trainee::load(&mavors, &device).unwrap();
+    initialise(&fresh.varmap, run.seed, config.text.num_hidden_layers).unwrap();
+    let fresh: HashMap<String, Tensor> = params::sorted_vars(&fresh.varmap)
+        .into_iter()
+        .map(|(name, var)| (name, var.as_tensor().clone()))
+        .collect();
+    let max_diff = |a: &Tensor, b: &Tensor| -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    };
+    let mut encoder_parts = [0usize; 3];
+    for (name, trained) in &after {
+        let (start, from) = if let Some(t) = before.get(name) {
+            (t, "the --from checkpoint")
+        } else if name.starts_with("mavors.ive.") {
+            encoder_parts[0] += 1;
+            let t = inflated.get(name);
+            (
+                t.unwrap_or_else(|| panic!("{name}: not made from the tower")),
+                "the tower",
+            )
+        } else {
+            assert!(
+                name.starts_with("mavors."),
+                "{name}: where does it come from?"
+            );
+            let part = usize::from(name.starts_with("mavors.projector."));
+            encoder_parts[1 + part] += 1;
+            (&fresh[name], "the seed")
+        };
+        let moved = max_diff(trained, start);
+        assert!(
+            moved <= 2.0 * lr as f32,
+            "{name}: {moved} away from {from} after one step"
+        );
+        if name.starts_with("mavors.") {
+            assert!(moved > 0.0, "{name}: not updated by the step");
+        }
+    }
+    assert!(
+        encoder_parts.iter().all(|&n| n > 0),
+        "IVE, IFA and projector tensors: {encoder_parts:?}"
+    );
+    assert_eq!(
+        encoder_parts[0],
+        inflated
+            .keys()
+            .filter(|n| n.starts_with("mavors.ive."))
+            .count(),
+        "every IVE tensor the tower makes is shipped"
+    );
+}
