@@ -4,6 +4,7 @@
 pub mod ask;
 pub mod bench;
 pub mod captions;
+pub mod captions_mengzi;
 pub mod gui;
 pub mod inspect;
 pub mod model;

@@ -169,21 +169,31 @@ pub fn validate_file(
 
 /// Checks a caption record: its structure, and whether its text is free or not canonical.
 pub fn validate_caption(caption: &CaptionRecord, duration: Option<f64>) -> Vec<Finding> {
+    // Messages about the caption text speak the text's language.
+    let chinese = text::Language::of_text(&caption.caption) == Some(text::Language::Chinese);
     match &caption.state {
         TextState::Free { reason } => vec![Finding::new(
             Rule::FreeText,
             "caption",
-            format!(
-                "the caption does not follow the HAIC structure and is kept as free text: {reason}"
-            ),
+            if chinese {
+                format!("字幕不符合 HAIC 结构，按自由文本保留：{reason}")
+            } else {
+                format!(
+                    "the caption does not follow the HAIC structure and is kept as free text: {reason}"
+                )
+            },
         )],
         TextState::Structured(structure) => {
             let mut findings = validate_structure(structure, duration);
-            if caption.caption != text::render(structure) {
+            if caption.caption != text::render_like(structure, &caption.caption) {
                 findings.push(Finding::new(
                     Rule::NotCanonical,
                     "caption",
-                    "the caption text is not the canonical rendering of its people and events (`keye-studio captions fmt` rewrites it)",
+                    if chinese {
+                        "字幕文字不是其人物和动作的规范写法（`keye-studio captions fmt` 会改写）"
+                    } else {
+                        "the caption text is not the canonical rendering of its people and events (`keye-studio captions fmt` rewrites it)"
+                    },
                 ));
             }
             findings

@@ -14,6 +14,7 @@ pub mod golden;
 pub mod keye;
 pub mod layers;
 pub mod mavors;
+pub mod mengzi;
 pub mod media;
 pub mod preprocess;
 pub mod quality;
