@@ -118,8 +118,14 @@ fn the_masked_token_prediction_is_the_golden_top5() {
     assert_eq!(encoded.ids[7], model.tokenizer().special().mask);
     let batch = model.batch(&[encoded]).unwrap();
     let hidden = model.hidden_states(&batch).unwrap();
-    let logits = model.mlm_logits(&hidden.i((0, 7)).unwrap()).unwrap();
-    let sorted: Vec<u32> = logits.arg_sort_last_dim(false).unwrap().to_vec1().unwrap();
+    let logits = model.mlm_logits(&hidden.i((0, 7..8)).unwrap()).unwrap();
+    let sorted: Vec<u32> = logits
+        .arg_sort_last_dim(false)
+        .unwrap()
+        .squeeze(0)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
     assert_eq!(sorted[..5], [10, 461, 484, 298, 527]);
 }
 
@@ -323,8 +329,10 @@ fn masked_probability(model: &MengziModel, text: &str, at: usize) -> f32 {
         }])
         .unwrap();
     let hidden = model.hidden_states(&batch).unwrap();
-    let logits = model.mlm_logits(&hidden.i((0, token)).unwrap()).unwrap();
-    let p: Vec<f32> = softmax_last_dim(&logits.unsqueeze(0).unwrap())
+    let logits = model
+        .mlm_logits(&hidden.i((0, token..token + 1)).unwrap())
+        .unwrap();
+    let p: Vec<f32> = softmax_last_dim(&logits)
         .unwrap()
         .squeeze(0)
         .unwrap()

@@ -170,7 +170,7 @@ impl MengziModel {
         )?)
     }
 
-    /// MLM logits over the vocabulary for hidden states of any leading shape, (..., V).
+    /// MLM logits over the vocabulary for hidden states (N, H) or (B, S, H): (N, V) or (B, S, V).
     pub fn mlm_logits(&self, hidden: &Tensor) -> Result<Tensor> {
         Ok(self.mlm.forward(hidden)?)
     }

@@ -150,7 +150,7 @@ impl MengziTokenizer {
             .iter()
             .map(|t| AddedToken::from(*t, true))
             .collect();
-        inner.add_special_tokens(&specials);
+        inner.add_special_tokens(specials);
         Self::new(inner, path)
     }
 
