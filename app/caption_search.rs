@@ -2,7 +2,7 @@
 //! split at non-alphanumerics), re-ranked by Mengzi sentence embeddings when a model is given.
 //! Each hit names the record and the field that matches best, so the editor can jump there.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use haic::{CaptionFile, Record};
 use jieba_rs::Jieba;
@@ -44,11 +44,21 @@ impl Segmenter {
         self.jieba
             .cut_for_search(&lower, true)
             .into_iter()
+            .map(|token| token.word)
             .filter(|word| word.chars().any(char::is_alphanumeric))
             .map(|word| fold_english(word.trim()))
+            .filter(|term| !STOP_WORDS.contains(&term.as_str()))
             .collect()
     }
 }
+
+/// Words nearly every caption has, in either language: matching them says nothing about what a
+/// record shows, so a query's `a` or `的` does not pull in unrelated records.
+const STOP_WORDS: &[&str] = &[
+    "a", "an", "the", "is", "are", "was", "were", "be", "of", "in", "on", "at", "to", "and", "or",
+    "with", "by", "for", "as", "it", "its", "this", "that", "there", "then", "does", "do", "what",
+    "的", "了", "着", "和", "与", "是", "在", "这", "那", "个", "之",
+];
 
 /// A light plural / third-person fold for English words ("waves" and "wave" meet); Chinese
 /// words pass unchanged.
@@ -75,7 +85,7 @@ struct Document {
 
 /// A file's records indexed for search.
 pub struct SearchIndex {
-    segmenter: Segmenter,
+    segmenter: Arc<Segmenter>,
     documents: Vec<Document>,
     /// Term -> documents holding it.
     document_frequency: HashMap<String, usize>,
@@ -115,10 +125,19 @@ fn record_text(record: &Record) -> String {
 }
 
 impl SearchIndex {
-    pub fn new(file: &CaptionFile, segmenter: Segmenter) -> Self {
+    /// Indexes every readable record of a file.
+    pub fn new(file: &CaptionFile, segmenter: Arc<Segmenter>) -> Self {
+        Self::from_records(file.records(), segmenter)
+    }
+
+    /// Indexes records given with their index in the file (the editor's current versions).
+    pub fn from_records<'r>(
+        records: impl IntoIterator<Item = (usize, &'r Record)>,
+        segmenter: Arc<Segmenter>,
+    ) -> Self {
         let mut documents = Vec::new();
         let mut document_frequency: HashMap<String, usize> = HashMap::new();
-        for (index, record) in file.records() {
+        for (index, record) in records {
             let text = record_text(record);
             let terms = segmenter.terms(&text);
             let mut counts: HashMap<String, usize> = HashMap::new();
@@ -269,7 +288,11 @@ impl SearchIndex {
         for chunk in scored.chunks(EMBED_BATCH) {
             let texts: Vec<&str> = chunk.iter().map(|(d, _)| d.text.as_str()).collect();
             for embedding in model.embed(&texts)? {
-                let cosine: f32 = embedding.iter().zip(&query_embedding).map(|(a, b)| a * b).sum();
+                let cosine: f32 = embedding
+                    .iter()
+                    .zip(&query_embedding)
+                    .map(|(a, b)| a * b)
+                    .sum();
                 similarities.push(cosine);
             }
         }

@@ -1,6 +1,7 @@
 //! keye-studio's application core: the video engine, background jobs and the wiring of model and UI.
 //! The binary (`main.rs`) is a thin CLI over this library.
 
+pub mod caption_assist;
 pub mod caption_check;
 pub mod caption_search;
 pub mod gui;

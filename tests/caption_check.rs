@@ -114,7 +114,13 @@ fn questions_are_checked_but_offer_no_fix() {
     let paths: Vec<String> = text_fields(record).into_iter().map(|f| f.path).collect();
     assert_eq!(
         paths,
-        ["question", "options[0]", "options[1]", "options[2]", "options[3]"]
+        [
+            "question",
+            "options[0]",
+            "options[1]",
+            "options[2]",
+            "options[3]"
+        ]
     );
     let model = MengziModel::load(&fixtures().join("mengzi-bert-tiny"), &Device::Cpu).unwrap();
     let options = CheckOptions {
@@ -124,4 +130,93 @@ fn questions_are_checked_but_offer_no_fix() {
     let (suspects, _) = check_record(&model, 0, record, &options).unwrap();
     assert!(suspects.iter().any(|s| s.path == "options[2]"));
     assert!(suspects.iter().all(|s| s.fix('一').is_none()));
+}
+
+#[test]
+fn the_assistant_checks_and_searches_off_the_calling_thread() {
+    use keye_studio::caption_assist::{AssistReply, AssistRequest, Assistant};
+    use std::time::Duration;
+
+    let (_dir, document) = open_copy();
+    let assistant = Assistant::spawn(|| {}).unwrap();
+    let wait = || assistant.recv_timeout(Duration::from_secs(60)).unwrap();
+    let record = document.file().record(4).unwrap().clone();
+    let check = |version| AssistRequest::Check {
+        record: 4,
+        version,
+        content: record.clone(),
+        options: CheckOptions {
+            ratio: 0.0,
+            ..CheckOptions::default()
+        },
+    };
+
+    // Without a model a check says so instead of failing silently.
+    assistant.send(check(1));
+    match wait() {
+        AssistReply::Checked { result, .. } => {
+            assert_eq!(result.unwrap_err(), "no Mengzi model is loaded")
+        }
+        other => panic!("{other:?}"),
+    }
+
+    assistant.send(AssistRequest::LoadModel(
+        fixtures().join("mengzi-bert-tiny"),
+    ));
+    assert!(matches!(wait(), AssistReply::Model(Ok(_))));
+    assistant.send(check(2));
+    match wait() {
+        AssistReply::Checked {
+            record: 4,
+            version: 2,
+            result,
+        } => assert!(result.unwrap().iter().any(|s| s.score.character == '幅')),
+        other => panic!("{other:?}"),
+    }
+
+    let records: Vec<(usize, Record)> = document
+        .file()
+        .records()
+        .map(|(i, r)| (i, r.clone()))
+        .collect();
+    assistant.send(AssistRequest::Index {
+        version: 3,
+        records,
+    });
+    assert!(matches!(
+        wait(),
+        AssistReply::Indexed {
+            version: 3,
+            records: 8
+        }
+    ));
+    assistant.send(AssistRequest::Search {
+        query: "骑马".into(),
+        top: 5,
+    });
+    match wait() {
+        AssistReply::Found { result, .. } => {
+            let mut records: Vec<usize> = result.unwrap().iter().map(|h| h.record).collect();
+            records.sort();
+            assert_eq!(records, [1, 5]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assistant.send(AssistRequest::Similar { record: 5, top: 5 });
+    match wait() {
+        AssistReply::Found {
+            similar_to: Some(5),
+            result,
+            ..
+        } => assert!(result.unwrap().iter().all(|h| h.record != 5)),
+        other => panic!("{other:?}"),
+    }
+
+    // A model folder that is not a Mengzi-BERT is told, naming the file.
+    let bad = tempfile::tempdir().unwrap();
+    assistant.send(AssistRequest::LoadModel(bad.path().to_path_buf()));
+    match wait() {
+        AssistReply::Model(Err(message)) => assert!(message.contains("empty"), "{message}"),
+        other => panic!("{other:?}"),
+    }
 }

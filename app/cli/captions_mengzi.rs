@@ -91,7 +91,8 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ProgressBar::hidden()
     };
-    if let Ok(style) = ProgressStyle::with_template("checking [{bar:30}] {pos}/{len} records ({eta})")
+    if let Ok(style) =
+        ProgressStyle::with_template("checking [{bar:30}] {pos}/{len} records ({eta})")
     {
         bar.set_style(style.progress_chars("=> "));
     }
@@ -180,7 +181,7 @@ pub fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(|dir| load_model(dir, args.device))
         .transpose()?;
-    let index = SearchIndex::new(&file, Segmenter::new());
+    let index = SearchIndex::new(&file, std::sync::Arc::new(Segmenter::new()));
     let hits = match (&args.query, args.similar_to) {
         (_, Some(record)) => {
             if file.record(record).is_none() {
@@ -214,7 +215,12 @@ pub fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
             let similarity = h
                 .similarity
                 .map_or_else(String::new, |s| format!(" similarity {s:.3}"));
-            let text: String = h.text.chars().take(80).collect::<String>().replace('\n', " ");
+            let text: String = h
+                .text
+                .chars()
+                .take(80)
+                .collect::<String>()
+                .replace('\n', " ");
             println!(
                 "{}:{}: record {}: {}: score {:.3} (bm25 {:.3}{similarity}) {text}",
                 args.file.display(),

@@ -12,8 +12,8 @@ use keye_model::{
     budget::gib,
     device::{DTypeChoice, device_name, resolve_device, resolve_dtype},
     golden::{GoldenCase, GoldenReport},
-    mengzi::golden as mengzi_golden,
     keye::{DecodeState, KvCache, Prefill},
+    mengzi::golden as mengzi_golden,
     quantize::QuantizeSpec,
 };
 

@@ -299,7 +299,9 @@ pub fn parse(text: &str) -> Result<Structure, ParseError> {
 /// script most of it is written in, so that the reason it is free text speaks its language.
 pub fn parse_language(text: &str) -> Language {
     let start = text.trim_start();
-    if start.get(..6).is_some_and(|head| head.eq_ignore_ascii_case("there "))
+    if start
+        .get(..6)
+        .is_some_and(|head| head.eq_ignore_ascii_case("there "))
     {
         Language::English
     } else if chinese::starts_count_sentence(start) {

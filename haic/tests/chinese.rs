@@ -96,13 +96,25 @@ proptest! {
 
 #[test]
 fn the_opening_or_the_script_decides_the_form() {
-    assert_eq!(text::parse_language("There are two people ..."), Language::English);
-    assert_eq!(text::parse_language("  视频中有两个人。"), Language::Chinese);
+    assert_eq!(
+        text::parse_language("There are two people ..."),
+        Language::English
+    );
+    assert_eq!(
+        text::parse_language("  视频中有两个人。"),
+        Language::Chinese
+    );
     assert_eq!(text::parse_language("画面里有一个人。"), Language::Chinese);
     assert_eq!(text::parse_language("两个人在跳舞。"), Language::Chinese);
-    assert_eq!(text::parse_language("A man holds a 欢迎 sign."), Language::English);
+    assert_eq!(
+        text::parse_language("A man holds a 欢迎 sign."),
+        Language::English
+    );
     assert_eq!(text::parse_language("1234"), Language::English);
-    assert_eq!(Language::of_text("穿Nike T恤的男人"), Some(Language::Chinese));
+    assert_eq!(
+        Language::of_text("穿Nike T恤的男人"),
+        Some(Language::Chinese)
+    );
     assert_eq!(Language::of_text("..."), None);
 }
 
@@ -116,13 +128,19 @@ fn counts_and_ordinals_past_ten_read_back() {
         events: Vec::new(),
     };
     let rendered = text::render(&structure);
-    assert!(rendered.starts_with("视频中有二十三个人。第一个人是1号选手。"), "{rendered}");
+    assert!(
+        rendered.starts_with("视频中有二十三个人。第一个人是1号选手。"),
+        "{rendered}"
+    );
     assert!(rendered.contains("第十一个人是11号选手。第十二个人是12号选手。"));
     assert!(rendered.contains("第二十个人是20号选手。第二十一个人是21号选手。"));
     assert_eq!(text::parse(&rendered), Ok(structure));
     assert_eq!(
         text::render(&Structure {
-            people: vec![Person::new("P1", "穿红衣服的女人"), Person::new("P2", "男孩")],
+            people: vec![
+                Person::new("P1", "穿红衣服的女人"),
+                Person::new("P2", "男孩")
+            ],
             events: Vec::new()
         }),
         "视频中有两个人。第一个人是穿红衣服的女人。第二个人是男孩。"
@@ -139,7 +157,8 @@ fn parse_errors_speak_chinese_and_say_where() {
         error.to_string(),
         "人数说有2个人，但只介绍了1个：缺少“第二个人是……”（第 22 个字处）"
     );
-    let error = text::parse("视频中有一个人。这个人是穿红衣服的女人。\n\n一只狗在叫。").unwrap_err();
+    let error =
+        text::parse("视频中有一个人。这个人是穿红衣服的女人。\n\n一只狗在叫。").unwrap_err();
     assert!(
         error
             .to_string()
@@ -174,7 +193,11 @@ fn validation_messages_about_chinese_text_are_in_chinese() {
     let findings = validate_caption(&numbered, None);
     assert_eq!(findings.len(), 1);
     assert_eq!(findings[0].rule, Rule::NotCanonical);
-    assert!(findings[0].message.starts_with("字幕文字不是"), "{}", findings[0].message);
+    assert!(
+        findings[0].message.starts_with("字幕文字不是"),
+        "{}",
+        findings[0].message
+    );
 
     let canonical = caption_of("视频中有一个人。这个人是穿红衣服的女人。\n\n穿红衣服的女人挥手。");
     assert!(validate_caption(&canonical, None).is_empty());

@@ -40,8 +40,7 @@ const MODEL_FILES: [&str; 4] = [
 /// The golden weights as (name, shape, values), in name order.
 fn golden_entries() -> Vec<(String, Vec<usize>, Vec<f32>)> {
     let tensors =
-        candle_core::safetensors::load(case_dir().join("model.safetensors"), &Device::Cpu)
-            .unwrap();
+        candle_core::safetensors::load(case_dir().join("model.safetensors"), &Device::Cpu).unwrap();
     let mut entries: Vec<_> = tensors
         .into_iter()
         .map(|(name, t)| {
@@ -104,10 +103,17 @@ fn golden_parity_from_model_safetensors() {
         "pair_last_hidden_state",
         "pair_mean_pooled",
     ] {
-        assert!(names.contains(&expected), "{expected} not compared: {names:?}");
+        assert!(
+            names.contains(&expected),
+            "{expected} not compared: {names:?}"
+        );
     }
     // The integer tensors are compared exactly.
-    let ids = report.checks.iter().find(|c| c.name == "input_ids").unwrap();
+    let ids = report
+        .checks
+        .iter()
+        .find(|c| c.name == "input_ids")
+        .unwrap();
     assert_eq!(ids.tolerance, 0.0);
 }
 
@@ -179,11 +185,13 @@ fn pytorch_model_bin_float16_stays_within_half_rounding() {
         .fold(0.0f64, f64::max);
     // Half precision rounds weights by ~1e-3 relative: off the 1e-4 tolerance, yet close.
     assert!(worst > 1e-6 && worst < 5e-2, "worst {worst}");
-    assert!(report
-        .checks
-        .iter()
-        .filter(|c| c.tolerance == 0.0)
-        .all(|c| c.passed()));
+    assert!(
+        report
+            .checks
+            .iter()
+            .filter(|c| c.tolerance == 0.0)
+            .all(|c| c.passed())
+    );
 }
 
 #[test]
@@ -231,7 +239,10 @@ fn a_t5_config_is_refused_naming_config_json() {
     )
     .unwrap();
     let message = load_error(dir.path(), "config.json");
-    assert!(message.contains("not a BERT masked language model"), "{message}");
+    assert!(
+        message.contains("not a BERT masked language model"),
+        "{message}"
+    );
     assert!(message.contains("t5"), "{message}");
 }
 
@@ -246,7 +257,10 @@ fn weights_without_an_mlm_head_are_refused_naming_the_file() {
     let heads: Vec<&str> = heads.iter().map(String::as_str).collect();
     write_bin(dir.path(), Storage::Float, &heads);
     let message = load_error(dir.path(), "pytorch_model.bin");
-    assert!(message.contains("no masked-language-model head"), "{message}");
+    assert!(
+        message.contains("no masked-language-model head"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -363,17 +377,32 @@ fn every_chinese_character_is_scored_at_its_own_offset_in_mixed_text() {
     );
     for score in &scores {
         assert_eq!(chars[score.char_offset], score.character);
-        assert_eq!(text[score.byte_offset..].chars().next(), Some(score.character));
+        assert_eq!(
+            text[score.byte_offset..].chars().next(),
+            Some(score.character)
+        );
         assert!(score.suggestions.len() <= 3);
-        assert!(score.suggestions.iter().all(|s| s.character != score.character));
-        assert!(score
-            .suggestions
-            .windows(2)
-            .all(|w| w[0].probability >= w[1].probability));
+        assert!(
+            score
+                .suggestions
+                .iter()
+                .all(|s| s.character != score.character)
+        );
+        assert!(
+            score
+                .suggestions
+                .windows(2)
+                .all(|w| w[0].probability >= w[1].probability)
+        );
     }
     let unknown = scores.iter().find(|s| s.character == '𠀀').unwrap();
     assert!(!unknown.known && unknown.is_suspect(f32::INFINITY));
-    assert!(scores.iter().filter(|s| s.character != '𠀀').all(|s| s.known));
+    assert!(
+        scores
+            .iter()
+            .filter(|s| s.character != '𠀀')
+            .all(|s| s.known)
+    );
 
     // A short sentence fits the context whole, so each score is the plain masked probability of
     // the character in its sentence.
@@ -407,7 +436,9 @@ fn batching_does_not_change_the_scores() {
         ..CheckOptions::default()
     };
     let a = model.score_characters(text, &one_by_one).unwrap();
-    let b = model.score_characters(text, &CheckOptions::default()).unwrap();
+    let b = model
+        .score_characters(text, &CheckOptions::default())
+        .unwrap();
     assert_eq!(a.len(), b.len());
     for (a, b) in a.iter().zip(&b) {
         assert_eq!(a.char_offset, b.char_offset);
@@ -420,18 +451,15 @@ fn embeddings_are_unit_length_mean_pooled_hidden_states() {
     let model = MengziModel::load(&case_dir(), &Device::Cpu).unwrap();
     let texts = ["今天天气很好，我们去公园散步。", "猫在睡觉"];
     let embeddings = model.embed(&texts).unwrap();
-    let expected = candle_core::safetensors::load(case_dir().join("outputs.safetensors"), &Device::Cpu)
-        .unwrap()
-        .remove("mean_pooled")
-        .unwrap()
-        .i(0)
-        .unwrap();
+    let expected =
+        candle_core::safetensors::load(case_dir().join("outputs.safetensors"), &Device::Cpu)
+            .unwrap()
+            .remove("mean_pooled")
+            .unwrap()
+            .i(0)
+            .unwrap();
     let norm = expected.sqr().unwrap().sum_all().unwrap().sqrt().unwrap();
-    let expected: Vec<f32> = expected
-        .broadcast_div(&norm)
-        .unwrap()
-        .to_vec1()
-        .unwrap();
+    let expected: Vec<f32> = expected.broadcast_div(&norm).unwrap().to_vec1().unwrap();
     assert!(max_abs_diff(&embeddings[0], &expected) < 1e-5);
     let length: f32 = embeddings[1].iter().map(|v| v * v).sum::<f32>().sqrt();
     assert!((length - 1.0).abs() < 1e-5);

@@ -29,7 +29,11 @@ pub(super) fn number(n: usize) -> String {
         20..=99 => format!(
             "{}十{}",
             DIGITS[n / 10],
-            if n % 10 == 0 { "" } else { DIGITS[n % 10] }
+            if n.is_multiple_of(10) {
+                ""
+            } else {
+                DIGITS[n % 10]
+            }
         ),
         _ => n.to_string(),
     }
@@ -79,7 +83,11 @@ fn people_paragraph(people: &[Person]) -> String {
         _ => {
             let mut text = format!("视频中有{}个人。", count_word(people.len()));
             for (index, person) in people.iter().enumerate() {
-                text.push_str(&format!("第{}个人是{}。", number(index + 1), phrase(person)));
+                text.push_str(&format!(
+                    "第{}个人是{}。",
+                    number(index + 1),
+                    phrase(person)
+                ));
             }
             text
         }
@@ -117,7 +125,11 @@ fn clause(structure: &Structure, event: &Event) -> String {
 
 /// One event as a subtitle cue: "穿红衣服的女人向穿灰色西装的老人挥手".
 pub(super) fn event_sentence(structure: &Structure, event: &Event) -> String {
-    format!("{}{}", names(structure, &event.who), clause(structure, event))
+    format!(
+        "{}{}",
+        names(structure, &event.who),
+        clause(structure, event)
+    )
 }
 
 fn trim_stop(text: &str) -> &str {
@@ -351,12 +363,8 @@ fn shorten(text: &str) -> String {
 }
 
 fn sentence_events(structure: &Structure, sentence: &str) -> Result<Vec<Event>, String> {
-    let (who, subject_len) = names_prefix(structure, sentence).ok_or_else(|| {
-        format!(
-            "句子“{}”没有以某个人的属性描述开头",
-            shorten(sentence)
-        )
-    })?;
+    let (who, subject_len) = names_prefix(structure, sentence)
+        .ok_or_else(|| format!("句子“{}”没有以某个人的属性描述开头", shorten(sentence)))?;
     let predicate = sentence[subject_len..].trim_start();
     if predicate.is_empty() {
         return Err(format!("句子“{}”的主语之后没有动作", shorten(sentence)));

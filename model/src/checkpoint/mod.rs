@@ -203,14 +203,17 @@ impl RawTensor<'_> {
     }
 }
 
+/// One planned tensor: its name, stored dtype and shape.
+pub type PlannedTensor = (String, DType, Vec<usize>);
+
 /// The tensors a checkpoint will be read as, in reading order, with their stored dtype and shape:
 /// every expected tensor (checked present, a float type and the right shape) and every other
 /// tensor whose name starts with the optional prefix, shard by shard.
 pub struct ReadPlan {
     dir: PathBuf,
     shards: Vec<PathBuf>,
-    /// Per shard, (name, dtype, shape) in reading order.
-    tensors: Vec<Vec<(String, DType, Vec<usize>)>>,
+    /// Per shard, the tensors in reading order.
+    tensors: Vec<Vec<PlannedTensor>>,
 }
 
 impl ReadPlan {
@@ -231,7 +234,7 @@ impl ReadPlan {
     }
 
     /// (name, stored dtype, shape) of every tensor, in the order [`ReadPlan::read`] hands them.
-    pub fn tensors(&self) -> impl Iterator<Item = &(String, DType, Vec<usize>)> {
+    pub fn tensors(&self) -> impl Iterator<Item = &PlannedTensor> {
         self.tensors.iter().flatten()
     }
 
@@ -317,7 +320,7 @@ fn plan_reads(
     config: &KeyeConfig,
     optional_prefix: Option<&str>,
     options: &mut LoadOptions,
-) -> Result<Vec<Vec<(String, DType, Vec<usize>)>>> {
+) -> Result<Vec<Vec<PlannedTensor>>> {
     let mut plan = vec![Vec::new(); files.shards.len()];
     let mut names_in_shard = Vec::with_capacity(files.shards.len());
     let mut headers = Vec::with_capacity(files.shards.len());

@@ -104,7 +104,11 @@ struct Masked {
 impl MengziModel {
     /// Scores every Chinese character of `text`; the others (Latin, digits, punctuation, emoji)
     /// are left alone but still give context.
-    pub fn score_characters(&self, text: &str, options: &CheckOptions) -> Result<Vec<CharacterScore>> {
+    pub fn score_characters(
+        &self,
+        text: &str,
+        options: &CheckOptions,
+    ) -> Result<Vec<CharacterScore>> {
         let encoded = self.tokenizer().encode(text)?;
         let chars: Vec<(usize, char)> = text.char_indices().collect();
         let special = self.tokenizer().special();

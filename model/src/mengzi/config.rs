@@ -56,7 +56,9 @@ impl MengziConfig {
             path: path.clone(),
             message,
         };
-        if bert.num_attention_heads == 0 || bert.hidden_size % bert.num_attention_heads != 0 {
+        if bert.num_attention_heads == 0
+            || !bert.hidden_size.is_multiple_of(bert.num_attention_heads)
+        {
             return Err(invalid(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 bert.hidden_size, bert.num_attention_heads

@@ -144,7 +144,11 @@ impl MengziModel {
                 row[max - 1] = self.tokenizer.special().sep;
             }
             let len = row.len();
-            ids.extend(row.iter().copied().chain(std::iter::repeat_n(pad, width - len)));
+            ids.extend(
+                row.iter()
+                    .copied()
+                    .chain(std::iter::repeat_n(pad, width - len)),
+            );
             types.extend(
                 row_types
                     .iter()
@@ -188,7 +192,9 @@ impl MengziModel {
     /// Mean of the hidden states over the tokens of each row ([CLS] and [SEP] included, padding
     /// excluded), (B, H).
     pub fn mean_pooled(hidden: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
-        let mask = attention_mask.to_dtype(hidden.dtype())?.unsqueeze(D::Minus1)?;
+        let mask = attention_mask
+            .to_dtype(hidden.dtype())?
+            .unsqueeze(D::Minus1)?;
         let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
         let counts = mask.sum(1)?;
         Ok(summed.broadcast_div(&counts)?)
@@ -203,7 +209,11 @@ impl MengziModel {
         let batch = self.batch(&encodings)?;
         let hidden = self.hidden_states(&batch)?;
         let pooled = Self::mean_pooled(&hidden, &batch.attention_mask)?;
-        let norms = pooled.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+        let norms = pooled
+            .sqr()?
+            .sum_keepdim(1)?
+            .sqrt()?
+            .clamp(1e-12, f64::MAX)?;
         Ok(pooled.broadcast_div(&norms)?.to_vec2()?)
     }
 }

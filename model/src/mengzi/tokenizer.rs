@@ -6,11 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use tokenizers::{
-    AddedToken, Tokenizer,
-    models::wordpiece::WordPiece,
-    normalizers::BertNormalizer,
-    pre_tokenizers::bert::BertPreTokenizer,
-    processors::bert::BertProcessing,
+    AddedToken, Tokenizer, models::wordpiece::WordPiece, normalizers::BertNormalizer,
+    pre_tokenizers::bert::BertPreTokenizer, processors::bert::BertProcessing,
 };
 
 use crate::error::{Error, Result};
@@ -150,7 +147,9 @@ impl MengziTokenizer {
             .iter()
             .map(|t| AddedToken::from(*t, true))
             .collect();
-        inner.add_special_tokens(specials);
+        inner
+            .add_special_tokens(specials)
+            .map_err(|e| error(e.to_string()))?;
         Self::new(inner, path)
     }
 
@@ -200,13 +199,13 @@ impl MengziTokenizer {
     }
 
     fn encode_input(&self, input: tokenizers::EncodeInput) -> Result<Encoded> {
-        let encoding = self
-            .inner
-            .encode_char_offsets(input, true)
-            .map_err(|e| Error::Tokenizer {
-                path: self.path.clone(),
-                message: e.to_string(),
-            })?;
+        let encoding =
+            self.inner
+                .encode_char_offsets(input, true)
+                .map_err(|e| Error::Tokenizer {
+                    path: self.path.clone(),
+                    message: e.to_string(),
+                })?;
         Ok(Encoded {
             ids: encoding.get_ids().to_vec(),
             type_ids: encoding.get_type_ids().to_vec(),

@@ -56,7 +56,11 @@ pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
                 .into(),
         ));
     }
-    let tensors = candle_core::pickle::read_all(path).map_err(|e| corrupt(e.to_string()))?;
+    // candle's pickle reader indexes into tuples it expects to be torch's, so a damaged pickle
+    // can panic inside it: that too becomes an error naming the file.
+    let tensors = std::panic::catch_unwind(|| candle_core::pickle::read_all(path))
+        .map_err(|_| corrupt("its pickle does not describe torch tensors".into()))?
+        .map_err(|e| corrupt(e.to_string()))?;
     if tensors.is_empty() {
         return Err(corrupt("it holds no tensors (no state dict found)".into()));
     }
