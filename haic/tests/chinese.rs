@@ -4,7 +4,7 @@
 use haic::{
     CaptionFile, Command, Document, Edit, Event, FieldNames, Person, Rule, Structure, TextState,
     text::{self, Language},
-    validate::validate_caption,
+    validate::{validate_caption, validate_structure},
 };
 use proptest::prelude::*;
 
@@ -201,6 +201,67 @@ fn validation_messages_about_chinese_text_are_in_chinese() {
 
     let canonical = caption_of("视频中有一个人。这个人是穿红衣服的女人。\n\n穿红衣服的女人挥手。");
     assert!(validate_caption(&canonical, None).is_empty());
+}
+
+#[test]
+fn structure_rules_speak_the_language_of_the_structure() {
+    let timed = |who: &[&str], action: &str, start: f64, end: f64| {
+        let mut event = Event::new(who, action);
+        event.start = Some(start);
+        event.end = Some(end);
+        event
+    };
+    let chinese = Structure {
+        people: vec![
+            Person::new("P1", "穿红衣服的女人"),
+            Person::new("P2", "穿红衣服的女人"),
+            Person::new("P3", ""),
+        ],
+        events: vec![
+            timed(&["P1", "P9"], "挥手", 5.0, 4.0),
+            timed(&["P2"], "转身", 1.0, 20.0),
+            Event::new(&[], " "),
+        ],
+    };
+    let findings = validate_structure(&chinese, Some(10.0));
+    let message = |rule: Rule| {
+        findings
+            .iter()
+            .find(|f| f.rule == rule)
+            .unwrap_or_else(|| panic!("{rule:?}: {findings:?}"))
+            .message
+            .clone()
+    };
+    assert_eq!(
+        message(Rule::DuplicateAttributes),
+        "人物 P2 的描述与 P1 相同（“穿红衣服的女人”），文字无法区分二者"
+    );
+    assert_eq!(message(Rule::EmptyAttributes), "人物 P3 没有属性描述");
+    assert_eq!(message(Rule::UnusedPerson), "人物 P3 没有出现在任何动作中");
+    assert_eq!(message(Rule::UnknownPerson), "“P9”不是已声明的人物");
+    assert_eq!(message(Rule::NoSubject), "该动作没有主语");
+    assert_eq!(message(Rule::EmptyAction), "动作为空");
+    assert_eq!(
+        message(Rule::EndBeforeStart),
+        "结束于 4 秒，早于开始时间 5 秒"
+    );
+    assert_eq!(
+        message(Rule::NotChronological),
+        "开始于 1 秒，早于 events[0] 的 5 秒"
+    );
+    assert_eq!(
+        message(Rule::OutsideVideo),
+        "结束时间 20 秒超出视频范围（视频长 10 秒）"
+    );
+
+    // The same mistakes in an English structure are told in English.
+    let english = Structure {
+        people: vec![Person::new("P1", "the woman in red")],
+        events: vec![Event::new(&["P1", "P9"], "waves")],
+    };
+    let findings = validate_structure(&english, None);
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].message, "\"P9\" is not a declared person");
 }
 
 #[test]
