@@ -1,7 +1,10 @@
 //! keye-studio's application core: the video engine, background jobs and the wiring of model and UI.
 //! The binary (`main.rs`) is a thin CLI over this library.
 
+pub mod caption_assist;
+pub mod caption_check;
 pub mod caption_draft;
+pub mod caption_search;
 pub mod demo;
 pub mod gui;
 pub mod inference;

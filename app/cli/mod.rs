@@ -5,6 +5,7 @@ pub mod ask;
 pub mod bench;
 pub mod caption;
 pub mod captions;
+pub mod captions_mengzi;
 pub mod demo;
 pub mod eval;
 pub mod gui;
