@@ -63,6 +63,17 @@ const MEASURED: &[Measured] = &[Measured {
         (Kind::Order, 6, 1),
         (Kind::Interaction, 4, 0),
     ],
+},
+Measured {
+    folder: "keye-demo-mavors",
+    kinds: &[
+        (Kind::Colour, 9, 6),
+        (Kind::Shape, 8, 2),
+        (Kind::Count, 6, 6),
+        (Kind::Direction, 5, 2),
+        (Kind::Order, 6, 1),
+        (Kind::Interaction, 4, 0),
+    ],
 }];
 const KIND_MARGIN: usize = 1;
 const TOTAL_MARGIN: usize = 2;
