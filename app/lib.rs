@@ -2,7 +2,10 @@
 //! it) and the wiring of model and UI.
 //! The binary (`main.rs`) is a thin CLI over this library.
 
+pub mod caption_assist;
+pub mod caption_check;
 pub mod caption_draft;
+pub mod caption_search;
 pub mod demo;
 pub mod files;
 pub mod gui;

@@ -54,17 +54,30 @@ struct Measured {
 /// [`TOTAL_MARGIN`] fewer (where two logits are close, float differences between machines can
 /// flip an answer; a regression loses more). The question counts must match exactly: they pin
 /// the question set, so a change to the world or the questions asks for a new measurement.
-const MEASURED: &[Measured] = &[Measured {
-    folder: "keye-demo",
-    kinds: &[
-        (Kind::Colour, 9, 6),
-        (Kind::Shape, 8, 2),
-        (Kind::Count, 6, 5),
-        (Kind::Direction, 5, 1),
-        (Kind::Order, 6, 1),
-        (Kind::Interaction, 4, 0),
-    ],
-}];
+const MEASURED: &[Measured] = &[
+    Measured {
+        folder: "keye-demo",
+        kinds: &[
+            (Kind::Colour, 9, 6),
+            (Kind::Shape, 8, 2),
+            (Kind::Count, 6, 5),
+            (Kind::Direction, 5, 1),
+            (Kind::Order, 6, 1),
+            (Kind::Interaction, 4, 0),
+        ],
+    },
+    Measured {
+        folder: "keye-demo-mavors",
+        kinds: &[
+            (Kind::Colour, 9, 6),
+            (Kind::Shape, 8, 2),
+            (Kind::Count, 6, 6),
+            (Kind::Direction, 5, 2),
+            (Kind::Order, 6, 1),
+            (Kind::Interaction, 4, 0),
+        ],
+    },
+];
 const KIND_MARGIN: usize = 1;
 const TOTAL_MARGIN: usize = 2;
 

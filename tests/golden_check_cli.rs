@@ -88,3 +88,43 @@ fn a_perturbed_case_fails() {
         "{text}"
     );
 }
+
+#[test]
+fn the_mengzi_case_passes_and_fails_when_a_hidden_state_is_nudged() {
+    let (ok, text) = golden_check(&fixtures().join("mengzi-bert-tiny"));
+    assert!(ok, "{text}");
+    assert!(text.trim_end().ends_with("PASS"), "{text}");
+    for tensor in [
+        "input_ids",
+        "last_hidden_state",
+        "mean_pooled",
+        "mlm_logits_masked_sentence",
+        "pair_last_hidden_state",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(tensor) && l.ends_with("ok")),
+            "{tensor}:\n{text}"
+        );
+    }
+    assert!(!text.contains("generated text"), "{text}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixtures().join("mengzi-bert-tiny")).unwrap() {
+        let path = entry.unwrap().path();
+        let copy = tmp.path().join(path.file_name().unwrap());
+        std::fs::write(&copy, std::fs::read(&path).unwrap()).unwrap();
+    }
+    nudge_first_f32(
+        &tmp.path().join("outputs.safetensors"),
+        "last_hidden_state",
+        1e-3,
+    );
+    let (ok, text) = golden_check(tmp.path());
+    assert!(!ok, "a nudged hidden state must fail:\n{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("last_hidden_state") && l.ends_with("FAIL")),
+        "{text}"
+    );
+}

@@ -11,8 +11,9 @@ use keye_model::{
     },
     budget::gib,
     device::{DTypeChoice, device_name, resolve_device, resolve_dtype},
-    golden::GoldenCase,
+    golden::{GoldenCase, GoldenReport},
     keye::{DecodeState, KvCache, Prefill},
+    mengzi::golden as mengzi_golden,
     quantize::{QuantizeSpec, matrix_kernel_copy_bytes},
 };
 
@@ -68,7 +69,8 @@ pub struct BenchModelArgs {
 
 #[derive(clap::Args)]
 pub struct GoldenCheckArgs {
-    /// A golden case folder: meta.json, inputs.safetensors, outputs.safetensors.
+    /// A golden case folder: meta.json, inputs.safetensors, outputs.safetensors (a Keye case
+    /// names its model folder; a Mengzi case holds its BERT checkpoint itself).
     pub dir: PathBuf,
     /// The goldens are float32 on a CPU: other placements show how far they drift (tolerances
     /// stay those of the goldens).
@@ -77,8 +79,13 @@ pub struct GoldenCheckArgs {
 }
 
 pub fn golden_check(args: GoldenCheckArgs) -> anyhow::Result<ExitCode> {
-    let case = GoldenCase::open(&args.dir)?;
     let device = resolve_device(args.placement.device)?;
+    if mengzi_golden::is_case(&args.dir) {
+        // Mengzi cases hold their checkpoint and run in float32 (the goldens' precision).
+        let report = mengzi_golden::MengziGoldenCase::open(&args.dir)?.run(&device)?;
+        return print_report(&report, &args.dir);
+    }
+    let case = GoldenCase::open(&args.dir)?;
     let dtype = match args.placement.dtype {
         // The goldens are float32: auto keeps them comparable.
         DTypeChoice::Auto => DType::F32,
@@ -93,8 +100,12 @@ pub fn golden_check(args: GoldenCheckArgs) -> anyhow::Result<ExitCode> {
         cancel: None,
     });
     bar.finish_and_clear();
-    let report = report?;
-    println!("case {} ({})", report.case, args.dir.display());
+    print_report(&report?, &args.dir)
+}
+
+/// Prints each compared tensor and the verdict; PASS exits 0.
+fn print_report(report: &GoldenReport, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    println!("case {} ({})", report.case, dir.display());
     if let Some(matches) = report.prompt_matches {
         println!(
             "  {:<28} {}",
@@ -123,7 +134,9 @@ pub fn golden_check(args: GoldenCheckArgs) -> anyhow::Result<ExitCode> {
     for name in &report.unmatched {
         println!("  {name:<28} not produced by the runner FAIL");
     }
-    println!("  generated text: {:?}", report.generated_text);
+    if !report.generated_text.is_empty() {
+        println!("  generated text: {:?}", report.generated_text);
+    }
     if report.passed() {
         println!("PASS");
         Ok(ExitCode::SUCCESS)

@@ -198,7 +198,7 @@ pub fn apply(caption: &CaptionRecord, edit: &Edit) -> Result<CaptionRecord, Erro
         ));
     };
     edit_structure(structure, edit)?;
-    next.caption = text::render(structure);
+    next.caption = text::render_like(structure, &caption.caption);
     Ok(next)
 }
 

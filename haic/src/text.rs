@@ -7,6 +7,8 @@
 
 use crate::model::{Event, Person, Structure};
 
+mod chinese;
+
 const NUMBER_WORDS: [&str; 21] = [
     "no",
     "one",
@@ -57,16 +59,101 @@ const ORDINAL_WORDS: [&str; 20] = [
 const THEN: &str = ", then ";
 
 /// Why caption text could not be read as the format; the text is then kept as free text.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("{message} (at character {offset})")]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ParseError {
     /// Byte offset in the (CRLF-normalised) text where reading stopped.
     pub offset: usize,
+    /// What was expected, in the caption's language (a Chinese message already says where).
     pub message: String,
+    pub language: Language,
 }
 
-/// The canonical caption text of a structure.
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.language {
+            Language::English => write!(f, "{} (at character {})", self.message, self.offset),
+            Language::Chinese => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// The languages caption text is rendered in and read back from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    English,
+    Chinese,
+}
+
+impl Language {
+    /// The language `text` is written in: Chinese when it has at least as many Chinese
+    /// characters as Latin letters; None when it has neither.
+    pub fn of_text(text: &str) -> Option<Language> {
+        let (mut chinese, mut latin) = (0usize, 0usize);
+        for c in text.chars() {
+            if is_chinese_char(c) {
+                chinese += 1;
+            } else if c.is_ascii_alphabetic() {
+                latin += 1;
+            }
+        }
+        match (chinese, latin) {
+            (0, 0) => None,
+            (chinese, latin) if chinese >= latin => Some(Language::Chinese),
+            _ => Some(Language::English),
+        }
+    }
+
+    /// The language of a structure's attribute phrases and actions taken together.
+    pub fn of_structure(structure: &Structure) -> Option<Language> {
+        let words: String = structure
+            .people
+            .iter()
+            .map(|person| person.attributes.as_str())
+            .chain(structure.events.iter().map(|event| event.action.as_str()))
+            .collect();
+        Language::of_text(&words)
+    }
+}
+
+/// A CJK unified ideograph.
+pub fn is_chinese_char(c: char) -> bool {
+    matches!(u32::from(c),
+        0x4E00..=0x9FFF
+        | 0x3400..=0x4DBF
+        | 0x20000..=0x2A6DF
+        | 0x2A700..=0x2B73F
+        | 0x2B740..=0x2B81F
+        | 0x2B820..=0x2CEAF
+        | 0xF900..=0xFAFF
+        | 0x2F800..=0x2FA1F)
+}
+
+/// The canonical caption text of a structure, in the language its phrases are written in
+/// (English when they have no letters).
 pub fn render(structure: &Structure) -> String {
+    render_in(
+        structure,
+        Language::of_structure(structure).unwrap_or(Language::English),
+    )
+}
+
+/// The canonical text of a structure that replaces `written`: in the structure's language, or
+/// in `written`'s when the structure has no words yet (a new, empty record keeps its language).
+pub fn render_like(structure: &Structure, written: &str) -> String {
+    let language = Language::of_structure(structure)
+        .or_else(|| Language::of_text(written))
+        .unwrap_or(Language::English);
+    render_in(structure, language)
+}
+
+/// The canonical caption text of a structure in `language`.
+pub fn render_in(structure: &Structure, language: Language) -> String {
+    if language == Language::Chinese {
+        return chinese::render(structure);
+    }
     let mut text = people_paragraph(&structure.people);
     let actions = actions_paragraph(structure);
     if !actions.is_empty() {
@@ -136,6 +223,9 @@ fn clause(structure: &Structure, event: &Event) -> String {
 
 /// The text of one event as a subtitle cue: "The woman in red waves to the man".
 pub fn event_sentence(structure: &Structure, event: &Event) -> String {
+    if Language::of_structure(structure) == Some(Language::Chinese) {
+        return chinese::event_sentence(structure, event);
+    }
     format!(
         "{} {}",
         capitalize(&names(structure, &event.who)),
@@ -191,14 +281,34 @@ fn capitalize(text: &str) -> String {
 }
 
 /// Reads caption text that follows the format back into a structure (people get ids P1, P2, ...;
-/// events are untimed). Text that does not follow it gives an error saying where reading stopped.
+/// events are untimed). Text that does not follow it gives an error saying where reading stopped,
+/// in the text's language: English text is read as the English form, Chinese as the Chinese one.
 pub fn parse(text: &str) -> Result<Structure, ParseError> {
     let normalized = text.replace("\r\n", "\n");
+    if parse_language(&normalized) == Language::Chinese {
+        return chinese::parse(&normalized);
+    }
     Parser {
         text: &normalized,
         pos: 0,
     }
     .structure()
+}
+
+/// Which form to read `text` as: its opening decides ("There are ..." or "视频中有..."), else the
+/// script most of it is written in, so that the reason it is free text speaks its language.
+pub fn parse_language(text: &str) -> Language {
+    let start = text.trim_start();
+    if start
+        .get(..6)
+        .is_some_and(|head| head.eq_ignore_ascii_case("there "))
+    {
+        Language::English
+    } else if chinese::starts_count_sentence(start) {
+        Language::Chinese
+    } else {
+        Language::of_text(start).unwrap_or(Language::English)
+    }
 }
 
 struct Parser<'a> {
@@ -211,6 +321,7 @@ impl Parser<'_> {
         ParseError {
             offset: self.pos,
             message: message.into(),
+            language: Language::English,
         }
     }
 
@@ -265,6 +376,7 @@ impl Parser<'_> {
                 let events = sentence_events(&structure, item).map_err(|message| ParseError {
                     offset: start,
                     message,
+                    language: Language::English,
                 })?;
                 structure.events.extend(events);
                 self.pos = item_end;
@@ -279,6 +391,7 @@ impl Parser<'_> {
                     |message| ParseError {
                         offset: start,
                         message,
+                        language: Language::English,
                     },
                 )?;
                 structure.events.extend(events);
@@ -359,6 +472,7 @@ impl Parser<'_> {
                     None if sentence_stop(paragraph).is_some() => {
                         let stop = sentence_stop(paragraph).unwrap_or_default();
                         return Err(ParseError {
+                            language: Language::English,
                             offset: self.pos + stop + 1,
                             message: format!(
                                 "the count says {count} people but only {} {} introduced: \"The {} person is ...\" is missing",

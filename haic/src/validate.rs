@@ -169,21 +169,31 @@ pub fn validate_file(
 
 /// Checks a caption record: its structure, and whether its text is free or not canonical.
 pub fn validate_caption(caption: &CaptionRecord, duration: Option<f64>) -> Vec<Finding> {
+    // Messages about the caption text speak the text's language.
+    let chinese = text::Language::of_text(&caption.caption) == Some(text::Language::Chinese);
     match &caption.state {
         TextState::Free { reason } => vec![Finding::new(
             Rule::FreeText,
             "caption",
-            format!(
-                "the caption does not follow the HAIC structure and is kept as free text: {reason}"
-            ),
+            if chinese {
+                format!("字幕不符合 HAIC 结构，按自由文本保留：{reason}")
+            } else {
+                format!(
+                    "the caption does not follow the HAIC structure and is kept as free text: {reason}"
+                )
+            },
         )],
         TextState::Structured(structure) => {
             let mut findings = validate_structure(structure, duration);
-            if caption.caption != text::render(structure) {
+            if caption.caption != text::render_like(structure, &caption.caption) {
                 findings.push(Finding::new(
                     Rule::NotCanonical,
                     "caption",
-                    "the caption text is not the canonical rendering of its people and events (`keye-studio captions fmt` rewrites it)",
+                    if chinese {
+                        "字幕文字不是其人物和动作的规范写法（`keye-studio captions fmt` 会改写）"
+                    } else {
+                        "the caption text is not the canonical rendering of its people and events (`keye-studio captions fmt` rewrites it)"
+                    },
                 ));
             }
             findings
@@ -191,8 +201,11 @@ pub fn validate_caption(caption: &CaptionRecord, duration: Option<f64>) -> Vec<F
     }
 }
 
-/// Checks people and events against the HAIC rules.
+/// Checks people and events against the HAIC rules. A structure written in Chinese is told
+/// about in Chinese (ids, paths and rule codes stay as they are).
 pub fn validate_structure(structure: &Structure, duration: Option<f64>) -> Vec<Finding> {
+    let chinese = text::Language::of_structure(structure) == Some(text::Language::Chinese);
+    let say = |english: String, chinese_text: String| if chinese { chinese_text } else { english };
     let mut findings = Vec::new();
     let mut ids: HashMap<&str, usize> = HashMap::new();
     let mut phrases: HashMap<String, usize> = HashMap::new();
@@ -202,7 +215,10 @@ pub fn validate_structure(structure: &Structure, duration: Option<f64>) -> Vec<F
             findings.push(Finding::new(
                 Rule::DuplicatePersonId,
                 format!("{path}.id"),
-                format!("id \"{}\" is already used by people[{first}]", person.id),
+                say(
+                    format!("id \"{}\" is already used by people[{first}]", person.id),
+                    format!("编号“{}”已被 people[{first}] 使用", person.id),
+                ),
             ));
         }
         let phrase = normalize(&person.attributes);
@@ -210,15 +226,24 @@ pub fn validate_structure(structure: &Structure, duration: Option<f64>) -> Vec<F
             findings.push(Finding::new(
                 Rule::EmptyAttributes,
                 format!("{path}.attributes"),
-                format!("person {} has no attribute description", person.id),
+                say(
+                    format!("person {} has no attribute description", person.id),
+                    format!("人物 {} 没有属性描述", person.id),
+                ),
             ));
         } else if let Some(&first) = phrases.get(&phrase) {
             findings.push(Finding::new(
                 Rule::DuplicateAttributes,
                 format!("{path}.attributes"),
-                format!(
-                    "person {} has the same description as {} (\"{}\"): the text cannot tell them apart",
-                    person.id, structure.people[first].id, person.attributes.trim()
+                say(
+                    format!(
+                        "person {} has the same description as {} (\"{}\"): the text cannot tell them apart",
+                        person.id, structure.people[first].id, person.attributes.trim()
+                    ),
+                    format!(
+                        "人物 {} 的描述与 {} 相同（“{}”），文字无法区分二者",
+                        person.id, structure.people[first].id, person.attributes.trim()
+                    ),
                 ),
             ));
         } else {
@@ -232,7 +257,10 @@ pub fn validate_structure(structure: &Structure, duration: Option<f64>) -> Vec<F
             findings.push(Finding::new(
                 Rule::UnusedPerson,
                 path,
-                format!("person {} appears in no event", person.id),
+                say(
+                    format!("person {} appears in no event", person.id),
+                    format!("人物 {} 没有出现在任何动作中", person.id),
+                ),
             ));
         }
     }
@@ -243,7 +271,7 @@ pub fn validate_structure(structure: &Structure, duration: Option<f64>) -> Vec<F
             findings.push(Finding::new(
                 Rule::NoSubject,
                 format!("{path}.who"),
-                "the event has no subject",
+                say("the event has no subject".into(), "该动作没有主语".into()),
             ));
         }
         for (list, ids_in_list) in [("who", &event.who), ("with", &event.with)] {
@@ -252,7 +280,10 @@ pub fn validate_structure(structure: &Structure, duration: Option<f64>) -> Vec<F
                     findings.push(Finding::new(
                         Rule::UnknownPerson,
                         format!("{path}.{list}[{position}]"),
-                        format!("\"{id}\" is not a declared person"),
+                        say(
+                            format!("\"{id}\" is not a declared person"),
+                            format!("“{id}”不是已声明的人物"),
+                        ),
                     ));
                 }
             }
@@ -261,7 +292,7 @@ pub fn validate_structure(structure: &Structure, duration: Option<f64>) -> Vec<F
             findings.push(Finding::new(
                 Rule::EmptyAction,
                 format!("{path}.action"),
-                "empty action",
+                say("empty action".into(), "动作为空".into()),
             ));
         }
         for (name, time) in [("start", event.start), ("end", event.end)] {
@@ -271,10 +302,16 @@ pub fn validate_structure(structure: &Structure, duration: Option<f64>) -> Vec<F
             if outside {
                 let limit =
                     duration.map_or_else(String::new, |duration| format!(" of {duration} s"));
+                let limit_zh = duration
+                    .map_or_else(String::new, |duration| format!("（视频长 {duration} 秒）"));
+                let name_zh = if name == "start" { "开始" } else { "结束" };
                 findings.push(Finding::new(
                     Rule::OutsideVideo,
                     format!("{path}.{name}"),
-                    format!("{name} {time} s lies outside the video{limit}"),
+                    say(
+                        format!("{name} {time} s lies outside the video{limit}"),
+                        format!("{name_zh}时间 {time} 秒超出视频范围{limit_zh}"),
+                    ),
                 ));
             }
         }
@@ -284,7 +321,10 @@ pub fn validate_structure(structure: &Structure, duration: Option<f64>) -> Vec<F
             findings.push(Finding::new(
                 Rule::EndBeforeStart,
                 format!("{path}.end"),
-                format!("ends at {end} s, before its start at {start} s"),
+                say(
+                    format!("ends at {end} s, before its start at {start} s"),
+                    format!("结束于 {end} 秒，早于开始时间 {start} 秒"),
+                ),
             ));
         }
         if let Some(start) = event.start {
@@ -294,7 +334,10 @@ pub fn validate_structure(structure: &Structure, duration: Option<f64>) -> Vec<F
                 findings.push(Finding::new(
                     Rule::NotChronological,
                     format!("{path}.start"),
-                    format!("starts at {start} s, before events[{before}] at {before_start} s"),
+                    say(
+                        format!("starts at {start} s, before events[{before}] at {before_start} s"),
+                        format!("开始于 {start} 秒，早于 events[{before}] 的 {before_start} 秒"),
+                    ),
                 ));
             }
             previous_start = Some((index, start));

@@ -57,9 +57,19 @@ fn golden_texts_parse_to_their_structure_and_render_canonically() {
 /// Each free-text fixture, the byte offset where reading stopped and a fragment of the reason.
 const FREE: &[(&str, usize, &str)] = &[
     (
+        "chinese_empty_action.txt",
+        60,
+        "句子“穿红衣服的女人挥手，然后”中有空的动作",
+    ),
+    (
+        "chinese_fewer_people_than_counted.txt",
+        102,
+        "人数说有3个人，但只介绍了2个：缺少“第三个人是……”",
+    ),
+    (
         "chinese_text.txt",
         0,
-        "does not start with the people count",
+        "字幕没有以人数开头（应为“视频中有……个人。”）（第 1 个字处）",
     ),
     (
         "empty_action.txt",

@@ -38,6 +38,12 @@ pub enum Error {
     EmptyFolder { dir: PathBuf },
     #[error("{dir}: no model.safetensors and no model.safetensors.index.json")]
     NoWeights { dir: PathBuf },
+    #[error("{dir}: no model.safetensors and no pytorch_model.bin")]
+    NoBertWeights { dir: PathBuf },
+    #[error("{path}: not a BERT masked language model: {message}")]
+    NotBertMlm { path: PathBuf, message: String },
+    #[error("{path}: not a readable PyTorch checkpoint (truncated or corrupt): {message}")]
+    CorruptPytorch { path: PathBuf, message: String },
     #[error("{index}: shard {shard} is listed but missing")]
     MissingShard { index: PathBuf, shard: PathBuf },
     #[error("{path}: not a valid safetensors file (truncated or corrupt): {message}")]

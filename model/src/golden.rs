@@ -526,7 +526,7 @@ fn grid_tensor(grids: &[Grid], device: &Device) -> Result<Tensor> {
 }
 
 /// Max |actual - expected| with integers exact and floats within [`FLOAT_TOLERANCE`].
-fn compare(name: &str, expected: &Tensor, actual: &Tensor) -> Result<TensorCheck> {
+pub(crate) fn compare(name: &str, expected: &Tensor, actual: &Tensor) -> Result<TensorCheck> {
     let integer = !expected.dtype().is_float();
     let tolerance = if integer { 0.0 } else { FLOAT_TOLERANCE };
     let expected_shape = expected.dims().to_vec();

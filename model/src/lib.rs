@@ -15,6 +15,7 @@ pub mod keye;
 pub mod layers;
 pub mod mavors;
 pub mod media;
+pub mod mengzi;
 pub mod preprocess;
 pub mod quality;
 pub mod quantize;

@@ -1,4 +1,7 @@
-//! `captions validate|fmt|export|convert|stats`: HAIC caption files from the command line.
+//! `captions validate|fmt|export|convert|stats|check|search`: HAIC caption files from the command
+//! line (`check` and `search` live in `mengzi.rs`).
+
+mod mengzi;
 
 use std::{
     io::Write,
@@ -28,6 +31,12 @@ pub enum CaptionsCommand {
     Convert(ConvertArgs),
     /// Print summary figures of a caption file.
     Stats(StatsArgs),
+    /// Flag unlikely Chinese characters (typos, homophones, stray characters) with a Mengzi-BERT
+    /// masked language model, with suggestions (exit status 1 when any is flagged).
+    Check(mengzi::CheckArgs),
+    /// Find records by words (BM25; Chinese segmented with jieba), optionally re-ranked by
+    /// Mengzi sentence similarity.
+    Search(mengzi::SearchArgs),
 }
 
 /// Field names differ between datasets.
@@ -54,7 +63,7 @@ pub struct FieldArgs {
 }
 
 impl FieldArgs {
-    fn names(&self) -> FieldNames {
+    pub(super) fn names(&self) -> FieldNames {
         FieldNames {
             video: self.video_field.clone(),
             caption: self.caption_field.clone(),
@@ -152,11 +161,13 @@ pub fn run(command: CaptionsCommand) -> anyhow::Result<ExitCode> {
         CaptionsCommand::Export(args) => export(args),
         CaptionsCommand::Convert(args) => convert(args),
         CaptionsCommand::Stats(args) => stats(args),
+        CaptionsCommand::Check(args) => mengzi::check(args),
+        CaptionsCommand::Search(args) => mengzi::search(args),
     }
 }
 
 /// Loads a file, with a progress bar on stderr when it is large.
-fn load(path: &Path, fields: &FieldNames) -> anyhow::Result<CaptionFile> {
+pub(super) fn load(path: &Path, fields: &FieldNames) -> anyhow::Result<CaptionFile> {
     let size = std::fs::metadata(path)
         .with_context(|| format!("{}: cannot read", path.display()))?
         .len();
@@ -184,7 +195,7 @@ fn load(path: &Path, fields: &FieldNames) -> anyhow::Result<CaptionFile> {
 
 /// Tells each load problem on stderr with what the command did about it (`what`: "left as it
 /// is", "not counted", ...).
-fn report_problems(file: &CaptionFile, what: &str) {
+pub(super) fn report_problems(file: &CaptionFile, what: &str) {
     for problem in file.problems() {
         eprintln!("{problem} ({what})");
     }
@@ -274,7 +285,7 @@ fn fmt(args: FmtArgs) -> anyhow::Result<ExitCode> {
         let TextState::Structured(structure) = &caption.state else {
             continue;
         };
-        let canonical = haic::text::render(structure);
+        let canonical = haic::text::render_like(structure, &caption.caption);
         if caption.caption != canonical {
             caption.caption = canonical;
             changed.push(index);
