@@ -28,10 +28,8 @@ use keye_model::{
 };
 use serde::Serialize;
 
-use crate::video::{FrameSpec, Video, VideoError};
-
-/// File extensions read as still images; everything else goes through the video engine as a video.
-const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"];
+use crate::files::is_image;
+use crate::video::{FrameIndex, FrameSpec, IndexedVideo, Video, VideoError, VideoInfo};
 
 /// Why asking or loading failed, naming the file where there is one.
 #[derive(Debug, thiserror::Error)]
@@ -47,20 +45,6 @@ pub enum InferenceError {
     /// A server answering for the app (`ask --server`) failed or refused; its message.
     #[error("{0}")]
     Remote(String),
-}
-
-/// What the model manager shows about a loaded checkpoint.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ModelInfo {
-    pub dir: PathBuf,
-    /// "Keye-VL-8B-Preview" or "Keye-VL-1.5".
-    pub kind: String,
-    /// "keye", "keye15" or "mavors".
-    pub video_encoder: String,
-    pub parameters: usize,
-    pub bytes_on_disk: u64,
-    pub device: String,
-    pub dtype: String,
 }
 
 /// Where and in which precision to load a checkpoint (`--device`, `--dtype`, `--quantize`, the
@@ -165,20 +149,6 @@ impl LoadedModel {
             self.runtime.kernel_copy_bytes
         })
     }
-
-    /// What the model manager shows, read off the runtime.
-    pub fn info(&self) -> ModelInfo {
-        let runtime = &self.runtime;
-        ModelInfo {
-            dir: runtime.dir.clone(),
-            kind: runtime.model_kind().to_owned(),
-            video_encoder: runtime.video_encoder.name().to_owned(),
-            parameters: runtime.parameters,
-            bytes_on_disk: runtime.bytes_on_disk,
-            device: keye_model::device::device_name(runtime.model.device()),
-            dtype: runtime.dtype().as_str().to_owned(),
-        }
-    }
 }
 
 /// Loading progress and outcome, in order; ends with `Loaded`, `Failed` or `Cancelled`.
@@ -256,6 +226,9 @@ pub struct Question {
     /// Sampling knobs and the visual-token ceiling; a prompt over it, or one whose memory
     /// estimate exceeds what is free, is refused before the model runs.
     pub budget: VisualBudget,
+    /// Videos among `media` already opened and indexed (the GUI's player): the worker reads
+    /// them from that index instead of scanning the file again.
+    pub indexed: Vec<IndexedVideo>,
 }
 
 /// One decoder temporal step of a media item, on the source.
@@ -385,6 +358,7 @@ fn ask(
             &settings,
             &processor,
             path,
+            &question.indexed,
             cancel,
             &mut |stage, done, total| {
                 let _ = events.send(AskEvent::Preparing {
@@ -496,54 +470,51 @@ fn chat_messages(question: &Question) -> Vec<ChatMessage> {
     messages
 }
 
-/// Whether `path` is read as a still image (by extension).
-pub fn is_image(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-}
-
 /// The frame timeline of an open video, on its own timeline (start offset kept).
 pub fn video_timeline(video: &Video) -> VideoTimeline {
-    let index = video.index();
-    let info = video.info();
+    timeline_of(video.info(), video.index())
+}
+
+/// [`video_timeline`] of a video opened and indexed elsewhere (no file access).
+pub fn indexed_timeline(video: &IndexedVideo) -> VideoTimeline {
+    timeline_of(video.info(), video.index())
+}
+
+fn timeline_of(info: &VideoInfo, index: &FrameIndex) -> VideoTimeline {
     let frame_times: Vec<f64> = index
         .entries()
         .iter()
         .map(|e| index.ticks_to_seconds(e.pts))
         .collect();
     let first = frame_times.first().copied().unwrap_or(0.0);
-    let duration = index.duration_seconds();
-    let fps = info
-        .average_frame_rate
-        .or(info.measured_frame_rate)
-        .filter(|f| f.is_finite() && *f > 0.0)
-        .unwrap_or_else(|| {
-            if duration > 0.0 {
-                frame_times.len() as f64 / duration
-            } else {
-                1.0
-            }
-        });
     VideoTimeline {
-        end: first + duration,
+        end: first + index.duration_seconds(),
         frame_times,
-        fps,
+        fps: info.frame_rate(),
         width: info.display_width,
         height: info.display_height,
     }
 }
 
+/// `path` read from its index among `known` (opened elsewhere), else opened and scanned.
+fn open_video(path: &Path, known: &[IndexedVideo]) -> Result<Video, VideoError> {
+    match known.iter().find(|video| video.path() == path) {
+        Some(video) => video.open(Default::default()),
+        None => Video::open(path),
+    }
+}
+
 /// Plans `path` for `kind` and decodes the frames the plan samples (seeking, so a sparse plan
-/// decodes little of a long video).
+/// decodes little of a long video). A video among `known` is read from its index.
 pub fn decode_planned(
     path: &Path,
+    known: &[IndexedVideo],
     kind: VideoEncoderKind,
     settings: &VideoPlanSettings,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(&str, usize, usize),
 ) -> Result<(VideoTimeline, VideoPlan, Vec<RgbImage>), InferenceError> {
-    let mut video = Video::open(path)?;
+    let mut video = open_video(path, known)?;
     let timeline = video_timeline(&video);
     let plan = VideoPlan::new(kind, &timeline, settings).map_err(|e| InferenceError::Media {
         path: path.to_path_buf(),
@@ -609,6 +580,7 @@ pub fn prepare_video(runtime: &Runtime, path: &Path) -> Result<PromptMedia, Infe
         &runtime.video_settings,
         &runtime.processor,
         path,
+        &[],
         &AtomicBool::new(false),
         &mut |_, _, _| {},
     )?;
@@ -622,6 +594,7 @@ fn load_media(
     settings: &VideoPlanSettings,
     processor: &keye_model::preprocess::ImageProcessorConfig,
     path: &Path,
+    known: &[IndexedVideo],
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(&str, usize, usize),
 ) -> Result<(PromptMedia, MediaFrames), InferenceError> {
@@ -644,7 +617,7 @@ fn load_media(
         ));
     }
     let kind = runtime.video_encoder;
-    let (timeline, plan, frames) = decode_planned(path, kind, settings, cancel, progress)?;
+    let (timeline, plan, frames) = decode_planned(path, known, kind, settings, cancel, progress)?;
     progress("encoding video", 0, 1);
     let prepared = plan
         .prepare(
@@ -700,9 +673,32 @@ pub fn estimate_video_prompt(
     question_tokens: usize,
     max_new_tokens: usize,
 ) -> Result<PromptEstimate, InferenceError> {
-    let (timeline, plan, _) = plan_video(path, kind, settings)?;
+    let video = Video::open(path)?;
+    estimate_prompt(
+        &video_timeline(&video),
+        path,
+        kind,
+        settings,
+        question_tokens,
+        max_new_tokens,
+    )
+}
+
+/// [`estimate_video_prompt`] on `path`'s frame timeline.
+fn estimate_prompt(
+    timeline: &VideoTimeline,
+    path: &Path,
+    kind: VideoEncoderKind,
+    settings: &VideoPlanSettings,
+    question_tokens: usize,
+    max_new_tokens: usize,
+) -> Result<PromptEstimate, InferenceError> {
+    let plan = VideoPlan::new(kind, timeline, settings).map_err(|e| InferenceError::Media {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     let visual = plan
-        .visual_estimate(&timeline, settings)
+        .visual_estimate(timeline, settings)
         .map_err(|e| InferenceError::Media {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -725,11 +721,12 @@ pub fn estimate_video_prompt(
 }
 
 impl LoadedModel {
-    /// [`estimate_video_prompt`] for a question to this model under `budget`, with the memory it
-    /// needs and whether the budget or free memory refuses it.
+    /// [`estimate_video_prompt`] for a question to this model about `video` (planned on its
+    /// frame index, without reading the file) under `budget`, with the memory it needs and
+    /// whether the budget or free memory refuses it.
     pub fn estimate_question(
         &self,
-        video: &Path,
+        video: &IndexedVideo,
         question: &str,
         budget: &VisualBudget,
         max_new_tokens: usize,
@@ -743,8 +740,9 @@ impl LoadedModel {
             .encode(question)
             .map(|ids| ids.len())
             .unwrap_or(question.len());
-        let estimate = estimate_video_prompt(
-            video,
+        let estimate = estimate_prompt(
+            &indexed_timeline(video),
+            video.path(),
             runtime.video_encoder,
             &settings,
             question_tokens,

@@ -62,6 +62,11 @@ fn ask(model: Arc<LoadedModel>, video: &Path, max_new_tokens: usize) -> Asked {
         ..SamplingParams::greedy(model.runtime.model.config())
     };
     let budget = model.default_budget();
+    // Read from an index made beforehand, as the GUI hands over its player's: the answers
+    // below are checked against references that open the file themselves.
+    let indexed = keye_studio::video::Video::open(video)
+        .expect("the video opens")
+        .indexed();
     let handle = spawn_ask(
         model,
         Question {
@@ -73,6 +78,7 @@ fn ask(model: Arc<LoadedModel>, video: &Path, max_new_tokens: usize) -> Asked {
             sampling,
             capture: None,
             budget,
+            indexed: vec![indexed],
         },
     );
     let mut asked = Asked {
@@ -132,7 +138,7 @@ fn keye_1_5_answers_about_a_video_with_slowfast_frames() {
     let fixtures = Fixtures::new();
     let video = short_clip(&fixtures, 3.0);
     let model = load(tiny_model("keye-1.5-tiny"));
-    assert_eq!(model.info().video_encoder, "keye15");
+    assert_eq!(model.runtime.video_encoder.name(), "keye15");
     let asked = ask(model.clone(), &video, 6);
     assert!(asked.done);
     assert_eq!(asked.tokens.len(), 6);
@@ -155,7 +161,7 @@ fn keye_preview_answers_about_a_video_with_uniform_frames() {
     let video = short_clip(&fixtures, 2.0);
     let dir = tiny_model("keye-preview-tiny");
     let model = load(dir.clone());
-    assert_eq!(model.info().video_encoder, "keye");
+    assert_eq!(model.runtime.video_encoder.name(), "keye");
     let asked = ask(model.clone(), &video, 8);
     assert!(asked.done);
     let (vision, media) = asked.prepared.as_ref().unwrap();
@@ -260,7 +266,7 @@ fn preview_reference(
         videos: Some(videos),
         encoded_videos: None,
     };
-    let greedy = model.greedy(&inputs, new_tokens).unwrap();
+    let greedy = keye_model::generate::greedy(&model, &tokenizer, &inputs, new_tokens).unwrap();
     (input_ids.len(), greedy.tokens)
 }
 
@@ -318,7 +324,7 @@ fn keye_with_mavors_answers_about_a_video_in_chunks_through_the_same_api() {
     let dir = tiny_mavors_checkpoint(&fixtures, &mavors);
     let video = short_clip(&fixtures, 5.0);
     let model = load(dir);
-    assert_eq!(model.info().video_encoder, "mavors");
+    assert_eq!(model.runtime.video_encoder.name(), "mavors");
     assert!(model.runtime.mavors.is_some());
 
     let asked = ask(model.clone(), &video, 5);
@@ -400,6 +406,7 @@ fn asking_about_a_file_that_is_not_a_video_names_it() {
             sampling: model.runtime.sampling.clone(),
             capture: None,
             budget: model.default_budget(),
+            indexed: vec![],
         },
     );
     let failed = handle.events.iter().find_map(|e| match e {
@@ -409,4 +416,88 @@ fn asking_about_a_file_that_is_not_a_video_names_it() {
     let message = failed.expect("the ask fails");
     assert!(message.contains("broken.mp4"), "{message}");
     assert!(handle.join().is_err());
+}
+
+/// The app's ask worker, the one worker generation runs on: it streams the model's events over
+/// its channel in order and stops mid-stream when cancelled, with the tokens the uncancelled
+/// greedy run gives up to where it stopped.
+#[test]
+fn the_ask_worker_streams_over_its_channel_and_cancels_mid_stream() {
+    let model = load(tiny_model("keye-preview-tiny"));
+    let image =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keye-preview-image/image.png");
+    let question = |max_new_tokens| Question {
+        media: vec![image.clone()],
+        history: vec![],
+        text: "Describe this image.".into(),
+        system: None,
+        thinking: ThinkingMode::Think,
+        sampling: SamplingParams {
+            max_new_tokens,
+            stop_ids: vec![],
+            ..SamplingParams::greedy(model.runtime.model.config())
+        },
+        capture: None,
+        budget: model.default_budget(),
+        indexed: vec![],
+    };
+    let greedy = spawn_ask(model.clone(), question(40))
+        .join()
+        .expect("the short run")
+        .summary
+        .tokens;
+    let handle = spawn_ask(model.clone(), question(2000));
+    let mut seen = Vec::new();
+    // How many tokens the worker can have produced before it saw the flag: the two received,
+    // those already queued when the flag went up, and the one it may be sampling.
+    let mut at_most = None;
+    for event in handle.events.iter() {
+        let AskEvent::Generation(event) = event else {
+            continue;
+        };
+        if matches!(event, GenerationEvent::Token { step: 1, .. }) {
+            handle.cancel();
+            at_most = Some(2 + handle.events.len() + 1);
+        }
+        let done = matches!(
+            event,
+            GenerationEvent::Done(_) | GenerationEvent::Error { .. }
+        );
+        seen.push(event);
+        if done {
+            break;
+        }
+    }
+    let Some(GenerationEvent::Done(summary)) = seen.last() else {
+        panic!("no Done event: {:?}", seen.last());
+    };
+    assert_eq!(summary.stop, keye_model::generate::StopReason::Cancelled);
+    // The worker runs ahead of this thread, so the exact count is the tokens it streamed; it
+    // stopped at the first step after the flag, far before the 2000 asked.
+    let streamed: Vec<u32> = seen
+        .iter()
+        .filter_map(|e| match e {
+            GenerationEvent::Token { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(summary.tokens, streamed);
+    let at_most = at_most.expect("token 1 was streamed");
+    assert!(
+        (2..=at_most).contains(&summary.tokens.len()),
+        "{} tokens, at most {at_most} expected",
+        summary.tokens.len()
+    );
+    let common = summary.tokens.len().min(greedy.len());
+    assert_eq!(summary.tokens[..common], greedy[..common]);
+    let text: String = seen
+        .iter()
+        .filter_map(|e| match e {
+            GenerationEvent::Text { delta, .. } => Some(delta.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(text, summary.text);
+    let output = handle.join().expect("the cancelled run");
+    assert_eq!(&output.summary, summary);
 }

@@ -20,6 +20,7 @@ use keye_studio::{
     },
     gui::ask::AskController,
     inference::{LoadedModel, Placement},
+    video::Video,
 };
 use keye_ui::{ModelTracks, ThinkingChoice, Toasts, TokenSelection, TracePhase};
 
@@ -53,28 +54,30 @@ struct Measured {
 /// [`TOTAL_MARGIN`] fewer (where two logits are close, float differences between machines can
 /// flip an answer; a regression loses more). The question counts must match exactly: they pin
 /// the question set, so a change to the world or the questions asks for a new measurement.
-const MEASURED: &[Measured] = &[Measured {
-    folder: "keye-demo",
-    kinds: &[
-        (Kind::Colour, 9, 6),
-        (Kind::Shape, 8, 2),
-        (Kind::Count, 6, 5),
-        (Kind::Direction, 5, 1),
-        (Kind::Order, 6, 1),
-        (Kind::Interaction, 4, 0),
-    ],
-},
-Measured {
-    folder: "keye-demo-mavors",
-    kinds: &[
-        (Kind::Colour, 9, 6),
-        (Kind::Shape, 8, 2),
-        (Kind::Count, 6, 6),
-        (Kind::Direction, 5, 2),
-        (Kind::Order, 6, 1),
-        (Kind::Interaction, 4, 0),
-    ],
-}];
+const MEASURED: &[Measured] = &[
+    Measured {
+        folder: "keye-demo",
+        kinds: &[
+            (Kind::Colour, 9, 6),
+            (Kind::Shape, 8, 2),
+            (Kind::Count, 6, 5),
+            (Kind::Direction, 5, 1),
+            (Kind::Order, 6, 1),
+            (Kind::Interaction, 4, 0),
+        ],
+    },
+    Measured {
+        folder: "keye-demo-mavors",
+        kinds: &[
+            (Kind::Colour, 9, 6),
+            (Kind::Shape, 8, 2),
+            (Kind::Count, 6, 6),
+            (Kind::Direction, 5, 2),
+            (Kind::Order, 6, 1),
+            (Kind::Interaction, 4, 0),
+        ],
+    },
+];
 const KIND_MARGIN: usize = 1;
 const TOTAL_MARGIN: usize = 2;
 
@@ -211,6 +214,9 @@ fn colour_heatmaps_peak_inside_the_box() {
         let mut toasts = Toasts::default();
         let mut controller = AskController::default();
         controller.set_video(Some(&path), &mut toasts);
+        // As the player does once it has opened the video: the ask reads its frame index.
+        let indexed = Video::open(&path).expect("the video opens").indexed();
+        controller.set_indexed(Some(&indexed));
         controller.update_availability(Some(&model), None, false, true);
         controller.panel.thinking = ThinkingChoice::NoThink;
         assert!(controller.ask_now(&question.question, Some(&model), &mut toasts));
@@ -223,7 +229,7 @@ fn colour_heatmaps_peak_inside_the_box() {
             controller.poll(&ctx, &mut toasts);
             std::thread::sleep(Duration::from_millis(5));
         }
-        let turn = &controller.panel.turns()[0];
+        let turn = &controller.conversation().turns()[0].view;
         let answer = turn
             .trace
             .sections()

@@ -111,6 +111,7 @@ fn the_app_decodes_the_frames_and_plan_that_training_renders() {
             let planned = VideoPlan::new(kind, &timeline, &settings).unwrap();
             let (decoded_timeline, plan, frames) = decode_planned(
                 &path,
+                &[],
                 kind,
                 &settings,
                 &AtomicBool::new(false),

@@ -117,6 +117,7 @@ fn local_question(model: &LoadedModel, text: &str, media: Vec<PathBuf>) -> Quest
         sampling: model.runtime.sampling.clone(),
         capture: None,
         budget: model.default_budget(),
+        indexed: Vec::new(),
     }
 }
 

@@ -46,10 +46,11 @@ fn the_worker_opens_then_answers_the_latest_frame_request_only() {
             FrameSpec::native_rgb(),
         );
     }
-    let WorkerEvent::Opened(info) = next_event(&worker) else {
+    let WorkerEvent::Opened(video) = next_event(&worker) else {
         panic!("first event is Opened");
     };
-    assert_eq!(info.frame_count.frames, 75);
+    assert_eq!(video.info().frame_count.frames, 75);
+    assert_eq!(video.index().len(), 75, "the frame index comes with it");
     let WorkerEvent::Frame { id, frame } = next_event(&worker) else {
         panic!("a frame comes back");
     };
@@ -59,6 +60,10 @@ fn the_worker_opens_then_answers_the_latest_frame_request_only() {
         .frame_at(99.0 * 0.029, FrameSpec::native_rgb())
         .unwrap();
     assert_eq!(frame.index, expected.index);
+    assert_eq!(
+        video.index().index_at_time(99.0 * 0.029),
+        Some(expected.index)
+    );
     assert_eq!(frame.pixels, expected.pixels);
     // A stale answer still on its way would arrive before the answer to a request sent now.
     let sentinel = worker.request_frame(FrameRequest::Index(5), FrameSpec::native_rgb());

@@ -1,5 +1,6 @@
-//! `ask`: one question about videos and images to a local Keye-VL checkpoint, streamed to the terminal
-//! (reasoning dimmed) or as JSON events, one per line; optionally with attention maps saved.
+//! `ask`: one question about videos and images to a local Keye-VL checkpoint (or, with `--server`,
+//! an OpenAI-compatible server), streamed to the terminal (reasoning dimmed) or as JSON events, one
+//! per line; optionally with attention maps saved (local models only).
 //! `bench generate`: decode speed with and without attention capture, measured in the same run.
 
 use std::{
@@ -20,13 +21,14 @@ use keye_model::{
         ThinkingMode, prepare_prompt,
     },
 };
-use keye_studio::{
-    inference::{AskEvent, AskHandle, LoadedModel, Question, spawn_ask},
-    remote::{
-        NO_REMOTE_ATTENTION, RemoteMediaKnobs, RemoteQuestion, RemoteSampling, RemoteServer,
-        spawn_remote_ask,
-    },
+use keye_studio::inference::{AskEvent, AskHandle, LoadedModel, Question, spawn_ask};
+use keye_studio::remote::{
+    NO_REMOTE_ATTENTION, RemoteMediaKnobs, RemoteQuestion, RemoteSampling, RemoteServer,
+    spawn_remote_ask,
 };
+use keye_studio::session::conversation::request::{knob_flag, thinking_mode};
+use keye_studio::session::conversation::{Conversation, Failure};
+use keye_ui::ThinkingChoice;
 
 #[derive(clap::Args)]
 pub struct AskArgs {
@@ -112,9 +114,9 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let thinking = match (args.think, args.no_think) {
-        (true, _) => ThinkingMode::Think,
-        (_, true) => ThinkingMode::NoThink,
-        _ => ThinkingMode::Auto,
+        (true, _) => ThinkingChoice::Think,
+        (_, true) => ThinkingChoice::NoThink,
+        _ => ThinkingChoice::Auto,
     };
     let media: Vec<PathBuf> = media.iter().map(PathBuf::from).collect();
     let Some(model_dir) = &args.model else {
@@ -156,13 +158,14 @@ pub fn ask(args: AskArgs) -> anyhow::Result<ExitCode> {
             history: vec![],
             text: question.clone(),
             system: args.system.clone(),
-            thinking,
+            thinking: thinking_mode(thinking),
             sampling,
             capture,
             budget: args.budget.budget(loaded.default_budget()),
+            indexed: Vec::new(),
         },
     );
-    let output = show_answer(handle, args.json)?;
+    let output = show_answer(handle, question.clone(), thinking, args.json)?;
     if let (Some(path), Some(capture)) = (&args.attention, &output.attention) {
         let index = capture.save(path)?;
         if !args.json {
@@ -181,7 +184,7 @@ fn ask_server(
     args: &AskArgs,
     media: Vec<PathBuf>,
     text: String,
-    thinking: ThinkingMode,
+    thinking: ThinkingChoice,
 ) -> anyhow::Result<ExitCode> {
     if args.attention.is_some() {
         bail!("--attention: {NO_REMOTE_ATTENTION}");
@@ -201,9 +204,9 @@ fn ask_server(
         model,
         media,
         history: vec![],
-        text,
+        text: text.clone(),
         system: args.system.clone(),
-        thinking,
+        thinking: thinking_mode(thinking),
         sampling: RemoteSampling {
             temperature: args.temperature,
             top_k: args.top_k,
@@ -219,20 +222,35 @@ fn ask_server(
         },
         send_paths: args.send_paths,
     };
-    show_answer(spawn_remote_ask(server, question), args.json)?;
+    show_answer(
+        spawn_remote_ask(server, question),
+        text,
+        thinking,
+        args.json,
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Streams an ask's events to the terminal (reasoning dimmed, preparation as a bar on stderr)
-/// or as JSON lines; Ctrl-C cancels it. The generation's output, or the failure as the error.
-fn show_answer(handle: AskHandle, json: bool) -> anyhow::Result<GenerationOutput> {
-    let cancel = handle.cancel_flag();
+/// Streams an ask's events (a local model's or a server's) to the terminal (reasoning dimmed,
+/// preparation as a bar on stderr) or as JSON lines, through the same conversation code as the
+/// GUI: one turn, kept nowhere, refusals naming the flags. Ctrl-C cancels it. The generation's
+/// output, or the failure as the error.
+fn show_answer(
+    handle: AskHandle,
+    question: String,
+    thinking: ThinkingChoice,
+    json: bool,
+) -> anyhow::Result<GenerationOutput> {
+    let mut conversation = Conversation::new(knob_flag);
+    conversation.start(question, thinking, handle);
+    let cancel = conversation
+        .cancel_flag()
+        .context("the question is being answered")?;
     // A second Ctrl-C handler cannot be installed; the first ask in a process owns it.
     let _ = ctrlc::set_handler(move || cancel.store(true, std::sync::atomic::Ordering::Relaxed));
 
     let mut out = std::io::stdout().lock();
     let styled = !json && out.is_terminal();
-    let mut failed = None;
     // Decoding and encoding the media can take a while on long videos: show it on a terminal.
     let preparing = if !json && std::io::stderr().is_terminal() {
         ProgressBar::new(0)
@@ -244,70 +262,81 @@ fn show_answer(handle: AskHandle, json: bool) -> anyhow::Result<GenerationOutput
             .context("progress template")?
             .progress_chars("=> "),
     );
-    for event in handle.events.iter() {
-        let event = match event {
-            AskEvent::Generation(event) => event,
-            AskEvent::Failed(message) => {
-                failed = Some(message);
-                continue;
-            }
-            AskEvent::Refused(refusal) => {
-                failed = Some(refusal.to_string());
-                continue;
-            }
-            AskEvent::Preparing { stage, done, total } => {
-                preparing.set_message(stage);
-                preparing.set_length(total as u64);
-                preparing.set_position(done as u64);
-                continue;
-            }
-            AskEvent::Prepared { .. } => {
-                preparing.finish_and_clear();
-                continue;
-            }
-        };
-        if json {
-            if matches!(event, GenerationEvent::Attention(_)) {
-                continue; // The maps go to the --attention file.
-            }
-            serde_json::to_writer(&mut out, &event)?;
-            writeln!(out)?;
-        } else {
-            match &event {
-                GenerationEvent::Text { phase, delta } => {
-                    let reasoning = matches!(phase, Phase::Thinking | Phase::Analysis);
-                    if styled && reasoning {
-                        write!(out, "\x1b[2m{delta}\x1b[0m")?;
-                    } else {
-                        write!(out, "{delta}")?;
-                    }
-                }
-                GenerationEvent::Done(summary) => {
-                    writeln!(out)?;
-                    let t = &summary.timing;
-                    eprintln!(
-                        "{} prompt tokens, prefill {:.0} ms; {} tokens, {:.1} tokens/s ({:?})",
-                        t.prompt_tokens,
-                        t.prefill_ms,
-                        summary.tokens.len(),
-                        t.tokens_per_s,
-                        summary.stop
-                    );
-                }
-                _ => {}
-            }
+    let mut printed = Ok(());
+    let mut observe = |event: &AskEvent| {
+        if printed.is_ok() {
+            printed = print_event(event, json, styled, &preparing, &mut out);
         }
-        out.flush()?;
-        if let GenerationEvent::Error { message } = event {
-            failed = Some(format!("generation failed: {message}"));
-        }
-    }
+    };
+    let end = conversation
+        .wait(&mut observe)
+        .context("the ask worker ended without its turn")?;
+    printed?;
     drop(out);
-    let output = handle.join();
-    if let Some(message) = failed {
-        bail!("{message}");
+    match end.failure {
+        Some(Failure::Preparing(message)) => bail!("{message}"),
+        Some(Failure::Generating(message)) => bail!("generation failed: {message}"),
+        None => {}
     }
-    Ok(output?)
+    Ok(end.output?)
+}
+
+/// Shows one of the ask worker's events: the preparation's progress on a terminal, the text
+/// (reasoning dimmed when styled) and the timing, or each generation event as a JSON line.
+fn print_event(
+    event: &AskEvent,
+    json: bool,
+    styled: bool,
+    preparing: &ProgressBar,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let event = match event {
+        AskEvent::Generation(event) => event,
+        AskEvent::Failed(_) | AskEvent::Refused(_) => return Ok(()),
+        AskEvent::Preparing { stage, done, total } => {
+            preparing.set_message(stage.clone());
+            preparing.set_length(*total as u64);
+            preparing.set_position(*done as u64);
+            return Ok(());
+        }
+        AskEvent::Prepared { .. } => {
+            preparing.finish_and_clear();
+            return Ok(());
+        }
+    };
+    if json {
+        if matches!(event, GenerationEvent::Attention(_)) {
+            return Ok(()); // The maps go to the --attention file.
+        }
+        serde_json::to_writer(&mut *out, event)?;
+        writeln!(out)?;
+    } else {
+        match event {
+            GenerationEvent::Text { phase, delta } => {
+                let reasoning = matches!(phase, Phase::Thinking | Phase::Analysis);
+                if styled && reasoning {
+                    write!(out, "\x1b[2m{delta}\x1b[0m")?;
+                } else {
+                    write!(out, "{delta}")?;
+                }
+            }
+            GenerationEvent::Done(summary) => {
+                writeln!(out)?;
+                let t = &summary.timing;
+                eprintln!(
+                    "{} prompt tokens, prefill {:.0} ms; {} tokens, {:.1} tokens/s ({:?})",
+                    t.prompt_tokens,
+                    t.prefill_ms,
+                    summary.tokens.len(),
+                    t.tokens_per_s,
+                    summary.stop
+                );
+            }
+            _ => {}
+        }
+    }
+    out.flush()?;
+    Ok(())
 }
 
 #[derive(clap::Args)]

@@ -21,16 +21,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use keye_model::generate::{GenerationEvent, Phase, ThinkingMode};
 use keye_studio::{
     caption_draft::{DRAFT_MAX_NEW_TOKENS, draft_prompt, parse_draft_answer},
+    files::is_video,
     inference::{AskEvent, AskHandle, LoadedModel, Question, spawn_ask},
     remote::{RemoteQuestion, RemoteSampling, RemoteServer, spawn_remote_ask},
 };
 use serde_json::{Value, json};
-
-/// Extensions taken as videos when a folder is searched (files named directly are always tried).
-const VIDEO_EXTENSIONS: &[&str] = &[
-    "mp4", "m4v", "mov", "mkv", "webm", "avi", "mpg", "mpeg", "ts", "mts", "flv", "wmv", "ogv",
-    "3gp",
-];
 
 #[derive(clap::Args)]
 pub struct CaptionArgs {
@@ -223,11 +218,8 @@ fn search(folder: &Path, videos: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     for path in entries {
         if path.is_dir() {
             search(&path, videos)?;
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-        {
+        } else if is_video(&path) {
+            // A folder gives its videos by extension; files named directly are always tried.
             videos.push(path);
         }
     }
@@ -411,6 +403,7 @@ impl Captioner {
             sampling,
             capture: None,
             budget: args.budget.budget(model.default_budget()),
+            indexed: Vec::new(),
         };
         Ok(Self::Local { model, question })
     }

@@ -5,7 +5,6 @@ pub mod ask;
 pub mod bench;
 pub mod caption;
 pub mod captions;
-pub mod captions_mengzi;
 pub mod demo;
 pub mod eval;
 pub mod gui;

@@ -273,6 +273,7 @@ pub fn bench_sample(args: BenchSampleArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let (timeline, plan, frames) = decode_planned(
         &args.video,
+        &[],
         kind,
         &settings,
         &AtomicBool::new(false),

@@ -63,7 +63,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         args.placement,
         std::io::stderr().is_terminal(),
     )?);
-    let info = model.info();
+    let runtime = &model.runtime;
+    let described = format!(
+        "{} ({}, {} on {})",
+        runtime.dir.display(),
+        runtime.model_kind(),
+        runtime.dtype().as_str(),
+        keye_model::device::device_name(runtime.model.device())
+    );
     let options = ServeOptions {
         api_key: args.api_key.clone(),
         media_roots: args.media_root.clone(),
@@ -78,11 +85,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let _ = stop.try_send(());
     })?;
     eprintln!(
-        "serving {} ({}, {} on {}) as {served_model:?}; queue {}{}; Ctrl-C stops",
-        info.dir.display(),
-        info.kind,
-        info.dtype,
-        info.device,
+        "serving {described} as {served_model:?}; queue {}{}; Ctrl-C stops",
         args.queue,
         if args.api_key.is_some() {
             "; API key required"

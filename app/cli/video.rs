@@ -236,7 +236,7 @@ pub fn frames(args: FramesArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let interrupted = interrupt_flag();
     let planned = plan
-        .indices(video.frame_count(), video.info().duration)
+        .indices(video.frame_count(), video.info().frame_rate())
         .map_err(|reason| anyhow::anyhow!("{}: {reason}", args.file.display()))?;
     let bar = progress_bar(planned.len(), "frames");
     let spec = rgb_spec(args.size);

@@ -27,8 +27,7 @@ use super::{
     encode::write_video,
     questions::{Kind, Question, all_questions},
     teach::{self, matches},
-    train::example::{cell_region, overlaps},
-    world::Scene,
+    world::{Scene, cell_region, overlaps},
 };
 use crate::inference::{AskEvent, LoadedModel, MediaFrames, Question as Ask, spawn_ask};
 
@@ -241,6 +240,7 @@ fn ask_one(
             sampling,
             capture: Some(capture),
             budget: model.default_budget(),
+            indexed: Vec::new(),
         },
     );
     let mut prepared: Option<(VisionTokenMap, Vec<MediaFrames>)> = None;

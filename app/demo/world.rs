@@ -1,7 +1,7 @@
 //! The demo world: short scenes of coloured shapes ("actors") on a plain background, each doing
 //! a few things at known times (entering, leaving, moving, stopping, jumping, spinning, turning
 //! another colour, touching another actor). A scene is plain data generated from a seed; every
-//! question, caption and box is derived from it, and [`super::render`] draws any moment of it.
+//! question, caption and box is derived from it, and the `render` module draws any moment of it.
 
 use serde::Serialize;
 
@@ -520,4 +520,23 @@ impl WorldSpec {
             events: true,
         }
     }
+}
+
+/// The region (pixels, fractional) of cell (row, col) of a `rows` x `cols` grid over a frame.
+pub fn cell_region(row: usize, col: usize, rows: usize, cols: usize, w: u32, h: u32) -> [f64; 4] {
+    let (cw, ch) = (f64::from(w) / cols as f64, f64::from(h) / rows as f64);
+    [
+        col as f64 * cw,
+        row as f64 * ch,
+        (col + 1) as f64 * cw,
+        (row + 1) as f64 * ch,
+    ]
+}
+
+/// Whether a cell region overlaps a box `[x0, y0, x1, y1)`.
+pub fn overlaps(region: [f64; 4], b: [u32; 4]) -> bool {
+    region[0] < f64::from(b[2])
+        && f64::from(b[0]) < region[2]
+        && region[1] < f64::from(b[3])
+        && f64::from(b[1]) < region[3]
 }

@@ -8,16 +8,14 @@ use eframe::egui;
 use keye_ui::{ModelAction, Toasts, TransportBar, fit_frame_rect, format_time};
 
 use super::ask::AskController;
-use super::captions::{CaptionSession, OpenVideo, is_caption_file};
+use super::captions::{CaptionSession, OpenVideo};
 use super::media::{Media, MediaNotice};
 use super::model::{self, ModelChange, ModelManager};
 use super::screenshot::{Outcome, Screenshotter};
 use super::settings::{Settings, Theme};
 use super::{LaunchOptions, fonts, frame_view, heatmap_view};
+use crate::files::{VIDEO_EXTENSIONS, is_caption_file};
 use crate::inference::Placement;
-
-/// File types offered by the open dialog; anything FFmpeg reads can still be dropped on the window.
-const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "mkv", "webm", "avi", "m4v", "ts", "flv"];
 
 /// Which dialog a picked path answers.
 #[derive(Clone, Copy)]
@@ -521,7 +519,10 @@ impl StudioApp {
             Some(ModelChange::Unloaded) => self.captions.set_model(None),
             None => {}
         }
-        let has_video = self.media.as_ref().and_then(Media::loaded).is_some();
+        let loaded_video = self.media.as_ref().and_then(Media::loaded);
+        let has_video = loaded_video.is_some();
+        self.ask
+            .set_indexed(loaded_video.map(|loaded| &loaded.video));
         self.ask.update_availability(
             self.models.loaded(),
             self.models.connection(),

@@ -1,49 +1,29 @@
-//! The ask controller: turns the ask panel's requests into [`inference::spawn_ask`] runs with the
-//! panel's visual-token budget and the chosen capture layers, keeps the estimate of the next
-//! question's cost up to date (on a worker), pumps the ask's events into the panel every frame
-//! (tokens with their steps, so each stays selectable), keeps each turn's attention capture in
-//! memory for the heatmap and the attention track, and keeps the conversation of each video
-//! across restarts in a JSON file per video.
+//! The ask controller: wires the ask panel to the app's [`Conversation`] (the session keeps the
+//! turns, pumps the worker's events and does the attention arithmetic), keeps the estimate of
+//! the next question's cost current, and draws: the conversation, the question box and
+//! settings, the heatmap controls, and the overlay of the focused tokens' map.
 
-mod attention;
-mod estimate;
-mod history;
-
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use eframe::egui;
-use keye_model::generate::{
-    CaptureSpec, GenerationEvent, Phase, SamplingParams, StopReason, ThinkingMode, frame_totals,
-};
 use keye_ui::{
-    AskAction, AskAvailability, AskPanel, AskRequest, AskTurn, CaptureControls, FrameValue,
-    GenerationTiming, HeatGrid, HeatmapControls, ModelTracks, NO_MODEL_HINT, REMOTE_ATTENTION_NOTE,
-    SamplingSettings, ThinkingChoice, Toasts, TokenSelection, TraceDelta, TracePhase, TraceStatus,
+    AskAction, AskAvailability, AskPanel, AskRequest, CaptureControls, ConversationView,
+    HeatmapControls, ModelTracks, NO_MODEL_HINT, REMOTE_ATTENTION_NOTE, Toasts, TokenSelection,
+    TracePhase, TraceStatus,
 };
 
-use self::attention::TurnAttention;
-use self::estimate::{Estimator, Inputs, budget_settings, knob_label, visual_budget};
-use self::history::{history_file, load_history, save_history};
 use super::heatmap_view::HeatOverlay;
 use super::server::Connection;
-use crate::inference::{self, AskEvent, AskHandle, LoadedModel, Question, Turn};
-use crate::remote::{RemoteMediaKnobs, RemoteQuestion, RemoteSampling, spawn_remote_ask};
-
-/// A generation in flight.
-struct Running {
-    handle: AskHandle,
-    turn: usize,
-    /// The step of the last `Token` event: the text that follows belongs to it.
-    step: usize,
-    prompt_tokens: usize,
-    prefill: Duration,
-    decode_started: Option<Instant>,
-    /// Stop was pressed: however the worker ends, the turn ends as stopped, not failed.
-    stop_requested: bool,
-}
+use crate::inference::{self, LoadedModel, Question};
+use crate::remote::spawn_remote_ask;
+use crate::session::conversation::estimate::{Estimator, Inputs};
+use crate::session::conversation::request::{
+    budget_settings, knob_label, question_for, remote_question_for, sampling_settings,
+};
+use crate::session::conversation::{Conversation, Failure, history_file};
+use crate::video::IndexedVideo;
 
 /// The map for the current focus, computed once per change of focus, controls or frame.
 #[derive(Clone, PartialEq)]
@@ -56,17 +36,19 @@ struct OverlayKey {
 pub struct AskController {
     pub panel: AskPanel,
     pub heatmap: HeatmapControls,
-    running: Option<Running>,
-    /// Per turn of the panel (same index); `None` for restored or failed turns.
-    attention: Vec<Option<TurnAttention>>,
-    /// The open video and where its conversation is kept.
-    video: Option<(PathBuf, Option<PathBuf>)>,
+    /// The open video's conversation.
+    conversation: Conversation,
+    /// The open video.
+    video: Option<PathBuf>,
+    /// The open video once the player has indexed it: the estimate and the ask worker read its
+    /// frame index instead of scanning the file again.
+    indexed: Option<IndexedVideo>,
+    /// Where conversations are kept (`None`: nowhere, as in tests).
+    data_dir: Option<PathBuf>,
     overlay: Option<(OverlayKey, HeatOverlay)>,
     overlay_generation: u64,
     /// What the attention track was last filled for.
     tracks_for: Option<(Option<TokenSelection>, HeatmapControls, usize)>,
-    /// Bumped whenever a turn's capture changes, so the tracks refill.
-    attention_version: usize,
     /// The model whose generation config the sampling settings came from.
     sampling_from: Option<PathBuf>,
     /// Which decoder layers the next question captures.
@@ -84,13 +66,13 @@ impl Default for AskController {
         Self {
             panel: AskPanel::new(),
             heatmap: HeatmapControls::default(),
-            running: None,
-            attention: Vec::new(),
+            conversation: Conversation::new(knob_label),
             video: None,
+            indexed: None,
+            data_dir: eframe::storage_dir("keye-studio"),
             overlay: None,
             overlay_generation: 0,
             tracks_for: None,
-            attention_version: 0,
             sampling_from: None,
             capture: CaptureControls::default(),
             estimator: Estimator::default(),
@@ -102,33 +84,48 @@ impl Default for AskController {
 
 impl AskController {
     pub fn is_running(&self) -> bool {
-        self.running.is_some()
+        self.conversation.is_running()
+    }
+
+    /// The open video's conversation, as the panel draws it.
+    pub fn conversation(&self) -> &Conversation {
+        &self.conversation
     }
 
     /// Switches to `video`'s conversation (restored from disk), stopping a running ask.
     pub fn set_video(&mut self, video: Option<&Path>, toasts: &mut Toasts) {
-        if self.video.as_ref().map(|(p, _)| p.as_path()) == video {
+        if self.video.as_deref() == video {
             return;
         }
-        if let Some(running) = self.running.take() {
-            running.handle.cancel();
-        }
-        self.attention.clear();
         self.overlay = None;
         self.tracks_for = None;
-        self.video = video.map(|path| (path.to_path_buf(), history_file(path)));
-        let turns = match self.video.as_ref().and_then(|(_, file)| file.as_deref()) {
-            Some(file) => match load_history(file) {
-                Ok(turns) => turns,
-                Err(message) => {
-                    toasts.error(message);
-                    Vec::new()
+        self.panel.clear_selection();
+        self.video = video.map(Path::to_path_buf);
+        // The old conversation's running turn, if any, is cancelled before it is dropped.
+        self.conversation.stop();
+        self.conversation = match (video, &self.data_dir) {
+            (Some(video), Some(data_dir)) => {
+                let file = history_file(data_dir, video);
+                let (conversation, problem) = Conversation::restore(file, video, knob_label);
+                if let Some(problem) = problem {
+                    toasts.error(problem);
                 }
-            },
-            None => Vec::new(),
+                conversation
+            }
+            _ => Conversation::new(knob_label),
         };
-        self.attention = turns.iter().map(|_| None).collect();
-        self.panel.set_turns(turns);
+    }
+
+    /// The open video as the player indexed it (`None` until it has, or with no video).
+    pub fn set_indexed(&mut self, video: Option<&IndexedVideo>) {
+        let same = match (&self.indexed, video) {
+            (Some(a), Some(b)) => a.same(b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            self.indexed = video.cloned();
+        }
     }
 
     /// Says whether asking is possible, takes the model's sampling defaults once per checkpoint,
@@ -163,7 +160,7 @@ impl AskController {
             && self.sampling_from.as_ref() != Some(&model.runtime.dir)
         {
             self.sampling_from = Some(model.runtime.dir.clone());
-            self.panel.sampling = settings_from(&model.runtime.sampling);
+            self.panel.sampling = sampling_settings(&model.runtime.sampling);
         }
         let same = match (&self.model, model) {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
@@ -195,7 +192,7 @@ impl AskController {
         toasts: &mut Toasts,
     ) -> bool {
         self.panel.question = question.to_owned();
-        match self.panel.submit() {
+        match self.panel.submit(self.conversation.is_running()) {
             Some(action) => {
                 self.handle(action, model, toasts);
                 true
@@ -206,11 +203,16 @@ impl AskController {
 
     /// The conversation, scrolling and following the stream.
     pub fn conversation_ui(&mut self, ui: &mut egui::Ui) {
+        let view = ConversationView {
+            turns: self.conversation.turns(),
+            preparing: self.conversation.preparing(),
+        };
+        let panel = &mut self.panel;
         egui::ScrollArea::vertical()
             .id_salt("ask-conversation")
             .stick_to_bottom(true)
             .auto_shrink(false)
-            .show(ui, |ui| self.panel.conversation_ui(ui));
+            .show(ui, |ui| panel.conversation_ui(ui, &view));
     }
 
     /// The question box (always in view), then settings and heatmap controls, which grow until
@@ -223,7 +225,11 @@ impl AskController {
         toasts: &mut Toasts,
         max_height: f32,
     ) -> bool {
-        if let Some(action) = self.panel.question_ui(ui) {
+        let view = ConversationView {
+            turns: self.conversation.turns(),
+            preparing: self.conversation.preparing(),
+        };
+        if let Some(action) = self.panel.question_ui(ui, &view) {
             self.handle(action, model, toasts);
         }
         // Less the panel's own margins and separator, so the question box never slides under them.
@@ -244,12 +250,7 @@ impl AskController {
     /// Which layers to capture and the heatmap's controls.
     fn heatmap_ui(&mut self, ui: &mut egui::Ui) -> bool {
         let focus = self.panel.focus();
-        let captured = focus
-            .as_ref()
-            .and_then(|f| self.turn_attention(f.turn))
-            .or_else(|| self.attention.iter().rev().flatten().next())
-            .map(TurnAttention::captured)
-            .unwrap_or_default();
+        let captured = self.conversation.captured(focus.as_ref());
         let label = focus.as_ref().map(|f| self.describe(f));
         let vision_tokens = self.panel.estimate.cost.as_ref().map(|c| c.visual_tokens);
         let remote = self.model.is_none() && self.remote.is_some();
@@ -270,10 +271,10 @@ impl AskController {
 
     fn describe(&self, selection: &TokenSelection) -> String {
         let text: String = self
-            .panel
+            .conversation
             .turns()
             .get(selection.turn)
-            .map(|turn| turn.trace.steps_text(&selection.steps))
+            .map(|turn| turn.view.trace.steps_text(&selection.steps))
             .unwrap_or_default();
         let text = text.trim();
         let short: String = text.chars().take(40).collect();
@@ -289,24 +290,16 @@ impl AskController {
         }
     }
 
-    fn turn_attention(&self, turn: usize) -> Option<&TurnAttention> {
-        self.attention.get(turn).and_then(Option::as_ref)
-    }
-
     fn handle(&mut self, action: AskAction, model: Option<&Arc<LoadedModel>>, toasts: &mut Toasts) {
         match action {
             AskAction::Ask(request) => self.start(request, model, toasts),
-            AskAction::Stop => {
-                if let Some(running) = &mut self.running {
-                    running.stop_requested = true;
-                    running.handle.cancel();
-                }
-            }
+            AskAction::Stop => self.conversation.stop(),
             AskAction::ClearHistory => {
-                self.attention.clear();
                 self.overlay = None;
                 self.tracks_for = None;
-                self.save(toasts);
+                if let Some(problem) = self.conversation.clear() {
+                    toasts.error(problem);
+                }
             }
         }
     }
@@ -317,267 +310,104 @@ impl AskController {
         model: Option<&Arc<LoadedModel>>,
         toasts: &mut Toasts,
     ) {
-        let turn = self.panel.turns().len().saturating_sub(1);
-        self.attention
-            .resize_with(self.panel.turns().len(), || None);
         let Some(model) = model else {
             match self.remote.clone() {
-                Some(connection) => self.start_remote(request, &connection, turn),
-                None => self
-                    .panel
-                    .finish(TraceStatus::Failed("no model is loaded".to_owned())),
+                Some(connection) => self.start_remote(request, &connection),
+                None => self.conversation.fail_to_start(
+                    request.question,
+                    request.thinking,
+                    "no model is loaded".to_owned(),
+                ),
             }
             return;
         };
-        let question = match self.question_for(request, model, turn) {
-            Ok(question) => question,
+        match self.question_for(&request, model) {
+            Ok(question) => {
+                let handle = inference::spawn_ask(Arc::clone(model), question);
+                self.conversation
+                    .start(request.question, request.thinking, handle);
+            }
             Err(problem) => {
                 toasts.error(problem.clone());
-                self.panel.finish(TraceStatus::Failed(problem));
-                return;
-            }
-        };
-        self.running = Some(Running {
-            handle: inference::spawn_ask(Arc::clone(model), question),
-            turn,
-            step: 0,
-            prompt_tokens: 0,
-            prefill: Duration::ZERO,
-            decode_started: None,
-            stop_requested: false,
-        });
-    }
-
-    /// Asks the connected server: the same events as a local ask, without attention.
-    fn start_remote(&mut self, request: AskRequest, connection: &Connection, turn: usize) {
-        let Some((video, _)) = &self.video else {
-            self.panel
-                .finish(TraceStatus::Failed("no video is open".to_owned()));
-            return;
-        };
-        let settings = &request.sampling;
-        let question = RemoteQuestion {
-            model: connection.model.clone(),
-            media: vec![video.clone()],
-            history: self.history(turn),
-            text: request.question,
-            system: None,
-            thinking: thinking_mode(request.thinking),
-            sampling: RemoteSampling {
-                temperature: Some(settings.temperature),
-                top_k: Some(settings.top_k),
-                top_p: Some(settings.top_p),
-                repetition_penalty: Some(settings.repetition_penalty),
-                max_new_tokens: Some(settings.max_new_tokens),
-                seed: Some(settings.seed),
-            },
-            media_knobs: RemoteMediaKnobs {
-                fps: request.budget.fps,
-                max_frames: request.budget.max_frames,
-                max_pixels: request.budget.max_pixels,
-            },
-            send_paths: false,
-        };
-        self.running = Some(Running {
-            handle: spawn_remote_ask(connection.server.clone(), question),
-            turn,
-            step: 0,
-            prompt_tokens: 0,
-            prefill: Duration::ZERO,
-            decode_started: None,
-            stop_requested: false,
-        });
-    }
-
-    /// The finished turns before turn `turn`, as the conversation so far.
-    fn history(&self, turn: usize) -> Vec<Turn> {
-        self.panel.turns()[..turn]
-            .iter()
-            .filter(|t| *t.trace.status() == TraceStatus::Finished)
-            .map(|t| Turn {
-                question: t.question.clone(),
-                answer: t.trace.text(TracePhase::Answer),
-            })
-            .collect()
-    }
-
-    /// The question `request` asks of `model` about the open video as turn `turn`: the finished
-    /// turns before it as history, the panel's sampling and budget, the chosen capture layers.
-    fn question_for(
-        &self,
-        request: AskRequest,
-        model: &LoadedModel,
-        turn: usize,
-    ) -> Result<Question, String> {
-        let Some((video, _)) = &self.video else {
-            return Err("no video is open".to_owned());
-        };
-        let history = self.history(turn);
-        let mut sampling = model.runtime.sampling.clone();
-        apply_settings(&mut sampling, &request.sampling);
-        sampling
-            .validate()
-            .map_err(|problem| format!("Sampling settings: {problem}"))?;
-        let decoder_layers = model.runtime.model.config().text.num_hidden_layers;
-        let layers: Vec<usize> = (self.capture.layers.iter().copied())
-            .filter(|&l| l < decoder_layers)
-            .collect();
-        Ok(Question {
-            media: vec![video.clone()],
-            history,
-            text: request.question,
-            system: None,
-            thinking: thinking_mode(request.thinking),
-            sampling,
-            // No layers chosen: nothing captured, no memory spent on it.
-            capture: (!layers.is_empty()).then_some(CaptureSpec {
-                layers,
-                per_head: self.heatmap.capture_per_head,
-            }),
-            budget: visual_budget(&request.budget),
-        })
-    }
-
-    /// Keeps the estimate of the next question current, and drains the running ask's events
-    /// into the panel; repaints while it runs.
-    pub fn poll(&mut self, ctx: &egui::Context, toasts: &mut Toasts) {
-        self.update_estimate(ctx);
-        let Some(running) = &mut self.running else {
-            return;
-        };
-        // Ten updates a second read as live text and leave the CPU to the model.
-        ctx.request_repaint_after(Duration::from_millis(100));
-        let mut ended = false;
-        loop {
-            let event = match running.handle.events.try_recv() {
-                Ok(event) => event,
-                Err(crossbeam_channel::TryRecvError::Empty) => break,
-                Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                    if self.panel.is_running() {
-                        self.panel.finish(TraceStatus::Failed(
-                            "the ask worker stopped without an answer".to_owned(),
-                        ));
-                    }
-                    ended = true;
-                    break;
-                }
-            };
-            match event {
-                AskEvent::Preparing { stage, done, total } => {
-                    let fraction = if total > 0 {
-                        done as f32 / total as f32
-                    } else {
-                        0.0
-                    };
-                    self.panel.set_preparing(stage, fraction);
-                }
-                AskEvent::Prepared {
-                    vision,
-                    media,
-                    prompt_tokens,
-                } => {
-                    running.prompt_tokens = prompt_tokens;
-                    if let Some(slot) = self.attention.get_mut(running.turn) {
-                        *slot = Some(TurnAttention {
-                            vision,
-                            media,
-                            tokens: BTreeMap::new(),
-                        });
-                    }
-                    self.attention_version += 1;
-                    self.panel.set_preparing("prefilling the prompt", 1.0);
-                }
-                AskEvent::Generation(event) => match event {
-                    GenerationEvent::Prefilled {
-                        prompt_tokens,
-                        prefill_ms,
-                    } => {
-                        running.prompt_tokens = prompt_tokens;
-                        running.prefill = Duration::from_secs_f64(prefill_ms.max(0.0) / 1000.0);
-                        running.decode_started = Some(Instant::now());
-                        self.panel.set_timing(GenerationTiming {
-                            prompt_tokens,
-                            prefill: running.prefill,
-                            generated_tokens: 0,
-                            decode: Duration::ZERO,
-                        });
-                    }
-                    GenerationEvent::Token { step, .. } => {
-                        running.step = step;
-                        self.panel.set_timing(GenerationTiming {
-                            prompt_tokens: running.prompt_tokens,
-                            prefill: running.prefill,
-                            generated_tokens: step + 1,
-                            decode: running
-                                .decode_started
-                                .map_or(Duration::ZERO, |t| t.elapsed()),
-                        });
-                    }
-                    GenerationEvent::Text { phase, delta } => {
-                        self.panel
-                            .push_token(running.step, TraceDelta::new(trace_phase(phase), delta));
-                    }
-                    GenerationEvent::Attention(token) => {
-                        if let Some(Some(turn)) = self.attention.get_mut(running.turn) {
-                            turn.tokens.insert(token.step, *token);
-                            self.attention_version += 1;
-                        }
-                    }
-                    GenerationEvent::Done(summary) => {
-                        let timing = summary.timing;
-                        self.panel.set_timing(GenerationTiming {
-                            prompt_tokens: timing.prompt_tokens,
-                            prefill: Duration::from_secs_f64(timing.prefill_ms.max(0.0) / 1000.0),
-                            generated_tokens: timing.decode_steps,
-                            decode: Duration::from_secs_f64(timing.decode_ms.max(0.0) / 1000.0),
-                        });
-                        self.panel.finish(match summary.stop {
-                            StopReason::Cancelled => TraceStatus::Stopped,
-                            _ => TraceStatus::Finished,
-                        });
-                        // Until the user picks tokens, the map shows the whole answer.
-                        if self.panel.selection().is_none()
-                            && let Some(steps) = self
-                                .panel
-                                .turns()
-                                .get(running.turn)
-                                .and_then(|t| t.trace.steps_of(TracePhase::Answer))
-                        {
-                            self.panel.select(Some(TokenSelection {
-                                turn: running.turn,
-                                steps,
-                            }));
-                        }
-                        ended = true;
-                    }
-                    GenerationEvent::Error { message } => {
-                        if running.stop_requested {
-                            self.panel.finish(TraceStatus::Stopped);
-                        } else {
-                            toasts.error(format!("Generation failed: {message}"));
-                            self.panel.finish(TraceStatus::Failed(message));
-                        }
-                        ended = true;
-                    }
-                    GenerationEvent::Phase { .. } | GenerationEvent::Boxed { .. } => {}
-                },
-                AskEvent::Failed(message) => {
-                    fail_turn(&mut self.panel, running.stop_requested, message, toasts);
-                    ended = true;
-                }
-                AskEvent::Refused(refusal) => {
-                    let message = refusal.describe(&knob_label);
-                    fail_turn(&mut self.panel, running.stop_requested, message, toasts);
-                    ended = true;
-                }
-            }
-            if ended {
-                break;
+                self.conversation
+                    .fail_to_start(request.question, request.thinking, problem);
             }
         }
-        if ended {
-            self.running = None;
-            self.save(toasts);
+    }
+
+    /// Asks the connected server: the same events as a local ask (without attention), pumped
+    /// by the same conversation.
+    fn start_remote(&mut self, request: AskRequest, connection: &Connection) {
+        let Some(video) = &self.video else {
+            self.conversation.fail_to_start(
+                request.question,
+                request.thinking,
+                "no video is open".to_owned(),
+            );
+            return;
+        };
+        let question = remote_question_for(
+            &request,
+            connection.model.clone(),
+            video,
+            self.conversation.history(),
+        );
+        let handle = spawn_remote_ask(connection.server.clone(), question);
+        self.conversation
+            .start(request.question, request.thinking, handle);
+    }
+
+    /// The question `request` asks of `model` about the open video: the finished turns as
+    /// history, the panel's sampling and budget, the chosen capture layers.
+    fn question_for(&self, request: &AskRequest, model: &LoadedModel) -> Result<Question, String> {
+        let Some(video) = &self.indexed else {
+            return Err("no video is open".to_owned());
+        };
+        question_for(
+            request,
+            model,
+            video,
+            self.conversation.history(),
+            self.capture.layers.iter().copied(),
+            self.heatmap.capture_per_head,
+        )
+    }
+
+    /// Keeps the estimate of the next question current, and pumps the running ask's events into
+    /// the conversation; repaints while it runs.
+    pub fn poll(&mut self, ctx: &egui::Context, toasts: &mut Toasts) {
+        self.update_estimate(ctx);
+        if !self.conversation.is_running() {
+            return;
+        }
+        // Ten updates a second read as live text and leave the CPU to the model.
+        ctx.request_repaint_after(Duration::from_millis(100));
+        let Some(end) = self.conversation.pump(&mut |_| {}) else {
+            return;
+        };
+        match &end.failure {
+            Some(Failure::Preparing(message)) => toasts.error(format!("Asking failed: {message}")),
+            Some(Failure::Generating(message)) => {
+                toasts.error(format!("Generation failed: {message}"));
+            }
+            None => {}
+        }
+        if let Some(problem) = end.save_problem {
+            toasts.error(problem);
+        }
+        // Until the user picks tokens, the map shows the whole answer.
+        if matches!(end.status, TraceStatus::Finished | TraceStatus::Stopped)
+            && self.panel.selection().is_none()
+            && let Some(steps) = self
+                .conversation
+                .turns()
+                .get(end.turn)
+                .and_then(|t| t.view.trace.steps_of(TracePhase::Answer))
+        {
+            self.panel.select(Some(TokenSelection {
+                turn: end.turn,
+                steps,
+            }));
         }
     }
 
@@ -585,43 +415,17 @@ impl AskController {
     /// chunks, tokens per frame, and the selected tokens' attention mass per frame.
     pub fn update_tracks(&mut self, tracks: &mut ModelTracks) {
         let focus = self.panel.focus();
-        let key = (focus.clone(), self.heatmap.clone(), self.attention_version);
+        let key = (
+            focus.clone(),
+            self.heatmap.clone(),
+            self.conversation.attention_version(),
+        );
         if self.tracks_for.as_ref() == Some(&key) {
             return;
         }
         self.tracks_for = Some(key);
-        let turn = focus
-            .as_ref()
-            .map(|f| f.turn)
-            .filter(|&t| self.turn_attention(t).is_some())
-            .or_else(|| self.attention.iter().rposition(Option::is_some));
-        let Some(attention) = turn.and_then(|t| self.turn_attention(t)) else {
-            tracks.sampled_frames.clear();
-            tracks.slowfast.clear();
-            tracks.chunk_boundaries.clear();
-            tracks.tokens_per_frame.clear();
-            tracks.attention_mass.clear();
-            return;
-        };
-        attention.fill_structure_tracks(tracks);
-        tracks.attention_mass = match (&focus, attention.video()) {
-            (Some(focus), Some(video)) if Some(focus.turn) == turn => attention
-                .combined_row(&focus.steps, &self.heatmap)
-                .map(|row| {
-                    let totals = frame_totals(&attention.vision, &row);
-                    attention.media[video]
-                        .frames
-                        .iter()
-                        .zip(totals.get(video).cloned().unwrap_or_default())
-                        .map(|(frame, value)| FrameValue {
-                            time: frame.time,
-                            value,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        };
+        self.conversation
+            .fill_tracks(focus.as_ref(), &self.heatmap, tracks);
     }
 
     /// The heatmap of the focused tokens on the decoder frame under the playhead, if any.
@@ -630,11 +434,7 @@ impl AskController {
             return None;
         }
         let selection = self.panel.focus()?;
-        let (video, frame) = {
-            let attention = self.turn_attention(selection.turn)?;
-            let video = attention.video()?;
-            (video, attention.frame_at(video, playhead)?)
-        };
+        let frame = self.conversation.heat_frame(&selection, playhead)?;
         let key = OverlayKey {
             selection,
             controls: HeatmapControls {
@@ -649,18 +449,9 @@ impl AskController {
             overlay.opacity = self.heatmap.opacity;
             return Some(overlay.clone());
         }
-        let attention = self.turn_attention(key.selection.turn)?;
-        let row = attention.combined_row(&key.selection.steps, &self.heatmap)?;
-        let &(rows, cols) = attention.vision.media.get(video)?.frames.get(frame)?;
-        let values: Vec<f32> = attention
-            .vision
-            .refs
-            .iter()
-            .zip(&row)
-            .filter(|(r, _)| r.media == video && r.frame == frame)
-            .map(|(_, &w)| w)
-            .collect();
-        let grid = HeatGrid::normalized(rows, cols, &values)?;
+        let grid = self
+            .conversation
+            .heat_grid(&key.selection, &self.heatmap, frame)?;
         self.overlay_generation += 1;
         let overlay = HeatOverlay {
             generation: self.overlay_generation,
@@ -673,90 +464,42 @@ impl AskController {
 
     fn update_estimate(&mut self, ctx: &egui::Context) {
         let panel = &self.panel;
-        let finished = |t: &&AskTurn| *t.trace.status() == TraceStatus::Finished;
+        let conversation = &self.conversation;
+        let finished = conversation
+            .turns()
+            .iter()
+            .filter(|t| *t.view.trace.status() == TraceStatus::Finished)
+            .count();
         let inputs = Inputs {
             model: self.model.as_ref(),
-            video: self.video.as_ref().map(|(path, _)| path.as_path()),
+            video: self.indexed.as_ref(),
             budget: panel.budget,
             max_new_tokens: panel.sampling.max_new_tokens,
-            turns: panel.turns().iter().filter(finished).count(),
+            turns: finished,
             question_chars: panel.question.chars().count(),
         };
         // The history goes into the prompt: count its tokens with the question's.
-        self.estimator.update(ctx, inputs, || {
+        let prompt_text = || {
             let mut text = String::new();
-            for turn in panel.turns().iter().filter(finished) {
+            for turn in conversation.history() {
                 text.push_str(&turn.question);
                 text.push('\n');
-                text.push_str(&turn.trace.text(TracePhase::Answer));
+                text.push_str(&turn.answer);
                 text.push('\n');
             }
             text.push_str(&panel.question);
             text
-        });
+        };
+        let wake = ctx.clone();
+        let again = self
+            .estimator
+            .update(inputs, prompt_text, move || wake.request_repaint());
+        if let Some(after) = again {
+            ctx.request_repaint_after(after);
+        }
         if self.panel.estimate != self.estimator.view {
             self.panel.estimate = self.estimator.view.clone();
         }
-    }
-
-    fn save(&self, toasts: &mut Toasts) {
-        let Some((video, Some(file))) = &self.video else {
-            return;
-        };
-        if let Err(message) = save_history(file, video, self.panel.turns()) {
-            toasts.error(message);
-        }
-    }
-}
-
-fn trace_phase(phase: Phase) -> TracePhase {
-    match phase {
-        Phase::Analysis => TracePhase::Analysis,
-        Phase::Thinking => TracePhase::Thinking,
-        Phase::Answer => TracePhase::Answer,
-    }
-}
-
-fn settings_from(sampling: &SamplingParams) -> SamplingSettings {
-    SamplingSettings {
-        temperature: sampling.temperature,
-        top_k: sampling.top_k.unwrap_or(0),
-        top_p: sampling.top_p,
-        repetition_penalty: sampling.repetition_penalty,
-        max_new_tokens: sampling.max_new_tokens,
-        seed: sampling.seed,
-    }
-}
-
-/// The user's settings over the model's (which keep their stop ids).
-fn thinking_mode(choice: ThinkingChoice) -> ThinkingMode {
-    match choice {
-        ThinkingChoice::Auto => ThinkingMode::Auto,
-        ThinkingChoice::Think => ThinkingMode::Think,
-        ThinkingChoice::NoThink => ThinkingMode::NoThink,
-    }
-}
-
-fn apply_settings(sampling: &mut SamplingParams, settings: &SamplingSettings) {
-    sampling.temperature = settings.temperature;
-    sampling.top_k = (settings.top_k > 0).then_some(settings.top_k);
-    sampling.top_p = settings.top_p;
-    sampling.repetition_penalty = settings.repetition_penalty;
-    sampling.max_new_tokens = settings.max_new_tokens;
-    sampling.seed = settings.seed;
-}
-
-/// Ends the running turn after the worker failed or refused: stopped when the user asked it to,
-/// failed with `message` (and a toast) otherwise.
-fn fail_turn(panel: &mut AskPanel, stopped: bool, message: String, toasts: &mut Toasts) {
-    if !panel.is_running() {
-        return;
-    }
-    if stopped {
-        panel.finish(TraceStatus::Stopped);
-    } else {
-        toasts.error(format!("Asking failed: {message}"));
-        panel.finish(TraceStatus::Failed(message));
     }
 }
 

@@ -453,23 +453,24 @@ impl ModelManager {
         }
     }
 
-    /// What the panel shows without a load in progress.
+    /// What the panel shows without a load in progress: the loaded runtime translated into the
+    /// panel's one summary type.
     fn loaded_state(&self) -> ModelState {
         match &self.loaded {
             Some((model, choice)) => {
-                let info = model.info();
+                let runtime = &model.runtime;
                 ModelState::Loaded(ModelSummary {
-                    dir: info.dir,
-                    kind: info.kind,
-                    video_encoder: info.video_encoder,
-                    parameters: info.parameters,
-                    bytes_on_disk: info.bytes_on_disk,
-                    weights_bytes: model.runtime.weights_bytes,
-                    device: info.device,
-                    dtype: info.dtype,
+                    dir: runtime.dir.clone(),
+                    kind: runtime.model_kind().to_owned(),
+                    video_encoder: runtime.video_encoder.name().to_owned(),
+                    parameters: runtime.parameters,
+                    bytes_on_disk: runtime.bytes_on_disk,
+                    weights_bytes: runtime.weights_bytes,
+                    device: keye_model::device::device_name(runtime.model.device()),
+                    dtype: runtime.dtype().as_str().to_owned(),
                     loaded_with: *choice,
-                    quantization: describe_quantization(&model.runtime.quantization),
-                    gguf: model.runtime.gguf.clone(),
+                    quantization: describe_quantization(&runtime.quantization),
+                    gguf: runtime.gguf.clone(),
                     free_after_load: model.free_after_load,
                 })
             }

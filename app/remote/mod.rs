@@ -23,7 +23,8 @@ use keye_model::generate::{GenerationEvent, GenerationOutput, ThinkingMode, Visi
 use serde_json::{Value, json};
 
 use self::stream::{ChunkReader, SseFrames, error_message};
-use crate::inference::{AskEvent, AskHandle, InferenceError, Turn, is_image};
+use crate::files::is_image;
+use crate::inference::{AskEvent, AskHandle, InferenceError, Turn};
 
 /// What the CLI and the GUI say when a server is asked for attention maps.
 pub const NO_REMOTE_ATTENTION: &str =

@@ -12,7 +12,7 @@ use base64::Engine;
 use tempfile::TempDir;
 
 use super::error::ApiError;
-use crate::inference::is_image;
+use crate::files::is_image;
 
 /// Which part of a message a URL came from: it decides how the file is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

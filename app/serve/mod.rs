@@ -208,7 +208,6 @@ async fn models(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&state, &headers)?;
-    let info = state.model.info();
     Ok(Json(json!({
         "object": "list",
         "data": [{
@@ -216,7 +215,7 @@ async fn models(
             "object": "model",
             "created": state.created,
             "owned_by": "keye-studio",
-            "root": info.dir,
+            "root": state.model.runtime.dir,
             "max_model_len": MAX_NEW_TOKENS_LIMIT,
         }],
     })))

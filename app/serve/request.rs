@@ -221,6 +221,8 @@ pub fn prepare(
             sampling,
             capture: None,
             budget,
+            // Each request's media are new files: the worker opens and indexes them.
+            indexed: Vec::new(),
         },
         media_labels,
         scratch,

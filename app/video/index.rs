@@ -190,6 +190,30 @@ impl FrameIndex {
         )
     }
 
+    /// Seconds from the first frame to frame `index`: the app's one clock (the player, the
+    /// timeline, the thumbnails and the model's sampled frames all count from the first frame
+    /// shown, by presentation timestamp).
+    pub fn time_of(&self, index: usize) -> Option<f64> {
+        let first = self.first_pts()?;
+        Some(self.ticks_to_seconds(self.pts(index)? - first))
+    }
+
+    /// The frame shown at `time` seconds since the first frame: the last frame whose pts is <=
+    /// the first pts + `time` (the first frame before it, the last after the end). `None` when
+    /// the index is empty or `time` is not a number.
+    pub fn index_at_time(&self, time: f64) -> Option<usize> {
+        if !time.is_finite() {
+            return None;
+        }
+        let first = self.first_pts()?;
+        let ticks_per_second =
+            f64::from(self.time_base.denominator()) / f64::from(self.time_base.numerator());
+        // A hair of slack so a time computed from a frame's own pts maps back to that frame.
+        let offset = (time.max(0.0) * ticks_per_second + 1e-6).floor();
+        let target = first.saturating_add(offset.min(i64::MAX as f64 / 2.0) as i64);
+        self.index_at_pts(target)
+    }
+
     /// The presentation index of the frame with exactly this pts.
     pub fn index_of_pts(&self, pts: i64) -> Option<usize> {
         self.entries.binary_search_by_key(&pts, |e| e.pts).ok()

@@ -32,7 +32,7 @@ pub use index::{FrameIndex, IndexEntry};
 pub use probe::{
     EXACT_COUNT_SCAN_LIMIT_BYTES, FrameCount, Rotation, StreamSummary, VideoInfo, probe,
 };
-pub use reader::{Video, VideoOptions};
+pub use reader::{IndexedVideo, Video, VideoOptions};
 pub use sampling::{SampledFrame, SamplingPlan};
 pub use thumbs::{ThumbnailEvent, ThumbnailJob, thumbnail_indices};
 pub use worker::{DecodeWorker, FrameRequest, RequestId, WorkerEvent};

@@ -119,6 +119,26 @@ pub struct VideoInfo {
     pub warnings: Vec<String>,
 }
 
+impl VideoInfo {
+    /// Frames per second, the one rate the app works with (the model's sampling, the player's
+    /// one-second step, what the inspector shows): the container's average rate, as decord
+    /// reports it to keye-vl-utils; else the rate measured over the frame index; else frames over
+    /// duration; else 1.
+    pub fn frame_rate(&self) -> f64 {
+        let known = |rate: Option<f64>| rate.filter(|r| r.is_finite() && *r > 0.0);
+        known(self.average_frame_rate)
+            .or(known(self.measured_frame_rate))
+            .unwrap_or_else(|| {
+                let frames = self.frame_count.frames;
+                if self.duration > 0.0 && frames > 0 {
+                    frames as f64 / self.duration
+                } else {
+                    1.0
+                }
+            })
+    }
+}
+
 /// Describes `path`. Counts frames exactly with a demux-only pass unless the file is larger than
 /// [`EXACT_COUNT_SCAN_LIMIT_BYTES`]; then the count is estimated and marked so.
 pub fn probe(path: impl AsRef<Path>) -> Result<VideoInfo, VideoError> {

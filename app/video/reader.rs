@@ -7,7 +7,7 @@
 //! decoded pictures to the index by pts, which makes B-frames, open GOPs, non-zero start timestamps
 //! and variable frame rates come out right. Decoded pictures go into a byte-bounded LRU cache.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ffmpeg_next as ffmpeg;
@@ -72,6 +72,36 @@ enum Forward {
     Ended,
 }
 
+/// A video opened and indexed once (the player's): the player, the thumbnails, the question's
+/// cost estimate and the ask worker all read its one frame index instead of scanning the file
+/// again. Cloning is cheap.
+#[derive(Debug, Clone)]
+pub struct IndexedVideo {
+    path: PathBuf,
+    info: Arc<VideoInfo>,
+    index: Arc<FrameIndex>,
+}
+
+impl IndexedVideo {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn info(&self) -> &Arc<VideoInfo> {
+        &self.info
+    }
+    pub fn index(&self) -> &Arc<FrameIndex> {
+        &self.index
+    }
+    /// A reader of the file that starts from this index (no new scan).
+    pub fn open(&self, options: VideoOptions) -> Result<Video, VideoError> {
+        Video::with_index(self, options)
+    }
+    /// Whether both are the same opening of the file (one index).
+    pub fn same(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.index, &other.index)
+    }
+}
+
 impl Video {
     /// Opens `path`, builds the frame index (one demux-only pass) and prepares the decoder.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, VideoError> {
@@ -98,13 +128,27 @@ impl Video {
 
     /// A second independent reader of the same file that reuses this one's index (no new scan).
     pub fn reopen(&self, options: VideoOptions) -> Result<Self, VideoError> {
-        let opened = OpenedInput::open(&self.opened.path)?;
+        self.indexed().open(options)
+    }
+
+    /// This video's description and frame index, to open more readers of it without a scan.
+    pub fn indexed(&self) -> IndexedVideo {
+        IndexedVideo {
+            path: self.opened.path.clone(),
+            info: Arc::clone(&self.info),
+            index: Arc::clone(&self.index),
+        }
+    }
+
+    /// A reader of `video`'s file starting from its index.
+    fn with_index(video: &IndexedVideo, options: VideoOptions) -> Result<Self, VideoError> {
+        let opened = OpenedInput::open(&video.path)?;
         let decoder = opened.decoder()?;
         Ok(Self {
             opened,
             decoder,
-            info: Arc::clone(&self.info),
-            index: Arc::clone(&self.index),
+            info: Arc::clone(&video.info),
+            index: Arc::clone(&video.index),
             options,
             cache: FrameCache::new(options.cache_bytes),
             converter: Converter::default(),
@@ -160,8 +204,7 @@ impl Video {
 
     /// Seconds since the first frame for frame `index` (None past the end).
     pub fn time_of(&self, index: usize) -> Option<f64> {
-        let first = self.index.first_pts()?;
-        Some(self.index.ticks_to_seconds(self.index.pts(index)? - first))
+        self.index.time_of(index)
     }
 
     /// The index of the frame a player shows at `time` seconds since the first frame (see the
@@ -173,15 +216,8 @@ impl Video {
                 time,
             });
         }
-        let first = self.index.first_pts().unwrap_or(0);
-        let time_base = self.index.time_base();
-        let ticks_per_second =
-            f64::from(time_base.denominator()) / f64::from(time_base.numerator());
-        // A hair of slack so a time computed from a frame's own pts maps back to that frame.
-        let offset = (time.max(0.0) * ticks_per_second + 1e-6).floor();
-        let target = first.saturating_add(offset.min(i64::MAX as f64 / 2.0) as i64);
         self.index
-            .index_at_pts(target)
+            .index_at_time(time)
             .ok_or_else(|| VideoError::NoFrames {
                 path: self.path().to_path_buf(),
                 reason: "the frame index is empty".into(),

@@ -1,5 +1,8 @@
-//! Which frames the model sees: uniform sampling by frames per second with frame-count limits (as
-//! keye-vl-utils does), or an explicit list of frame indices.
+//! Which frames to sample: uniform sampling by frames per second with frame-count limits (keye-vl-
+//! utils' rule, through `keye_model::preprocess`, the one implementation of it), evenly spread
+//! frames, or an explicit list of frame indices.
+
+use keye_model::preprocess::{uniform_frame_count, uniform_frame_indices};
 
 use super::convert::{FrameSpec, VideoFrame};
 use super::error::VideoError;
@@ -9,8 +12,8 @@ use super::reader::Video;
 #[derive(Debug, Clone, PartialEq)]
 pub enum SamplingPlan {
     /// `n = clamp(frames / video_fps * fps, min_frames, min(max_frames, frames))`, rounded down to a
-    /// multiple of `frame_factor`, then indices `linspace(0, frames - 1, n)` rounded half to even
-    /// (numpy's `round`), as keye-vl-utils samples videos (`video_fps` is the measured average).
+    /// multiple of `frame_factor`, then indices `torch.linspace(0, frames - 1, n).round()`, as
+    /// keye-vl-utils samples videos (`video_fps` is [`super::VideoInfo::frame_rate`]).
     UniformFps {
         fps: f64,
         min_frames: usize,
@@ -37,8 +40,8 @@ pub struct SampledFrame {
 }
 
 impl SamplingPlan {
-    /// The frame indices this plan picks in a video of `frame_count` frames lasting `duration` s.
-    pub fn indices(&self, frame_count: usize, duration: f64) -> Result<Vec<usize>, String> {
+    /// The frame indices this plan picks in a video of `frame_count` frames at `video_fps`.
+    pub fn indices(&self, frame_count: usize, video_fps: f64) -> Result<Vec<usize>, String> {
         match self {
             Self::Indices(indices) => match indices.iter().find(|&&i| i >= frame_count) {
                 Some(bad) => Err(format!(
@@ -46,7 +49,8 @@ impl SamplingPlan {
                 )),
                 None => Ok(indices.clone()),
             },
-            Self::Count(count) => Ok(linspace_rounded(
+            Self::Count(count) => Ok(uniform_frame_indices(
+                0,
                 frame_count.saturating_sub(1),
                 (*count).min(frame_count),
             )),
@@ -59,20 +63,23 @@ impl SamplingPlan {
                 if !(fps.is_finite() && *fps > 0.0) {
                     return Err(format!("sampling rate {fps} fps must be positive"));
                 }
+                if !(video_fps.is_finite() && video_fps > 0.0) {
+                    return Err(format!(
+                        "the video's frame rate {video_fps} must be positive"
+                    ));
+                }
                 if frame_count == 0 {
                     return Ok(Vec::new());
                 }
-                let video_fps = if duration > 0.0 {
-                    frame_count as f64 / duration
-                } else {
-                    1.0
-                };
-                let wanted = frame_count as f64 / video_fps * fps;
-                let upper = (*max_frames).min(frame_count) as f64;
-                let clamped = wanted.max(*min_frames as f64).min(upper);
-                let factor = (*frame_factor).max(1) as f64;
-                let n = ((clamped / factor).floor() * factor).max(0.0) as usize;
-                Ok(linspace_rounded(frame_count - 1, n))
+                let n = uniform_frame_count(
+                    frame_count,
+                    video_fps,
+                    *fps,
+                    *min_frames as f64,
+                    *max_frames as f64,
+                    *frame_factor,
+                );
+                Ok(uniform_frame_indices(0, frame_count - 1, n))
             }
         }
     }
@@ -87,7 +94,7 @@ impl SamplingPlan {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Vec<SampledFrame>, VideoError> {
         let indices = self
-            .indices(video.frame_count(), video.info().duration)
+            .indices(video.frame_count(), video.info().frame_rate())
             .map_err(|reason| VideoError::InvalidRequest {
                 path: video.path().to_path_buf(),
                 reason,
@@ -112,33 +119,9 @@ impl SamplingPlan {
     }
 }
 
-/// `numpy.linspace(0, last, n).round()` as indices (round half to even, like numpy).
-fn linspace_rounded(last: usize, n: usize) -> Vec<usize> {
-    match n {
-        0 => Vec::new(),
-        1 => vec![0],
-        _ => (0..n)
-            .map(|i| {
-                let value = last as f64 * i as f64 / (n - 1) as f64;
-                value.round_ties_even() as usize
-            })
-            .collect(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn linspace_matches_numpy_rounding() {
-        // numpy: np.linspace(0, 9, 4).round() == [0, 3, 6, 9]; np.linspace(0, 5, 5).round() ==
-        // [0, 1, 2, 4, 5] (1.25 -> 1, 2.5 -> 2 half to even, 3.75 -> 4).
-        assert_eq!(linspace_rounded(9, 4), vec![0, 3, 6, 9]);
-        assert_eq!(linspace_rounded(5, 5), vec![0, 1, 2, 4, 5]);
-        assert_eq!(linspace_rounded(7, 1), vec![0]);
-        assert!(linspace_rounded(7, 0).is_empty());
-    }
 
     #[test]
     fn uniform_fps_clamps_and_keeps_the_frame_factor() {
@@ -149,14 +132,14 @@ mod tests {
             frame_factor,
         };
         // 10 s at 30 fps sampled at 2 fps: 20 frames.
-        assert_eq!(plan(2.0, 4, 768, 2).indices(300, 10.0).unwrap().len(), 20);
+        assert_eq!(plan(2.0, 4, 768, 2).indices(300, 30.0).unwrap().len(), 20);
         // 1 s at 2 fps gives 2, raised to the minimum of 4.
-        assert_eq!(plan(2.0, 4, 768, 2).indices(30, 1.0).unwrap().len(), 4);
+        assert_eq!(plan(2.0, 4, 768, 2).indices(30, 30.0).unwrap().len(), 4);
         // 3 frames: the count is capped by the frames and rounded down to even.
-        assert_eq!(plan(2.0, 4, 768, 2).indices(3, 0.1).unwrap(), vec![0, 2]);
+        assert_eq!(plan(2.0, 4, 768, 2).indices(3, 30.0).unwrap(), vec![0, 2]);
         // The maximum wins over the rate.
-        assert_eq!(plan(30.0, 1, 8, 1).indices(300, 10.0).unwrap().len(), 8);
-        assert!(plan(0.0, 1, 8, 1).indices(300, 10.0).is_err());
+        assert_eq!(plan(30.0, 1, 8, 1).indices(300, 30.0).unwrap().len(), 8);
+        assert!(plan(0.0, 1, 8, 1).indices(300, 30.0).is_err());
     }
 
     #[test]
@@ -173,5 +156,31 @@ mod tests {
             vec![0, 4, 9]
         );
         assert_eq!(SamplingPlan::Count(5).indices(2, 1.0).unwrap(), vec![0, 1]);
+    }
+
+    #[test]
+    fn uniform_fps_picks_the_frames_the_preview_model_samples() {
+        // keye-vl-utils 1.0's defaults: 2 fps, 4 to 768 frames, even counts. An hour at 30 fps is
+        // where a float32 linspace (torch's) and a float64 one part ways.
+        let plan = SamplingPlan::UniformFps {
+            fps: 2.0,
+            min_frames: 4,
+            max_frames: 768,
+            frame_factor: 2,
+        };
+        for (frames, fps) in [(75, 25.0), (300, 30.0), (108_000, 30.0), (1_799, 29.97)] {
+            let model = keye_model::preprocess::plan_preview_video(
+                frames,
+                fps,
+                (224, 224),
+                &Default::default(),
+            )
+            .unwrap();
+            assert_eq!(
+                plan.indices(frames, fps).unwrap(),
+                model.indices,
+                "{frames} frames at {fps} fps"
+            );
+        }
     }
 }

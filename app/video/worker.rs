@@ -12,8 +12,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::convert::{FrameSpec, VideoFrame};
 use super::error::VideoError;
-use super::probe::VideoInfo;
-use super::reader::{Video, VideoOptions};
+use super::reader::{IndexedVideo, Video, VideoOptions};
 use super::thumbs::{ThumbnailEvent, ThumbnailJob};
 
 /// Identifies a frame request; ids increase with every request.
@@ -31,8 +30,9 @@ pub enum FrameRequest {
 /// What the worker reports, in order, on [`DecodeWorker::events`].
 #[derive(Debug)]
 pub enum WorkerEvent {
-    /// The file opened and was indexed; always the first event unless `OpenFailed`.
-    Opened(Arc<VideoInfo>),
+    /// The file opened and was indexed (its frame index: the one clock the player, the
+    /// thumbnails and the model share); always the first event unless `OpenFailed`.
+    Opened(IndexedVideo),
     /// The file could not be opened; the worker stops.
     OpenFailed(VideoError),
     /// The answer to the current frame request. Superseded or cancelled requests get no answer.
@@ -174,7 +174,7 @@ fn run(
         Ok(video) => video,
         Err(error) => return emit(WorkerEvent::OpenFailed(error)),
     };
-    emit(WorkerEvent::Opened(Arc::clone(video.info())));
+    emit(WorkerEvent::Opened(video.indexed()));
     let mut thumbnail_jobs: Vec<ThumbnailJob> = Vec::new();
     while let Ok(first) = commands.recv() {
         // Coalesce everything queued: only the newest frame request matters.

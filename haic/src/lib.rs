@@ -3,6 +3,7 @@
 //! exports. See `README.md` in this crate for the format.
 
 pub mod document;
+pub mod draft;
 pub mod edit;
 pub mod error;
 pub mod export;

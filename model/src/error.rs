@@ -76,7 +76,7 @@ pub enum Error {
     #[error("device {0}")]
     Device(String),
     #[error("{0}")]
-    Budget(crate::budget::Refusal),
+    Budget(crate::budget::refusal::Refusal),
     #[error("{path}: tokenizer: {message}")]
     Tokenizer { path: PathBuf, message: String },
     #[error("{path}: the tokenizer has no token {token:?}, which {why}")]

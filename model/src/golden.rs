@@ -418,7 +418,7 @@ impl GoldenCase {
             videos,
             encoded_videos: None,
         };
-        let greedy = model.greedy(&inputs, new_tokens)?;
+        let greedy = crate::generate::greedy(model, tokenizer, &inputs, new_tokens)?;
         let out = &greedy.prefill;
         if let Some(enc) = &out.images {
             produced.insert("image_vit_embeddings", enc.vit.embeddings.clone());
@@ -444,9 +444,14 @@ impl GoldenCase {
         );
         let generated: Vec<i64> = greedy.tokens.iter().map(|&t| t as i64).collect();
         produced.insert("generated_ids", Tensor::new(generated.as_slice(), &device)?);
+        let vocab = greedy.step_logits.first().map_or(0, Vec::len);
         produced.insert(
             "generated_step_logits",
-            Tensor::stack(&greedy.step_logits, 0)?,
+            Tensor::from_vec(
+                greedy.step_logits.concat(),
+                (greedy.step_logits.len(), vocab),
+                &device,
+            )?,
         );
 
         let mut checks = Vec::new();

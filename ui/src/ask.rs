@@ -1,13 +1,15 @@
 //! The ask panel: a question box with the thinking switch, sampling and visual-token budget, the
 //! estimate of what the question will cost (with the refusal when it would not fit), Ask / Stop,
 //! and the conversation, each turn a [`ReasoningTrace`] whose tokens can be hovered, clicked or
-//! drag-selected. The panel only collects what the user wants and shows what the app streams in;
-//! the app runs the model, works out the estimate and hands the text over token by token.
+//! drag-selected. The panel only collects what the user wants and draws the conversation the app
+//! keeps (its session runs the model, works out the estimate and streams the text in token by
+//! token); it owns no turn.
 
+use std::borrow::Borrow;
 use std::ops::RangeInclusive;
 
 use crate::budget::{BudgetSettings, EstimateView};
-use crate::trace::{GenerationTiming, ReasoningTrace, TraceDelta, TraceStatus};
+use crate::trace::{ReasoningTrace, TraceStatus};
 
 /// Keye-VL's thinking switch as the user picks it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -70,11 +72,11 @@ pub struct AskRequest {
 /// What the panel wants the app to do.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AskAction {
-    /// Start a generation; the panel has already opened a streaming turn for it.
+    /// Start a generation (the app opens its streaming turn).
     Ask(AskRequest),
     /// Cancel the running generation.
     Stop,
-    /// Forget the conversation of this video.
+    /// Forget the conversation of this video (the panel has dropped its token selection).
     ClearHistory,
 }
 
@@ -91,6 +93,33 @@ pub struct AskTurn {
     pub question: String,
     pub thinking: ThinkingChoice,
     pub trace: ReasoningTrace,
+}
+
+/// Whether the last of `turns` is still streaming (a turn is being answered).
+pub fn is_streaming<T: Borrow<AskTurn>>(turns: &[T]) -> bool {
+    turns
+        .last()
+        .is_some_and(|t| *t.borrow().trace.status() == TraceStatus::Streaming)
+}
+
+/// What the panel draws of the app's conversation: its turns, and the running turn's video
+/// preparation (stage and fraction done).
+pub struct ConversationView<'a, T> {
+    pub turns: &'a [T],
+    pub preparing: Option<(&'a str, f32)>,
+}
+
+impl<'a, T: Borrow<AskTurn>> ConversationView<'a, T> {
+    pub fn new(turns: &'a [T]) -> Self {
+        Self {
+            turns,
+            preparing: None,
+        }
+    }
+
+    fn is_streaming(&self) -> bool {
+        is_streaming(self.turns)
+    }
 }
 
 /// Whether asking is possible now, and if not, why (shown instead of the Ask button's effect).
@@ -114,10 +143,7 @@ pub struct AskPanel {
     pub budget_defaults: BudgetSettings,
     /// What the question in the box will cost; the app keeps it up to date.
     pub estimate: EstimateView,
-    turns: Vec<AskTurn>,
     availability: AskAvailability,
-    /// Preparing the video (decoding, sampling frames): stage and fraction.
-    preparing: Option<(String, f32)>,
     /// Clicked or drag-selected tokens.
     selection: Option<TokenSelection>,
     /// The token under the pointer this frame (previews over the selection).
@@ -141,9 +167,7 @@ impl AskPanel {
             budget: BudgetSettings::default(),
             budget_defaults: BudgetSettings::default(),
             estimate: EstimateView::default(),
-            turns: Vec::new(),
             availability: AskAvailability::Unavailable(NO_MODEL_HINT.to_owned()),
-            preparing: None,
             selection: None,
             hovered: None,
             drag_anchor: None,
@@ -157,62 +181,11 @@ impl AskPanel {
         &self.availability
     }
 
-    pub fn turns(&self) -> &[AskTurn] {
-        &self.turns
-    }
-
-    /// Replaces the conversation (another video's history, restored from disk).
-    pub fn set_turns(&mut self, turns: Vec<AskTurn>) {
-        self.turns = turns;
+    /// Forgets the token selection (another video's conversation is shown).
+    pub fn clear_selection(&mut self) {
         self.selection = None;
         self.hovered = None;
         self.drag_anchor = None;
-        self.preparing = None;
-    }
-
-    /// Whether the last turn is still streaming.
-    pub fn is_running(&self) -> bool {
-        self.turns
-            .last()
-            .is_some_and(|t| *t.trace.status() == TraceStatus::Streaming)
-    }
-
-    /// Index of the last turn (the one that streams).
-    pub fn current_turn(&self) -> Option<usize> {
-        self.turns.len().checked_sub(1)
-    }
-
-    /// Shows video preparation progress on the running turn.
-    pub fn set_preparing(&mut self, stage: impl Into<String>, fraction: f32) {
-        self.preparing = Some((stage.into(), fraction.clamp(0.0, 1.0)));
-    }
-
-    /// Text of generation step `step` of the running turn.
-    pub fn push_token(&mut self, step: usize, delta: TraceDelta) {
-        self.preparing = None;
-        if let Some(turn) = self.running_turn() {
-            turn.trace.push_token(step, delta);
-        }
-    }
-
-    pub fn set_timing(&mut self, timing: GenerationTiming) {
-        if let Some(turn) = self.turns.last_mut() {
-            turn.trace.set_timing(timing);
-        }
-    }
-
-    /// Ends the running turn (finished, stopped or failed); later text is ignored.
-    pub fn finish(&mut self, status: TraceStatus) {
-        self.preparing = None;
-        if let Some(turn) = self.running_turn() {
-            turn.trace.set_status(status);
-        }
-    }
-
-    fn running_turn(&mut self) -> Option<&mut AskTurn> {
-        self.turns
-            .last_mut()
-            .filter(|t| *t.trace.status() == TraceStatus::Streaming)
     }
 
     /// The clicked or drag-selected tokens.
@@ -244,49 +217,57 @@ impl AskPanel {
         }
     }
 
-    /// Whether Ask would send now: a question, no turn streaming, a model and a video, and no
-    /// refusal on show.
-    pub fn can_ask(&self) -> bool {
-        !self.is_running()
+    /// Whether Ask would send now: a question, no turn streaming (`running`), a model and a
+    /// video, and no refusal on show.
+    pub fn can_ask(&self, running: bool) -> bool {
+        !running
             && self.availability == AskAvailability::Ready
             && self.estimate.refusal().is_none()
             && !self.question.trim().is_empty()
     }
 
-    /// Presses Ask with the question box's text, as the button and Enter do: opens a streaming
-    /// turn and empties the box. `None` when there is nothing to ask, asking is not possible, or
-    /// the estimate refuses the question (its message says which knob to turn).
-    pub fn submit(&mut self) -> Option<AskAction> {
-        if !self.can_ask() {
+    /// Presses Ask with the question box's text, as the button and Enter do: empties the box
+    /// and asks the app to start the turn. `None` when there is nothing to ask, a turn is
+    /// `running`, asking is not possible, or the estimate refuses the question (its message says
+    /// which knob to turn).
+    pub fn submit(&mut self, running: bool) -> Option<AskAction> {
+        if !self.can_ask(running) {
             return None;
         }
         let question = self.question.trim().to_owned();
         self.question.clear();
-        self.turns.push(AskTurn {
-            question: question.clone(),
-            thinking: self.thinking,
-            trace: ReasoningTrace::new(),
-        });
         Some(AskAction::Ask(self.request(question)))
     }
 
     /// The conversation, then the question box and settings under it.
-    pub fn ui(&mut self, ui: &mut egui::Ui) -> Option<AskAction> {
-        self.conversation_ui(ui);
+    pub fn ui<T: Borrow<AskTurn>>(
+        &mut self,
+        ui: &mut egui::Ui,
+        conversation: ConversationView<'_, T>,
+    ) -> Option<AskAction> {
+        self.conversation_ui(ui, &conversation);
         ui.separator();
-        self.controls_ui(ui)
+        self.controls_ui(ui, &conversation)
     }
 
     /// The question box, Ask / Stop / Clear, thinking mode and sampling (the app may pin these
     /// under a scrolling conversation).
-    pub fn controls_ui(&mut self, ui: &mut egui::Ui) -> Option<AskAction> {
-        let action = self.question_ui(ui);
+    pub fn controls_ui<T: Borrow<AskTurn>>(
+        &mut self,
+        ui: &mut egui::Ui,
+        conversation: &ConversationView<'_, T>,
+    ) -> Option<AskAction> {
+        let action = self.question_ui(ui, conversation);
         self.settings_ui(ui);
         action
     }
 
     /// Why asking is not possible (if so), the question box, the estimate and Ask / Stop / Clear.
-    pub fn question_ui(&mut self, ui: &mut egui::Ui) -> Option<AskAction> {
+    pub fn question_ui<T: Borrow<AskTurn>>(
+        &mut self,
+        ui: &mut egui::Ui,
+        conversation: &ConversationView<'_, T>,
+    ) -> Option<AskAction> {
         let mut action = None;
         if let AskAvailability::Unavailable(why) = &self.availability {
             ui.label(why);
@@ -314,24 +295,24 @@ impl AskPanel {
             self.estimate.ui(ui);
         }
         ui.horizontal(|ui| {
-            let running = self.is_running();
-            let can_ask = self.can_ask();
+            let running = conversation.is_streaming();
+            let can_ask = self.can_ask(running);
             let ask = ui.add_enabled(can_ask, egui::Button::new("Ask"));
             if ask.clicked() || (enter && can_ask) {
-                action = self.submit();
+                action = self.submit(running);
             }
             if ui.add_enabled(running, egui::Button::new("Stop")).clicked() {
                 action = Some(AskAction::Stop);
             }
             if ui
                 .add_enabled(
-                    !running && !self.turns.is_empty(),
+                    !running && !conversation.turns.is_empty(),
                     egui::Button::new("Clear"),
                 )
                 .on_hover_text("Forget this video's conversation")
                 .clicked()
             {
-                self.set_turns(Vec::new());
+                self.clear_selection();
                 action = Some(AskAction::ClearHistory);
             }
         });
@@ -405,8 +386,12 @@ impl AskPanel {
     }
 
     /// Each turn: the question, its streamed trace with selectable tokens, its timing.
-    pub fn conversation_ui(&mut self, ui: &mut egui::Ui) {
-        if self.turns.is_empty() {
+    pub fn conversation_ui<T: Borrow<AskTurn>>(
+        &mut self,
+        ui: &mut egui::Ui,
+        conversation: &ConversationView<'_, T>,
+    ) {
+        if conversation.turns.is_empty() {
             ui.weak("No questions yet.");
             return;
         }
@@ -414,9 +399,10 @@ impl AskPanel {
         let mut clicked = None;
         let mut drag_started = None;
         let selection = self.selection.clone();
-        let preparing = self.preparing.clone();
-        let last = self.turns.len() - 1;
-        for (index, turn) in self.turns.iter_mut().enumerate() {
+        let preparing = conversation.preparing;
+        let last = conversation.turns.len() - 1;
+        for (index, turn) in conversation.turns.iter().enumerate() {
+            let turn = turn.borrow();
             ui.push_id(("ask-turn", index), |ui| {
                 ui.horizontal_wrapped(|ui| {
                     ui.strong("Q:");
@@ -426,11 +412,11 @@ impl AskPanel {
                     }
                 });
                 if index == last
-                    && let Some((stage, fraction)) = &preparing
+                    && let Some((stage, fraction)) = preparing
                 {
                     ui.add(
-                        egui::ProgressBar::new(*fraction)
-                            .text(stage.as_str())
+                        egui::ProgressBar::new(fraction.clamp(0.0, 1.0))
+                            .text(stage)
                             .desired_height(14.0),
                     );
                 }

@@ -13,8 +13,8 @@ pub mod toasts;
 pub mod trace;
 
 pub use ask::{
-    AskAction, AskAvailability, AskPanel, AskRequest, AskTurn, NO_MODEL_HINT, SamplingSettings,
-    ThinkingChoice, TokenSelection,
+    AskAction, AskAvailability, AskPanel, AskRequest, AskTurn, ConversationView, NO_MODEL_HINT,
+    SamplingSettings, ThinkingChoice, TokenSelection,
 };
 pub use budget::{BudgetSettings, EstimateView, PromptCost};
 pub use captions::{CaptionAction, CaptionEditor, DraftAvailability, EditorEnv};

@@ -1,6 +1,8 @@
 //! Player state (playhead, rate, in/out marks) kept apart from drawing, the transport controls with
 //! the keyboard shortcuts video people expect, and the aspect-correct placement of the video.
 
+use std::sync::Arc;
+
 use egui::{Key, Modifiers, Rect, Vec2};
 
 /// How a video's frames map to time. The playhead lives in seconds; frame stepping needs the rate.
@@ -61,6 +63,9 @@ pub enum Direction {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlayerState {
     timebase: Timebase,
+    /// When each frame starts, in seconds since the first (presentation timestamps, ascending);
+    /// `None`: the constant rate of `timebase`.
+    frame_starts: Option<Arc<[f64]>>,
     position: f64,
     playing: bool,
     direction: Direction,
@@ -74,6 +79,7 @@ impl PlayerState {
     pub fn new(timebase: Timebase) -> Self {
         Self {
             timebase,
+            frame_starts: None,
             position: 0.0,
             playing: false,
             direction: Direction::Forward,
@@ -83,8 +89,49 @@ impl PlayerState {
         }
     }
 
+    /// A paused player at the start of a stream whose frames start at `frame_starts` seconds
+    /// (presentation timestamps since the first frame, one per frame, ascending): the frame
+    /// under the playhead, frame stepping and the end follow them, so on a variable-frame-rate
+    /// video the player names the frame the decoder shows at each time.
+    pub fn with_frame_starts(timebase: Timebase, frame_starts: Arc<[f64]>) -> Self {
+        Self {
+            frame_starts: (!frame_starts.is_empty()).then_some(frame_starts),
+            ..Self::new(timebase)
+        }
+    }
+
     pub fn timebase(&self) -> Timebase {
         self.timebase
+    }
+
+    /// The frame shown at `seconds`: the last one starting at or before it (the first before
+    /// the stream starts), clamped to the stream.
+    pub fn frame_at(&self, seconds: f64) -> u64 {
+        match &self.frame_starts {
+            // A small epsilon so that a frame's own start maps back to it despite rounding.
+            Some(starts) => starts
+                .partition_point(|&start| start <= seconds + 1e-6)
+                .saturating_sub(1) as u64,
+            None => self.timebase.frame_at(seconds),
+        }
+    }
+
+    /// Start time of frame `index` in seconds (clamped to the stream).
+    pub fn frame_start(&self, index: u64) -> f64 {
+        match &self.frame_starts {
+            Some(starts) => starts[(index as usize).min(starts.len() - 1)],
+            None => self
+                .timebase
+                .frame_start(index.min(self.timebase.frame_count.saturating_sub(1))),
+        }
+    }
+
+    /// Start time of the last frame: where End puts the playhead, so that a frame is still shown.
+    pub fn last_frame_start(&self) -> f64 {
+        match &self.frame_starts {
+            Some(starts) => starts[starts.len() - 1],
+            None => self.timebase.last_frame_start(),
+        }
     }
     /// Playhead in seconds.
     pub fn position(&self) -> f64 {
@@ -92,7 +139,7 @@ impl PlayerState {
     }
     /// The frame under the playhead: what the app asks the decoder for.
     pub fn frame(&self) -> u64 {
-        self.timebase.frame_at(self.position)
+        self.frame_at(self.position)
     }
     pub fn is_playing(&self) -> bool {
         self.playing
@@ -113,7 +160,7 @@ impl PlayerState {
 
     /// Moves the playhead, clamped to the stream.
     pub fn seek(&mut self, seconds: f64) {
-        let end = self.timebase.last_frame_start();
+        let end = self.last_frame_start();
         self.position = if seconds.is_finite() {
             seconds.clamp(0.0, end)
         } else {
@@ -123,8 +170,7 @@ impl PlayerState {
 
     /// Moves to the start of frame `index` (clamped).
     pub fn seek_frame(&mut self, index: u64) {
-        let last = self.timebase.frame_count.saturating_sub(1);
-        self.position = self.timebase.frame_start(index.min(last));
+        self.position = self.frame_start(index);
     }
 
     /// Steps `frames` frames (negative: back) from the frame under the playhead and pauses,
@@ -136,8 +182,7 @@ impl PlayerState {
     }
 
     pub fn play(&mut self) {
-        if self.direction == Direction::Forward && self.position >= self.timebase.last_frame_start()
-        {
+        if self.direction == Direction::Forward && self.position >= self.last_frame_start() {
             // Play at the end starts over, as people expect.
             self.position = 0.0;
         }
@@ -195,7 +240,7 @@ impl PlayerState {
             return;
         }
         let step = dt * self.speed;
-        let end = self.timebase.last_frame_start();
+        let end = self.last_frame_start();
         match self.direction {
             Direction::Forward => {
                 self.position += step;
@@ -253,7 +298,7 @@ impl PlayerState {
             }
             if input.consume_key(Modifiers::NONE, Key::End) {
                 self.pause();
-                self.seek(self.timebase.last_frame_start());
+                self.seek(self.last_frame_start());
             }
             if input.consume_key(Modifiers::NONE, Key::OpenBracket) {
                 self.mark_in();
@@ -322,7 +367,7 @@ impl TransportBar {
             }
             if ui.button("End").on_hover_text("Go to end (End)").clicked() {
                 player.pause();
-                player.seek(player.timebase().last_frame_start());
+                player.seek(player.last_frame_start());
             }
             let speed_label = ui.label("Speed");
             let mut speed = player.speed();

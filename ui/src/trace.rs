@@ -208,14 +208,14 @@ impl ReasoningTrace {
         self.timing = Some(timing);
     }
 
-    pub fn ui(&mut self, ui: &mut egui::Ui) {
+    pub fn ui(&self, ui: &mut egui::Ui) {
         self.ui_with_tokens(ui, None);
     }
 
     /// Draws the trace with the tokens of `highlight` (generation steps) marked, and reports
     /// what the pointer did to the tokens.
     pub fn ui_with_tokens(
-        &mut self,
+        &self,
         ui: &mut egui::Ui,
         highlight: Option<RangeInclusive<usize>>,
     ) -> TokenInteraction {

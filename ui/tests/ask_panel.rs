@@ -1,16 +1,20 @@
 //! The ask panel as a person uses it: typing a question and pressing Enter (or Shift+Enter for a
 //! new line), picking the thinking mode, sampling and visual-token budget, seeing the estimate
 //! (and a refusal) before sending, watching the streamed reasoning and answer land in their own
-//! sections, stopping.
+//! sections, stopping. The conversation itself is the app's (its session's tests cover how
+//! events become turns); here a bench keeps the turns as the session would.
 
 use egui::{Key, Modifiers, Vec2, accesskit::Role};
 use egui_kittest::{Harness, kittest::Queryable};
 use keye_ui::{
-    AskAction, AskAvailability, AskPanel, BudgetSettings, EstimateView, NO_MODEL_HINT, PromptCost,
-    ThinkingChoice, TraceDelta, TracePhase, TraceStatus,
+    AskAction, AskAvailability, AskPanel, AskTurn, BudgetSettings, ConversationView, EstimateView,
+    NO_MODEL_HINT, PromptCost, ReasoningTrace, ThinkingChoice, TraceDelta, TracePhase, TraceStatus,
+    ask::is_streaming,
 };
 
-type State = (AskPanel, Vec<AskAction>);
+/// The panel, the actions it returned, and the conversation (each Ask opens a streaming turn,
+/// as the app's session does).
+type State = (AskPanel, Vec<AskAction>, Vec<AskTurn>);
 
 fn ask_harness(ready: bool) -> Harness<'static, State> {
     let mut panel = AskPanel::new();
@@ -20,12 +24,21 @@ fn ask_harness(ready: bool) -> Harness<'static, State> {
     Harness::builder()
         .with_size(Vec2::new(420.0, 700.0))
         .build_ui_state(
-            |ui, (panel, actions): &mut State| {
-                if let Some(action) = panel.ui(ui) {
+            |ui, (panel, actions, turns): &mut State| {
+                if let Some(action) = panel.ui(ui, ConversationView::new(turns)) {
+                    match &action {
+                        AskAction::Ask(request) => turns.push(AskTurn {
+                            question: request.question.clone(),
+                            thinking: request.thinking,
+                            trace: ReasoningTrace::new(),
+                        }),
+                        AskAction::ClearHistory => turns.clear(),
+                        AskAction::Stop => {}
+                    }
                     actions.push(action);
                 }
             },
-            (panel, Vec::new()),
+            (panel, Vec::new(), Vec::new()),
         )
 }
 
@@ -47,7 +60,7 @@ fn without_a_model_the_panel_says_how_to_get_one_and_does_not_ask() {
         harness.state().1.is_empty(),
         "nothing is asked without a model"
     );
-    assert!(harness.state().0.turns().is_empty());
+    assert!(harness.state().2.is_empty());
 }
 
 #[test]
@@ -66,16 +79,23 @@ fn enter_sends_the_question_and_shift_enter_starts_a_new_line() {
 
     harness.key_press(Key::Enter);
     harness.run();
-    let (panel, actions) = harness.state();
+    let (panel, actions, turns) = harness.state();
     let [AskAction::Ask(request)] = actions.as_slice() else {
         panic!("expected one Ask, got {actions:?}");
     };
     assert_eq!(request.question, "How many people\nare there?");
     assert_eq!(request.thinking, ThinkingChoice::Auto);
     assert!(panel.question.is_empty(), "the box empties once sent");
-    assert_eq!(panel.turns().len(), 1);
-    assert!(panel.is_running());
+    assert!(is_streaming(turns));
+    harness.run();
     harness.get_by_label("How many people\nare there?");
+    // While a turn streams, Enter does not send another question.
+    question_box(&harness).click();
+    harness.run();
+    question_box(&harness).type_text("And dogs?");
+    harness.key_press(Key::Enter);
+    harness.run();
+    assert_eq!(harness.state().1.len(), 1, "one Ask while streaming");
 }
 
 #[test]
@@ -141,22 +161,23 @@ fn streamed_tokens_land_in_reasoning_and_answer_sections_in_order() {
         (TracePhase::Answer, " enters."),
     ];
     for (step, (phase, text)) in stream.into_iter().enumerate() {
-        harness
-            .state_mut()
-            .0
+        harness.state_mut().2[0]
+            .trace
             .push_token(step, TraceDelta::new(phase, text));
         harness.run();
     }
     // While streaming, the live section says so.
     harness.get_by_label("Answer …");
-    harness.state_mut().0.finish(TraceStatus::Finished);
+    harness.state_mut().2[0]
+        .trace
+        .set_status(TraceStatus::Finished);
     harness.run();
     harness.get_by_label("Thinking");
     harness.get_by_label("Answer");
     for (_, text) in stream {
         harness.get_by_label(text);
     }
-    let trace = &harness.state().0.turns()[0].trace;
+    let trace = &harness.state().2[0].trace;
     assert_eq!(
         trace.text(TracePhase::Thinking),
         "<think>A man walks in</think>"
@@ -164,35 +185,37 @@ fn streamed_tokens_land_in_reasoning_and_answer_sections_in_order() {
     assert_eq!(trace.text(TracePhase::Answer), "A man enters.");
     let phases: Vec<_> = trace.sections().iter().map(|s| s.phase).collect();
     assert_eq!(phases, [TracePhase::Thinking, TracePhase::Answer]);
-    assert!(!harness.state().0.is_running());
+    assert!(!is_streaming(&harness.state().2));
 }
 
 #[test]
 fn stop_is_offered_while_streaming_and_keeps_what_arrived() {
     let mut harness = asked("Count the cars.");
-    harness
-        .state_mut()
-        .0
+    harness.state_mut().2[0]
+        .trace
         .push_token(0, TraceDelta::new(TracePhase::Thinking, "One red"));
     harness.run();
+    assert!(
+        harness.query_by_label("Clear").is_some(),
+        "Clear is shown (disabled while streaming)"
+    );
     harness.get_by_label("Stop").click();
     harness.run();
     assert_eq!(harness.state().1, [AskAction::Stop]);
-    harness.state_mut().0.finish(TraceStatus::Stopped);
-    // Late text after the stop is not appended to a finished turn.
-    harness
-        .state_mut()
-        .0
-        .push_token(1, TraceDelta::new(TracePhase::Thinking, " car"));
+    harness.state_mut().2[0]
+        .trace
+        .set_status(TraceStatus::Stopped);
     harness.run();
     harness.get_by_label("One red");
     harness.get_by_label("stopped; the text above is what arrived before Stop");
+    // Stopped, the conversation can be cleared.
+    harness.get_by_label("Clear").click();
+    harness.run();
     assert_eq!(
-        harness.state().0.turns()[0]
-            .trace
-            .text(TracePhase::Thinking),
-        "One red"
+        harness.state().1,
+        [AskAction::Stop, AskAction::ClearHistory]
     );
+    harness.get_by_label("No questions yet.");
 }
 
 #[test]
@@ -285,11 +308,11 @@ fn the_estimate_shows_before_sending_and_a_refusal_keeps_the_question() {
     harness.run();
     harness.key_press(Key::Enter);
     harness.run();
-    let (panel, actions) = harness.state();
+    let (panel, actions, turns) = harness.state();
     assert!(actions.is_empty(), "refused: {actions:?}");
     assert_eq!(
         panel.question, "What happens?",
         "the question stays in the box"
     );
-    assert!(panel.turns().is_empty());
+    assert!(turns.is_empty());
 }

@@ -5,14 +5,17 @@
 use egui::{Modifiers, Vec2};
 use egui_kittest::{Harness, kittest::Queryable};
 use keye_ui::{
-    Aggregation, AskAvailability, AskPanel, CapturedLayers, HeadChoice, HeatmapControls,
-    TokenSelection, TraceDelta, TracePhase, TraceStatus, aggregate,
+    Aggregation, AskAvailability, AskPanel, AskTurn, CapturedLayers, ConversationView, HeadChoice,
+    HeatmapControls, ReasoningTrace, ThinkingChoice, TokenSelection, TraceDelta, TracePhase,
+    TraceStatus, aggregate,
 };
 
 /// The panel, the controls, per-step attention rows (as the app keeps them for the last turn)
 /// and the map the app would draw for the current focus.
 struct State {
     panel: AskPanel,
+    /// The conversation, as the app's session keeps it.
+    turns: Vec<AskTurn>,
     controls: HeatmapControls,
     rows: Vec<Vec<f32>>,
     shown: Option<Vec<f32>>,
@@ -23,7 +26,10 @@ fn heatmap_harness() -> Harness<'static, State> {
     let mut panel = AskPanel::new();
     panel.set_availability(AskAvailability::Ready);
     panel.question = "Where is the dog?".into();
-    panel.submit().expect("asks");
+    let Some(keye_ui::AskAction::Ask(request)) = panel.submit(false) else {
+        panic!("asks");
+    };
+    let mut trace = ReasoningTrace::new();
     for (step, (phase, text)) in [
         (TracePhase::Thinking, "Looking"),
         (TracePhase::Answer, "Left"),
@@ -32,11 +38,16 @@ fn heatmap_harness() -> Harness<'static, State> {
     .into_iter()
     .enumerate()
     {
-        panel.push_token(step, TraceDelta::new(phase, text));
+        trace.push_token(step, TraceDelta::new(phase, text));
     }
-    panel.finish(TraceStatus::Finished);
+    trace.set_status(TraceStatus::Finished);
     let state = State {
         panel,
+        turns: vec![AskTurn {
+            question: request.question,
+            thinking: ThinkingChoice::Auto,
+            trace,
+        }],
         controls: HeatmapControls::default(),
         rows: vec![
             vec![1.0, 0.0, 0.0],
@@ -50,7 +61,7 @@ fn heatmap_harness() -> Harness<'static, State> {
         .with_size(Vec2::new(420.0, 600.0))
         .build_ui_state(
             |ui, state: &mut State| {
-                state.panel.ui(ui);
+                state.panel.ui(ui, ConversationView::new(&state.turns));
                 let focus = state.panel.focus();
                 let captured = CapturedLayers {
                     layers: vec![0, 2],

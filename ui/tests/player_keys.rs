@@ -153,3 +153,40 @@ fn playing_advances_with_speed_and_stops_at_the_end() {
     assert!(!player.is_playing());
     assert_eq!(player.frame(), 249);
 }
+
+/// On a variable-frame-rate stream the player follows the frames' own start times: arrows step
+/// from frame start to frame start, the frame under the playhead is the last one started, and End
+/// reaches the last frame even where a constant rate would stop short of it.
+#[test]
+fn arrows_follow_the_frame_starts_of_a_variable_rate_stream() {
+    let starts: std::sync::Arc<[f64]> = [0.0, 0.1, 0.2, 0.6, 0.7, 1.5].into();
+    // 6 frames over 1.6 s: a constant rate would put frame 5 at 1.33 s.
+    let player = PlayerState::with_frame_starts(
+        Timebase {
+            fps: 6.0 / 1.6,
+            frame_count: 6,
+        },
+        starts,
+    );
+    let mut harness = Harness::new_ui_state(
+        |ui, player: &mut PlayerState| TransportBar.ui(ui, player),
+        player,
+    );
+    for (frame, start) in [(1, 0.1), (2, 0.2), (3, 0.6)] {
+        harness.key_press(Key::ArrowRight);
+        harness.run();
+        assert_eq!(harness.state().frame(), frame);
+        assert!((harness.state().position() - start).abs() < 1e-9);
+    }
+    harness.state_mut().seek(1.0);
+    assert_eq!(harness.state().frame(), 4, "0.7 s started, 1.5 s not yet");
+    assert_eq!(harness.state().frame_at(-1.0), 0);
+    harness.key_press(Key::End);
+    harness.run();
+    assert_eq!(harness.state().frame(), 5);
+    assert_eq!(harness.state().position(), 1.5);
+    harness.key_press(Key::ArrowLeft);
+    harness.run();
+    assert_eq!(harness.state().frame(), 4);
+    assert_eq!(harness.state().position(), 0.7);
+}

@@ -21,7 +21,7 @@ use crate::demo::{
     questions::{Kind, Question, all_questions, trace},
     render::{RenderedFrame, YuvRoundTrip, render},
     teach::{self, reply},
-    world::{Colour, Direction, Scene, Shape, Size, WorldSpec},
+    world::{Colour, Direction, Scene, Shape, Size, WorldSpec, cell_region, overlaps},
 };
 
 /// Everything building an example needs from the model being trained.
@@ -80,25 +80,6 @@ pub struct Example {
     pub attention: Option<Vec<f32>>,
     /// Rows already encoded by Mavors (for the dense heads on the encoder's own output).
     pub encoded: Option<candle_core::Tensor>,
-}
-
-/// The region (pixels, fractional) of cell (row, col) of a `rows` x `cols` grid over a frame.
-pub fn cell_region(row: usize, col: usize, rows: usize, cols: usize, w: u32, h: u32) -> [f64; 4] {
-    let (cw, ch) = (f64::from(w) / cols as f64, f64::from(h) / rows as f64);
-    [
-        col as f64 * cw,
-        row as f64 * ch,
-        (col + 1) as f64 * cw,
-        (row + 1) as f64 * ch,
-    ]
-}
-
-/// Whether a cell region overlaps a box `[x0, y0, x1, y1)`.
-pub fn overlaps(region: [f64; 4], b: [u32; 4]) -> bool {
-    region[0] < f64::from(b[2])
-        && f64::from(b[0]) < region[2]
-        && region[1] < f64::from(b[3])
-        && f64::from(b[1]) < region[3]
 }
 
 /// Builds the example of `seed` for `recipe`.

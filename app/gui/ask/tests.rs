@@ -1,85 +1,23 @@
-//! The ask controller over captured attention and over the tiny checkpoint: overlays, tracks,
-//! streaming, stop, the visual-token budget, the estimate and its refusal, and the capture choice.
+//! The ask controller's wiring and drawing: the overlay it uploads for the focused tokens, the
+//! answer selected when a turn ends, stop, and the ask controls with the pointer (the budget
+//! knobs, the estimate and its refusal, the capture choice). The conversation's own state is
+//! tested in `session::conversation`.
 
-use keye_model::generate::TokenAttention;
-use keye_model::video::VideoEncoderKind;
-use keye_ui::{AskTurn, ReasoningTrace};
+use std::time::Instant;
+
+use keye_model::generate::{CaptureSpec, ThinkingMode};
+use keye_ui::ThinkingChoice;
 
 use super::*;
-use crate::inference::MediaFrames;
+use crate::session::conversation::tests::captured_turn;
 
-/// A two-frame video of 1x2 merged tokens each, and two generated tokens whose layer-0
-/// attention looks at frame 0's right token and at frame 1's left token.
+/// A controller whose conversation holds one finished turn with a capture.
 fn controller_with_capture() -> AskController {
-    use keye_model::generate::{
-        LayerAttention, MediaGrid, MediaKind, VisionTokenMap, VisionTokenRef,
+    let mut controller = AskController {
+        data_dir: None,
+        ..AskController::default()
     };
-    let vision = VisionTokenMap {
-        media: vec![MediaGrid {
-            kind: MediaKind::Video,
-            frames: vec![(1, 2), (1, 2)],
-        }],
-        positions: vec![5, 6, 7, 8],
-        refs: (0..4)
-            .map(|i| VisionTokenRef {
-                media: 0,
-                frame: i / 2,
-                row: 0,
-                col: i % 2,
-            })
-            .collect(),
-    };
-    let token = |step: usize, mean: Vec<f32>| {
-        let frame_totals = frame_totals(&vision, &mean);
-        (
-            step,
-            TokenAttention {
-                step,
-                token: 1,
-                layers: vec![LayerAttention {
-                    layer: 0,
-                    mean,
-                    per_head: None,
-                    frame_totals,
-                }],
-            },
-        )
-    };
-    let tokens = BTreeMap::from([
-        token(0, vec![0.1, 0.3, 0.0, 0.0]),
-        token(1, vec![0.0, 0.0, 0.6, 0.2]),
-    ]);
-    let media = vec![MediaFrames {
-        path: PathBuf::from("clip.mp4"),
-        encoder: Some(VideoEncoderKind::Keye15),
-        frames: vec![
-            inference::FrameRef {
-                index: 0,
-                time: 0.0,
-                end: 1.0,
-            },
-            inference::FrameRef {
-                index: 30,
-                time: 1.0,
-                end: 2.0,
-            },
-        ],
-    }];
-    let mut controller = AskController::default();
-    let mut trace = ReasoningTrace::new();
-    trace.push_token(0, TraceDelta::new(TracePhase::Answer, "A"));
-    trace.push_token(1, TraceDelta::new(TracePhase::Answer, " dog"));
-    trace.set_status(TraceStatus::Finished);
-    controller.panel.set_turns(vec![AskTurn {
-        question: "Where?".into(),
-        thinking: ThinkingChoice::Auto,
-        trace,
-    }]);
-    controller.attention = vec![Some(TurnAttention {
-        vision,
-        media,
-        tokens,
-    })];
+    controller.conversation = Conversation::from_turns(vec![captured_turn()], knob_label);
     controller
 }
 
@@ -93,13 +31,6 @@ fn the_overlay_is_the_selected_tokens_map_on_the_frame_under_the_playhead() {
     }));
     let first = controller.overlay(0.5).expect("map of token 0 on frame 0");
     assert_eq!((first.grid.rows, first.grid.cols), (1, 2));
-    let [left, right] = first.grid.values[..] else {
-        panic!("two values: {:?}", first.grid.values);
-    };
-    assert!(
-        (left - 1.0 / 3.0).abs() < 1e-6 && right == 1.0,
-        "{left} {right}"
-    );
     let again = controller.overlay(0.7).expect("same frame");
     assert_eq!(
         again.generation, first.generation,
@@ -112,39 +43,24 @@ fn the_overlay_is_the_selected_tokens_map_on_the_frame_under_the_playhead() {
         [0.0, 0.0],
         "token 0 did not look at frame 1"
     );
-    // Past the end, the nearest frame.
-    assert_eq!(
-        controller.overlay(9.0).map(|o| o.grid.values.clone()),
-        Some(second.grid.values.to_vec())
-    );
+    controller.heatmap.visible = false;
+    assert!(controller.overlay(1.5).is_none(), "hidden");
 }
 
 #[test]
-fn the_tracks_show_the_sampled_frames_and_the_selection_attention_mass() {
+fn the_tracks_refill_when_the_selection_changes() {
     let mut controller = controller_with_capture();
+    let mut tracks = ModelTracks::default();
+    controller.update_tracks(&mut tracks);
+    assert_eq!(tracks.sampled_frames, [0.0, 1.0]);
+    assert!(tracks.attention_mass.is_empty(), "nothing selected");
     controller.panel.select(Some(TokenSelection {
         turn: 0,
         steps: 0..=1,
     }));
-    let mut tracks = ModelTracks::default();
     controller.update_tracks(&mut tracks);
-    assert_eq!(tracks.sampled_frames, [0.0, 1.0]);
-    let tokens: Vec<f32> = tracks.tokens_per_frame.iter().map(|v| v.value).collect();
-    assert_eq!(tokens, [2.0, 2.0]);
-    let mass: Vec<f32> = tracks.attention_mass.iter().map(|v| v.value).collect();
-    // Mean of the two tokens: frame 0 gets (0.4 + 0) / 2, frame 1 (0 + 0.8) / 2.
-    assert!(
-        (mass[0] - 0.2).abs() < 1e-6 && (mass[1] - 0.4).abs() < 1e-6,
-        "{mass:?}"
-    );
+    assert_eq!(tracks.attention_mass.len(), 2);
     assert_eq!(tracks.most_attended(), Some(1.0));
-    controller.heatmap.aggregation = keye_ui::Aggregation::Max;
-    controller.update_tracks(&mut tracks);
-    let mass: Vec<f32> = tracks.attention_mass.iter().map(|v| v.value).collect();
-    assert!(
-        (mass[0] - 0.4).abs() < 1e-6 && (mass[1] - 0.8).abs() < 1e-6,
-        "{mass:?}"
-    );
 }
 
 fn tiny_model_and_video() -> (Arc<LoadedModel>, PathBuf) {
@@ -165,9 +81,14 @@ fn tiny_model_and_video() -> (Arc<LoadedModel>, PathBuf) {
 /// write into the developer's data folder).
 fn ready_controller(model: &Arc<LoadedModel>, video: &Path) -> AskController {
     let mut controller = AskController {
-        video: Some((video.to_path_buf(), None)),
+        data_dir: None,
         ..AskController::default()
     };
+    controller.set_video(Some(video), &mut Toasts::default());
+    let indexed = crate::video::Video::open(video)
+        .expect("the video opens")
+        .indexed();
+    controller.set_indexed(Some(&indexed));
     controller.update_availability(Some(model), None, false, true);
     controller
 }
@@ -186,9 +107,10 @@ fn poll_until_done(controller: &mut AskController, toasts: &mut Toasts) {
     }
 }
 
-/// The real path: the tiny checkpoint, the sample video, the panel's Ask, the event pump.
+/// The real path through the controller: the panel's Ask, the pump, the answer selected and its
+/// map and tracks ready.
 #[test]
-fn asking_the_tiny_model_streams_every_token_into_the_panel() {
+fn asking_the_tiny_model_selects_the_answer_and_shows_its_map() {
     let (model, video) = tiny_model_and_video();
     let mut toasts = Toasts::default();
     let mut controller = ready_controller(&model, &video);
@@ -196,50 +118,17 @@ fn asking_the_tiny_model_streams_every_token_into_the_panel() {
     controller.panel.thinking = ThinkingChoice::NoThink;
     assert!(controller.ask_now("What moves?", Some(&model), &mut toasts));
     assert!(controller.is_running());
+    assert!(
+        !controller.ask_now("And then?", Some(&model), &mut toasts),
+        "one question at a time"
+    );
     poll_until_done(&mut controller, &mut toasts);
     assert!(toasts.items().is_empty(), "{:?}", toasts.items());
-    let turn = &controller.panel.turns()[0];
-    assert_eq!(*turn.trace.status(), TraceStatus::Finished);
-
-    // The same question straight through inference: every character arrived, in order.
-    let mut sampling = model.runtime.sampling.clone();
-    sampling.max_new_tokens = 12;
-    let direct = inference::spawn_ask(
-        Arc::clone(&model),
-        Question {
-            media: vec![video],
-            history: Vec::new(),
-            text: "What moves?".into(),
-            system: None,
-            thinking: ThinkingMode::NoThink,
-            sampling,
-            capture: None,
-            budget: model.default_budget(),
-        },
-    )
-    .join()
-    .expect("direct ask");
-    let streamed: String = turn
-        .trace
-        .sections()
-        .iter()
-        .map(|s| s.text.as_str())
-        .collect();
-    assert_eq!(streamed, direct.summary.text);
-    let timing = turn.trace.timing().expect("timing");
-    assert_eq!(timing.generated_tokens, direct.summary.timing.decode_steps);
-    assert!(timing.prompt_tokens > 0);
-
-    // Every token with text is selectable and its attention was captured.
-    let attention = controller.turn_attention(0).expect("capture");
-    for section in turn.trace.sections() {
-        for piece in &section.pieces {
-            let step = piece.step.expect("streamed text has its step");
-            assert!(attention.tokens.contains_key(&step), "step {step}");
-        }
-    }
-    assert!(
-        controller.panel.selection().is_some(),
+    let turn = &controller.conversation.turns()[0];
+    assert_eq!(*turn.view.trace.status(), TraceStatus::Finished);
+    assert_eq!(
+        controller.panel.selection().map(|s| s.steps.clone()),
+        turn.view.trace.steps_of(TracePhase::Answer),
         "the answer is selected"
     );
     assert!(
@@ -262,10 +151,14 @@ fn stop_ends_the_turn_as_stopped_without_an_error() {
     controller.handle(AskAction::Stop, Some(&model), &mut toasts);
     poll_until_done(&mut controller, &mut toasts);
     assert!(toasts.items().is_empty(), "{:?}", toasts.items());
-    let status = controller.panel.turns()[0].trace.status().clone();
+    let status = controller.conversation.turns()[0]
+        .view
+        .trace
+        .status()
+        .clone();
     assert_eq!(status, TraceStatus::Stopped);
     assert_eq!(*controller.panel.availability(), AskAvailability::Ready);
-    assert!(!controller.panel.is_running(), "asking again is possible");
+    assert!(!controller.is_running(), "asking again is possible");
 }
 
 /// The ask controls as the app draws them each frame, over the tiny model and the sample video.
@@ -368,7 +261,7 @@ fn over_a_tiny_budget_the_refusal_shows_and_the_question_is_not_sent() {
     harness.get_by_label("Ask").click();
     harness.step();
     assert!(
-        harness.state().0.panel.turns().is_empty(),
+        harness.state().0.conversation.turns().is_empty(),
         "nothing was sent"
     );
     assert!(!harness.state().0.is_running());
@@ -446,7 +339,7 @@ fn the_budget_knobs_and_the_capture_layers_reach_the_question() {
     let controller = &harness.state().0;
     let request = controller.panel.request("What moves?".into());
     let question = controller
-        .question_for(request, &model, 0)
+        .question_for(&request, &model)
         .expect("a question");
     let budget = question.budget;
     assert_eq!(budget.max_frames, Some(3));
@@ -459,23 +352,6 @@ fn the_budget_knobs_and_the_capture_layers_reach_the_question() {
             layers: vec![1],
             per_head: true,
         })
-    );
-}
-
-#[test]
-fn no_capture_layers_means_no_capture() {
-    let (model, video) = tiny_model_and_video();
-    let mut controller = ready_controller(&model, &video);
-    controller.capture.layers.clear();
-    let request = controller.panel.request("What moves?".into());
-    let question = controller
-        .question_for(request, &model, 0)
-        .expect("a question");
-    assert_eq!(question.capture, None);
-    assert_eq!(
-        question.budget,
-        model.default_budget(),
-        "untouched knobs are the model's defaults"
     );
 }
 
@@ -495,9 +371,10 @@ fn asking_through_a_server_streams_what_a_local_ask_streams() {
     };
     let video = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sample-16x9.mp4");
     let mut controller = AskController {
-        video: Some((video.clone(), None)),
+        data_dir: None,
         ..AskController::default()
     };
+    controller.set_video(Some(&video), &mut Toasts::default());
     controller.update_availability(None, Some(&connection), false, true);
     assert_eq!(*controller.panel.availability(), AskAvailability::Ready);
     controller.panel.sampling.max_new_tokens = 8;
@@ -509,7 +386,8 @@ fn asking_through_a_server_streams_what_a_local_ask_streams() {
     assert!(controller.ask_now("What moves?", None, &mut toasts));
     poll_until_done(&mut controller, &mut toasts);
     assert!(toasts.items().is_empty(), "{:?}", toasts.items());
-    let turn = &controller.panel.turns()[0];
+    // The server's events went through the same conversation pump as a local ask's.
+    let turn = &controller.conversation.turns()[0].view;
     assert_eq!(*turn.trace.status(), TraceStatus::Finished);
     let streamed: String = turn
         .trace
@@ -535,6 +413,7 @@ fn asking_through_a_server_streams_what_a_local_ask_streams() {
                 max_pixels: Some(50_000),
                 ..model.default_budget()
             },
+            indexed: Vec::new(),
         },
     )
     .join()

@@ -1,82 +1,28 @@
-//! The caption file an annotator edits: opening it (command line, Captions > Open, drop) off the
-//! UI thread with progress, crash recovery through the haic journal, autosave, the dirty marker in
-//! the window title, the save-on-quit prompt, and the wiring of the caption editor panel to the
-//! timeline (segments, edge drags) and to a model draft.
+//! The caption panel's wiring: opening a file (command line, Captions > Open, drop), the window
+//! title's dirty marker, the save-on-quit prompt, the loading bar and recovery notice, and the
+//! caption editor panel tied to the timeline (segments, edge drags) and to model drafts. The
+//! file itself (background load, journal recovery, autosave, dirty state, drafting) is the
+//! session's [`CaptionFile`].
 //!
-//! Every change goes through [`haic::Document`], which journals it (fsynced) before it is
-//! applied, text typed into a field included, within a second of typing it; autosave and Save
-//! write the file atomically, with what the field being typed in holds. So a crash loses no
-//! edit: the next open replays the journal and says what it recovered.
+//! Text typed into a field reaches the document (and its journal) within a second; before a
+//! save, a close or another file, what the field holds is applied first, so nothing typed is
+//! left behind.
 
-mod draft;
 #[cfg(test)]
 mod tests;
 
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use eframe::egui;
-use haic::{Change, Command, Document, Edit, FieldNames, Phase, Recovery, Structure};
-use keye_ui::{
-    CaptionAction, CaptionEdgeDrag, CaptionEditor, CaptionSegment, EditorEnv, SegmentEdge,
-    Timeline, Toasts,
-};
+use haic::Document;
+use keye_ui::{CaptionAction, CaptionEditor, EditorEnv, Timeline, Toasts};
 
-use draft::{DRAFT_MAX_NEW_TOKENS, DraftJob};
-
+use crate::files::CAPTION_EXTENSIONS;
 use crate::inference::LoadedModel;
-
-/// Unsaved edits are written to the file at most this long after the first of them.
-pub const AUTOSAVE_INTERVAL: Duration = Duration::from_secs(30);
-
-/// Extensions opened as caption files (when dropped, or offered by the dialog).
-pub const CAPTION_EXTENSIONS: &[&str] = &["json", "jsonl", "ndjson"];
-
-/// Whether a dropped file is a caption file rather than a video.
-pub fn is_caption_file(path: &Path) -> bool {
-    path.extension()
-        .and_then(|ext| ext.to_str())
-        .is_some_and(|ext| {
-            CAPTION_EXTENSIONS
-                .iter()
-                .any(|known| ext.eq_ignore_ascii_case(known))
-        })
-}
-
-/// How far the loader has come, shared with its thread.
-#[derive(Default)]
-struct LoadProgress {
-    done: AtomicU64,
-    total: AtomicU64,
-    parsing: AtomicBool,
-    cancel: AtomicBool,
-}
-
-type LoadOutcome = Result<(Document, Recovery), haic::Error>;
-
-/// A file being read and parsed on its own thread.
-struct Loading {
-    path: PathBuf,
-    progress: Arc<LoadProgress>,
-    outcome: Receiver<LoadOutcome>,
-}
-
-/// The edits a journal brought back, until the annotator keeps or discards them.
-struct RecoveredEdits {
-    /// Undo steps the replay made (a burst of typing is one).
-    edits: usize,
-}
-
-struct OpenFile {
-    document: Document,
-    /// When the document last went from clean to dirty: autosave counts from there.
-    dirty_since: Option<Instant>,
-    recovered: Option<RecoveredEdits>,
-}
+use crate::session::captions::CaptionFile;
 
 /// What the save-on-quit prompt is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,19 +44,13 @@ pub struct OpenVideo<'a> {
 
 /// The caption side of the app: one caption file and its editor panel.
 pub struct CaptionSession {
-    loading: Option<Loading>,
-    open: Option<OpenFile>,
+    file: CaptionFile,
     editor: CaptionEditor,
     dialog: Option<Receiver<Option<PathBuf>>>,
     quit: Quit,
     /// (selected record, document version) the timeline segments were made for.
     segments_for: Option<(Option<usize>, u64)>,
     title: Option<String>,
-    /// The loaded model that drafts captions, when there is one.
-    model: Option<Arc<LoadedModel>>,
-    draft_job: Option<DraftJob>,
-    /// Bound on a draft's length ([`DRAFT_MAX_NEW_TOKENS`]; tests keep it short).
-    draft_max_new_tokens: usize,
 }
 
 impl Default for CaptionSession {
@@ -122,308 +62,125 @@ impl Default for CaptionSession {
 impl CaptionSession {
     pub fn new() -> Self {
         Self {
-            loading: None,
-            open: None,
+            file: CaptionFile::new(),
             editor: CaptionEditor::new(),
             dialog: None,
             quit: Quit::Idle,
             segments_for: None,
             title: None,
-            model: None,
-            draft_job: None,
-            draft_max_new_tokens: DRAFT_MAX_NEW_TOKENS,
         }
     }
 
     /// Whether a file is open or loading (the panel is shown then).
     pub fn is_active(&self) -> bool {
-        self.open.is_some() || self.loading.is_some()
+        self.file.is_active()
     }
 
     pub fn document(&self) -> Option<&Document> {
-        self.open.as_ref().map(|open| &open.document)
+        self.file.document()
     }
 
     pub fn is_dirty(&self) -> bool {
-        self.document().is_some_and(Document::is_dirty)
+        self.file.is_dirty()
     }
 
-    /// Starts loading `path` on a worker thread (with progress; large files take a while). An
-    /// open file with unsaved edits is saved first; if that fails it stays open and nothing
-    /// else happens.
+    /// The model "Draft with model" asks (`None` when none is loaded).
+    pub fn set_model(&mut self, model: Option<Arc<LoadedModel>>) {
+        self.file.set_model(model);
+    }
+
+    /// Starts loading `path` on a worker thread. An open file with unsaved edits is saved
+    /// first; if that fails it stays open and nothing else happens.
     pub fn open(&mut self, path: &Path, toasts: &mut Toasts, repaint: impl Fn() + Send + 'static) {
         self.take_typing(toasts);
         if self.is_dirty() && !self.save(toasts) {
             return;
         }
-        if let Some(loading) = self.loading.take() {
-            loading.progress.cancel.store(true, Ordering::Relaxed);
-        }
-        let progress = Arc::new(LoadProgress::default());
-        let (sender, outcome) = crossbeam_channel::bounded(1);
-        let shared = Arc::clone(&progress);
-        let load_path = path.to_path_buf();
-        let spawned = std::thread::Builder::new()
-            .name("caption-load".into())
-            .spawn(move || {
-                let mut report = |phase: Phase, done: u64, total: u64| {
-                    shared
-                        .parsing
-                        .store(phase == Phase::Parsing, Ordering::Relaxed);
-                    shared.done.store(done, Ordering::Relaxed);
-                    shared.total.store(total, Ordering::Relaxed);
-                    repaint();
-                    if shared.cancel.load(Ordering::Relaxed) {
-                        ControlFlow::Break(())
-                    } else {
-                        ControlFlow::Continue(())
-                    }
-                };
-                let result =
-                    Document::open_with_progress(&load_path, &FieldNames::default(), &mut report);
-                let _ = sender.send(result);
-                repaint();
-            });
-        match spawned {
-            Ok(_) => {
-                self.loading = Some(Loading {
-                    path: path.to_path_buf(),
-                    progress,
-                    outcome,
-                })
-            }
-            Err(error) => toasts.error(format!(
-                "{}: cannot start loading the caption file: {error}",
-                path.display()
-            )),
-        }
+        self.file.open(path, toasts, repaint);
     }
 
-    /// Takes a finished load: the document replaces the open one; load problems and a recovered
-    /// journal are told.
+    /// Takes a finished load into the editor.
     fn poll_loading(&mut self, toasts: &mut Toasts) {
-        let Some(loading) = &self.loading else {
-            return;
-        };
-        let Ok(outcome) = loading.outcome.try_recv() else {
-            return;
-        };
-        let path = loading.path.clone();
-        self.loading = None;
-        match outcome {
-            Ok((document, recovery)) => {
-                let problems = document.file().problems();
-                // Each problem names the file and its place: the first is told as it is.
-                match problems {
-                    [] => {}
-                    [only] => toasts.error(format!("{only} (kept as it is in the file)")),
-                    [first, more @ ..] => toasts.error(format!(
-                        "{first} (kept as it is in the file; {} more problem(s): captions validate lists them)",
-                        more.len()
-                    )),
-                }
-                if let Some(stale) = &recovery.stale_journal {
-                    toasts.info(format!(
-                        "{}: an edit journal written for another version of the file was moved to {} and not applied",
-                        path.display(),
-                        stale.display()
-                    ));
-                }
-                // A journal whose edits cancel out leaves nothing to keep or discard.
-                let recovered =
-                    (recovery.replayed > 0 && document.is_dirty()).then(|| RecoveredEdits {
-                        edits: document.undo_steps(),
-                    });
-                let dirty = document.is_dirty();
-                self.open = Some(OpenFile {
-                    document,
-                    dirty_since: dirty.then(Instant::now),
-                    recovered,
-                });
-                self.editor.document_replaced();
-                self.segments_for = None;
-                self.quit = Quit::Idle;
-            }
-            Err(haic::Error::Cancelled { .. }) => {}
-            Err(error) => toasts.error(format!("Cannot open the caption file: {error}")),
+        if self.file.poll_loading(toasts) {
+            self.document_replaced();
         }
     }
 
-    /// The message shown while recovered edits wait for Keep / Discard.
-    pub fn recovery_message(&self) -> Option<String> {
-        let open = self.open.as_ref()?;
-        let recovered = open.recovered.as_ref()?;
-        let path = open.document.file().path();
-        Some(format!(
-            "Recovered {} unsaved edit{} to {} from its journal (the last session ended without saving).",
-            recovered.edits,
-            if recovered.edits == 1 { "" } else { "s" },
-            path.file_name().unwrap_or_default().to_string_lossy()
-        ))
-    }
-
-    /// Throws the recovered edits away: the journal is kept beside the file as
-    /// `<file>.journal.discarded` (nothing is deleted) and the file is opened as saved.
-    fn discard_recovered(&mut self, toasts: &mut Toasts, repaint: impl Fn() + Send + 'static) {
-        let Some(open) = self.open.take() else {
-            return;
-        };
-        let path = open.document.file().path().to_path_buf();
-        drop(open);
-        // What is being typed belongs to the discarded session.
+    fn document_replaced(&mut self) {
         self.editor.document_replaced();
-        if let Err(error) = set_journal_aside(&path) {
-            toasts.error(error);
-        }
-        self.open(&path, toasts, repaint);
+        self.segments_for = None;
+        self.quit = Quit::Idle;
     }
 
     /// Applies what the field being typed in holds and the document has not got yet: before a
     /// save, a close or another file, so nothing typed is left behind.
     fn take_typing(&mut self, toasts: &mut Toasts) {
-        if self.open.is_some()
+        if self.file.document().is_some()
             && let Some(action) = self.editor.finish_typing()
         {
             self.apply(action, toasts);
         }
     }
 
-    /// Saves the open file (atomically, keeping `.bak`) with what the field being typed in
-    /// holds; with nothing changed nothing is written. Errors become toasts naming the file.
+    /// Saves the open file with what the field being typed in holds. Errors become toasts
+    /// naming the file.
     pub fn save(&mut self, toasts: &mut Toasts) -> bool {
         self.take_typing(toasts);
-        let Some(open) = &mut self.open else {
-            return true;
-        };
-        match open.document.save() {
-            Ok(_) => {
-                open.dirty_since = None;
-                open.recovered = None;
-                true
-            }
-            Err(error) => {
-                toasts.error(format!("Caption file not saved: {error}"));
-                false
-            }
-        }
+        self.file.save(toasts)
     }
 
-    /// Saves when edits have waited [`AUTOSAVE_INTERVAL`]; `now` is passed in so tests need not
+    /// Saves when edits have waited the autosave interval; `now` is passed in so tests need not
     /// sleep.
     pub fn autosave(&mut self, now: Instant, toasts: &mut Toasts) {
-        let due = self.open.as_ref().is_some_and(|open| {
-            // Recovered edits wait for Keep / Discard: saving them would take the choice away.
-            open.recovered.is_none()
-                && open.document.is_dirty()
-                && open
-                    .dirty_since
-                    .is_some_and(|since| now.duration_since(since) >= AUTOSAVE_INTERVAL)
-        });
-        if due
-            && !self.save(toasts)
-            && let Some(open) = &mut self.open
-        {
-            // Try again after another interval rather than on every frame.
-            open.dirty_since = Some(now);
+        if self.file.autosave_due(now) && !self.save(toasts) {
+            self.file.postpone_autosave(now);
         }
     }
 
     /// Applies what the editor panel asked for.
     pub fn apply(&mut self, action: CaptionAction, toasts: &mut Toasts) {
-        if matches!(action, CaptionAction::Save) {
-            self.save(toasts);
-            return;
-        }
-        if let CaptionAction::Draft { record } = action {
-            // Drafts start from `ui`, which knows the open video.
-            toasts.error(format!(
-                "Draft for caption record #{record}: open the record's video first"
-            ));
-            return;
-        }
-        let Some(open) = &mut self.open else {
-            return;
-        };
-        let document = &mut open.document;
-        let undoing = matches!(action, CaptionAction::Undo | CaptionAction::Redo);
-        let result = match action {
-            CaptionAction::Edit(command) => document.apply(command),
-            CaptionAction::Typing {
-                command,
-                burst_ends,
-            } => document.apply_typing(command, burst_ends),
-            CaptionAction::Undo => document.undo().map(|_| ()),
-            CaptionAction::Redo => document.redo().map(|_| ()),
-            CaptionAction::Save | CaptionAction::Draft { .. } => Ok(()),
-        };
-        if let Err(error) = result {
-            // Errors about the file name it already; an edit that does not fit does not.
-            let message = match &error {
-                haic::Error::Command { .. } => {
-                    format!(
-                        "{}: edit not applied: {error}",
-                        document.file().path().display()
-                    )
+        match action {
+            CaptionAction::Save => {
+                self.save(toasts);
+            }
+            CaptionAction::Draft { record } => {
+                // Drafts start from `ui`, which knows the open video.
+                toasts.error(format!(
+                    "Draft for caption record #{record}: open the record's video first"
+                ));
+            }
+            action => {
+                let applied = self.file.apply(action, toasts);
+                if applied.undoing
+                    && let Some(&record) = applied.records.last()
+                {
+                    // Show what the undo or redo changed, which may be another record.
+                    self.editor.select(record);
                 }
-                _ => format!("Edit not applied: {error}"),
-            };
-            toasts.error(message);
-        }
-        let records: Vec<usize> = document
-            .drain_changes()
-            .into_iter()
-            .filter_map(|change| match change {
-                Change::Record { record } => Some(record),
-                Change::Saved => None,
-            })
-            .collect();
-        if undoing && let Some(&record) = records.last() {
-            // Show what the undo or redo changed, which may be another record than the one shown.
-            self.editor.select(record);
-        }
-        self.editor.records_changed(records);
-        match (document.is_dirty(), open.dirty_since) {
-            (true, None) => open.dirty_since = Some(Instant::now()),
-            (false, _) => open.dirty_since = None,
-            _ => {}
+                self.editor.records_changed(applied.records);
+            }
         }
     }
 
     /// Window title with the open caption file and a `*` while it has unsaved edits.
     pub fn title(&self) -> String {
-        match self.document() {
-            Some(document) => format!(
-                "keye-studio - {}{}",
-                document
-                    .file()
-                    .path()
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy(),
-                if document.is_dirty() || self.editor.has_unsent_typing() {
-                    " *"
-                } else {
-                    ""
-                }
-            ),
-            None => "keye-studio".to_owned(),
-        }
+        self.file.title(self.editor.has_unsent_typing())
     }
 
-    /// Once per frame: finished loads and dialogs, autosave, the title, and the quit prompt.
+    /// Once per frame: finished loads, dialogs and drafts, autosave, the title, and the quit
+    /// prompt.
     pub fn tick(&mut self, ctx: &egui::Context, toasts: &mut Toasts) {
         self.poll_loading(toasts);
         self.poll_dialog(ctx, toasts);
-        self.poll_draft(toasts);
-        if self.draft_job.is_some() {
+        if let Some(draft) = self.file.poll_draft(toasts) {
+            self.editor.show_draft(draft.record, draft.structure);
+        }
+        if self.file.is_drafting() {
             ctx.request_repaint_after(Duration::from_millis(100));
         }
         self.autosave(Instant::now(), toasts);
-        if let Some(open) = &self.open
-            && let Some(since) = open.dirty_since
-        {
+        if let Some(left) = self.file.autosave_in() {
             // Wake up for the autosave even when nothing else repaints.
-            let left = AUTOSAVE_INTERVAL.saturating_sub(since.elapsed());
             ctx.request_repaint_after(left + Duration::from_millis(50));
         }
         let title = self.title();
@@ -490,13 +247,7 @@ impl CaptionSession {
                 }
             }
             Some("discard") => {
-                if let Some(open) = self.open.take() {
-                    let path = open.document.file().path().to_path_buf();
-                    drop(open);
-                    if let Err(error) = set_journal_aside(&path) {
-                        toasts.error(error);
-                    }
-                }
+                self.file.close_discarding(toasts);
                 self.quit = Quit::Allowed;
                 ctx.send_viewport_cmd(egui::ViewportCommand::Close);
             }
@@ -549,7 +300,10 @@ impl CaptionSession {
             self.start_dialog(ui.ctx(), toasts);
         }
         if ui
-            .add_enabled(self.open.is_some(), egui::Button::new("Save captions"))
+            .add_enabled(
+                self.document().is_some(),
+                egui::Button::new("Save captions"),
+            )
             .clicked()
         {
             self.save(toasts);
@@ -562,20 +316,22 @@ impl CaptionSession {
         let drags = timeline.take_caption_drags();
         if !drags.is_empty() {
             for drag in drags {
-                if let Some(command) = self.drag_command(drag) {
+                if let Some(record) = self.editor.selected()
+                    && let Some(command) = self.file.drag_command(record, drag)
+                {
                     self.apply(CaptionAction::Edit(command), toasts);
                 }
             }
             // The segment moved on screen during the drag; show the document's value again.
             self.segments_for = None;
         }
-        let Some(open) = &self.open else {
+        let Some(document) = self.file.document() else {
             if !timeline.tracks.caption_events.is_empty() {
                 timeline.tracks.caption_events.clear();
             }
             return;
         };
-        let key = (self.editor.selected(), open.document.version());
+        let key = (self.editor.selected(), document.version());
         if self.segments_for == Some(key) {
             return;
         }
@@ -583,56 +339,36 @@ impl CaptionSession {
         timeline.tracks.caption_events = self
             .editor
             .selected()
-            .and_then(|record| open.document.file().caption(record).ok())
-            .and_then(|caption| caption.structure())
-            .map(timed_segments)
+            .map(|record| self.file.segments(record))
             .unwrap_or_default();
-    }
-
-    fn drag_command(&self, drag: CaptionEdgeDrag) -> Option<Command> {
-        let record = self.editor.selected()?;
-        let caption = self.document()?.file().caption(record).ok()?;
-        let event = caption.structure()?.events.get(drag.event)?;
-        let time = (drag.time * 1000.0).round() / 1000.0;
-        let (start, end) = match drag.edge {
-            SegmentEdge::Start => (Some(time), event.end),
-            SegmentEdge::End => (event.start, Some(time)),
-        };
-        Some(Command {
-            record,
-            edit: Edit::SetTimes {
-                index: drag.event,
-                start,
-                end,
-            },
-        })
     }
 
     /// The caption panel: the loading progress, the recovery notice, and the editor.
     pub fn ui(&mut self, ui: &mut egui::Ui, video: Option<OpenVideo<'_>>, toasts: &mut Toasts) {
         ui.heading("Captions");
-        if let Some(loading) = &self.loading {
-            let done = loading.progress.done.load(Ordering::Relaxed);
-            let total = loading.progress.total.load(Ordering::Relaxed).max(1);
-            let stage = if loading.progress.parsing.load(Ordering::Relaxed) {
+        if let Some(loading) = self.file.loading() {
+            let (done, total) = (loading.done, loading.total);
+            let stage = if loading.parsing {
                 "parsing"
             } else {
                 "reading"
             };
             ui.label(format!("Opening {}", loading.path.display()));
+            let mut cancel = false;
             ui.horizontal(|ui| {
                 ui.add(
                     egui::ProgressBar::new(done as f32 / total as f32)
                         .text(format!("{stage} {} of {} MB", done >> 20, total >> 20))
                         .desired_width(220.0),
                 );
-                if ui.button("Cancel").clicked() {
-                    loading.progress.cancel.store(true, Ordering::Relaxed);
-                }
+                cancel = ui.button("Cancel").clicked();
             });
+            if cancel {
+                self.file.cancel_loading();
+            }
             ui.separator();
         }
-        if let Some(message) = self.recovery_message() {
+        if let Some(message) = self.file.recovery_message() {
             let mut keep = false;
             let mut discard = false;
             egui::Frame::group(ui.style()).show(ui, |ui| {
@@ -648,17 +384,18 @@ impl CaptionSession {
                         .clicked();
                 });
             });
-            if keep && let Some(open) = &mut self.open {
-                open.recovered = None;
-                open.dirty_since = Some(Instant::now());
+            if keep {
+                self.file.keep_recovered();
             }
             if discard {
-                self.discard_recovered(toasts, repaint_with(ui.ctx()));
+                // What is being typed belongs to the discarded session.
+                self.editor.document_replaced();
+                self.file.discard_recovered(toasts, repaint_with(ui.ctx()));
                 return;
             }
         }
-        let Some(open) = &self.open else {
-            if self.loading.is_none() {
+        let Some(document) = self.file.document() else {
+            if !self.file.is_loading() {
                 ui.weak("No caption file open.");
                 if ui.button("Open caption file…").clicked() {
                     self.start_dialog(ui.ctx(), toasts);
@@ -666,12 +403,9 @@ impl CaptionSession {
             }
             return;
         };
-        ui.weak(open.document.file().path().display().to_string());
-        if self.draft_job.is_some()
-            && ui.button("Stop drafting").clicked()
-            && let Some(job) = self.draft_job.take()
-        {
-            job.handle.cancel();
+        ui.weak(document.file().path().display().to_string());
+        if self.file.is_drafting() && ui.button("Stop drafting").clicked() {
+            self.file.stop_draft();
         }
         let video_name = video
             .as_ref()
@@ -680,13 +414,18 @@ impl CaptionSession {
             playhead: video.as_ref().map(|video| video.playhead),
             video_name,
             video_duration: video.as_ref().map(|video| video.duration),
-            draft: self.draft_availability(video.as_ref()),
+            draft: self
+                .file
+                .draft_availability(video.as_ref().map(|video| video.path)),
         };
-        let actions = self.editor.ui(ui, &open.document, &env);
+        let Some(document) = self.file.document() else {
+            return;
+        };
+        let actions = self.editor.ui(ui, document, &env);
         for action in actions {
             match (action, &video) {
                 (CaptionAction::Draft { record }, Some(video)) => {
-                    self.start_draft(record, video.path, toasts)
+                    self.file.start_draft(record, video.path, toasts)
                 }
                 (action, _) => self.apply(action, toasts),
             }
@@ -694,42 +433,7 @@ impl CaptionSession {
     }
 }
 
-/// The timed events of a record as timeline segments (an event with only a start is an instant).
-fn timed_segments(structure: &Structure) -> Vec<CaptionSegment> {
-    structure
-        .events
-        .iter()
-        .enumerate()
-        .filter_map(|(index, event)| {
-            let start = event.start.or(event.end)?;
-            let end = event.end.unwrap_or(start).max(start);
-            Some(CaptionSegment {
-                start,
-                end,
-                label: event.action.clone(),
-                event: index,
-            })
-        })
-        .collect()
-}
-
 fn repaint_with(ctx: &egui::Context) -> impl Fn() + Send + 'static {
     let ctx = ctx.clone();
     move || ctx.request_repaint()
-}
-
-/// Moves `<file>.journal` to `<file>.journal.discarded`, so discarded edits are neither replayed
-/// nor lost.
-fn set_journal_aside(path: &Path) -> Result<(), String> {
-    let journal = haic::document::journal_path(path);
-    let mut aside = journal.as_os_str().to_owned();
-    aside.push(".discarded");
-    match std::fs::rename(&journal, &aside) {
-        Ok(()) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(format!(
-            "{}: cannot set the edit journal aside: {error}",
-            journal.display()
-        )),
-    }
 }

@@ -1,12 +1,14 @@
-//! The caption session as the app drives it: opening, autosave, recovery, the quit prompt,
-//! typing that reaches the journal, and drafts from the tiny model.
+//! The caption panel as the app drives it: the timeline's drags, the quit prompt, and typing that
+//! reaches the journal, saves and autosaves. The caption file's own state (loading, autosave,
+//! recovery, drafts) is tested in `session::captions`.
 
 use egui_kittest::kittest::Queryable;
 
-use keye_ui::DraftAvailability;
+use haic::{Command, Edit};
+use keye_ui::{CaptionEdgeDrag, SegmentEdge};
 
-use super::draft::{draft_prompt, parse_draft_answer};
 use super::*;
+use crate::session::captions::AUTOSAVE_INTERVAL;
 
 const FILE: &str = "{\"video\": \"a.mp4\", \"caption\": \"There is one person in the video. The person is the boy in a red cap.\\n\\nThe boy in a red cap jumps.\"}\n";
 
@@ -15,11 +17,11 @@ fn open_blocking(path: &Path) -> CaptionSession {
     let mut toasts = Toasts::default();
     session.open(path, &mut toasts, || {});
     let deadline = Instant::now() + Duration::from_secs(20);
-    while session.loading.is_some() && Instant::now() < deadline {
+    while session.file.is_loading() && Instant::now() < deadline {
         session.poll_loading(&mut toasts);
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert!(session.open.is_some(), "{path:?} did not open");
+    assert!(session.document().is_some(), "{path:?} did not open");
     session
 }
 
@@ -39,87 +41,6 @@ fn action_of(session: &CaptionSession) -> String {
 }
 
 #[test]
-fn autosave_writes_edits_and_an_unsaved_session_is_recovered_on_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("captions.jsonl");
-    std::fs::write(&path, FILE).unwrap();
-    let mut toasts = Toasts::default();
-
-    let mut session = open_blocking(&path);
-    assert_eq!(session.title(), "keye-studio - captions.jsonl");
-    session.apply(set_action("waves"), &mut toasts);
-    assert_eq!(session.title(), "keye-studio - captions.jsonl *");
-    session.autosave(Instant::now(), &mut toasts);
-    assert!(session.is_dirty(), "not due yet");
-    session.autosave(Instant::now() + AUTOSAVE_INTERVAL, &mut toasts);
-    assert!(!session.is_dirty(), "autosaved");
-    let saved = std::fs::read_to_string(&path).unwrap();
-    assert!(saved.contains("The boy in a red cap waves."), "{saved}");
-    assert!(!haic::document::journal_path(&path).exists());
-
-    // An edit, then the app goes away without saving (a crash, a kill).
-    session.apply(set_action("claps"), &mut toasts);
-    drop(session);
-    let on_disk = std::fs::read_to_string(&path).unwrap();
-    assert!(!on_disk.contains("claps"), "not saved: {on_disk}");
-
-    let session = open_blocking(&path);
-    assert_eq!(action_of(&session), "claps", "the journal brought it back");
-    assert!(session.is_dirty());
-    let message = session.recovery_message().expect("recovery is told");
-    assert!(
-        message.contains("Recovered 1 unsaved edit to captions.jsonl"),
-        "{message}"
-    );
-    let mut session = session;
-    session.autosave(Instant::now() + 2 * AUTOSAVE_INTERVAL, &mut toasts);
-    assert!(
-        session.is_dirty(),
-        "recovered edits wait for Keep or Discard before autosave writes them"
-    );
-    assert!(toasts.items().is_empty(), "no errors");
-
-    // Discard reopens the file as saved and keeps the journal aside, unreplayed.
-    session.discard_recovered(&mut toasts, || {});
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while session.loading.is_some() && Instant::now() < deadline {
-        session.poll_loading(&mut toasts);
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert_eq!(action_of(&session), "waves");
-    assert!(!session.is_dirty());
-    assert!(session.recovery_message().is_none());
-    assert!(
-        dir.path()
-            .join("captions.jsonl.journal.discarded")
-            .is_file()
-    );
-    assert!(!haic::document::journal_path(&path).exists());
-}
-
-#[test]
-fn a_missing_file_is_an_error_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("nope.json");
-    let mut session = CaptionSession::new();
-    let mut toasts = Toasts::default();
-    session.open(&path, &mut toasts, || {});
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while session.loading.is_some() && Instant::now() < deadline {
-        session.poll_loading(&mut toasts);
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert!(session.document().is_none());
-    let shown: Vec<_> = toasts
-        .items()
-        .iter()
-        .map(|toast| toast.text.clone())
-        .collect();
-    let shown = shown.join("\n");
-    assert!(shown.contains("nope.json"), "{shown}");
-}
-
-#[test]
 fn timeline_drags_become_timing_edits_of_the_selected_record() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("captions.json");
@@ -135,104 +56,23 @@ fn timeline_drags_become_timing_edits_of_the_selected_record() {
     session.sync_timeline(&mut timeline, &mut toasts);
     assert_eq!(timeline.tracks.caption_events.len(), 1);
     assert_eq!(timeline.tracks.caption_events[0].end, 2.0);
+    // A drag's edit applied (as sync_timeline applies `drag_command`'s) shows on the next sync.
+    let record = session.editor.selected().unwrap();
     let command = session
-        .drag_command(CaptionEdgeDrag {
-            event: 0,
-            edge: SegmentEdge::End,
-            time: 3.25,
-        })
+        .file
+        .drag_command(
+            record,
+            CaptionEdgeDrag {
+                event: 0,
+                edge: SegmentEdge::End,
+                time: 3.25,
+            },
+        )
         .unwrap();
-    assert_eq!(
-        command.edit,
-        Edit::SetTimes {
-            index: 0,
-            start: Some(1.0),
-            end: Some(3.25)
-        }
-    );
-}
-
-#[test]
-fn model_answers_parse_past_reasoning_fences_and_preamble() {
-    let answer = "<think>two people, a wave</think>Sure! Here is the caption:\n```text\nThere are two people in the video. The first person is the man in a red shirt. The second person is the woman in a blue dress.\n\nThe man in a red shirt waves to the woman in a blue dress.\n```";
-    let structure = parse_draft_answer(answer).expect("parses");
-    assert_eq!(structure.people.len(), 2);
-    assert_eq!(structure.events.len(), 1);
-    assert_eq!(structure.events[0].with, ["P2"]);
-    assert!(parse_draft_answer("I cannot see any video.").is_err());
-    assert!(parse_draft_answer(&draft_prompt()[draft_prompt().find("There").unwrap()..]).is_ok());
-}
-
-#[test]
-fn a_draft_from_the_tiny_model_goes_through_the_parser() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let model = LoadedModel::load(
-        &root.join("tests/fixtures/models/keye-preview-tiny"),
-        Default::default(),
-        None,
-        None,
-    )
-    .expect("the tiny checkpoint loads");
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("captions.jsonl");
-    std::fs::write(
-        &path,
-        "{\"video\": \"sample-16x9.mp4\", \"caption\": \"\"}\n",
-    )
-    .unwrap();
-    let mut session = open_blocking(&path);
-    // A small still keeps the test quick; the job is the same for a video.
-    let video = dir.path().join("still.png");
-    image::RgbImage::from_fn(56, 56, |x, y| {
-        image::Rgb([(x * 4) as u8, (y * 4) as u8, 90])
-    })
-    .save(&video)
-    .unwrap();
-    let open_video = OpenVideo {
-        path: &video,
-        playhead: 0.0,
-        duration: 1.0,
-    };
-    assert!(matches!(
-        session.draft_availability(Some(&open_video)),
-        DraftAvailability::Unavailable(_)
-    ));
-    session.set_model(Some(Arc::new(model)));
-    assert!(matches!(
-        session.draft_availability(None),
-        DraftAvailability::Unavailable(_)
-    ));
-    assert_eq!(
-        session.draft_availability(Some(&open_video)),
-        DraftAvailability::Ready
-    );
-    let mut toasts = Toasts::default();
-    session.draft_max_new_tokens = 24;
-    session.start_draft(0, &video, &mut toasts);
-    assert_eq!(
-        session.draft_availability(Some(&open_video)),
-        DraftAvailability::Running
-    );
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while session.draft_job.is_some() && Instant::now() < deadline {
-        session.poll_draft(&mut toasts);
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(session.draft_job.is_none(), "the draft finished");
-    // Random weights write the same gibberish every time (greedy decoding): the answer reaches
-    // haic's parser, which refuses it, and no draft is shown.
-    assert!(session.editor.draft().is_none(), "no draft from gibberish");
-    let shown: Vec<_> = toasts
-        .items()
-        .iter()
-        .map(|toast| toast.text.clone())
-        .collect();
-    assert_eq!(
-        shown,
-        [
-            "Draft for caption record #0: the model's answer is not a HAIC caption (it does not start with \"There is/are ... people\")"
-        ]
-    );
+    session.apply(CaptionAction::Edit(command), &mut toasts);
+    session.sync_timeline(&mut timeline, &mut toasts);
+    assert_eq!(timeline.tracks.caption_events[0].end, 3.25);
+    assert!(session.is_dirty());
 }
 
 /// Runs one frame of `session.tick` with the window asked to close; returns whether the app
@@ -435,13 +275,6 @@ fn quit_prompt_cancel_keeps_the_window_and_the_edits() {
     harness.get_by_label("Unsaved caption edits");
 }
 
-#[test]
-fn caption_files_are_told_apart_from_videos() {
-    assert!(is_caption_file(Path::new("a/b.JSONL")));
-    assert!(is_caption_file(Path::new("b.json")));
-    assert!(!is_caption_file(Path::new("b.mp4")));
-}
-
 /// The caption panel as the app draws it (tick, then the panel), over a file in a temporary
 /// folder. Frames are 50 ms of egui time apart.
 struct PanelBench {
@@ -635,30 +468,4 @@ fn errors_of(toasts: &Toasts) -> Vec<String> {
         .iter()
         .map(|toast| toast.text.clone())
         .collect()
-}
-
-#[test]
-fn a_record_that_cannot_be_read_is_told_once_with_its_place() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("captions.jsonl");
-    std::fs::write(
-        &path,
-        format!("{FILE}{{\"video\": \"b.mp4\", \"caption\": \"bad \\udc00 surrogate\"}}\n"),
-    )
-    .unwrap();
-    let mut session = CaptionSession::new();
-    let mut toasts = Toasts::default();
-    session.open(&path, &mut toasts, || {});
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while session.loading.is_some() && Instant::now() < deadline {
-        session.poll_loading(&mut toasts);
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert_eq!(
-        errors_of(&toasts),
-        [format!(
-            "{}:2:36: record 1: JSON syntax error: invalid escape \\udc00: a low surrogate without a high surrogate escape (\\ud800 to \\udbff) before it (kept as it is in the file)",
-            path.display()
-        )]
-    );
 }

@@ -1,8 +1,8 @@
 //! Streaming generation on the Keye-VL runtime: prefill, then one token at a time through the KV
 //! cache, with sampling, UTF-8-safe text deltas, the incremental phase parser, timing, attention
 //! capture and cancellation at any token. [`generate`] runs on the calling thread and reports
-//! through a callback; [`spawn_generation`] runs it on a worker thread and sends the same events
-//! over a crossbeam channel (the GUI's path: never block the UI thread).
+//! through a callback (the app runs it on its ask worker); [`greedy`] runs the same decode loop
+//! keeping what the golden checks compare.
 
 pub mod attention;
 pub mod phase;
@@ -11,11 +11,7 @@ pub mod sampling;
 pub mod stream;
 
 use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    thread::JoinHandle,
+    sync::atomic::{AtomicBool, Ordering},
     time::Instant,
 };
 
@@ -33,7 +29,9 @@ pub use stream::TextDeltas;
 
 use crate::{
     error::{Error, Result},
-    keye::{AttentionRecorder, DecodeState, KeyeModel, KvCache, Prefill},
+    keye::{
+        AttentionRecorder, DecodeState, ForwardOutput, KeyeInputs, KeyeModel, KvCache, Prefill,
+    },
     tokenizer::KeyeTokenizer,
 };
 
@@ -133,16 +131,100 @@ pub fn generate(
     cancel: &AtomicBool,
     emit: &mut dyn FnMut(GenerationEvent),
 ) -> Result<GenerationOutput> {
-    let params = &request.sampling;
-    params.validate().map_err(Error::Input)?;
-    let inputs = &request.prompt.inputs;
-    let mut capturer = request
+    request.sampling.validate().map_err(Error::Input)?;
+    let capture = request
         .capture
         .clone()
-        .map(|spec| {
+        .map(|spec| (spec, &request.prompt.vision));
+    let run = decode(
+        model,
+        tokenizer,
+        &request.prompt.inputs,
+        &request.sampling,
+        capture,
+        Keep::Lean,
+        cancel,
+        emit,
+    )?;
+    Ok(run.output)
+}
+
+/// Result of [`greedy`].
+#[derive(Debug, Clone)]
+pub struct Greedy {
+    /// Every position and intermediate of the prompt's forward pass.
+    pub prefill: ForwardOutput,
+    pub tokens: Vec<u32>,
+    /// Raw logits (vocab) at each step; step 0 is the prefill's last position.
+    pub step_logits: Vec<Vec<f32>>,
+}
+
+/// Greedy decoding of exactly `max_new_tokens` tokens (no stop ids) through the decode loop
+/// [`generate`] runs, keeping what the golden checks compare: the prompt's full forward output
+/// and the raw logits of every step.
+pub fn greedy(
+    model: &KeyeModel,
+    tokenizer: &KeyeTokenizer,
+    inputs: &KeyeInputs,
+    max_new_tokens: usize,
+) -> Result<Greedy> {
+    let params = SamplingParams {
+        max_new_tokens,
+        stop_ids: Vec::new(),
+        ..SamplingParams::greedy(model.config())
+    };
+    let run = decode(
+        model,
+        tokenizer,
+        inputs,
+        &params,
+        None,
+        Keep::Everything,
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )?;
+    Ok(Greedy {
+        prefill: run
+            .prefill
+            .ok_or_else(|| Error::Input("the prefill was not kept".into()))?,
+        tokens: run.output.summary.tokens,
+        step_logits: run.step_logits,
+    })
+}
+
+/// What a decode run keeps beyond its output.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// Only what generating needs (the prefill's last position).
+    Lean,
+    /// The prefill's every position and intermediate, and each step's raw logits.
+    Everything,
+}
+
+struct DecodeRun {
+    output: GenerationOutput,
+    prefill: Option<ForwardOutput>,
+    step_logits: Vec<Vec<f32>>,
+}
+
+/// The decode loop: prefill the prompt, then choose a token, stream it, and run the decoder one
+/// step for it, until a stop id, `max_new_tokens` or `cancel`.
+#[allow(clippy::too_many_arguments)]
+fn decode(
+    model: &KeyeModel,
+    tokenizer: &KeyeTokenizer,
+    inputs: &KeyeInputs,
+    params: &SamplingParams,
+    capture: Option<(CaptureSpec, &VisionTokenMap)>,
+    keep: Keep,
+    cancel: &AtomicBool,
+    emit: &mut dyn FnMut(GenerationEvent),
+) -> Result<DecodeRun> {
+    let mut capturer = capture
+        .map(|(spec, vision)| {
             attention::Capturer::new(
                 spec,
-                &request.prompt.vision,
+                vision,
                 model.config().text.num_hidden_layers,
                 model.device(),
             )
@@ -165,15 +247,21 @@ pub fn generate(
         Prefill {
             recorder: recorder.as_mut(),
             cancel: Some(cancel),
-            lean: true,
+            lean: keep == Keep::Lean,
         },
     );
     let prefill = match prefill {
-        Err(Error::Cancelled) => return Ok(cancelled_before_generating(s, ms(started))),
+        Err(Error::Cancelled) => {
+            return Ok(DecodeRun {
+                output: cancelled_before_generating(s, ms(started)),
+                prefill: None,
+                step_logits: Vec::new(),
+            });
+        }
         other => other?,
     };
     let mut logits = last_logits(model, &prefill.hidden)?;
-    drop(prefill);
+    let prefill = (keep == Keep::Everything).then_some(prefill);
     let prefill_ms = ms(started);
     emit(GenerationEvent::Prefilled {
         prompt_tokens: s,
@@ -183,6 +271,7 @@ pub fn generate(
     let mut sampler = Sampler::new(params.clone());
     let mut history = inputs.input_ids.clone();
     let mut tokens = Vec::new();
+    let mut step_logits = Vec::new();
     let mut deltas = TextDeltas::new(tokenizer);
     let mut parser = PhaseParser::new();
     let mut text = String::new();
@@ -193,6 +282,9 @@ pub fn generate(
         if cancel.load(Ordering::Relaxed) {
             stop = StopReason::Cancelled;
             break;
+        }
+        if keep == Keep::Everything {
+            step_logits.push(logits.clone());
         }
         let token = sampler.sample(&mut logits, &history)?;
         history.push(token);
@@ -224,7 +316,7 @@ pub fn generate(
     let mut events = parser.push(&delta);
     events.extend(parser.finish());
     emit_phase_events(emit, events);
-    Ok(GenerationOutput {
+    let output = GenerationOutput {
         summary: GenerationSummary {
             tokens,
             text,
@@ -243,6 +335,11 @@ pub fn generate(
             final_answer: parser.final_answer().map(str::to_string),
         },
         attention: capturer.map(|c| c.capture),
+    };
+    Ok(DecodeRun {
+        output,
+        prefill,
+        step_logits,
     })
 }
 
@@ -276,10 +373,11 @@ fn emit_phase_events(emit: &mut dyn FnMut(GenerationEvent), events: Vec<PhaseEve
     }
 }
 
-/// Logits (vocab) in f32 of a (1, 1, hidden) hidden state.
+/// Logits (vocab) in f32 of the last position of a (1, S, hidden) hidden state.
 fn last_logits(model: &KeyeModel, hidden: &Tensor) -> Result<Vec<f32>> {
+    let last = hidden.dim(1)?.saturating_sub(1);
     Ok(model
-        .logits(hidden)?
+        .logits(&hidden.narrow(1, last, 1)?)?
         .flatten_all()?
         .to_dtype(DType::F32)?
         .to_vec1::<f32>()?)
@@ -287,64 +385,4 @@ fn last_logits(model: &KeyeModel, hidden: &Tensor) -> Result<Vec<f32>> {
 
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
-}
-
-/// A generation running on a worker thread.
-#[derive(Debug)]
-pub struct GenerationHandle {
-    /// Every event in order, ending with `Done` or `Error`.
-    pub events: crossbeam_channel::Receiver<GenerationEvent>,
-    cancel: Arc<AtomicBool>,
-    thread: JoinHandle<Result<GenerationOutput>>,
-}
-
-impl GenerationHandle {
-    /// Asks the worker to stop before its next token (it then sends `Done` with `Cancelled`).
-    pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::Relaxed);
-    }
-
-    /// A flag that cancels this generation when set (for a Ctrl-C handler or a UI button).
-    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
-        self.cancel.clone()
-    }
-
-    /// Waits for the worker; returns the output (with the attention capture) or its error.
-    pub fn join(self) -> Result<GenerationOutput> {
-        self.thread
-            .join()
-            .map_err(|_| Error::Input("the generation worker panicked".into()))?
-    }
-}
-
-/// Starts `request` on a worker thread. Events arrive on `events`; dropping the receiver
-/// cancels the generation.
-pub fn spawn_generation(
-    model: Arc<KeyeModel>,
-    tokenizer: Arc<KeyeTokenizer>,
-    request: GenerationRequest,
-) -> GenerationHandle {
-    let (sender, events) = crossbeam_channel::unbounded();
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
-    let thread = std::thread::spawn(move || {
-        let mut emit = |event: GenerationEvent| {
-            if sender.send(event).is_err() {
-                flag.store(true, Ordering::Relaxed);
-            }
-        };
-        let result = generate(&model, &tokenizer, &request, &flag, &mut emit);
-        match &result {
-            Ok(output) => emit(GenerationEvent::Done(output.summary.clone())),
-            Err(error) => emit(GenerationEvent::Error {
-                message: error.to_string(),
-            }),
-        }
-        result
-    });
-    GenerationHandle {
-        events,
-        cancel,
-        thread,
-    }
 }

@@ -134,15 +134,6 @@ pub struct DecodeState {
     pub rope_delta: i64,
 }
 
-/// Result of greedy decoding.
-#[derive(Debug, Clone)]
-pub struct Greedy {
-    pub prefill: ForwardOutput,
-    pub tokens: Vec<u32>,
-    /// Raw logits (vocab) at each step; step 0 is the prefill's last position.
-    pub step_logits: Vec<Tensor>,
-}
-
 /// A loaded Keye-VL model.
 #[derive(Debug, Clone)]
 pub struct KeyeModel {
@@ -495,36 +486,6 @@ impl KeyeModel {
         Ok(self.text.logits(hidden)?.to_dtype(DType::F32)?)
     }
 
-    /// Greedy decoding of `max_new_tokens` tokens with the KV cache (no EOS stop: the caller
-    /// decides when to stop; this is what the goldens record).
-    pub fn greedy(&self, inputs: &KeyeInputs, max_new_tokens: usize) -> Result<Greedy> {
-        let mut state = DecodeState {
-            cache: KvCache::with_capacity(inputs.input_ids.len() + max_new_tokens),
-            rope_delta: 0,
-        };
-        let prefill = self.forward(inputs, &mut state)?;
-        let s = inputs.input_ids.len();
-        let mut logits = self
-            .logits(&prefill.hidden.narrow(1, s - 1, 1)?)?
-            .flatten_all()?;
-        let mut tokens = Vec::with_capacity(max_new_tokens);
-        let mut step_logits = Vec::with_capacity(max_new_tokens);
-        for step in 0..max_new_tokens {
-            let token = argmax(&logits)?;
-            tokens.push(token);
-            step_logits.push(logits);
-            if step + 1 == max_new_tokens {
-                break;
-            }
-            logits = self.decode_step(token, &mut state)?;
-        }
-        Ok(Greedy {
-            prefill,
-            tokens,
-            step_logits,
-        })
-    }
-
     /// Token embeddings with vision rows (decoder width) in place of the image / video
     /// placeholders.
     fn scatter_vision(
@@ -565,16 +526,4 @@ impl KeyeModel {
         let index = Tensor::new(index, &self.device)?;
         Ok(source.index_select(&index, 0)?.unsqueeze(0)?)
     }
-}
-
-/// Index of the largest logit (the first one on ties, as torch.argmax).
-fn argmax(logits: &Tensor) -> Result<u32> {
-    let values = logits.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-    let mut best = 0;
-    for (i, &v) in values.iter().enumerate() {
-        if v > values[best] {
-            best = i;
-        }
-    }
-    Ok(best as u32)
 }

@@ -28,7 +28,7 @@ pub use pillow::resize_bicubic as resize_bicubic_pillow;
 pub use plan::{FrameLabel, PlannedFrame, SamplingPlan};
 pub use preview_video::{
     PreviewVideoOptions, PreviewVideoPlan, fetch_preview_frame_list, plan_preview_video,
-    resize_bicubic_antialias_torch,
+    resize_bicubic_antialias_torch, uniform_frame_count, uniform_frame_indices,
 };
 pub use slowfast::{
     FAST_TOKEN_RATIO, FrameKind, MIN_FRAME_SIMILARITY, SlowFastBudget, SlowFastOptions,

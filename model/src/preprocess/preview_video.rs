@@ -57,15 +57,45 @@ fn invalid(msg: String) -> PreprocessError {
     PreprocessError::InvalidOption(msg)
 }
 
-/// Python's `round(x / 2) * 2`, `ceil(..)`, `floor(..)` on a frame count.
+/// Python's `round(x / 2) * 2` on a frame count.
 fn round2(x: f64) -> f64 {
     (x / FRAME_FACTOR as f64).round_ties_even() * FRAME_FACTOR as f64
 }
-fn ceil2(x: f64) -> f64 {
-    (x / FRAME_FACTOR as f64).ceil() * FRAME_FACTOR as f64
+
+/// keye-vl-utils' uniform rule (`smart_nframes` with `fps`): how many frames a clip of `total`
+/// frames at `video_fps` gets when sampled at `fps`: `total / video_fps * fps`, raised to
+/// `min_frames` rounded up to a multiple of `factor`, capped by `max_frames` and by `total`, then
+/// rounded down to a multiple of `factor` (Keye-VL's is 2). The one implementation of the rule:
+/// the model's Preview sampling and the app's `frames --fps` both count with it.
+pub fn uniform_frame_count(
+    total: usize,
+    video_fps: f64,
+    fps: f64,
+    min_frames: f64,
+    max_frames: f64,
+    factor: usize,
+) -> usize {
+    let factor = factor.max(1) as f64;
+    let ceil = |x: f64| (x / factor).ceil() * factor;
+    let floor = |x: f64| (x / factor).floor() * factor;
+    let total = total as f64;
+    let wanted = total / video_fps * fps;
+    floor(
+        wanted
+            .max(ceil(min_frames))
+            .min(floor(max_frames))
+            .min(total),
+    )
+    .max(0.0) as usize
 }
-fn floor2(x: f64) -> f64 {
-    (x / FRAME_FACTOR as f64).floor() * FRAME_FACTOR as f64
+
+/// The frames the uniform rule takes from the clip `start..=end`: `n` indices at
+/// `torch.linspace(start, end, n).round()`, as keye-vl-utils samples them.
+pub fn uniform_frame_indices(start: usize, end: usize, n: usize) -> Vec<usize> {
+    torch::linspace_round(start as f64, end as f64, n)
+        .into_iter()
+        .map(|i| i.clamp(start as i64, end as i64) as usize)
+        .collect()
 }
 
 /// `calculate_video_frame_range`: first frame, last frame, frame count of the clip.
@@ -108,13 +138,14 @@ fn nframes(
     let n = match (opts.nframes, opts.fps) {
         (Some(_), Some(_)) => return Err(invalid("Only accept either `fps` or `nframes`".into())),
         (Some(n), None) => round2(n as f64),
-        (None, fps) => {
-            let fps = fps.unwrap_or(FPS);
-            let min_frames = ceil2(opts.min_frames.unwrap_or(FPS_MIN_FRAMES));
-            let max_frames = floor2(opts.max_frames.unwrap_or(FPS_MAX_FRAMES.min(total_f)));
-            let wanted = total_f / video_fps * fps;
-            floor2(wanted.max(min_frames).min(max_frames).min(total_f))
-        }
+        (None, fps) => uniform_frame_count(
+            total,
+            video_fps,
+            fps.unwrap_or(FPS),
+            opts.min_frames.unwrap_or(FPS_MIN_FRAMES),
+            opts.max_frames.unwrap_or(FPS_MAX_FRAMES.min(total_f)),
+            FRAME_FACTOR as usize,
+        ) as f64,
     };
     if !(FRAME_FACTOR as f64 <= n && n <= total_f) {
         return Err(PreprocessError::FrameCount {
@@ -136,10 +167,7 @@ pub fn plan_preview_video(
 ) -> Result<PreviewVideoPlan, PreprocessError> {
     let (start, end, clip_frames) = frame_range(opts, total_frames, video_fps)?;
     let n = nframes(opts, clip_frames, video_fps)?;
-    let indices = torch::linspace_round(start as f64, end as f64, n as usize)
-        .into_iter()
-        .map(|i| i.clamp(start as i64, end as i64) as usize)
-        .collect();
+    let indices = uniform_frame_indices(start, end, n as usize);
     let sample_fps = n as f64 / (clip_frames as f64).max(1e-6) * video_fps;
     let min_pixels = opts.min_pixels.unwrap_or(VIDEO_MIN_PIXELS);
     let total_pixels = opts.total_pixels.unwrap_or(VIDEO_TOTAL_PIXELS);

@@ -20,7 +20,7 @@ use haic::{
     Structure, TextField, TextState, text, validate,
 };
 
-pub use draft::{Draft, PieceState, draft_edits};
+pub use draft::{Draft, PieceState};
 use typing::{Due, Typing};
 
 use crate::player::format_time;

@@ -1,6 +1,7 @@
 //! Each video's conversation, kept across restarts in a JSON file per video (text only: the
 //! attention capture is too large to keep).
 
+use std::borrow::Borrow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -44,8 +45,8 @@ struct SavedTiming {
 
 /// `<data dir>/conversations/<video name>-<hash of its full path>.json`: one file per video,
 /// readable names, no clash between equally named videos in different folders.
-pub(super) fn history_file(video: &Path) -> Option<PathBuf> {
-    let dir = eframe::storage_dir("keye-studio")?.join("conversations");
+pub fn history_file(data_dir: &Path, video: &Path) -> PathBuf {
+    let dir = data_dir.join("conversations");
     let full = std::fs::canonicalize(video).unwrap_or_else(|_| video.to_path_buf());
     let hash = path_fingerprint(&full);
     let stem: String = video
@@ -62,7 +63,7 @@ pub(super) fn history_file(video: &Path) -> Option<PathBuf> {
         })
         .take(48)
         .collect();
-    Some(dir.join(format!("{stem}-{hash:016x}.json")))
+    dir.join(format!("{stem}-{hash:016x}.json"))
 }
 
 /// 64-bit FNV-1a of the path's bytes: stable across runs and Rust versions, unlike the std
@@ -74,7 +75,7 @@ fn path_fingerprint(path: &Path) -> u64 {
     hasher.finish()
 }
 
-pub(super) fn load_history(file: &Path) -> Result<Vec<AskTurn>, String> {
+pub fn load_history(file: &Path) -> Result<Vec<AskTurn>, String> {
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -172,7 +173,11 @@ fn saved_turn(turn: &AskTurn) -> SavedTurn {
 
 /// Writes the conversation atomically and durably (`haic::save::write_atomic`: temporary file,
 /// fsync, rename, fsync of the folder), so a crash mid-write never leaves half a history.
-pub(super) fn save_history(file: &Path, video: &Path, turns: &[AskTurn]) -> Result<(), String> {
+pub fn save_history<T: Borrow<AskTurn>>(
+    file: &Path,
+    video: &Path,
+    turns: &[T],
+) -> Result<(), String> {
     let fail = |what: &str, error: &dyn std::fmt::Display| {
         format!(
             "Conversation history {}: cannot {what}: {error}",
@@ -181,7 +186,7 @@ pub(super) fn save_history(file: &Path, video: &Path, turns: &[AskTurn]) -> Resu
     };
     let saved = SavedConversation {
         video: video.to_path_buf(),
-        turns: turns.iter().map(saved_turn).collect(),
+        turns: turns.iter().map(|turn| saved_turn(turn.borrow())).collect(),
     };
     let json = serde_json::to_string_pretty(&saved).map_err(|e| fail("encode it", &e))?;
     if let Some(dir) = file.parent() {

@@ -1,5 +1,7 @@
 //! `captions validate|fmt|export|convert|stats|check|search`: HAIC caption files from the command
-//! line (`check` and `search` live in `captions_mengzi.rs`).
+//! line (`check` and `search` live in `mengzi.rs`).
+
+mod mengzi;
 
 use std::{
     io::Write,
@@ -31,10 +33,10 @@ pub enum CaptionsCommand {
     Stats(StatsArgs),
     /// Flag unlikely Chinese characters (typos, homophones, stray characters) with a Mengzi-BERT
     /// masked language model, with suggestions (exit status 1 when any is flagged).
-    Check(super::captions_mengzi::CheckArgs),
+    Check(mengzi::CheckArgs),
     /// Find records by words (BM25; Chinese segmented with jieba), optionally re-ranked by
     /// Mengzi sentence similarity.
-    Search(super::captions_mengzi::SearchArgs),
+    Search(mengzi::SearchArgs),
 }
 
 /// Field names differ between datasets.
@@ -159,8 +161,8 @@ pub fn run(command: CaptionsCommand) -> anyhow::Result<ExitCode> {
         CaptionsCommand::Export(args) => export(args),
         CaptionsCommand::Convert(args) => convert(args),
         CaptionsCommand::Stats(args) => stats(args),
-        CaptionsCommand::Check(args) => super::captions_mengzi::check(args),
-        CaptionsCommand::Search(args) => super::captions_mengzi::search(args),
+        CaptionsCommand::Check(args) => mengzi::check(args),
+        CaptionsCommand::Search(args) => mengzi::search(args),
     }
 }
 

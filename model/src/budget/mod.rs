@@ -3,7 +3,11 @@
 //! memory a prompt will need on the loaded model. A request over budget is refused with a message
 //! naming the knob to turn, instead of the machine running out of memory half-way.
 
+pub mod refusal;
+
 use serde::{Deserialize, Serialize};
+
+pub use refusal::{Knob, MemoryEstimate, Refusal, gib};
 
 use crate::{
     attention::AttentionBlocks,
@@ -12,103 +16,6 @@ use crate::{
     preprocess::ImageProcessorConfig,
     video::VideoPlanSettings,
 };
-
-/// A knob a user can turn to make a request fit, named by the caller's vocabulary (the CLI's
-/// flags, the GUI's field labels).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Knob {
-    Fps,
-    MaxFrames,
-    MaxPixels,
-    MaxVisualTokens,
-    MaxNewTokens,
-}
-
-impl Knob {
-    /// The command line's flag.
-    pub fn flag(self) -> &'static str {
-        match self {
-            Self::Fps => "--fps",
-            Self::MaxFrames => "--max-frames",
-            Self::MaxPixels => "--max-pixels",
-            Self::MaxVisualTokens => "--max-visual-tokens",
-            Self::MaxNewTokens => "--max-new-tokens",
-        }
-    }
-}
-
-/// Why a request is refused before the model runs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub enum Refusal {
-    /// More visual tokens than the budget allows.
-    OverBudget { tokens: usize, limit: usize },
-    /// The memory estimate exceeds what is free.
-    OutOfMemory { estimate: MemoryEstimate, free: u64 },
-}
-
-impl Refusal {
-    /// The knobs that make the request fit.
-    pub fn knobs(&self) -> &'static [Knob] {
-        match self {
-            Self::OverBudget { .. } => &[
-                Knob::Fps,
-                Knob::MaxFrames,
-                Knob::MaxPixels,
-                Knob::MaxVisualTokens,
-            ],
-            Self::OutOfMemory { .. } => &[
-                Knob::Fps,
-                Knob::MaxFrames,
-                Knob::MaxPixels,
-                Knob::MaxNewTokens,
-            ],
-        }
-    }
-
-    /// The message, naming each knob with `name`.
-    pub fn describe(&self, name: &dyn Fn(Knob) -> String) -> String {
-        match self {
-            Self::OverBudget { tokens, limit } => format!(
-                "the media give {tokens} visual tokens, over the budget of {limit}: sample fewer \
-                 frames ({}, {}), make them smaller ({}), or raise {} if the memory estimate \
-                 allows it",
-                name(Knob::Fps),
-                name(Knob::MaxFrames),
-                name(Knob::MaxPixels),
-                name(Knob::MaxVisualTokens)
-            ),
-            Self::OutOfMemory { estimate, free } => format!(
-                "this prompt needs about {} beyond the weights (KV cache {}, vision {}, decoder \
-                 {}{}) but {} is free: sample fewer frames ({}, {}), make them smaller ({}), or \
-                 lower {}",
-                gib(estimate.peak.saturating_sub(estimate.weights)),
-                gib(estimate.kv_cache),
-                gib(estimate.vision),
-                gib(estimate.decoder),
-                if estimate.kernel_copies > 0 {
-                    format!(
-                        ", tiled copies of the quantized weights made on first use {}",
-                        gib(estimate.kernel_copies)
-                    )
-                } else {
-                    String::new()
-                },
-                gib(*free),
-                name(Knob::Fps),
-                name(Knob::MaxFrames),
-                name(Knob::MaxPixels),
-                name(Knob::MaxNewTokens)
-            ),
-        }
-    }
-}
-
-impl std::fmt::Display for Refusal {
-    /// The message with the command line's flags.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.describe(&|knob| knob.flag().to_string()))
-    }
-}
 
 /// Pixels of one merged vision token (a 28 x 28 square: 2 x 2 patches of 14).
 const TOKEN_PIXELS: u64 = 28 * 28;
@@ -197,23 +104,6 @@ pub fn bytes_per_prompt_token(config: &KeyeConfig, act_bytes: usize) -> usize {
     kv + t.hidden_size * act_bytes + vision
 }
 
-/// What a prompt will need at its peak, in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct MemoryEstimate {
-    pub weights: u64,
-    /// Keys and values of every layer for the prompt and the tokens to generate.
-    pub kv_cache: u64,
-    /// The vision tower's largest pass plus the rows it keeps for the decoder.
-    pub vision: u64,
-    /// The prompt's embeddings and the decoder's activations for one prompt chunk.
-    pub decoder: u64,
-    /// Tiled copies of quantized matrices the CPU kernels will make on first use
-    /// ([`crate::quantize::kernel_copy_bytes`]); zero once made (they are then part of what is
-    /// resident) or where none are made.
-    pub kernel_copies: u64,
-    pub peak: u64,
-}
-
 /// The sizes an estimate depends on, besides the model's config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PromptShape {
@@ -280,34 +170,6 @@ pub fn estimate_memory(
         kernel_copies: 0,
         peak,
     }
-}
-
-impl MemoryEstimate {
-    /// This estimate with `bytes` of kernel copies still to be made on the first prompt.
-    pub fn with_kernel_copies(self, bytes: u64) -> Self {
-        Self {
-            kernel_copies: self.kernel_copies + bytes,
-            peak: self.peak + bytes,
-            ..self
-        }
-    }
-
-    /// Refuses an estimate whose memory beyond the (already loaded) weights exceeds `free`
-    /// bytes.
-    pub fn check_fits(&self, free: u64) -> std::result::Result<(), Refusal> {
-        if self.peak.saturating_sub(self.weights) <= free {
-            return Ok(());
-        }
-        Err(Refusal::OutOfMemory {
-            estimate: *self,
-            free,
-        })
-    }
-}
-
-/// Bytes as "x.y GiB".
-pub fn gib(bytes: u64) -> String {
-    format!("{:.2} GiB", bytes as f64 / (1u64 << 30) as f64)
 }
 
 #[cfg(test)]

@@ -1,31 +1,37 @@
-//! What one turn's generation captured, kept in memory for the heatmap and the timeline tracks:
-//! the token map, where each frame sits on the video, and each generated token's attention.
+//! What one turn's generation captured, kept in memory for the heatmap and the timeline tracks
+//! (the token map, where each frame sits on the video, each generated token's attention), and
+//! the arithmetic behind both: the selected tokens' combined row, one frame's grid, the attention
+//! mass per frame.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
-use keye_model::generate::{TokenAttention, VisionTokenMap};
+use keye_model::generate::{TokenAttention, VisionTokenMap, frame_totals};
 use keye_model::video::VideoEncoderKind;
 use keye_ui::{
-    CapturedLayers, FrameSpeed, FrameValue, HeadChoice, HeatmapControls, ModelTracks,
+    CapturedLayers, FrameSpeed, FrameValue, HeadChoice, HeatGrid, HeatmapControls, ModelTracks,
     SlowFastFrame, aggregate,
 };
 
 use crate::inference::MediaFrames;
 
 /// What one turn's generation captured, kept in memory (large; not saved).
-pub(super) struct TurnAttention {
-    pub(super) vision: VisionTokenMap,
-    pub(super) media: Vec<MediaFrames>,
-    pub(super) tokens: BTreeMap<usize, TokenAttention>,
+#[derive(Debug, Clone)]
+pub struct TurnAttention {
+    pub vision: VisionTokenMap,
+    /// Where each frame of each media item sits on its source, numbered as `vision` numbers them.
+    pub media: Vec<MediaFrames>,
+    /// Each generated token's attention, by generation step.
+    pub tokens: BTreeMap<usize, TokenAttention>,
 }
 
 impl TurnAttention {
     /// The video among the media (the token map numbers it after any images).
-    pub(super) fn video(&self) -> Option<usize> {
+    pub fn video(&self) -> Option<usize> {
         self.media.iter().position(|m| m.encoder.is_some())
     }
 
-    pub(super) fn captured(&self) -> CapturedLayers {
+    pub fn captured(&self) -> CapturedLayers {
         let first = self.tokens.values().next();
         CapturedLayers {
             layers: first
@@ -39,9 +45,9 @@ impl TurnAttention {
     }
 
     /// The selected tokens' attention over all vision tokens, combined as the controls say.
-    pub(super) fn combined_row(
+    pub fn combined_row(
         &self,
-        steps: &std::ops::RangeInclusive<usize>,
+        steps: &RangeInclusive<usize>,
         controls: &HeatmapControls,
     ) -> Option<Vec<f32>> {
         let captured = self.captured();
@@ -58,7 +64,7 @@ impl TurnAttention {
     }
 
     /// The decoder frame of the video shown at `time`: the one spanning it, else the nearest.
-    pub(super) fn frame_at(&self, video: usize, time: f64) -> Option<usize> {
+    pub fn frame_at(&self, video: usize, time: f64) -> Option<usize> {
         let frames = &self.media.get(video)?.frames;
         frames
             .iter()
@@ -76,8 +82,55 @@ impl TurnAttention {
             })
     }
 
+    /// The map of the tokens `steps` over decoder frame `frame` of media item `video`, normalised
+    /// for the colormap: what the heatmap overlay draws.
+    pub fn frame_grid(
+        &self,
+        steps: &RangeInclusive<usize>,
+        controls: &HeatmapControls,
+        video: usize,
+        frame: usize,
+    ) -> Option<HeatGrid> {
+        let row = self.combined_row(steps, controls)?;
+        let &(rows, cols) = self.vision.media.get(video)?.frames.get(frame)?;
+        let values: Vec<f32> = self
+            .vision
+            .refs
+            .iter()
+            .zip(&row)
+            .filter(|(r, _)| r.media == video && r.frame == frame)
+            .map(|(_, &w)| w)
+            .collect();
+        HeatGrid::normalized(rows, cols, &values)
+    }
+
+    /// The tokens `steps`' attention mass on each sampled frame of the video, at the frame's
+    /// time: the timeline's attention track.
+    pub fn attention_mass(
+        &self,
+        steps: &RangeInclusive<usize>,
+        controls: &HeatmapControls,
+    ) -> Vec<FrameValue> {
+        let Some(video) = self.video() else {
+            return Vec::new();
+        };
+        let Some(row) = self.combined_row(steps, controls) else {
+            return Vec::new();
+        };
+        let totals = frame_totals(&self.vision, &row);
+        self.media[video]
+            .frames
+            .iter()
+            .zip(totals.get(video).cloned().unwrap_or_default())
+            .map(|(frame, value)| FrameValue {
+                time: frame.time,
+                value,
+            })
+            .collect()
+    }
+
     /// Sampled frames, tokens per frame, SlowFast speeds or Mavors chunks of the video.
-    pub(super) fn fill_structure_tracks(&self, tracks: &mut ModelTracks) {
+    pub fn fill_structure_tracks(&self, tracks: &mut ModelTracks) {
         let Some(video) = self.video() else {
             return;
         };

@@ -1,195 +1,22 @@
 //! The scrubber (thumbnail strip, hover preview, playhead, in/out marks) and the layered model
 //! tracks under it, sharing one zoomable, pannable time axis.
 
+mod tracks;
+mod view;
+
 use egui::{
     Align2, Color32, CursorIcon, FontId, PointerButton, Pos2, Rect, Sense, Stroke, StrokeKind,
-    TextureId, Vec2, accesskit::Role,
+    Vec2, accesskit::Role,
 };
+
+pub use tracks::{
+    CaptionEdgeDrag, CaptionSegment, FrameSpeed, FrameValue, ModelTracks, SegmentEdge,
+    SlowFastFrame, Thumbnail,
+};
+pub use view::TimelineView;
 
 use crate::heatmap::heat_color;
 use crate::player::{PlayerState, format_time};
-
-/// Which part of the video the timeline shows: a window `[start, end]` in seconds inside
-/// `[0, duration]`, changed by zooming and panning.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct TimelineView {
-    duration: f64,
-    start: f64,
-    end: f64,
-}
-
-impl TimelineView {
-    /// Shortest window one can zoom to: a few frames of a fast video.
-    pub const MIN_SPAN: f64 = 0.05;
-
-    /// The whole video in view.
-    pub fn new(duration: f64) -> Self {
-        let duration = if duration.is_finite() {
-            duration.max(0.0)
-        } else {
-            0.0
-        };
-        Self {
-            duration,
-            start: 0.0,
-            end: duration,
-        }
-    }
-
-    pub fn start(&self) -> f64 {
-        self.start
-    }
-    pub fn end(&self) -> f64 {
-        self.end
-    }
-    pub fn span(&self) -> f64 {
-        self.end - self.start
-    }
-    pub fn duration(&self) -> f64 {
-        self.duration
-    }
-
-    /// Shows the whole video again.
-    pub fn fit(&mut self) {
-        *self = Self::new(self.duration);
-    }
-
-    /// Scales the window by `1 / factor` (factor > 1 zooms in) keeping time `anchor` at the same
-    /// place on screen, as map and editor zooms do.
-    pub fn zoom(&mut self, factor: f64, anchor: f64) {
-        if !(factor.is_finite() && factor > 0.0) || self.duration <= 0.0 {
-            return;
-        }
-        let min_span = Self::MIN_SPAN.min(self.duration);
-        let span = (self.span() / factor).clamp(min_span, self.duration);
-        let anchor = anchor.clamp(self.start, self.end);
-        let fraction = if self.span() > 0.0 {
-            (anchor - self.start) / self.span()
-        } else {
-            0.5
-        };
-        self.set_window(anchor - fraction * span, span);
-    }
-
-    /// Moves the window by `seconds` (positive: later), stopping at the ends.
-    pub fn pan(&mut self, seconds: f64) {
-        if seconds.is_finite() {
-            self.set_window(self.start + seconds, self.span());
-        }
-    }
-
-    /// Pans the least needed to bring `time` into view.
-    pub fn keep_in_view(&mut self, time: f64) {
-        if time < self.start {
-            self.pan(time - self.start);
-        } else if time > self.end {
-            self.pan(time - self.end);
-        }
-    }
-
-    fn set_window(&mut self, start: f64, span: f64) {
-        let start = start.clamp(0.0, (self.duration - span).max(0.0));
-        self.start = start;
-        self.end = start + span;
-    }
-
-    /// Screen x of `time` inside `rect`.
-    pub fn x_of(&self, time: f64, rect: Rect) -> f32 {
-        if self.span() <= 0.0 {
-            return rect.left();
-        }
-        rect.left() + ((time - self.start) / self.span()) as f32 * rect.width()
-    }
-
-    /// Time under screen `x` inside `rect`, clamped to the window.
-    pub fn time_at(&self, x: f32, rect: Rect) -> f64 {
-        let fraction = ((x - rect.left()) / rect.width().max(1.0)).clamp(0.0, 1.0) as f64;
-        self.start + fraction * self.span()
-    }
-}
-
-/// One decoded thumbnail of the strip, already uploaded as a texture by the app.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Thumbnail {
-    /// Timestamp of the thumbnail's frame, seconds.
-    pub time: f64,
-    pub texture: TextureId,
-    /// Pixel size of the texture (for the aspect ratio).
-    pub size: [u32; 2],
-}
-
-/// Slow frames carry full resolution in Keye-VL-1.5's SlowFast sampling, fast frames fewer tokens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FrameSpeed {
-    Slow,
-    Fast,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SlowFastFrame {
-    pub time: f64,
-    pub speed: FrameSpeed,
-}
-
-/// A per-frame number (tokens the frame became, attention mass it received).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct FrameValue {
-    pub time: f64,
-    pub value: f32,
-}
-
-/// A caption event with its timing, drawn as a segment.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CaptionSegment {
-    pub start: f64,
-    pub end: f64,
-    pub label: String,
-    /// Index of the event in its record, handed back with edge drags.
-    pub event: usize,
-}
-
-/// Which end of a caption segment an edge drag moved.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SegmentEdge {
-    Start,
-    End,
-}
-
-/// A finished drag of a caption segment's edge: the app turns it into a timing edit.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct CaptionEdgeDrag {
-    /// [`CaptionSegment::event`] of the dragged segment.
-    pub event: usize,
-    pub edge: SegmentEdge,
-    /// Where the edge was let go, seconds.
-    pub time: f64,
-}
-
-/// What the model did with the video, one track each; empty tracks say that they fill when a
-/// model runs or captions are open.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ModelTracks {
-    /// Timestamps of the frames fed to the model.
-    pub sampled_frames: Vec<f64>,
-    pub slowfast: Vec<SlowFastFrame>,
-    /// Start times of Mavors chunks after the first.
-    pub chunk_boundaries: Vec<f64>,
-    pub tokens_per_frame: Vec<FrameValue>,
-    /// Attention mass per frame of the selected token.
-    pub attention_mass: Vec<FrameValue>,
-    pub caption_events: Vec<CaptionSegment>,
-}
-
-impl ModelTracks {
-    /// Time of the frame with the most attention mass: where a click on the attention track jumps.
-    pub fn most_attended(&self) -> Option<f64> {
-        self.attention_mass
-            .iter()
-            .filter(|v| v.value.is_finite())
-            .max_by(|a, b| a.value.total_cmp(&b.value))
-            .map(|v| v.time)
-    }
-}
 
 const LABEL_WIDTH: f32 = 120.0;
 const STRIP_HEIGHT: f32 = 56.0;
@@ -757,34 +584,9 @@ fn tick_step(span: f64, width: f32) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use egui::TextureId;
+
     use super::*;
-
-    #[test]
-    fn zoom_keeps_the_anchor_in_place_and_stays_inside_the_video() {
-        let mut view = TimelineView::new(10.0);
-        view.zoom(4.0, 5.0);
-        assert!((view.span() - 2.5).abs() < 1e-9);
-        assert!(
-            (view.start() - 3.75).abs() < 1e-9,
-            "anchor at the middle stays at the middle"
-        );
-        view.zoom(0.001, 5.0);
-        assert_eq!((view.start(), view.end()), (0.0, 10.0));
-        view.zoom(1e9, 9.99);
-        assert!((view.span() - TimelineView::MIN_SPAN).abs() < 1e-9);
-        assert!(view.end() <= 10.0);
-    }
-
-    #[test]
-    fn pan_stops_at_both_ends() {
-        let mut view = TimelineView::new(10.0);
-        view.zoom(2.0, 0.0);
-        view.pan(100.0);
-        assert_eq!((view.start(), view.end()), (5.0, 10.0));
-        view.pan(-100.0);
-        assert_eq!((view.start(), view.end()), (0.0, 5.0));
-    }
-
     #[test]
     fn nearest_thumbnail_picks_the_closest_in_time() {
         let thumbs: Vec<Thumbnail> = [0.0, 1.0, 2.0]
@@ -798,27 +600,5 @@ mod tests {
         assert_eq!(nearest_thumbnail(&thumbs, 1.6).map(|t| t.time), Some(2.0));
         assert_eq!(nearest_thumbnail(&thumbs, 9.0).map(|t| t.time), Some(2.0));
         assert_eq!(nearest_thumbnail(&[], 1.0), None);
-    }
-
-    #[test]
-    fn most_attended_frame_is_the_maximum_ignoring_nan() {
-        let tracks = ModelTracks {
-            attention_mass: vec![
-                FrameValue {
-                    time: 0.0,
-                    value: 0.2,
-                },
-                FrameValue {
-                    time: 0.5,
-                    value: f32::NAN,
-                },
-                FrameValue {
-                    time: 1.0,
-                    value: 0.7,
-                },
-            ],
-            ..ModelTracks::default()
-        };
-        assert_eq!(tracks.most_attended(), Some(1.0));
     }
 }

@@ -19,7 +19,7 @@ use keye_studio::{
     caption_search::{SearchIndex, Segmenter},
 };
 
-use super::captions::{FieldArgs, load, report_problems};
+use super::{FieldArgs, load, report_problems};
 
 #[derive(clap::Args)]
 pub struct CheckArgs {

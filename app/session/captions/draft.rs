@@ -1,13 +1,14 @@
 //! "Draft with model": the loaded model describes the open video in HAIC form for an empty
-//! record, and the answer is shown as a diff in the editor.
+//! record; the answer is parsed here and handed to the editor, which shows it as a diff.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use haic::Structure;
 use keye_model::generate::{GenerationEvent, Phase as TextPhase, ThinkingMode};
 use keye_ui::{DraftAvailability, Toasts};
 
-use super::{CaptionSession, OpenVideo};
+use super::CaptionFile;
 // The prompt and the reading of the answer are shared with `keye-studio caption`.
 pub(super) use crate::caption_draft::{DRAFT_MAX_NEW_TOKENS, draft_prompt, parse_draft_answer};
 use crate::inference::{AskEvent, AskHandle, LoadedModel, Question, spawn_ask};
@@ -19,18 +20,38 @@ pub const NO_DRAFT_MODEL: &str = "Drafting needs a loaded Keye-VL model: open a 
 /// A model writing a HAIC draft of the open video for one record.
 pub(super) struct DraftJob {
     record: usize,
-    pub(super) handle: AskHandle,
+    handle: AskHandle,
     answer: String,
 }
 
-impl CaptionSession {
+/// A finished draft: the record it is for and the caption the model wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    pub record: usize,
+    pub structure: Structure,
+}
+
+impl CaptionFile {
     /// The model "Draft with model" asks (`None` when none is loaded: the button says how to
     /// load one).
     pub fn set_model(&mut self, model: Option<Arc<LoadedModel>>) {
         self.model = model;
     }
 
-    pub(super) fn draft_availability(&self, video: Option<&OpenVideo<'_>>) -> DraftAvailability {
+    /// Whether a draft is being written.
+    pub fn is_drafting(&self) -> bool {
+        self.draft_job.is_some()
+    }
+
+    /// Stops the draft being written (nothing is shown).
+    pub fn stop_draft(&mut self) {
+        if let Some(job) = self.draft_job.take() {
+            job.handle.cancel();
+        }
+    }
+
+    /// Whether "Draft with model" can run, with `video` the open video.
+    pub fn draft_availability(&self, video: Option<&Path>) -> DraftAvailability {
         if self.draft_job.is_some() {
             DraftAvailability::Running
         } else if self.model.is_none() {
@@ -45,7 +66,7 @@ impl CaptionSession {
     }
 
     /// Asks the model for a HAIC description of `video`, for `record`.
-    pub(super) fn start_draft(&mut self, record: usize, video: &Path, toasts: &mut Toasts) {
+    pub fn start_draft(&mut self, record: usize, video: &Path, toasts: &mut Toasts) {
         let Some(model) = &self.model else {
             toasts.error(NO_DRAFT_MODEL);
             return;
@@ -61,6 +82,7 @@ impl CaptionSession {
             sampling,
             capture: None,
             budget: model.default_budget(),
+            indexed: Vec::new(),
         };
         self.draft_job = Some(DraftJob {
             record,
@@ -69,11 +91,10 @@ impl CaptionSession {
         });
     }
 
-    /// Collects the draft's answer; when it is done, parses it and shows the diff.
-    pub(super) fn poll_draft(&mut self, toasts: &mut Toasts) {
-        let Some(job) = &mut self.draft_job else {
-            return;
-        };
+    /// Collects the draft's answer; when it is done, parses it. Returns the draft to show, once;
+    /// a failure or an answer that does not parse is told instead.
+    pub fn poll_draft(&mut self, toasts: &mut Toasts) -> Option<Draft> {
+        let job = self.draft_job.as_mut()?;
         let mut outcome = None;
         loop {
             match job.handle.events.try_recv() {
@@ -93,19 +114,16 @@ impl CaptionSession {
                 }
             }
         }
-        let Some(outcome) = outcome else {
-            return;
-        };
+        let outcome = outcome?;
         let record = job.record;
         let answer = std::mem::take(&mut job.answer);
         self.draft_job = None;
-        let shown = outcome.and_then(|()| {
-            let structure = parse_draft_answer(&answer)?;
-            self.editor.show_draft(record, structure);
-            Ok(())
-        });
-        if let Err(error) = shown {
-            toasts.error(format!("Draft for caption record #{record}: {error}"));
+        match outcome.and_then(|()| parse_draft_answer(&answer)) {
+            Ok(structure) => Some(Draft { record, structure }),
+            Err(error) => {
+                toasts.error(format!("Draft for caption record #{record}: {error}"));
+                None
+            }
         }
     }
 }
