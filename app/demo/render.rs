@@ -158,7 +158,7 @@ impl YuvRoundTrip {
     pub fn apply(&mut self, image: &RgbImage) -> Result<RgbImage, ffmpeg_next::Error> {
         let (w, h) = image.dimensions();
         let yuv = self.to_yuv(image)?;
-        let (_, _, _, back) = self.contexts.as_mut().expect("contexts made by to_yuv");
+        let (_, back) = self.scalers(w, h)?;
         let mut rgb = ffmpeg_next::frame::Video::empty();
         back.0.run(&yuv, &mut rgb)?;
         let stride = rgb.stride(0);
@@ -171,20 +171,34 @@ impl YuvRoundTrip {
         Ok(out)
     }
 
+    /// The RGB -> YUV 4:2:0 and back scalers for `w` x `h` frames, made when the size changes.
+    fn scalers(
+        &mut self,
+        w: u32,
+        h: u32,
+    ) -> Result<(&mut Scaler, &mut Scaler), ffmpeg_next::Error> {
+        use ffmpeg_next::{format::Pixel, software::scaling};
+        let contexts = match self.contexts.take() {
+            Some(contexts) if (contexts.0, contexts.1) == (w, h) => contexts,
+            _ => {
+                let flags = scaling::Flags::BICUBIC;
+                let to = scaling::Context::get(Pixel::RGB24, w, h, Pixel::YUV420P, w, h, flags)?;
+                let back = scaling::Context::get(Pixel::YUV420P, w, h, Pixel::RGB24, w, h, flags)?;
+                (w, h, Scaler(to), Scaler(back))
+            }
+        };
+        let (_, _, to, back) = self.contexts.insert(contexts);
+        Ok((to, back))
+    }
+
     /// The 4:2:0 frame the encoder gets for `image`.
     pub fn to_yuv(
         &mut self,
         image: &RgbImage,
     ) -> Result<ffmpeg_next::frame::Video, ffmpeg_next::Error> {
-        use ffmpeg_next::{format::Pixel, software::scaling};
+        use ffmpeg_next::format::Pixel;
         let (w, h) = image.dimensions();
-        if !matches!(&self.contexts, Some((cw, ch, _, _)) if (*cw, *ch) == (w, h)) {
-            let flags = scaling::Flags::BICUBIC;
-            let to = scaling::Context::get(Pixel::RGB24, w, h, Pixel::YUV420P, w, h, flags)?;
-            let back = scaling::Context::get(Pixel::YUV420P, w, h, Pixel::RGB24, w, h, flags)?;
-            self.contexts = Some((w, h, Scaler(to), Scaler(back)));
-        }
-        let (_, _, to, _) = self.contexts.as_mut().expect("contexts just made");
+        let (to, _) = self.scalers(w, h)?;
         let mut rgb = ffmpeg_next::frame::Video::new(Pixel::RGB24, w, h);
         let stride = rgb.stride(0);
         let src = image.as_raw();

@@ -108,6 +108,23 @@ impl GoldenReport {
     }
 }
 
+/// Every tensor of a golden case folder's inputs.safetensors and outputs.safetensors, on the CPU
+/// (the Keye and Mengzi cases store them alike).
+pub(crate) fn read_case_tensors(dir: &Path) -> Result<BTreeMap<String, Tensor>> {
+    let mut tensors = BTreeMap::new();
+    for file in ["inputs.safetensors", "outputs.safetensors"] {
+        let path = dir.join(file);
+        let loaded = candle_core::safetensors::load(&path, &Device::Cpu).map_err(|e| {
+            Error::CorruptSafetensors {
+                path: path.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        tensors.extend(loaded);
+    }
+    Ok(tensors)
+}
+
 /// A golden case folder: meta.json, inputs.safetensors, outputs.safetensors.
 #[derive(Debug)]
 pub struct GoldenCase {
@@ -120,17 +137,7 @@ pub struct GoldenCase {
 impl GoldenCase {
     pub fn open(dir: &Path) -> Result<Self> {
         let meta: GoldenMeta = crate::error::read_json(&dir.join("meta.json"))?;
-        let mut tensors = BTreeMap::new();
-        for file in ["inputs.safetensors", "outputs.safetensors"] {
-            let path = dir.join(file);
-            let loaded = candle_core::safetensors::load(&path, &Device::Cpu).map_err(|e| {
-                Error::CorruptSafetensors {
-                    path: path.clone(),
-                    message: e.to_string(),
-                }
-            })?;
-            tensors.extend(loaded);
-        }
+        let tensors = read_case_tensors(dir)?;
         Ok(Self {
             dir: dir.to_path_buf(),
             meta,

@@ -364,7 +364,11 @@ fn start_from(trainee: &Trainee, from: &Path, out: &Path, device: &Device) -> an
     let path = from.join("model.safetensors");
     let tensors = candle_core::safetensors::load(&path, device)
         .with_context(|| format!("{}: cannot read the weights", path.display()))?;
-    let mut data = trainee.varmap.data().lock().expect("var map lock");
+    let mut data = trainee
+        .varmap
+        .data()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     for (name, tensor) in &tensors {
         if let Some(var) = data.get_mut(name) {
             var.set(tensor)?;

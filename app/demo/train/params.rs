@@ -13,7 +13,10 @@ pub const AUX_PREFIX: &str = "aux.";
 
 /// Every variable by name, sorted (a stable order for init, updates and saving).
 pub fn sorted_vars(varmap: &VarMap) -> Vec<(String, Var)> {
-    let data = varmap.data().lock().expect("var map lock");
+    let data = varmap
+        .data()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut vars: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     vars

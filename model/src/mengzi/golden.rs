@@ -49,17 +49,7 @@ pub struct MengziGoldenCase {
 impl MengziGoldenCase {
     pub fn open(dir: &Path) -> Result<Self> {
         let meta: MengziGoldenMeta = crate::error::read_json(&dir.join("meta.json"))?;
-        let mut tensors = BTreeMap::new();
-        for file in ["inputs.safetensors", "outputs.safetensors"] {
-            let path = dir.join(file);
-            let loaded = candle_core::safetensors::load(&path, &Device::Cpu).map_err(|e| {
-                Error::CorruptSafetensors {
-                    path: path.clone(),
-                    message: e.to_string(),
-                }
-            })?;
-            tensors.extend(loaded);
-        }
+        let tensors = crate::golden::read_case_tensors(dir)?;
         Ok(Self {
             dir: dir.to_path_buf(),
             meta,
