@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod device;
 pub mod error;
+pub mod evidence;
 pub mod generate;
 pub mod gguf;
 pub mod golden;

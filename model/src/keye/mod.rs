@@ -16,7 +16,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 pub use rope_index::{RopeBlock, RopeIndex, RopeIndexSpec, get_rope_index};
-pub use text::{AttentionRecorder, KvCache};
+pub use text::{AttentionRecorder, ExplicitForward, KvCache};
 pub use vision::{Grid, VisionAttentionMaps, VisionOutput};
 
 use crate::{
@@ -124,6 +124,14 @@ pub struct ForwardOutput {
     /// (1, S, hidden): after the final RMSNorm. `KeyeModel::logits` turns it into logits.
     pub hidden: Tensor,
     pub rope: RopeIndex,
+}
+
+/// The prompt ready for the decoder (what [`KeyeModel::prefill`] feeds it).
+struct Embedded {
+    images: Option<VisionEncoding>,
+    videos: Option<VisionEncoding>,
+    inputs_embeds: Tensor,
+    rope: RopeIndex,
 }
 
 /// What decoding after a prefill needs: the KV cache and the M-RoPE offset.
@@ -312,56 +320,12 @@ impl KeyeModel {
         state: &mut DecodeState,
         how: Prefill,
     ) -> Result<ForwardOutput> {
-        let ids = &inputs.input_ids;
-        if ids.is_empty() {
-            return Err(Error::Input("the prompt has no tokens".into()));
-        }
-        let vocab = self.config.text.vocab_size;
-        if let Some(bad) = ids.iter().find(|&&id| id as usize >= vocab) {
-            return Err(Error::Input(format!(
-                "token id {bad} is outside the vocabulary ({vocab})"
-            )));
-        }
-        let video_blocks = match (&inputs.videos, &inputs.encoded_videos) {
-            (Some(_), Some(_)) => {
-                return Err(Error::Input(
-                    "videos come either as pixels or already encoded, not both".into(),
-                ));
-            }
-            (Some(batch), None) => batch.blocks.as_slice(),
-            (None, Some(encoded)) => encoded.blocks.as_slice(),
-            (None, None) => &[],
-        };
-        let image_blocks = inputs.images.as_ref().map_or(&[][..], |b| &b.blocks);
-        let rope = self.rope_index(ids, image_blocks, video_blocks)?;
-        let cancelled = || how.cancel.is_some_and(|c| c.load(Ordering::Relaxed));
-        let images = inputs
-            .images
-            .as_ref()
-            .map(|b| self.encode_vision(b))
-            .transpose()?;
-        if cancelled() {
-            return Err(Error::Cancelled);
-        }
-        let videos = inputs
-            .videos
-            .as_ref()
-            .map(|b| self.encode_vision(b))
-            .transpose()?;
-        if cancelled() {
-            return Err(Error::Cancelled);
-        }
-        let video_rows = match (&videos, &inputs.encoded_videos) {
-            (Some(encoding), _) => Some(encoding.projected.clone()),
-            (None, Some(encoded)) => Some(encoded.tokens.to_dtype(self.dtype)?),
-            (None, None) => None,
-        };
-        let inputs_embeds = self.scatter_vision(
-            ids,
-            images.as_ref().map(|e| &e.projected),
-            video_rows.as_ref(),
-        )?;
-        drop(video_rows);
+        let Embedded {
+            images,
+            videos,
+            inputs_embeds,
+            rope,
+        } = self.embed_inputs(inputs, how.cancel)?;
         // Lean: the ViT activations are not needed past the scatter.
         let (images, videos) = if how.lean {
             (None, None)
@@ -399,6 +363,109 @@ impl KeyeModel {
             hidden,
             rope,
         })
+    }
+
+    /// The prompt as the decoder sees it: validated ids, vision encodings scattered into the
+    /// placeholder rows, and the M-RoPE positions. `cancel` is checked after each vision batch.
+    fn embed_inputs(&self, inputs: &KeyeInputs, cancel: Option<&AtomicBool>) -> Result<Embedded> {
+        let ids = &inputs.input_ids;
+        if ids.is_empty() {
+            return Err(Error::Input("the prompt has no tokens".into()));
+        }
+        let vocab = self.config.text.vocab_size;
+        if let Some(bad) = ids.iter().find(|&&id| id as usize >= vocab) {
+            return Err(Error::Input(format!(
+                "token id {bad} is outside the vocabulary ({vocab})"
+            )));
+        }
+        let video_blocks = match (&inputs.videos, &inputs.encoded_videos) {
+            (Some(_), Some(_)) => {
+                return Err(Error::Input(
+                    "videos come either as pixels or already encoded, not both".into(),
+                ));
+            }
+            (Some(batch), None) => batch.blocks.as_slice(),
+            (None, Some(encoded)) => encoded.blocks.as_slice(),
+            (None, None) => &[],
+        };
+        let image_blocks = inputs.images.as_ref().map_or(&[][..], |b| &b.blocks);
+        let rope = self.rope_index(ids, image_blocks, video_blocks)?;
+        let cancelled = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
+        let images = inputs
+            .images
+            .as_ref()
+            .map(|b| self.encode_vision(b))
+            .transpose()?;
+        if cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let videos = inputs
+            .videos
+            .as_ref()
+            .map(|b| self.encode_vision(b))
+            .transpose()?;
+        if cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let video_rows = match (&videos, &inputs.encoded_videos) {
+            (Some(encoding), _) => Some(encoding.projected.clone()),
+            (None, Some(encoded)) => Some(encoded.tokens.to_dtype(self.dtype)?),
+            (None, None) => None,
+        };
+        let inputs_embeds = self.scatter_vision(
+            ids,
+            images.as_ref().map(|e| &e.projected),
+            video_rows.as_ref(),
+        )?;
+        Ok(Embedded {
+            images,
+            videos,
+            inputs_embeds,
+            rope,
+        })
+    }
+
+    /// [`KeyeModel::prefill`]'s input side alone: the prompt's embeddings (1, S, hidden), vision
+    /// rows scattered in, and its rope index. The decoder does not run.
+    pub fn embed_prompt(&self, inputs: &KeyeInputs) -> Result<(Tensor, RopeIndex)> {
+        let embedded = self.embed_inputs(inputs, None)?;
+        Ok((embedded.inputs_embeds, embedded.rope))
+    }
+
+    /// Token embeddings (1, S, hidden) of text ids.
+    pub fn embed_tokens(&self, ids: &[u32]) -> Result<Tensor> {
+        if let Some(bad) = ids
+            .iter()
+            .find(|&&id| id as usize >= self.config.text.vocab_size)
+        {
+            return Err(Error::Input(format!(
+                "token id {bad} is outside the vocabulary"
+            )));
+        }
+        Ok(self.text.embed(ids, &self.device)?)
+    }
+
+    /// The decoder over `embeds` (1, S, hidden) at `positions`, continuing `cache` (in chunks of
+    /// [`KeyeModel::prefill_chunk`]); the final-normed hidden states of every row.
+    pub fn decode_embeds(
+        &self,
+        embeds: &Tensor,
+        positions: &[Vec<i64>; 3],
+        cache: &mut KvCache,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<Tensor> {
+        self.run_decoder(embeds, positions, cache, None, cancel, true)
+    }
+
+    /// The decoder over a whole sequence with every layer's attention probabilities
+    /// materialised (see [`text::TextModel::forward_explicit`]), for attribution.
+    pub fn forward_explicit(
+        &self,
+        embeds: &Tensor,
+        positions: &[Vec<i64>; 3],
+        probes: Option<&[Tensor]>,
+    ) -> Result<ExplicitForward> {
+        Ok(self.text.forward_explicit(embeds, positions, probes)?)
     }
 
     /// The decoder over `embeds` in chunks of `prefill_chunk` tokens against the cache; the final

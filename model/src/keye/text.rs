@@ -110,6 +110,39 @@ impl KvCache {
             .sum()
     }
 
+    /// A copy of the cache in fresh buffers with room for `extra` more tokens: appending to the
+    /// copy never writes into this cache's buffers (a clone shares them), so one cached prefix can
+    /// be continued several ways.
+    pub fn fork(&self, extra: usize) -> Result<Self> {
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                let (_, kv_heads, _, head_dim) = l.keys.dims4()?;
+                let copy = |t: &Tensor| -> Result<Tensor> {
+                    let buffer = Tensor::zeros(
+                        (1, kv_heads, l.len + extra.max(1), head_dim),
+                        t.dtype(),
+                        t.device(),
+                    )?;
+                    if l.len > 0 {
+                        buffer.slice_set(&t.narrow(2, 0, l.len)?.contiguous()?, 2, 0)?;
+                    }
+                    Ok(buffer)
+                };
+                Ok(LayerCache {
+                    keys: copy(&l.keys)?,
+                    values: copy(&l.values)?,
+                    len: l.len,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            layers,
+            reserved: self.seq_len() + extra,
+        })
+    }
+
     /// Appends `k`, `v` (1, kv_heads, s, head_dim) to `layer` and returns every cached key and
     /// value so far (views into the buffers).
     fn append(&mut self, layer: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
@@ -224,6 +257,78 @@ impl Attention {
             .reshape((b, s, self.num_heads * self.head_dim))?;
         Ok((self.o_proj.forward(&out)?, recorded))
     }
+}
+
+impl Attention {
+    /// Attention over the whole sequence `xs` (1, S, hidden) with the causal probabilities
+    /// (heads, S, S) in f32 materialised and returned; `probe` (heads, S, S), when given, is added
+    /// to them before they weigh the values (a zero `Var` there yields the gradient with respect
+    /// to the probabilities; a small perturbation, a finite difference).
+    fn forward_explicit(
+        &self,
+        xs: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        probe: Option<&Tensor>,
+    ) -> Result<(Tensor, Tensor)> {
+        let (b, s, _) = xs.dims3()?;
+        let split = |t: Tensor, heads: usize| -> Result<Tensor> {
+            t.reshape((b, s, heads, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = rope(
+            &split(self.q_proj.forward(xs)?, self.num_heads)?.apply(&self.q_norm)?,
+            cos,
+            sin,
+        )?;
+        let k = rope(
+            &split(self.k_proj.forward(xs)?, self.num_kv_heads)?.apply(&self.k_norm)?,
+            cos,
+            sin,
+        )?;
+        let v = split(self.v_proj.forward(xs)?, self.num_kv_heads)?;
+        // Hugging Face's repeat_kv: query head h reads key/value head h / groups.
+        let groups = self.num_heads / self.num_kv_heads;
+        let repeat = |t: &Tensor| -> Result<Tensor> {
+            let (b, kv, s, d) = t.dims4()?;
+            t.unsqueeze(2)?
+                .broadcast_as((b, kv, groups, s, d))?
+                .reshape((b, kv * groups, s, d))
+        };
+        let (k, v) = (repeat(&k)?, repeat(&v)?);
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(DType::F32)?;
+        let mask: Vec<f32> = (0..s)
+            .flat_map(|i| (0..s).map(move |j| if j <= i { 0.0 } else { f32::NEG_INFINITY }))
+            .collect();
+        let mask = Tensor::from_vec(mask, (s, s), xs.device())?;
+        // The plain-ops softmax: the fused kernel has no backward pass.
+        let probs = candle_nn::ops::softmax(&scores.broadcast_add(&mask)?, candle_core::D::Minus1)?
+            .squeeze(0)?;
+        let weights = match probe {
+            Some(probe) => (&probs + probe)?,
+            None => probs.clone(),
+        };
+        let out = weights
+            .unsqueeze(0)?
+            .to_dtype(v.dtype())?
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((b, s, self.num_heads * self.head_dim))?;
+        Ok((self.o_proj.forward(&out)?, probs))
+    }
+}
+
+/// What [`TextModel::forward_explicit`] returns.
+#[derive(Debug, Clone)]
+pub struct ExplicitForward {
+    /// (1, S, hidden) after the final norm.
+    pub hidden: Tensor,
+    /// Per layer, the attention probabilities (heads, S, S) in f32, before any probe is added.
+    pub probs: Vec<Tensor>,
+    /// Per layer, the L2 norm (S,) in f32 of each position's hidden state entering the layer.
+    pub norms: Vec<Tensor>,
 }
 
 #[derive(Debug, Clone)]
@@ -354,6 +459,60 @@ impl TextModel {
             xs = (xs + mlp)?;
         }
         Ok(xs)
+    }
+
+    /// The decoder over a whole sequence without a cache, every layer's attention probabilities
+    /// materialised (for attribution: memory grows with heads x S x S per layer, so this is for
+    /// one prompt at a time, never for generating). `probes[l]` (heads, S, S) is added to layer
+    /// `l`'s probabilities when given.
+    pub fn forward_explicit(
+        &self,
+        embeds: &Tensor,
+        positions: &[Vec<i64>; 3],
+        probes: Option<&[Tensor]>,
+    ) -> Result<ExplicitForward> {
+        let (_, s, _) = embeds.dims3()?;
+        if s == 0 || positions.iter().any(|axis| axis.len() != s) {
+            candle_core::bail!("positions for {s} tokens expected");
+        }
+        if probes.is_some_and(|p| p.len() != self.layers.len()) {
+            candle_core::bail!(
+                "one probe per decoder layer ({}) expected",
+                self.layers.len()
+            );
+        }
+        let (cos, sin) = self
+            .rotary
+            .cos_sin(positions, embeds.dtype(), embeds.device())?;
+        let mut xs = embeds.clone();
+        let (mut probs, mut norms) = (Vec::new(), Vec::new());
+        for (i, layer) in self.layers.iter().enumerate() {
+            norms.push(
+                xs.to_dtype(DType::F32)?
+                    .sqr()?
+                    .sum(candle_core::D::Minus1)?
+                    .sqrt()?
+                    .squeeze(0)?
+                    .detach(),
+            );
+            let (attn, p) = layer.self_attn.forward_explicit(
+                &layer.input_layernorm.forward(&xs)?,
+                &cos,
+                &sin,
+                probes.map(|p| &p[i]),
+            )?;
+            probs.push(p.detach());
+            xs = (xs + attn)?;
+            let mlp = layer
+                .mlp
+                .forward(&layer.post_attention_layernorm.forward(&xs)?)?;
+            xs = (xs + mlp)?;
+        }
+        Ok(ExplicitForward {
+            hidden: self.norm.forward(&xs)?,
+            probs,
+            norms,
+        })
     }
 
     /// The final RMSNorm.
