@@ -340,12 +340,16 @@ pub fn spawn_ask(model: Arc<LoadedModel>, question: Question) -> AskHandle {
     }
 }
 
-fn ask(
+/// A question's prompt as the model sees it, and where each media item's frames sit on its
+/// source (images first, then videos, as the token map numbers them): media decoded and
+/// prepared, the chat rendered, the budget and free memory checked. `progress(stage, done,
+/// total)` reports decoding.
+pub fn prepare_question(
     model: &LoadedModel,
     question: &Question,
     cancel: &AtomicBool,
-    events: &Sender<AskEvent>,
-) -> Result<GenerationOutput, InferenceError> {
+    progress: &mut dyn FnMut(&str, usize, usize),
+) -> Result<(keye_model::generate::PreparedPrompt, Vec<MediaFrames>), InferenceError> {
     let runtime = &model.runtime;
     let mut settings = runtime.video_settings.clone();
     let mut processor = runtime.processor.clone();
@@ -360,13 +364,7 @@ fn ask(
             path,
             &question.indexed,
             cancel,
-            &mut |stage, done, total| {
-                let _ = events.send(AskEvent::Preparing {
-                    stage: stage.to_owned(),
-                    done,
-                    total,
-                });
-            },
+            progress,
         )?;
         media.push(item);
         frames.push(placed);
@@ -394,6 +392,22 @@ fn ask(
             .check_fits(free)
             .map_err(refuse)?;
     }
+    Ok((prompt, images))
+}
+
+fn ask(
+    model: &LoadedModel,
+    question: &Question,
+    cancel: &AtomicBool,
+    events: &Sender<AskEvent>,
+) -> Result<GenerationOutput, InferenceError> {
+    let (prompt, images) = prepare_question(model, question, cancel, &mut |stage, done, total| {
+        let _ = events.send(AskEvent::Preparing {
+            stage: stage.to_owned(),
+            done,
+            total,
+        });
+    })?;
     let _ = events.send(AskEvent::Prepared {
         vision: prompt.vision.clone(),
         media: images,
@@ -410,8 +424,8 @@ fn ask(
         }
     };
     match generate(
-        &runtime.model,
-        &runtime.tokenizer,
+        &model.runtime.model,
+        &model.runtime.tokenizer,
         &request,
         cancel,
         &mut emit,

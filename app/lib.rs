@@ -7,6 +7,7 @@ pub mod caption_check;
 pub mod caption_draft;
 pub mod caption_search;
 pub mod demo;
+pub mod evidence;
 pub mod files;
 pub mod gui;
 pub mod inference;

@@ -40,6 +40,9 @@ enum Command {
     Serve(cli::serve::ServeArgs),
     /// Write HAIC captions of many videos to a JSON Lines file (resumable; local model or server).
     Caption(cli::caption::CaptionArgs),
+    /// Which frames mattered for an answer: frames ranked by attention (sinks masked) and by a
+    /// deletion test, and their agreement (the answer's faithfulness figure).
+    Evidence(cli::evidence::EvidenceArgs),
     /// Save the vision tower's own attention inside one frame (for researchers).
     VisionAttention(cli::inspect::VisionAttentionArgs),
     /// Print how an encoder samples and chunks a video (frames for Keye-VL, chunks for Mavors).
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Some(Command::Captions(command)) => cli::captions::run(command),
         Some(Command::GoldenCheck(args)) => cli::model::golden_check(args),
         Some(Command::Ask(args)) => cli::ask::ask(args),
+        Some(Command::Evidence(args)) => cli::evidence::evidence(args),
         Some(Command::Serve(args)) => cli::serve::serve(args),
         Some(Command::Caption(args)) => cli::caption::caption(args),
         Some(Command::Plan(args)) => cli::plan::plan(args),

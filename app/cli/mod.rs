@@ -7,6 +7,7 @@ pub mod caption;
 pub mod captions;
 pub mod demo;
 pub mod eval;
+pub mod evidence;
 pub mod gui;
 pub mod inspect;
 pub mod model;
