@@ -238,6 +238,11 @@ pub struct EvalDemoArgs {
     /// Print the whole report (every question, reply and ratio) as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Check the evidence instead: each aggregation's hit ratio on the named actor with and
+    /// without sink masking, and whether the deletion test's top frame is where the asked-about
+    /// event happens (a markdown table).
+    #[arg(long, conflicts_with = "describe")]
+    pub evidence: bool,
     #[command(flatten)]
     pub placement: super::PlacementArgs,
 }
@@ -277,16 +282,29 @@ pub fn eval_demo(args: EvalDemoArgs) -> anyhow::Result<ExitCode> {
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
     let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
-    let report = evaluate(
-        &model,
-        &videos,
-        &options,
-        &mut |done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        },
-        &cancel,
-    );
+    let mut progress = |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    if args.evidence {
+        let report = keye_studio::demo::evidence_eval::evaluate_evidence(
+            &model,
+            &videos,
+            &options,
+            &mut progress,
+            &cancel,
+        );
+        bar.finish_and_clear();
+        let _ = std::fs::remove_dir_all(&videos);
+        let report = report?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", report.table());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = evaluate(&model, &videos, &options, &mut progress, &cancel);
     bar.finish_and_clear();
     let _ = std::fs::remove_dir_all(&videos);
     let report = report?;

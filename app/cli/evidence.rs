@@ -19,6 +19,7 @@ use keye_model::{
 };
 use keye_studio::evidence::{Evidence, EvidenceEvent, EvidenceRequest, spawn_evidence};
 use keye_studio::inference::Question;
+use keye_studio::session::evidence::frame_label;
 
 /// The aggregation `--method` names.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -166,21 +167,6 @@ pub fn evidence(args: EvidenceArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// "frame 12 at 1.50 s" (the source frame the sampled frame or chunk starts at) / "image 2".
-fn frame_label(evidence: &Evidence, frame: keye_model::evidence::FrameId) -> String {
-    let media = evidence.media.get(frame.media);
-    match media.and_then(|m| m.encoder.map(|e| (e, m.frames.get(frame.frame)))) {
-        Some((encoder, Some(source))) => {
-            let unit = match encoder {
-                keye_model::video::VideoEncoderKind::Mavors => "chunk at frame",
-                _ => "frame",
-            };
-            format!("{unit} {:>4} at {:>7.2} s", source.index, source.time)
-        }
-        _ => format!("image {}", frame.media + 1),
-    }
 }
 
 /// The text report: answer, sinks, both rankings and the faithfulness table.

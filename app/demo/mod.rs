@@ -6,6 +6,7 @@
 pub mod dataset;
 pub mod encode;
 pub mod eval;
+pub mod evidence_eval;
 pub mod generate;
 pub mod model_files;
 pub mod questions;

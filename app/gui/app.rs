@@ -318,6 +318,12 @@ impl StudioApp {
                 })
                 .inner;
             self.ask.conversation_ui(ui);
+            if let Some(time) = self.ask.take_seek()
+                && let Some(loaded) = self.media.as_mut().and_then(Media::loaded_mut)
+            {
+                loaded.player.pause();
+                loaded.player.seek(time);
+            }
             if jump
                 && let Some(loaded) = self.media.as_mut().and_then(Media::loaded_mut)
                 && let Some(time) = loaded.timeline.tracks.most_attended()
@@ -448,8 +454,10 @@ impl StudioApp {
                     let target = fit_frame_rect(rect, display);
                     if self.frame_pipeline {
                         frame_view::paint(ui.painter(), target, frame.clone());
-                        if let Some(overlay) = self.ask.overlay(loaded.player.position()) {
+                        if let Some((overlay, sinks)) = self.ask.overlay(loaded.player.position()) {
+                            let grid = (overlay.grid.rows, overlay.grid.cols);
                             heatmap_view::paint(ui.painter(), target, overlay);
+                            heatmap_view::ring_cells(ui.painter(), target, grid, &sinks);
                         }
                     } else {
                         ui.painter().text(

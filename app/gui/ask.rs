@@ -10,8 +10,8 @@ use std::time::Duration;
 use eframe::egui;
 use keye_ui::{
     AskAction, AskAvailability, AskPanel, AskRequest, CaptureControls, ConversationView,
-    HeatmapControls, ModelTracks, NO_MODEL_HINT, REMOTE_ATTENTION_NOTE, Toasts, TokenSelection,
-    TracePhase, TraceStatus,
+    EvidenceAction, EvidenceControls, HeatmapControls, ModelTracks, NO_MODEL_HINT,
+    REMOTE_ATTENTION_NOTE, Toasts, TokenSelection, TracePhase, TraceStatus,
 };
 
 use super::heatmap_view::HeatOverlay;
@@ -23,6 +23,7 @@ use crate::session::conversation::request::{
     budget_settings, knob_label, question_for, remote_question_for, sampling_settings,
 };
 use crate::session::conversation::{Conversation, Failure, history_file};
+use crate::session::evidence::EvidenceSession;
 use crate::video::IndexedVideo;
 
 /// The map for the current focus, computed once per change of focus, controls or frame.
@@ -59,6 +60,22 @@ pub struct AskController {
     model: Option<Arc<LoadedModel>>,
     /// The server that answers when no model is loaded.
     remote: Option<Connection>,
+    /// Which frames mattered for an answer: the inspector's choices and the job's state.
+    pub evidence_controls: EvidenceControls,
+    evidence: EvidenceSession,
+    /// The evidence map on the frame, computed once per change of turn, controls, frame or
+    /// result, with its sink cells.
+    evidence_overlay: Option<(EvidenceKey, HeatOverlay, Vec<(usize, usize)>)>,
+    /// A time the inspector's frame list asked to seek to.
+    seek: Option<f64>,
+}
+
+#[derive(Clone, PartialEq)]
+struct EvidenceKey {
+    turn: usize,
+    controls: EvidenceControls,
+    frame: usize,
+    version: usize,
 }
 
 impl Default for AskController {
@@ -78,6 +95,10 @@ impl Default for AskController {
             estimator: Estimator::default(),
             model: None,
             remote: None,
+            evidence_controls: EvidenceControls::default(),
+            evidence: EvidenceSession::default(),
+            evidence_overlay: None,
+            seek: None,
         }
     }
 }
@@ -99,6 +120,8 @@ impl AskController {
         }
         self.overlay = None;
         self.tracks_for = None;
+        self.evidence.clear();
+        self.evidence_overlay = None;
         self.panel.clear_selection();
         self.video = video.map(Path::to_path_buf);
         // The old conversation's running turn, if any, is cancelled before it is dropped.
@@ -242,9 +265,101 @@ impl AskController {
             .show(ui, |ui| {
                 self.panel.settings_ui(ui);
                 ui.separator();
-                self.heatmap_ui(ui)
+                let jump = self.heatmap_ui(ui);
+                self.evidence_ui(ui, toasts);
+                jump
             })
             .inner
+    }
+
+    /// The turn the evidence inspector is about: the focused turn, else the latest finished one.
+    fn evidence_turn(&self) -> Option<usize> {
+        let finished = |t: &&crate::session::conversation::ConversationTurn| {
+            *t.view.trace.status() == TraceStatus::Finished
+        };
+        self.panel
+            .focus()
+            .map(|f| f.turn)
+            .filter(|&t| {
+                self.conversation
+                    .turns()
+                    .get(t)
+                    .is_some_and(|t| finished(&t))
+            })
+            .or_else(|| self.conversation.turns().iter().rposition(|t| finished(&t)))
+    }
+
+    /// The evidence inspector: aggregation, sinks, "Test frames" and the frames it ranked.
+    fn evidence_ui(&mut self, ui: &mut egui::Ui, toasts: &mut Toasts) {
+        let turn = self.evidence_turn();
+        let can_test = turn.is_some() && self.model.is_some() && self.indexed.is_some();
+        let view = self.evidence.view(turn, &self.evidence_controls, can_test);
+        let action = egui::CollapsingHeader::new("Evidence: which frames mattered")
+            .id_salt("ask-evidence")
+            .show(ui, |ui| self.evidence_controls.ui(ui, &view))
+            .body_returned
+            .flatten();
+        match action {
+            Some(EvidenceAction::TestFrames) => {
+                if let (Some(turn), Some(model)) = (turn, self.model.clone()) {
+                    match self.evidence_request(turn, &model) {
+                        Ok(request) => self.evidence.start(model, request, turn),
+                        Err(problem) => toasts.error(format!("Testing frames: {problem}")),
+                    }
+                }
+            }
+            Some(EvidenceAction::Cancel) => self.evidence.cancel(),
+            Some(EvidenceAction::Seek(time)) => self.seek = Some(time),
+            Some(EvidenceAction::Changed) => self.tracks_for = None,
+            None => {}
+        }
+    }
+
+    /// The evidence job's request for `turn`: its question as asked (the finished turns before
+    /// it as history, the panel's budget), and its answer's tokens when they were captured
+    /// (otherwise the job generates the answer again with the panel's sampling).
+    fn evidence_request(
+        &self,
+        turn: usize,
+        model: &LoadedModel,
+    ) -> Result<crate::evidence::EvidenceRequest, String> {
+        let Some(video) = &self.indexed else {
+            return Err("no video is open".to_owned());
+        };
+        let turns = self.conversation.turns();
+        let asked = &turns.get(turn).ok_or("no such turn")?.view;
+        let history = turns[..turn]
+            .iter()
+            .map(|t| &t.view)
+            .filter(|v| *v.trace.status() == TraceStatus::Finished)
+            .map(|v| inference::Turn {
+                question: v.question.clone(),
+                answer: v.trace.text(TracePhase::Answer),
+            })
+            .collect();
+        let mut request = self.panel.request(asked.question.clone());
+        request.thinking = asked.thinking;
+        let question = question_for(&request, model, video, history, [], false)?;
+        let stops = &model.runtime.sampling.stop_ids;
+        let answer = self.conversation.attention(turn).map(|attention| {
+            attention
+                .tokens
+                .values()
+                .map(|t| t.token)
+                .filter(|id| !stops.contains(id))
+                .collect::<Vec<_>>()
+        });
+        Ok(crate::evidence::EvidenceRequest {
+            question,
+            answer: answer.filter(|a| !a.is_empty()),
+            target: keye_model::evidence::Target::Answer,
+            deletion: true,
+        })
+    }
+
+    /// A time the evidence list asked to seek to, once.
+    pub fn take_seek(&mut self) -> Option<f64> {
+        self.seek.take()
     }
 
     /// Which layers to capture and the heatmap's controls.
@@ -297,6 +412,8 @@ impl AskController {
             AskAction::ClearHistory => {
                 self.overlay = None;
                 self.tracks_for = None;
+                self.evidence.clear();
+                self.evidence_overlay = None;
                 if let Some(problem) = self.conversation.clear() {
                     toasts.error(problem);
                 }
@@ -377,6 +494,19 @@ impl AskController {
     /// the conversation; repaints while it runs.
     pub fn poll(&mut self, ctx: &egui::Context, toasts: &mut Toasts) {
         self.update_estimate(ctx);
+        if self.evidence.is_running() {
+            ctx.request_repaint_after(Duration::from_millis(100));
+        }
+        if self.evidence.pump() {
+            self.tracks_for = None;
+            self.evidence_overlay = None;
+            for turn in 0..self.conversation.turns().len() {
+                if let Some(evidence) = self.evidence.result_for(turn) {
+                    let shares = evidence.vision_share.clone();
+                    self.conversation.set_vision_share(turn, shares);
+                }
+            }
+        }
         if !self.conversation.is_running() {
             return;
         }
@@ -426,13 +556,47 @@ impl AskController {
         self.tracks_for = Some(key);
         self.conversation
             .fill_tracks(focus.as_ref(), &self.heatmap, tracks);
+        tracks.evidence = self.evidence.track(self.evidence_turn());
     }
 
-    /// The heatmap of the focused tokens on the decoder frame under the playhead, if any.
-    pub fn overlay(&mut self, playhead: f64) -> Option<HeatOverlay> {
+    /// The heatmap on the decoder frame under the playhead, if any: the evidence map of the
+    /// chosen aggregation when there is one to show, else the focused tokens' attention. With
+    /// it, the (rows, cols) grid's sink cells to ring.
+    pub fn overlay(&mut self, playhead: f64) -> Option<(HeatOverlay, Vec<(usize, usize)>)> {
         if !self.heatmap.visible {
             return None;
         }
+        if self.evidence_controls.show_on_frame
+            && let Some(turn) = self.evidence_turn()
+            && let Some(frame) = self.evidence.frame_at(turn, playhead)
+        {
+            let key = EvidenceKey {
+                turn,
+                controls: self.evidence_controls.clone(),
+                frame,
+                version: self.evidence.version(),
+            };
+            if let Some((cached, overlay, sinks)) = &mut self.evidence_overlay
+                && *cached == key
+            {
+                overlay.opacity = self.heatmap.opacity;
+                return Some((overlay.clone(), sinks.clone()));
+            }
+            let (grid, sinks) = self.evidence.grid(turn, &self.evidence_controls, frame)?;
+            self.overlay_generation += 1;
+            let overlay = HeatOverlay {
+                generation: self.overlay_generation,
+                grid: Arc::new(grid),
+                opacity: self.heatmap.opacity,
+            };
+            self.evidence_overlay = Some((key, overlay.clone(), sinks.clone()));
+            return Some((overlay, sinks));
+        }
+        self.token_overlay(playhead).map(|o| (o, Vec::new()))
+    }
+
+    /// The heatmap of the focused tokens on the decoder frame under the playhead, if any.
+    fn token_overlay(&mut self, playhead: f64) -> Option<HeatOverlay> {
         let selection = self.panel.focus()?;
         let frame = self.conversation.heat_frame(&selection, playhead)?;
         let key = OverlayKey {

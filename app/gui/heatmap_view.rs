@@ -13,6 +13,30 @@ use eframe::wgpu::{self, util::DeviceExt as _};
 use keye_ui::HeatGrid;
 use keye_ui::heatmap::heat_table;
 
+/// Rings the `cells` (row, col) of a `grid` (rows, cols) laid over `target`: the attention
+/// sinks of the shown map, so the user sees which tokens were masked.
+pub fn ring_cells(
+    painter: &egui::Painter,
+    target: egui::Rect,
+    (rows, cols): (usize, usize),
+    cells: &[(usize, usize)],
+) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    let cell = egui::vec2(target.width() / cols as f32, target.height() / rows as f32);
+    for &(row, col) in cells {
+        let center =
+            target.min + egui::vec2((col as f32 + 0.5) * cell.x, (row as f32 + 0.5) * cell.y);
+        let radius = 0.45 * cell.x.min(cell.y);
+        painter.circle_stroke(
+            center,
+            radius,
+            egui::Stroke::new(2.0, egui::Color32::from_rgb(80, 220, 255)),
+        );
+    }
+}
+
 /// A grid to show, numbered so that an unchanged grid is not uploaded again.
 #[derive(Clone)]
 pub struct HeatOverlay {

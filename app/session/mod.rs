@@ -4,4 +4,5 @@
 
 pub mod captions;
 pub mod conversation;
+pub mod evidence;
 pub mod video;

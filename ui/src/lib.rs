@@ -5,6 +5,7 @@ pub mod ask;
 pub mod budget;
 pub mod captions;
 pub mod capture;
+pub mod evidence;
 pub mod heatmap;
 pub mod model_panel;
 pub mod player;
@@ -19,6 +20,7 @@ pub use ask::{
 pub use budget::{BudgetSettings, EstimateView, PromptCost};
 pub use captions::{CaptionAction, CaptionEditor, DraftAvailability, EditorEnv};
 pub use capture::CaptureControls;
+pub use evidence::{AggregationInfo, EvidenceAction, EvidenceControls, EvidenceRow, EvidenceView};
 pub use heatmap::{
     Aggregation, CapturedLayers, HeadChoice, HeatGrid, HeatmapControls, HeatmapResponse, aggregate,
 };

@@ -117,6 +117,9 @@ pub struct ReasoningTrace {
     sections: Vec<TraceSection>,
     status: TraceStatus,
     timing: Option<GenerationTiming>,
+    /// For each generation step, the share of its attention on vision tokens (0..=1), when
+    /// evidence was computed for this answer.
+    vision_share: Vec<f32>,
 }
 
 impl ReasoningTrace {
@@ -208,6 +211,16 @@ impl ReasoningTrace {
         self.timing = Some(timing);
     }
 
+    pub fn vision_share(&self) -> &[f32] {
+        &self.vision_share
+    }
+
+    /// Sets each step's share of attention on vision tokens, drawn as a thin track under the
+    /// trace so a researcher sees where the reasoning stops looking at the video.
+    pub fn set_vision_share(&mut self, shares: Vec<f32>) {
+        self.vision_share = shares;
+    }
+
     pub fn ui(&self, ui: &mut egui::Ui) {
         self.ui_with_tokens(ui, None);
     }
@@ -251,6 +264,9 @@ impl ReasoningTrace {
                 );
             }
         }
+        if !self.vision_share.is_empty() {
+            vision_share_ui(ui, &self.vision_share, highlight.as_ref());
+        }
         if let Some(timing) = self.timing {
             let speed = timing
                 .tokens_per_second()
@@ -264,6 +280,43 @@ impl ReasoningTrace {
         }
         interaction
     }
+}
+
+/// A thin strip, one bar per generation step as tall as the step's attention share on vision
+/// tokens; hovering it names the step and its share. Highlighted steps are outlined.
+fn vision_share_ui(ui: &mut egui::Ui, shares: &[f32], highlight: Option<&RangeInclusive<usize>>) {
+    let width = ui.available_width().max(40.0);
+    let (rect, response) = ui.allocate_exact_size(egui::vec2(width, 14.0), egui::Sense::hover());
+    let visuals = ui.visuals();
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 0.0, visuals.faint_bg_color);
+    let step_width = rect.width() / shares.len() as f32;
+    for (step, &share) in shares.iter().enumerate() {
+        let left = rect.left() + step as f32 * step_width;
+        let top = rect.bottom() - share.clamp(0.0, 1.0) * rect.height();
+        let bar = egui::Rect::from_min_max(
+            egui::pos2(left, top),
+            egui::pos2(left + (step_width - 1.0).max(1.0), rect.bottom()),
+        );
+        painter.rect_filled(bar, 0.0, crate::heatmap::heat_color(share));
+        if highlight.is_some_and(|h| h.contains(&step)) {
+            painter.rect_stroke(
+                bar,
+                0.0,
+                egui::Stroke::new(1.0, visuals.strong_text_color()),
+                egui::StrokeKind::Inside,
+            );
+        }
+    }
+    let response = response.on_hover_text("share of each step's attention on the video");
+    if let Some(pos) = response.hover_pos() {
+        let step = (((pos.x - rect.left()) / step_width) as usize).min(shares.len() - 1);
+        response.on_hover_text_at_pointer(format!(
+            "step {step}: {:.0}% of attention on the video",
+            shares[step] * 100.0
+        ));
+    }
+    ui.weak("vision share per step (attention on the video)");
 }
 
 /// A section's text: untokenized runs as one selectable label, tokens as small clickable labels

@@ -170,6 +170,14 @@ impl Conversation {
         self.attention_version
     }
 
+    /// Sets `turn`'s share of attention on the video per generation step (from its evidence),
+    /// drawn as a thin track under its trace.
+    pub fn set_vision_share(&mut self, turn: usize, shares: Vec<f32>) {
+        if let Some(turn) = self.turns.get_mut(turn) {
+            turn.view.trace.set_vision_share(shares);
+        }
+    }
+
     /// The finished turns, as the next question's history (failed and stopped turns are left
     /// out: the model never saw a complete answer to them).
     pub fn history(&self) -> Vec<Turn> {

@@ -339,6 +339,7 @@ impl Timeline {
             TrackKind::Chunks => tracks.chunk_boundaries.is_empty(),
             TrackKind::Tokens => tracks.tokens_per_frame.is_empty(),
             TrackKind::Attention => tracks.attention_mass.is_empty(),
+            TrackKind::Evidence => tracks.evidence.is_empty(),
             TrackKind::Captions => tracks.caption_events.is_empty(),
         };
         if empty {
@@ -403,6 +404,18 @@ impl Timeline {
                 &tracks.attention_mass,
                 heat_color,
             ),
+            TrackKind::Evidence => {
+                // Frames whose removal made the answer likelier draw as no bar.
+                let drops: Vec<FrameValue> = tracks
+                    .evidence
+                    .iter()
+                    .map(|v| FrameValue {
+                        time: v.time,
+                        value: v.value.max(0.0),
+                    })
+                    .collect();
+                paint_bars(&painter, &self.view, plot, &drops, |_| EVIDENCE)
+            }
             TrackKind::Captions => {
                 for segment in &tracks.caption_events {
                     let rect = Rect::from_x_y_ranges(
@@ -435,6 +448,7 @@ impl Timeline {
         let time = self.view.time_at(pos.x, plot);
         let target = match track.kind {
             TrackKind::Attention => tracks.most_attended(),
+            TrackKind::Evidence => tracks.most_evident(),
             TrackKind::Captions => tracks
                 .caption_events
                 .iter()
@@ -473,6 +487,7 @@ const PLAYHEAD: Color32 = Color32::from_rgb(230, 70, 60);
 const MARK: Color32 = Color32::from_rgb(240, 190, 40);
 const SLOW: Color32 = Color32::from_rgb(80, 150, 240);
 const FAST: Color32 = Color32::from_rgb(120, 200, 120);
+const EVIDENCE: Color32 = Color32::from_rgb(70, 190, 170);
 
 #[derive(Clone, Copy)]
 enum TrackKind {
@@ -481,6 +496,7 @@ enum TrackKind {
     Chunks,
     Tokens,
     Attention,
+    Evidence,
     Captions,
 }
 
@@ -491,7 +507,7 @@ struct TrackInfo {
     empty_hint: &'static str,
 }
 
-const TRACKS: [TrackInfo; 6] = [
+const TRACKS: [TrackInfo; 7] = [
     TrackInfo {
         kind: TrackKind::Sampled,
         name: "Sampled frames",
@@ -516,6 +532,11 @@ const TRACKS: [TrackInfo; 6] = [
         kind: TrackKind::Attention,
         name: "Attention",
         empty_hint: "select a token of an answer to see where it looked",
+    },
+    TrackInfo {
+        kind: TrackKind::Evidence,
+        name: "Evidence",
+        empty_hint: "\"Test frames\" shows which frames the answer needed",
     },
     TrackInfo {
         kind: TrackKind::Captions,

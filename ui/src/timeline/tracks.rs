@@ -1,5 +1,6 @@
 //! What the timeline draws besides the video: thumbnails, the model's tracks (sampled frames,
-//! SlowFast speeds, Mavors chunks, tokens and attention per frame) and caption segments.
+//! SlowFast speeds, Mavors chunks, tokens, attention and deletion evidence per frame) and caption
+//! segments.
 
 use egui::TextureId;
 
@@ -72,6 +73,9 @@ pub struct ModelTracks {
     pub tokens_per_frame: Vec<FrameValue>,
     /// Attention mass per frame of the selected token.
     pub attention_mass: Vec<FrameValue>,
+    /// The deletion test: how much the answer's log-probability drops without each frame (or
+    /// chunk); negative where removing the frame made the answer likelier.
+    pub evidence: Vec<FrameValue>,
     pub caption_events: Vec<CaptionSegment>,
 }
 
@@ -79,6 +83,16 @@ impl ModelTracks {
     /// Time of the frame with the most attention mass: where a click on the attention track jumps.
     pub fn most_attended(&self) -> Option<f64> {
         self.attention_mass
+            .iter()
+            .filter(|v| v.value.is_finite())
+            .max_by(|a, b| a.value.total_cmp(&b.value))
+            .map(|v| v.time)
+    }
+
+    /// Time of the frame the answer needed most (the largest drop): where a click on the evidence
+    /// track jumps.
+    pub fn most_evident(&self) -> Option<f64> {
+        self.evidence
             .iter()
             .filter(|v| v.value.is_finite())
             .max_by(|a, b| a.value.total_cmp(&b.value))
