@@ -34,6 +34,7 @@ fn overlay(opacity: f32) -> HeatOverlay {
         generation: 1,
         grid: Arc::new(grid),
         opacity,
+        sinks: Arc::default(),
     }
 }
 

@@ -454,8 +454,9 @@ impl StudioApp {
                     let target = fit_frame_rect(rect, display);
                     if self.frame_pipeline {
                         frame_view::paint(ui.painter(), target, frame.clone());
-                        if let Some((overlay, sinks)) = self.ask.overlay(loaded.player.position()) {
+                        if let Some(overlay) = self.ask.overlay(loaded.player.position()) {
                             let grid = (overlay.grid.rows, overlay.grid.cols);
+                            let sinks = overlay.sinks.clone();
                             heatmap_view::paint(ui.painter(), target, overlay);
                             heatmap_view::ring_cells(ui.painter(), target, grid, &sinks);
                         }

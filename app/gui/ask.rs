@@ -65,7 +65,7 @@ pub struct AskController {
     evidence: EvidenceSession,
     /// The evidence map on the frame, computed once per change of turn, controls, frame or
     /// result, with its sink cells.
-    evidence_overlay: Option<(EvidenceKey, HeatOverlay, Vec<(usize, usize)>)>,
+    evidence_overlay: Option<(EvidenceKey, HeatOverlay)>,
     /// A time the inspector's frame list asked to seek to.
     seek: Option<f64>,
 }
@@ -560,9 +560,9 @@ impl AskController {
     }
 
     /// The heatmap on the decoder frame under the playhead, if any: the evidence map of the
-    /// chosen aggregation when there is one to show, else the focused tokens' attention. With
-    /// it, the (rows, cols) grid's sink cells to ring.
-    pub fn overlay(&mut self, playhead: f64) -> Option<(HeatOverlay, Vec<(usize, usize)>)> {
+    /// chosen aggregation (with its sink cells) when there is one to show, else the focused
+    /// tokens' attention.
+    pub fn overlay(&mut self, playhead: f64) -> Option<HeatOverlay> {
         if !self.heatmap.visible {
             return None;
         }
@@ -576,11 +576,11 @@ impl AskController {
                 frame,
                 version: self.evidence.version(),
             };
-            if let Some((cached, overlay, sinks)) = &mut self.evidence_overlay
+            if let Some((cached, overlay)) = &mut self.evidence_overlay
                 && *cached == key
             {
                 overlay.opacity = self.heatmap.opacity;
-                return Some((overlay.clone(), sinks.clone()));
+                return Some(overlay.clone());
             }
             let (grid, sinks) = self.evidence.grid(turn, &self.evidence_controls, frame)?;
             self.overlay_generation += 1;
@@ -588,11 +588,12 @@ impl AskController {
                 generation: self.overlay_generation,
                 grid: Arc::new(grid),
                 opacity: self.heatmap.opacity,
+                sinks: Arc::new(sinks),
             };
-            self.evidence_overlay = Some((key, overlay.clone(), sinks.clone()));
-            return Some((overlay, sinks));
+            self.evidence_overlay = Some((key, overlay.clone()));
+            return Some(overlay);
         }
-        self.token_overlay(playhead).map(|o| (o, Vec::new()))
+        self.token_overlay(playhead)
     }
 
     /// The heatmap of the focused tokens on the decoder frame under the playhead, if any.
@@ -621,6 +622,7 @@ impl AskController {
             generation: self.overlay_generation,
             grid: Arc::new(grid),
             opacity: self.heatmap.opacity,
+            sinks: Arc::default(),
         };
         self.overlay = Some((key, overlay.clone()));
         Some(overlay)

@@ -43,6 +43,8 @@ pub struct HeatOverlay {
     pub generation: u64,
     pub grid: Arc<HeatGrid>,
     pub opacity: f32,
+    /// (row, col) cells of the grid holding attention sinks, ringed over the frame.
+    pub sinks: Arc<Vec<(usize, usize)>>,
 }
 
 /// The overlay pipeline for one target format: the shader, its sampler, the opacity uniform and
