@@ -440,3 +440,62 @@ fn asking_through_a_server_streams_what_a_local_ask_streams() {
     harness.step();
     harness.get_by_label(keye_ui::REMOTE_ATTENTION_NOTE);
 }
+
+/// "Test frames" as a researcher uses it after an answer: the Evidence section names the
+/// aggregations, the deletion test runs with progress to its end, the frames are listed by drop,
+/// the timeline's evidence track fills, the chosen map goes on the frame and the trace gets each
+/// step's vision share.
+#[test]
+fn test_frames_after_an_answer_fills_the_list_the_track_the_map_and_the_vision_share() {
+    use egui_kittest::kittest::Queryable;
+    let (model, video) = tiny_model_and_video();
+    let mut harness = controls_harness(model.clone(), &video);
+    {
+        let (controller, model, toasts) = harness.state_mut();
+        controller.panel.sampling.max_new_tokens = 4;
+        controller.panel.thinking = ThinkingChoice::NoThink;
+        // Few tokens: the explicit pass holds every layer's full attention.
+        controller.panel.budget.max_frames = Some(2);
+        controller.panel.budget.max_pixels = Some(28 * 28 * 4);
+        assert!(controller.ask_now("What moves?", Some(model), toasts));
+    }
+    step_until(&mut harness, "the answer", |bench| !bench.0.is_running());
+    harness
+        .get_by_label("Evidence: which frames mattered")
+        .click();
+    harness.step();
+    harness.get_by_label_contains("where looking raised the answer");
+    harness.get_by_label("Test frames").click();
+    harness.step();
+    assert!(harness.state().0.evidence.is_running());
+    step_until(&mut harness, "the deletion test", |bench| {
+        !bench.0.evidence.is_running()
+    });
+    let (controller, _, toasts) = harness.state_mut();
+    assert!(toasts.items().is_empty(), "{:?}", toasts.items());
+    let view = controller
+        .evidence
+        .view(Some(0), &controller.evidence_controls, true);
+    assert!(view.status.is_none(), "{:?}", view.status);
+    assert!(!view.rows.is_empty());
+    assert!(view.rows.windows(2).all(|w| w[0].drop >= w[1].drop));
+    let mut tracks = ModelTracks::default();
+    controller.update_tracks(&mut tracks);
+    assert_eq!(tracks.evidence.len(), tracks.sampled_frames.len());
+    assert!(tracks.most_evident().is_some());
+    let overlay = controller
+        .overlay(0.0)
+        .expect("the evidence map on the first frame");
+    let evidence = controller.evidence.result_for(0).unwrap();
+    let (rows, cols) = evidence.vision.media[0].frames[0];
+    assert_eq!((overlay.grid.rows, overlay.grid.cols), (rows, cols));
+    let shares = controller.conversation.turns()[0]
+        .view
+        .trace
+        .vision_share()
+        .to_vec();
+    assert_eq!(shares.len(), evidence.answer_tokens.len());
+    assert!(shares.iter().all(|s| (0.0..=1.0).contains(s)));
+    harness.step();
+    harness.get_by_label_contains("Faithfulness");
+}
