@@ -525,6 +525,13 @@ impl AskController {
         if let Some(problem) = end.save_problem {
             toasts.error(problem);
         }
+        if let Some(shares) = self
+            .conversation
+            .attention(end.turn)
+            .map(|a| a.vision_share())
+        {
+            self.conversation.set_vision_share(end.turn, shares);
+        }
         // Until the user picks tokens, the map shows the whole answer.
         if matches!(end.status, TraceStatus::Finished | TraceStatus::Stopped)
             && self.panel.selection().is_none()

@@ -126,6 +126,17 @@ fn asking_the_tiny_model_selects_the_answer_and_shows_its_map() {
     assert!(toasts.items().is_empty(), "{:?}", toasts.items());
     let turn = &controller.conversation.turns()[0];
     assert_eq!(*turn.view.trace.status(), TraceStatus::Finished);
+    // Each captured step's share of attention on the video is drawn under the trace.
+    let captured = turn.attention.as_ref().map_or(0, |a| a.tokens.len());
+    assert!(captured > 0);
+    assert_eq!(turn.view.trace.vision_share().len(), captured);
+    assert!(
+        turn.view
+            .trace
+            .vision_share()
+            .iter()
+            .all(|s| (0.0..=1.0001).contains(s))
+    );
     assert_eq!(
         controller.panel.selection().map(|s| s.steps.clone()),
         turn.view.trace.steps_of(TracePhase::Answer),

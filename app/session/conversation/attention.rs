@@ -31,6 +31,18 @@ impl TurnAttention {
         self.media.iter().position(|m| m.encoder.is_some())
     }
 
+    /// For each generated step, the share of its attention on the vision tokens (the captured
+    /// layers' mean): what the trace draws under itself until "Test frames" measures every layer.
+    pub fn vision_share(&self) -> Vec<f32> {
+        self.tokens
+            .values()
+            .map(|t| {
+                let total: f32 = t.layers.iter().map(|l| l.mean.iter().sum::<f32>()).sum();
+                total / t.layers.len().max(1) as f32
+            })
+            .collect()
+    }
+
     pub fn captured(&self) -> CapturedLayers {
         let first = self.tokens.values().next();
         CapturedLayers {

@@ -156,7 +156,6 @@ impl AttentionMaps {
         let last_vision = *context.vision.positions.last().unwrap_or(&0);
         let queries: Vec<u32> = (last_vision + 1..len).map(|r| r as u32).collect();
         let queries = Tensor::new(queries, device)?;
-        let vision_norm_index = &columns;
         for (probs, norms) in pass.probs.iter().zip(&pass.norms) {
             raw.push(vision_of(probs)?.mean(1)?.to_vec2::<f32>()?);
             let text_rows = probs
@@ -165,7 +164,7 @@ impl AttentionMaps {
                 .mean(0)?
                 .to_vec2::<f32>()?;
             let mut found = sinks::attention_sinks(&text_rows);
-            let norms = norms.index_select(vision_norm_index, 0)?.to_vec1::<f32>()?;
+            let norms = norms.index_select(&columns, 0)?.to_vec1::<f32>()?;
             found.extend(sinks::norm_sinks(&norms));
             found.sort_unstable();
             found.dedup();
@@ -174,10 +173,9 @@ impl AttentionMaps {
 
         // Rollout from the target rows down through every layer.
         let mut carried = one_hot_rows(&rows, len, device)?;
+        let residual = (Tensor::eye(len, DType::F32, device)? * 0.5)?;
         for probs in pass.probs.iter().rev() {
-            let mean = probs.mean(0)?;
-            let eye = Tensor::eye(len, DType::F32, device)?;
-            let mixed = ((mean * 0.5)? + (eye * 0.5)?)?;
+            let mixed = ((probs.mean(0)? * 0.5)? + &residual)?;
             carried = carried.matmul(&mixed)?;
         }
         let rollout = carried
