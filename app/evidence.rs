@@ -18,7 +18,7 @@ use keye_model::{
         AnswerContext, AttentionMaps, DeletionTest, FrameId, Method, Target, deletion_test,
         spearman,
     },
-    generate::{GenerationRequest, StopReason, VisionTokenMap, generate},
+    generate::{GenerationRequest, StopReason, VisionTokenMap, frame_totals, generate},
 };
 use serde::Serialize;
 
@@ -89,13 +89,33 @@ pub struct Evidence {
     pub sinks_per_layer: Vec<Vec<usize>>,
     /// For each answer token, the share of its attention on vision tokens.
     pub vision_share: Vec<f32>,
+    /// The three aggregations with their defaults ([`Method::ALL`]).
     pub methods: Vec<MethodEvidence>,
     pub deletion: Option<DeletionTest>,
+    /// Every map (each layer's heads too), for other choices of layer and heads. Not written
+    /// out: for a real checkpoint it is layers x heads x vision tokens.
+    #[serde(skip)]
+    pub maps: AttentionMaps,
 }
 
 impl Evidence {
     pub fn method(&self, method: Method) -> Option<&MethodEvidence> {
         self.methods.iter().find(|m| m.method == method)
+    }
+
+    /// `method`'s result, for any layer and heads of raw attention (computed from the kept maps
+    /// when it is not one of the defaults). A layer or head that does not exist is an error.
+    pub fn evidence_for(&self, method: Method) -> Result<MethodEvidence, InferenceError> {
+        match self.method(method) {
+            Some(found) => Ok(found.clone()),
+            None => method_evidence(
+                &self.vision,
+                &self.maps,
+                method,
+                &self.media,
+                self.deletion.as_ref(),
+            ),
+        }
     }
 
     /// Where `frame` starts on its source (0 when unknown).
@@ -256,7 +276,7 @@ fn explain(
     };
     let methods = Method::ALL
         .into_iter()
-        .map(|method| method_evidence(&context, &maps, method, &media, deletion.as_ref()))
+        .map(|method| method_evidence(&prompt.vision, &maps, method, &media, deletion.as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Evidence {
         answer: text,
@@ -269,11 +289,12 @@ fn explain(
         vision_share: maps.vision_share.clone(),
         methods,
         deletion,
+        maps,
     })
 }
 
 fn method_evidence(
-    context: &AnswerContext,
+    vision: &VisionTokenMap,
     maps: &AttentionMaps,
     method: Method,
     media: &[MediaFrames],
@@ -281,23 +302,31 @@ fn method_evidence(
 ) -> Result<MethodEvidence, InferenceError> {
     let map = maps.map(method, true)?;
     let map_raw = maps.map(method, false)?;
-    let masked = context.frame_totals(&map);
-    let raw = context.frame_totals(&map_raw);
-    let frames: Vec<FrameAttention> = masked
-        .iter()
-        .zip(&raw)
-        .map(
-            |(&(frame, attention), &(_, attention_raw))| FrameAttention {
+    let masked = frame_totals(vision, &map);
+    let raw = frame_totals(vision, &map_raw);
+    let mut frames = Vec::new();
+    for (m, (masked, raw)) in masked.iter().zip(&raw).enumerate() {
+        for (f, (&attention, &attention_raw)) in masked.iter().zip(raw).enumerate() {
+            let frame = FrameId { media: m, frame: f };
+            frames.push(FrameAttention {
                 frame,
                 time: frame_time(media, frame),
-                attention,
-                attention_raw,
-            },
-        )
-        .collect();
-    let agreement = |values: Vec<f64>| {
+                attention: f64::from(attention),
+                attention_raw: f64::from(attention_raw),
+            });
+        }
+    }
+    // Pairs each tested frame's drop with its attention.
+    let agreement = |value: fn(&FrameAttention) -> f64| {
         deletion.and_then(|d| {
-            let drops: Vec<f64> = d.frames.iter().map(|f| f.drop).collect();
+            let (values, drops): (Vec<f64>, Vec<f64>) = d
+                .frames
+                .iter()
+                .filter_map(|drop| {
+                    let f = frames.iter().find(|f| f.frame == drop.frame)?;
+                    Some((value(f), drop.drop))
+                })
+                .unzip();
             spearman(&values, &drops)
         })
     };
@@ -305,8 +334,8 @@ fn method_evidence(
         method,
         name: method.name(),
         description: method.description(),
-        faithfulness: agreement(frames.iter().map(|f| f.attention).collect()),
-        faithfulness_raw: agreement(frames.iter().map(|f| f.attention_raw).collect()),
+        faithfulness: agreement(|f| f.attention),
+        faithfulness_raw: agreement(|f| f.attention_raw),
         map,
         map_raw,
         frames,

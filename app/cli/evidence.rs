@@ -32,16 +32,15 @@ pub enum MethodArg {
     Gradient,
 }
 
-impl MethodArg {
-    fn method(self) -> Method {
-        match self {
-            MethodArg::Raw => Method::Raw {
-                layer: None,
-                heads: HeadReduce::Mean,
-            },
-            MethodArg::Rollout => Method::Rollout,
-            MethodArg::Gradient => Method::Gradient,
-        }
+/// Raw attention's heads: `mean`, `max` or a head number.
+fn parse_heads(text: &str) -> Result<HeadReduce, String> {
+    match text {
+        "mean" => Ok(HeadReduce::Mean),
+        "max" => Ok(HeadReduce::Max),
+        n => n
+            .parse()
+            .map(HeadReduce::Head)
+            .map_err(|_| format!("{n:?}: give mean, max or a head number")),
     }
 }
 
@@ -65,6 +64,12 @@ pub struct EvidenceArgs {
     /// The aggregation whose frame ranking is printed.
     #[arg(long, value_enum, default_value = "gradient")]
     pub method: MethodArg,
+    /// Raw attention of this decoder layer (default: the mean of every layer).
+    #[arg(long)]
+    pub layer: Option<usize>,
+    /// Raw attention's heads: mean, max or a head number.
+    #[arg(long, default_value = "mean", value_parser = parse_heads)]
+    pub heads: HeadReduce,
     /// Rank frames by the raw maps (sinks not masked).
     #[arg(long)]
     pub keep_sinks: bool,
@@ -81,6 +86,9 @@ pub fn evidence(args: EvidenceArgs) -> anyhow::Result<ExitCode> {
         if !Path::new(path).is_file() {
             bail!("{path}: no such file");
         }
+    }
+    if args.layer.is_some() && !matches!(args.method, MethodArg::Raw) {
+        bail!("--layer picks raw attention's layer: add --method raw");
     }
     let show_progress = !args.json && std::io::stderr().is_terminal();
     let loaded = Arc::new(super::ask::load(
@@ -160,17 +168,21 @@ pub fn evidence(args: EvidenceArgs) -> anyhow::Result<ExitCode> {
         serde_json::to_writer(&mut out, &evidence)?;
         writeln!(out)?;
     } else {
-        write!(
-            out,
-            "{}",
-            report(&evidence, args.method.method(), !args.keep_sinks)
-        )?;
+        let method = match args.method {
+            MethodArg::Raw => Method::Raw {
+                layer: args.layer,
+                heads: args.heads,
+            },
+            MethodArg::Rollout => Method::Rollout,
+            MethodArg::Gradient => Method::Gradient,
+        };
+        write!(out, "{}", report(&evidence, method, !args.keep_sinks)?)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// The text report: answer, sinks, both rankings and the faithfulness table.
-pub fn report(evidence: &Evidence, method: Method, mask_sinks: bool) -> String {
+pub fn report(evidence: &Evidence, method: Method, mask_sinks: bool) -> anyhow::Result<String> {
     let mut out = format!("answer: {}\n", evidence.answer.trim());
     out.push_str(&format!(
         "sinks: {} of {} vision tokens{}\n",
@@ -182,7 +194,8 @@ pub fn report(evidence: &Evidence, method: Method, mask_sinks: bool) -> String {
             " (kept)"
         }
     ));
-    if let Some(found) = evidence.method(method) {
+    {
+        let found = evidence.evidence_for(method)?;
         out.push_str(&format!(
             "\nattention ranking ({}: {}):\n",
             found.name, found.description
@@ -233,5 +246,5 @@ pub fn report(evidence: &Evidence, method: Method, mask_sinks: bool) -> String {
             ));
         }
     }
-    out
+    Ok(out)
 }

@@ -5,8 +5,10 @@
 
 use std::sync::Arc;
 
-use keye_model::evidence::{FrameId, Method};
-use keye_ui::{AggregationInfo, EvidenceControls, EvidenceRow, EvidenceView, FrameValue, HeatGrid};
+use keye_model::evidence::{FrameId, HeadReduce, Method};
+use keye_ui::{
+    AggregationInfo, EvidenceControls, EvidenceRow, EvidenceView, FrameValue, HeatGrid, RawHeads,
+};
 
 use crate::evidence::{Evidence, EvidenceEvent, EvidenceHandle, EvidenceRequest, spawn_evidence};
 use crate::inference::LoadedModel;
@@ -28,9 +30,20 @@ pub struct EvidenceSession {
     version: usize,
 }
 
-/// The aggregation the controls pick (by index into [`Method::ALL`]).
+/// The aggregation the controls pick (by index into [`Method::ALL`], raw attention with the
+/// layer and heads chosen).
 pub fn method_of(controls: &EvidenceControls) -> Method {
-    Method::ALL[controls.aggregation.min(Method::ALL.len() - 1)]
+    match Method::ALL[controls.aggregation.min(Method::ALL.len() - 1)] {
+        Method::Raw { .. } => Method::Raw {
+            layer: controls.raw_layer,
+            heads: match controls.raw_heads {
+                RawHeads::Mean => HeadReduce::Mean,
+                RawHeads::Max => HeadReduce::Max,
+                RawHeads::Head(h) => HeadReduce::Head(h),
+            },
+        },
+        other => other,
+    }
 }
 
 impl EvidenceSession {
@@ -138,8 +151,14 @@ impl EvidenceSession {
         };
         view.has_maps = true;
         view.sinks = evidence.sinks.len();
-        let method = method_of(controls);
-        let found = evidence.method(method);
+        view.layers = evidence.maps.raw.len();
+        view.heads = evidence.maps.raw.first().map_or(0, Vec::len);
+        let found = evidence.evidence_for(method_of(controls));
+        if let Err(problem) = &found {
+            view.status = Some(problem.to_string());
+        }
+        let found = found.ok();
+        let found = found.as_ref();
         view.faithfulness = found.and_then(|m| {
             if controls.mask_sinks {
                 m.faithfulness
@@ -214,7 +233,7 @@ impl EvidenceSession {
     ) -> Option<(HeatGrid, Vec<(usize, usize)>)> {
         let evidence = self.result_for(turn)?;
         let video = video_of(evidence)?;
-        let found = evidence.method(method_of(controls))?;
+        let found = evidence.evidence_for(method_of(controls)).ok()?;
         let map = if controls.mask_sinks {
             &found.map
         } else {

@@ -24,10 +24,23 @@ pub struct EvidenceRow {
     pub attention: f64,
 }
 
+/// How raw attention combines a layer's heads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RawHeads {
+    #[default]
+    Mean,
+    Max,
+    Head(usize),
+}
+
 /// What the inspector shows.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EvidenceView {
+    /// The first is raw attention (its layer and heads are picked below it).
     pub aggregations: Vec<AggregationInfo>,
+    /// Decoder layers and heads per layer the maps have (0 before any).
+    pub layers: usize,
+    pub heads: usize,
     /// Sink tokens found (marked on the frame).
     pub sinks: usize,
     /// Whether maps for the answer exist (the aggregation picker and sink toggle then apply).
@@ -49,6 +62,9 @@ pub struct EvidenceView {
 pub struct EvidenceControls {
     /// Index into [`EvidenceView::aggregations`].
     pub aggregation: usize,
+    /// Raw attention's layer (`None`: the mean of every layer) and heads.
+    pub raw_layer: Option<usize>,
+    pub raw_heads: RawHeads,
     pub mask_sinks: bool,
     /// Draw the chosen map (and the sinks) on the frame instead of the selected tokens' attention.
     pub show_on_frame: bool,
@@ -60,6 +76,8 @@ impl Default for EvidenceControls {
     fn default() -> Self {
         Self {
             aggregation: 2,
+            raw_layer: None,
+            raw_heads: RawHeads::Mean,
             mask_sinks: true,
             show_on_frame: true,
         }
@@ -77,13 +95,49 @@ pub enum EvidenceAction {
 }
 
 impl EvidenceControls {
+    /// Raw attention's layer and heads.
+    fn raw_choice_ui(&mut self, ui: &mut egui::Ui, view: &EvidenceView) {
+        let layer_name = |layer: Option<usize>| match layer {
+            None => "mean of all layers".to_owned(),
+            Some(l) => format!("layer {l}"),
+        };
+        egui::ComboBox::from_label("Layer")
+            .selected_text(layer_name(self.raw_layer))
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut self.raw_layer, None, layer_name(None));
+                for l in 0..view.layers {
+                    ui.selectable_value(&mut self.raw_layer, Some(l), layer_name(Some(l)));
+                }
+            });
+        let heads_name = |heads: RawHeads| match heads {
+            RawHeads::Mean => "mean of heads".to_owned(),
+            RawHeads::Max => "max of heads".to_owned(),
+            RawHeads::Head(h) => format!("head {h}"),
+        };
+        egui::ComboBox::from_label("Heads")
+            .selected_text(heads_name(self.raw_heads))
+            .show_ui(ui, |ui| {
+                for heads in [RawHeads::Mean, RawHeads::Max]
+                    .into_iter()
+                    .chain((0..view.heads).map(RawHeads::Head))
+                {
+                    ui.selectable_value(&mut self.raw_heads, heads, heads_name(heads));
+                }
+            });
+    }
+
     pub fn ui(&mut self, ui: &mut egui::Ui, view: &EvidenceView) -> Option<EvidenceAction> {
         let before = self.clone();
         let mut action = None;
         ui.label("Aggregation");
         for (index, info) in view.aggregations.iter().enumerate() {
             ui.radio_value(&mut self.aggregation, index, &info.name);
-            ui.indent(("aggregation-line", index), |ui| ui.weak(&info.description));
+            ui.indent(("aggregation-line", index), |ui| {
+                ui.weak(&info.description);
+                if index == 0 && self.aggregation == 0 && view.layers > 0 {
+                    self.raw_choice_ui(ui, view);
+                }
+            });
         }
         ui.checkbox(
             &mut self.mask_sinks,

@@ -20,7 +20,9 @@ pub use ask::{
 pub use budget::{BudgetSettings, EstimateView, PromptCost};
 pub use captions::{CaptionAction, CaptionEditor, DraftAvailability, EditorEnv};
 pub use capture::CaptureControls;
-pub use evidence::{AggregationInfo, EvidenceAction, EvidenceControls, EvidenceRow, EvidenceView};
+pub use evidence::{
+    AggregationInfo, EvidenceAction, EvidenceControls, EvidenceRow, EvidenceView, RawHeads,
+};
 pub use heatmap::{
     Aggregation, CapturedLayers, HeadChoice, HeatGrid, HeatmapControls, HeatmapResponse, aggregate,
 };

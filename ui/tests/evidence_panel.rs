@@ -35,6 +35,8 @@ fn view() -> EvidenceView {
                 "where looking raised the answer",
             ),
         ],
+        layers: 2,
+        heads: 3,
         sinks: 3,
         has_maps: true,
         can_test: true,
@@ -96,6 +98,37 @@ fn the_picker_names_each_aggregation_and_the_sink_toggle_switches_to_the_raw_map
     assert!(!harness.state().controls.mask_sinks);
     assert_eq!(harness.state().actions.len(), 2);
     harness.get_by_label_contains("Faithfulness +0.50");
+}
+
+#[test]
+fn raw_attention_offers_its_layer_and_heads() {
+    let mut harness = harness();
+    harness.run();
+    assert!(
+        harness.query_by_label("Layer").is_none(),
+        "only for raw attention"
+    );
+    harness.get_by_label("raw attention").click();
+    harness.run();
+    harness.get_by_label("Layer").click();
+    harness.run();
+    harness.get_by_label("layer 1").click();
+    harness.run();
+    harness.get_by_label("Heads").click();
+    harness.run();
+    harness.get_by_label("max of heads").click();
+    harness.run();
+    let controls = &harness.state().controls;
+    assert_eq!(controls.aggregation, 0);
+    assert_eq!(controls.raw_layer, Some(1));
+    assert_eq!(controls.raw_heads, keye_ui::RawHeads::Max);
+    assert!(
+        harness
+            .state()
+            .actions
+            .iter()
+            .all(|a| *a == EvidenceAction::Changed)
+    );
 }
 
 #[test]

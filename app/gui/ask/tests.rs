@@ -509,4 +509,28 @@ fn test_frames_after_an_answer_fills_the_list_the_track_the_map_and_the_vision_s
     assert!(shares.iter().all(|s| (0.0..=1.0).contains(s)));
     harness.step();
     harness.get_by_label_contains("Faithfulness");
+
+    // Raw attention of one layer's strongest head, and a layer the model does not have.
+    let controller = &mut harness.state_mut().0;
+    controller.evidence_controls.aggregation = 0;
+    controller.evidence_controls.raw_layer = Some(1);
+    controller.evidence_controls.raw_heads = keye_ui::RawHeads::Max;
+    let raw = controller
+        .evidence
+        .view(Some(0), &controller.evidence_controls, true);
+    assert!(raw.status.is_none(), "{:?}", raw.status);
+    assert_eq!((raw.layers, raw.heads), (2, 4));
+    assert!(controller.overlay(0.0).is_some());
+    controller.evidence_controls.raw_layer = Some(9);
+    let missing = controller
+        .evidence
+        .view(Some(0), &controller.evidence_controls, true);
+    assert!(
+        missing
+            .status
+            .as_deref()
+            .is_some_and(|s| s.contains("layer 9")),
+        "{:?}",
+        missing.status
+    );
 }

@@ -99,7 +99,7 @@ pub enum Target {
 }
 
 /// The maps of one target, computed once; [`AttentionMaps::map`] reads any of them.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AttentionMaps {
     pub target: Target,
     /// `raw[layer][head][v]`: attention on vision token `v`, mean over the target rows.
