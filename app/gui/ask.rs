@@ -349,10 +349,25 @@ impl AskController {
                 .filter(|id| !stops.contains(id))
                 .collect::<Vec<_>>()
         });
+        // One selected token of this turn: its maps (the gradient of its own log-probability);
+        // otherwise the whole answer's.
+        let answer = answer.filter(|a| !a.is_empty());
+        let target = match self.panel.focus() {
+            Some(focus)
+                if focus.turn == turn
+                    && focus.steps.start() == focus.steps.end()
+                    && answer
+                        .as_ref()
+                        .is_some_and(|a| *focus.steps.start() < a.len()) =>
+            {
+                keye_model::evidence::Target::Step(*focus.steps.start())
+            }
+            _ => keye_model::evidence::Target::Answer,
+        };
         Ok(crate::evidence::EvidenceRequest {
             question,
-            answer: answer.filter(|a| !a.is_empty()),
-            target: keye_model::evidence::Target::Answer,
+            answer,
+            target,
             deletion: true,
         })
     }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use keye_model::evidence::{FrameId, HeadReduce, Method};
+use keye_model::evidence::{FrameId, HeadReduce, Method, Target};
 use keye_ui::{
     AggregationInfo, EvidenceControls, EvidenceRow, EvidenceView, FrameValue, HeatGrid, RawHeads,
 };
@@ -150,6 +150,10 @@ impl EvidenceSession {
             return view;
         };
         view.has_maps = true;
+        view.target = Some(match evidence.target {
+            Target::Answer => "the whole answer".to_owned(),
+            Target::Step(step) => format!("token {step}"),
+        });
         view.sinks = evidence.sinks.len();
         view.layers = evidence.maps.raw.len();
         view.heads = evidence.maps.raw.first().map_or(0, Vec::len);

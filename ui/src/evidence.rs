@@ -41,6 +41,8 @@ pub struct EvidenceView {
     /// Decoder layers and heads per layer the maps have (0 before any).
     pub layers: usize,
     pub heads: usize,
+    /// What the maps explain: "the whole answer", "token 3".
+    pub target: Option<String>,
     /// Sink tokens found (marked on the frame).
     pub sinks: usize,
     /// Whether maps for the answer exist (the aggregation picker and sink toggle then apply).
@@ -129,6 +131,9 @@ impl EvidenceControls {
     pub fn ui(&mut self, ui: &mut egui::Ui, view: &EvidenceView) -> Option<EvidenceAction> {
         let before = self.clone();
         let mut action = None;
+        if let Some(target) = &view.target {
+            ui.weak(format!("Maps of {target}"));
+        }
         ui.label("Aggregation");
         for (index, info) in view.aggregations.iter().enumerate() {
             ui.radio_value(&mut self.aggregation, index, &info.name);

@@ -35,6 +35,7 @@ fn view() -> EvidenceView {
                 "where looking raised the answer",
             ),
         ],
+        target: Some("token 2".into()),
         layers: 2,
         heads: 3,
         sinks: 3,
@@ -98,6 +99,7 @@ fn the_picker_names_each_aggregation_and_the_sink_toggle_switches_to_the_raw_map
     assert!(!harness.state().controls.mask_sinks);
     assert_eq!(harness.state().actions.len(), 2);
     harness.get_by_label_contains("Faithfulness +0.50");
+    harness.get_by_label("Maps of token 2");
 }
 
 #[test]

@@ -488,6 +488,8 @@ fn test_frames_after_an_answer_fills_the_list_the_track_the_map_and_the_vision_s
         .evidence
         .view(Some(0), &controller.evidence_controls, true);
     assert!(view.status.is_none(), "{:?}", view.status);
+    // The whole answer was selected when the turn ended, so its maps are the answer's.
+    assert_eq!(view.target.as_deref(), Some("the whole answer"));
     assert!(!view.rows.is_empty());
     assert!(view.rows.windows(2).all(|w| w[0].drop >= w[1].drop));
     let mut tracks = ModelTracks::default();
@@ -533,4 +535,13 @@ fn test_frames_after_an_answer_fills_the_list_the_track_the_map_and_the_vision_s
         "{:?}",
         missing.status
     );
+
+    // One token selected: "Test frames" explains that token.
+    controller.panel.select(Some(TokenSelection {
+        turn: 0,
+        steps: 1..=1,
+    }));
+    let request = controller.evidence_request(0, &model).unwrap();
+    assert_eq!(request.target, keye_model::evidence::Target::Step(1));
+    assert!(request.answer.is_some_and(|a| a.len() > 1));
 }
