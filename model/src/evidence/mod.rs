@@ -128,23 +128,6 @@ impl AnswerContext {
     pub(crate) fn predicting_row(&self, step: usize) -> usize {
         self.prompt_len - 1 + step
     }
-
-    /// Sums `weights` (one per vision token, map order) per frame, in [`AnswerContext::frames`]
-    /// order.
-    pub fn frame_totals(&self, weights: &[f32]) -> Vec<(FrameId, f64)> {
-        let frames = self.frames();
-        let mut totals = vec![0.0; frames.len()];
-        for (r, &w) in self.vision.refs.iter().zip(weights) {
-            let id = FrameId {
-                media: r.media,
-                frame: r.frame,
-            };
-            if let Ok(i) = frames.binary_search(&id) {
-                totals[i] += f64::from(w);
-            }
-        }
-        frames.into_iter().zip(totals).collect()
-    }
 }
 
 /// Summed log-probability of `answer` under the logits of `hidden` (1, n, hidden) final-normed
