@@ -116,3 +116,30 @@ fn a_missing_video_is_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_layer_is_raw_attentions_and_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = demo_video(dir.path());
+    let model = repo("assets/models/keye-demo");
+    let base = [
+        "evidence",
+        video.to_str().unwrap(),
+        "What colour is the circle?",
+        "--model",
+        model.to_str().unwrap(),
+    ];
+    let (ok, _, stderr) = run(&[&base[..], &["--layer", "1"]].concat());
+    assert!(!ok);
+    assert!(stderr.contains("add --method raw"), "{stderr}");
+    let (ok, _, stderr) = run(&[&base[..], &["--method", "raw", "--layer", "9"]].concat());
+    assert!(!ok);
+    assert!(stderr.contains("layer 9 does not exist"), "{stderr}");
+    let (ok, text, stderr) = run(&[
+        &base[..],
+        &["--method", "raw", "--layer", "3", "--heads", "max"],
+    ]
+    .concat());
+    assert!(ok, "{stderr}");
+    assert!(text.contains("attention ranking (raw attention"), "{text}");
+}
