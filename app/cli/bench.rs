@@ -5,7 +5,7 @@ use std::process::ExitCode;
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
     /// Full decode to RGB24 vs the ffmpeg CLI, and random-seek latency vs one GOP decode.
-    Decode(super::video::BenchDecodeArgs),
+    Decode(super::bench_decode::BenchDecodeArgs),
     /// Load time, peak memory, prefill and decode tokens/s of a model of real shapes, against the
     /// matrix-product and memory-bandwidth ceilings measured in the same run.
     Model(super::model::BenchModelArgs),
@@ -19,7 +19,7 @@ pub enum BenchCommand {
 
 pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
-        BenchCommand::Decode(args) => super::video::bench_decode(args),
+        BenchCommand::Decode(args) => super::bench_decode::bench_decode(args),
         BenchCommand::Model(args) => super::model::bench_model(args),
         BenchCommand::Generate(args) => super::ask::bench_generate(args),
         BenchCommand::Sample(args) => super::plan::bench_sample(args),

@@ -3,6 +3,7 @@
 
 pub mod ask;
 pub mod bench;
+mod bench_decode;
 pub mod caption;
 pub mod captions;
 pub mod demo;

@@ -283,7 +283,7 @@ pub fn bench_sample(args: BenchSampleArgs) -> anyhow::Result<ExitCode> {
     let wanted = plan.frames_to_decode();
     let select: Vec<String> = wanted.iter().map(|i| format!("eq(n\\,{i})")).collect();
     let filter = format!("select={}", balanced_sum(&select));
-    let (theirs, their_frames) = super::video::ffmpeg_cli_decode(
+    let (theirs, their_frames) = super::bench_decode::ffmpeg_cli_decode(
         &args.video,
         timeline.width,
         timeline.height,

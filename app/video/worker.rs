@@ -223,6 +223,7 @@ fn start_thumbnails(
     let emit = Arc::clone(emit);
     let reader = video.reopen(VideoOptions {
         cache_bytes: THUMBNAIL_CACHE_BYTES,
+        ..Default::default()
     });
     ThumbnailJob::spawn_cancellable(reader, count, spec, cancel, move |event| {
         emit(WorkerEvent::Thumbnails(event))
