@@ -65,7 +65,9 @@ pub fn bench_decode(args: BenchDecodeArgs) -> anyhow::Result<ExitCode> {
         let (ffmpeg_time, ffmpeg_frames) =
             ffmpeg_cli_decode(&args.file, info.display_width, info.display_height, None)?;
         if ffmpeg_frames != delivered {
-            println!("  note: the ffmpeg CLI output {ffmpeg_frames} frames, keye-studio {delivered}");
+            println!(
+                "  note: the ffmpeg CLI output {ffmpeg_frames} frames, keye-studio {delivered}"
+            );
         }
         let ours_fps = delivered as f64 / ours.as_secs_f64();
         let ffmpeg_fps = ffmpeg_frames as f64 / ffmpeg_time.as_secs_f64();

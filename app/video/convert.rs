@@ -355,7 +355,6 @@ impl Converter {
         // SAFETY: all-zero bytes are initialised `u8`s.
         unsafe { Arc::<[u8]>::new_zeroed_slice(len).assume_init() }
     }
-
 }
 
 /// The scaler in `slot`, rebuilt when `key` differs from the one it was made for.

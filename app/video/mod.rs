@@ -32,7 +32,8 @@ pub use error::VideoError;
 pub use index::{FrameIndex, IndexEntry};
 pub use passes::{DecodeStrategy, StrategyChoice};
 pub use probe::{
-    DecodeThreads, EXACT_COUNT_SCAN_LIMIT_BYTES, FrameCount, Rotation, StreamSummary, VideoInfo, probe,
+    DecodeThreads, EXACT_COUNT_SCAN_LIMIT_BYTES, FrameCount, Rotation, StreamSummary, VideoInfo,
+    probe,
 };
 pub use reader::{IndexedVideo, Video, VideoOptions};
 pub use sampling::{SampledFrame, SamplingPlan};

@@ -79,10 +79,7 @@ impl StrategyChoice {
 impl fmt::Display for StrategyChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (seek, scan) = (
-            format!(
-                "{} seeks decoding {} frames",
-                self.seeks, self.seek_frames
-            ),
+            format!("{} seeks decoding {} frames", self.seeks, self.seek_frames),
             format!("one pass decoding {} frames", self.scan_frames),
         );
         match self.strategy {
@@ -151,7 +148,9 @@ impl Video {
                         path: self.path().to_path_buf(),
                     });
                 }
-                self.decode_to_with(target, pass, cancelled)?;
+                if !self.is_cached(target) {
+                    self.decode_to_with(target, pass, cancelled)?;
+                }
                 let (picture, placement) = self.take_picture(target)?;
                 let job = Job {
                     sequence,

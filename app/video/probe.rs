@@ -558,7 +558,10 @@ pub enum DecodeThreads {
 /// frame threading then still spread slices over the cores), so the field is written directly.
 fn set_threading(context: &mut ffmpeg::codec::context::Context, threads: DecodeThreads) {
     let (count, kinds) = match threads {
-        DecodeThreads::All => (0, ffmpeg::ffi::FF_THREAD_FRAME | ffmpeg::ffi::FF_THREAD_SLICE),
+        DecodeThreads::All => (
+            0,
+            ffmpeg::ffi::FF_THREAD_FRAME | ffmpeg::ffi::FF_THREAD_SLICE,
+        ),
         DecodeThreads::Single => (1, 0),
     };
     // SAFETY: the context is allocated and not yet opened; these are plain integer fields.

@@ -287,6 +287,11 @@ impl Video {
         self.convert_cached(index, spec)
     }
 
+    /// Whether picture `index` is decoded and waiting in the cache.
+    pub(super) fn is_cached(&self, index: usize) -> bool {
+        self.cache.contains(index)
+    }
+
     /// Takes decoded picture `index` out of the cache with its place in the video, for conversion
     /// elsewhere (its buffer goes back to the decoder once converted).
     pub(super) fn take_picture(
@@ -341,11 +346,12 @@ impl Video {
     ) -> Result<(), VideoError> {
         self.pass = pass;
         let keyframe = self.index.keyframe_at_or_before(target);
+        // After the end of the stream the drained decoder still holds the pictures it kept for
+        // reordering: continuing takes them instead of decoding the last GOP again.
         let continue_current = self.position.is_some_and(|p| {
-            !p.finished
-                && p.last.is_some_and(|last| {
-                    last < target && (pass == Pass::Scan || keyframe <= last + 1)
-                })
+            p.last.is_some_and(|last| {
+                last < target && (pass == Pass::Scan || keyframe <= last + 1)
+            })
         });
         if continue_current {
             match self.decode_forward(target, cancelled)? {
