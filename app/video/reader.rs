@@ -349,9 +349,8 @@ impl Video {
         // After the end of the stream the drained decoder still holds the pictures it kept for
         // reordering: continuing takes them instead of decoding the last GOP again.
         let continue_current = self.position.is_some_and(|p| {
-            p.last.is_some_and(|last| {
-                last < target && (pass == Pass::Scan || keyframe <= last + 1)
-            })
+            p.last
+                .is_some_and(|last| last < target && (pass == Pass::Scan || keyframe <= last + 1))
         });
         if continue_current {
             match self.decode_forward(target, cancelled)? {
