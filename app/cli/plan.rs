@@ -6,7 +6,6 @@ use std::{
     io::Write,
     path::{Path, PathBuf},
     process::ExitCode,
-    sync::atomic::AtomicBool,
     time::Instant,
 };
 
@@ -21,9 +20,7 @@ use keye_model::{
     preprocess::ImageProcessorConfig,
     video::{VideoEncoderKind, VideoPlan, VideoPlanSettings},
 };
-use keye_studio::inference::{
-    DecodedPlan, PromptEstimate, decode_planned, estimate_video_prompt, plan_video,
-};
+use keye_studio::inference::{PromptEstimate, estimate_video_prompt, plan_video};
 use keye_studio::video::FrameSpec;
 
 use super::bench_decode::{ffmpeg_cli_decode, median, ms};
@@ -271,6 +268,9 @@ pub struct BenchSampleArgs {
     /// Runs of each side (medians are compared).
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
+    /// Sampling knobs as on `plan` (e.g. a low --fps gives a sparse sample of a short clip).
+    #[command(flatten)]
+    pub budget: super::BudgetArgs,
 }
 
 /// Decoding the frames an encoder samples: ours (seeking to keyframes or decoding one pass, as the
@@ -278,31 +278,27 @@ pub struct BenchSampleArgs {
 /// through a `select` filter that keeps the same frames, and against decoding every frame once.
 pub fn bench_sample(args: BenchSampleArgs) -> anyhow::Result<ExitCode> {
     let kind = args.encoder.kind();
-    let settings = settings(args.model.as_deref())?;
+    let mut settings = settings(args.model.as_deref())?;
+    let budget = args.budget.budget(VisualBudget::default());
+    budget.apply(&mut settings, &mut ImageProcessorConfig::default());
+    let (timeline, plan, _) = plan_video(&args.video, kind, &settings)?;
+    let wanted = plan.frames_to_decode();
+    // The frame index is built once when a video is opened; each run is a fresh reader of it.
+    let video = keye_studio::video::Video::open(&args.video)?;
     let mut ours_runs = Vec::new();
-    let mut decoded = None;
+    let mut choice = None;
     for _ in 0..args.repeat.max(1) {
+        let mut reader = video.reopen(Default::default())?;
         let started = Instant::now();
-        decoded = Some(decode_planned(
-            &args.video,
-            &[],
-            kind,
-            &settings,
-            &AtomicBool::new(false),
-            &mut |_, _, _| {},
+        choice = Some(reader.decode_frames(
+            &wanted,
+            FrameSpec::native_rgb(),
+            None,
+            &|| false,
+            &mut |_| {},
         )?);
         ours_runs.push(started.elapsed());
     }
-    let Some(DecodedPlan {
-        timeline,
-        plan,
-        frames,
-        choice,
-    }) = decoded
-    else {
-        unreachable!("at least one run");
-    };
-    let wanted = plan.frames_to_decode();
     let select: Vec<String> = wanted.iter().map(|i| format!("eq(n\\,{i})")).collect();
     let filter = format!("select={}", balanced_sum(&select));
     let mut select_runs = Vec::new();
@@ -314,20 +310,21 @@ pub fn bench_sample(args: BenchSampleArgs) -> anyhow::Result<ExitCode> {
         their_frames = count;
     }
     // Every frame decoded once, ours (the ceiling a dense sample must stay under).
-    let mut video = keye_studio::video::Video::open(&args.video)?;
+    let mut reader = video.reopen(Default::default())?;
     let all: Vec<usize> = (0..video.frame_count()).collect();
     let started = Instant::now();
-    video.decode_frames(&all, FrameSpec::native_rgb(), None, &|| false, &mut |_| {})?;
+    reader.decode_frames(&all, FrameSpec::native_rgb(), None, &|| false, &mut |_| {})?;
     let everything = started.elapsed();
     let ours = median(&mut ours_runs);
     let theirs = median(&mut select_runs);
     println!(
-        "{}: {} of {} frames sampled for {} ({} GOPs); decoded by {choice}",
+        "{}: {} of {} frames sampled for {} ({} GOPs); decoded by {}",
         args.video.display(),
-        frames.len(),
+        wanted.len(),
         timeline.frame_times.len(),
         kind.name(),
         video.index().keyframes().len(),
+        choice.map(|c| c.to_string()).unwrap_or_default(),
     );
     println!(
         "keye-studio {:.1} ms (median of {}), ffmpeg CLI (select) {:.1} ms for {their_frames} \
