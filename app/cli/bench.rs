@@ -13,6 +13,8 @@ pub enum BenchCommand {
     Generate(super::ask::BenchGenerateArgs),
     /// Decoding the frames an encoder samples vs the ffmpeg CLI with a select filter.
     Sample(super::plan::BenchSampleArgs),
+    /// Plays a video at 1x in a real window: frames presented, dropped, decode and upload time.
+    Playback(super::bench_playback::BenchPlaybackArgs),
     /// Top-1 agreement and KL divergence of a quantized model against f32.
     Quality(super::quantize::BenchQualityArgs),
 }
@@ -23,6 +25,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Model(args) => super::model::bench_model(args),
         BenchCommand::Generate(args) => super::ask::bench_generate(args),
         BenchCommand::Sample(args) => super::plan::bench_sample(args),
+        BenchCommand::Playback(args) => super::bench_playback::bench_playback(args),
         BenchCommand::Quality(args) => super::quantize::bench_quality(args),
     }
 }

@@ -35,8 +35,7 @@ pub fn bench_decode(args: BenchDecodeArgs) -> anyhow::Result<ExitCode> {
     let info = Arc::clone(video.info());
     let count = video.frame_count();
     println!(
-        "{}: {} {}x{} ({}x{} shown), {count} frames, {} keyframes, longest GOP {} frames; \
-         {} cores",
+        "{}: {} {}x{} ({}x{} shown), {count} frames, {} keyframes, longest GOP {} frames; {}",
         args.file.display(),
         info.codec,
         info.coded_width,
@@ -45,7 +44,7 @@ pub fn bench_decode(args: BenchDecodeArgs) -> anyhow::Result<ExitCode> {
         info.display_height,
         info.keyframes.unwrap_or(0),
         info.max_gop_length.unwrap_or(0),
-        std::thread::available_parallelism().map_or(1, usize::from),
+        machine(),
     );
 
     // 1. Full decode to RGB24 at display size, ours and the ffmpeg CLI's, alternating.
@@ -155,6 +154,16 @@ pub fn bench_decode(args: BenchDecodeArgs) -> anyhow::Result<ExitCode> {
         p95.as_secs_f64() / gop.as_secs_f64().max(f64::EPSILON)
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Cores and the load average when the bench starts: timings on a busy machine say so.
+pub(super) fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .map_or_else(String::new, |load| format!(", load average {load}"));
+    format!("{cores} cores{load}")
 }
 
 pub(super) fn ms(duration: Duration) -> f64 {

@@ -119,6 +119,8 @@ pub enum OutputSize {
     Exact { width: u32, height: u32 },
     /// The largest size that fits the box and keeps the display aspect ratio.
     Fit { max_width: u32, max_height: u32 },
+    /// The display size when it fits the box, else [`OutputSize::Fit`]: never scaled up.
+    AtMost { max_width: u32, max_height: u32 },
 }
 
 impl OutputSize {
@@ -131,6 +133,13 @@ impl OutputSize {
                 max_width,
                 max_height,
             } => fit_within(width, height, max_width, max_height),
+            Self::AtMost {
+                max_width,
+                max_height,
+            } if width > max_width || height > max_height => {
+                fit_within(width, height, max_width, max_height)
+            }
+            Self::AtMost { .. } => (width.max(1), height.max(1)),
         }
     }
 }
@@ -540,5 +549,26 @@ fn rotate_into(
         PixelLayout::Rgb24 => turn!(image::ImageBuffer<image::Rgb<u8>, &[u8]>),
         PixelLayout::Rgba32 => turn!(image::ImageBuffer<image::Rgba<u8>, &[u8]>),
         PixelLayout::Yuv420p => turn!(image::ImageBuffer<image::Luma<u8>, &[u8]>),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_never_scales_up_and_fits_what_is_larger() {
+        let at_most = OutputSize::AtMost {
+            max_width: 3840,
+            max_height: 3840,
+        };
+        assert_eq!(at_most.resolve(1920, 1080), (1920, 1080));
+        assert_eq!(at_most.resolve(7680, 4320), (3840, 2160));
+        // Fit scales a small frame up to the box.
+        let fit = OutputSize::Fit {
+            max_width: 3840,
+            max_height: 3840,
+        };
+        assert_eq!(fit.resolve(1920, 1080), (3840, 2160));
     }
 }

@@ -13,10 +13,11 @@ use crate::video::{
     ThumbnailEvent, VideoError, VideoFrame, VideoInfo, VideoOptions, WorkerEvent,
 };
 
-/// Frames are delivered no larger than this (4K either way), as Y'CbCr planes that the frame
-/// shader converts to RGB on the GPU.
+/// Frames are delivered at their own size but no larger than 4K either way (never scaled up: a
+/// 1080p frame fitted to 4K would cost four times the conversion and upload), as Y'CbCr planes
+/// that the frame shader converts to RGB on the GPU.
 pub const DISPLAY_SPEC: FrameSpec = FrameSpec {
-    size: OutputSize::Fit {
+    size: OutputSize::AtMost {
         max_width: 3840,
         max_height: 3840,
     },
