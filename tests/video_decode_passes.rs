@@ -257,3 +257,35 @@ fn a_sampling_plan_hands_frames_out_in_plan_order_and_stops_when_cancelled() {
         })
     ));
 }
+
+#[test]
+fn read_ahead_decodes_into_the_cache_and_gives_the_same_frame() {
+    let fixtures = Fixtures::new();
+    let path = fixtures.testsrc(
+        "ahead.mp4",
+        "64x48",
+        25,
+        1.0,
+        &[
+            "-c:v", "libx264", "-bf", "3", "-g", "10", "-pix_fmt", "yuv420p",
+        ],
+    );
+    let expected = random_access(&path, &[0, 6]);
+    let mut video = open(&path, DecodeThreads::All);
+    let first = video.frame_index(0, FrameSpec::native_rgb()).unwrap();
+    assert_eq!((first.index, first.pts, hash(&first.pixels)), expected[0]);
+    assert!(matches!(
+        video.prefetch(6, &|| true),
+        Err(VideoError::Cancelled { .. })
+    ));
+    let (held, _) = video.cache_usage();
+    video.prefetch(6, &|| false).unwrap();
+    assert!(
+        video.cache_usage().0 > held,
+        "the read-ahead holds pictures"
+    );
+    let sixth = video.frame_index(6, FrameSpec::native_rgb()).unwrap();
+    assert_eq!((sixth.index, sixth.pts, hash(&sixth.pixels)), expected[1]);
+    // Past the end there is nothing to read ahead.
+    video.prefetch(25, &|| false).unwrap();
+}

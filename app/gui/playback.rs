@@ -140,13 +140,9 @@ impl Run {
 impl eframe::App for PlaybackBench {
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
-        for notice in self.media.poll(&ctx) {
-            let message = match notice {
-                MediaNotice::OpenFailed(error) | MediaNotice::FrameFailed(error) => {
-                    error.to_string()
-                }
-            };
-            return self.finish(&ctx, Err(message));
+        if let Some(notice) = self.media.poll(&ctx).into_iter().next() {
+            let (MediaNotice::OpenFailed(error) | MediaNotice::FrameFailed(error)) = notice;
+            return self.finish(&ctx, Err(error.to_string()));
         }
         let now = Instant::now();
         match &mut self.run {

@@ -308,6 +308,19 @@ impl Video {
         Ok((picture, Placement { index, pts, time }))
     }
 
+    /// Decodes picture `index` into the cache unless it is there (read-ahead for playback); gives
+    /// up with [`VideoError::Cancelled`] as soon as `cancelled` returns true.
+    pub fn prefetch(
+        &mut self,
+        index: usize,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(), VideoError> {
+        if index >= self.index.len() || self.cache.contains(index) {
+            return Ok(());
+        }
+        self.decode_to(index, cancelled)
+    }
+
     fn convert_cached(&mut self, index: usize, spec: FrameSpec) -> Result<VideoFrame, VideoError> {
         let pts = self.index.pts(index).unwrap_or(0);
         let time = self.time_of(index).unwrap_or(0.0);
