@@ -60,6 +60,10 @@ impl Media {
     pub fn shown_index(&self) -> Option<usize> {
         self.shown_index
     }
+    /// How long the decode worker took for the frame on screen (decode and conversion).
+    pub fn last_decode_time(&self) -> Option<std::time::Duration> {
+        self.video.last_decode_time()
+    }
     /// The presentation index of the frame last asked of the decoder.
     pub fn requested_index(&self) -> Option<usize> {
         self.video.requested_frame()

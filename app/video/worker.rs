@@ -35,8 +35,13 @@ pub enum WorkerEvent {
     Opened(IndexedVideo),
     /// The file could not be opened; the worker stops.
     OpenFailed(VideoError),
-    /// The answer to the current frame request. Superseded or cancelled requests get no answer.
-    Frame { id: RequestId, frame: VideoFrame },
+    /// The answer to the current frame request, and how long the worker took to decode and
+    /// convert it. Superseded or cancelled requests get no answer.
+    Frame {
+        id: RequestId,
+        frame: VideoFrame,
+        took: std::time::Duration,
+    },
     /// The current frame request failed.
     FrameFailed { id: RequestId, error: VideoError },
     /// Progress of the thumbnail strip.
@@ -223,6 +228,7 @@ fn run(
         if stale() {
             continue;
         }
+        let started = std::time::Instant::now();
         let result = match request {
             FrameRequest::At(time) => video.frame_at_or_cancel(time, spec, &stale),
             FrameRequest::Index(index) => video.frame_index_or_cancel(index, spec, &stale),
@@ -231,7 +237,8 @@ fn run(
             Ok(frame) => {
                 let next = frame.index + 1;
                 read_ahead = Some(next..(next + READ_AHEAD_FRAMES).min(video.frame_count()));
-                emit(WorkerEvent::Frame { id, frame })
+                let took = started.elapsed();
+                emit(WorkerEvent::Frame { id, frame, took })
             }
             Err(error) if error.is_cancelled() => {}
             Err(error) => emit(WorkerEvent::FrameFailed { id, error }),

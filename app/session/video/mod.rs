@@ -62,6 +62,8 @@ pub struct OpenVideo {
     loaded: Option<Loaded>,
     /// Index and id of the frame last asked for.
     requested: Option<(usize, RequestId)>,
+    /// How long the worker took for the last frame it delivered.
+    last_decode: Option<std::time::Duration>,
 }
 
 impl OpenVideo {
@@ -73,6 +75,7 @@ impl OpenVideo {
             worker: DecodeWorker::spawn(path, VideoOptions::default(), wake),
             loaded: None,
             requested: None,
+            last_decode: None,
         }
     }
 
@@ -90,6 +93,11 @@ impl OpenVideo {
         self.requested.map(|(index, _)| index)
     }
 
+    /// How long the worker took to decode and convert the last frame it delivered.
+    pub fn last_decode_time(&self) -> Option<std::time::Duration> {
+        self.last_decode
+    }
+
     /// Takes every event the worker sent so far, then asks for the frame under the playhead if
     /// it changed.
     pub fn poll(&mut self) -> Vec<VideoUpdate> {
@@ -98,8 +106,9 @@ impl OpenVideo {
             match event {
                 WorkerEvent::Opened(video) => self.on_opened(video),
                 WorkerEvent::OpenFailed(error) => updates.push(VideoUpdate::OpenFailed(error)),
-                WorkerEvent::Frame { id, frame } => {
+                WorkerEvent::Frame { id, frame, took } => {
                     if self.requested.is_some_and(|(_, current)| current == id) {
+                        self.last_decode = Some(took);
                         updates.push(VideoUpdate::Frame(frame));
                     }
                 }
