@@ -60,6 +60,9 @@ pub enum GuiError {
     },
     #[error("the window closed before the screenshot for {path} was taken")]
     ScreenshotNotTaken { path: PathBuf },
+    /// `bench playback` could not play the video (the message names the file).
+    #[error("{0}")]
+    Playback(String),
 }
 
 /// Opens the window and runs until it closes. With a screenshot request, returns once the PNG is

@@ -75,8 +75,8 @@ pub fn run_playback_bench(video: PathBuf, seconds: f64) -> Result<PlaybackReport
     let outcome = outcome.lock().map(|mut slot| slot.take()).unwrap_or(None);
     match outcome {
         Some(Ok(report)) => Ok(report),
-        Some(Err(message)) => Err(GuiError::Window(message)),
-        None => Err(GuiError::Window(
+        Some(Err(message)) => Err(GuiError::Playback(message)),
+        None => Err(GuiError::Playback(
             "the window closed before playback finished".into(),
         )),
     }
@@ -169,7 +169,7 @@ impl eframe::App for PlaybackBench {
                         frame_size: (0, 0),
                     });
                 } else if self.opened.elapsed() > FIRST_FRAME_TIMEOUT {
-                    return self.finish(&ctx, Err("no frame within a minute".into()));
+                    return self.finish(&ctx, Err("no frame shown within a minute".into()));
                 }
             }
             Some(run) => {
