@@ -106,6 +106,10 @@ impl StudioApp {
         let launch_question = launch.ask;
         let asking = launch_question.is_some();
         let mut captions = CaptionSession::new();
+        if let Some(dir) = settings.mengzi_dir.clone() {
+            let repaint = ctx.clone();
+            captions.set_mengzi(Some(dir), &mut toasts, move || repaint.request_repaint());
+        }
         if let Some(path) = &launch.captions {
             let repaint = ctx.clone();
             captions.open(path, &mut toasts, move || repaint.request_repaint());
@@ -621,6 +625,7 @@ impl eframe::App for StudioApp {
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         self.settings
             .remember_placement(model::placement(self.models.panel.choice));
+        self.settings.mengzi_dir = self.captions.mengzi_dir().map(Path::to_path_buf);
         self.settings.save(storage);
     }
 }

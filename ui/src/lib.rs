@@ -17,7 +17,10 @@ pub use ask::{
     SamplingSettings, ThinkingChoice, TokenSelection,
 };
 pub use budget::{BudgetSettings, EstimateView, PromptCost};
-pub use captions::{CaptionAction, CaptionEditor, DraftAvailability, EditorEnv};
+pub use captions::{
+    CaptionAction, CaptionEditor, CaptionSearch, DraftAvailability, EditorEnv, SearchAction,
+    SearchHitView, SuggestionMark, SuspectMark,
+};
 pub use capture::CaptureControls;
 pub use heatmap::{
     Aggregation, CapturedLayers, HeadChoice, HeatGrid, HeatmapControls, HeatmapResponse, aggregate,

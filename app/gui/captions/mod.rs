@@ -8,6 +8,9 @@
 //! save, a close or another file, what the field holds is applied first, so nothing typed is
 //! left behind.
 
+mod assist;
+#[cfg(test)]
+mod assist_tests;
 #[cfg(test)]
 mod tests;
 
@@ -18,11 +21,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use eframe::egui;
 use haic::Document;
-use keye_ui::{CaptionAction, CaptionEditor, EditorEnv, Timeline, Toasts};
+use keye_ui::{CaptionAction, CaptionEditor, CaptionSearch, EditorEnv, Timeline, Toasts};
 
 use crate::files::CAPTION_EXTENSIONS;
 use crate::inference::LoadedModel;
-use crate::session::captions::CaptionFile;
+use crate::session::captions::{CaptionFile, assist::CaptionAssist};
 
 /// What the save-on-quit prompt is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +54,10 @@ pub struct CaptionSession {
     /// (selected record, document version) the timeline segments were made for.
     segments_for: Option<(Option<usize>, u64)>,
     title: Option<String>,
+    /// Mengzi's check of the record being edited, and search ([`assist`]).
+    assist: CaptionAssist,
+    search: CaptionSearch,
+    mengzi_dialog: Option<Receiver<Option<PathBuf>>>,
 }
 
 impl Default for CaptionSession {
@@ -68,6 +75,9 @@ impl CaptionSession {
             quit: Quit::Idle,
             segments_for: None,
             title: None,
+            assist: CaptionAssist::new(),
+            search: CaptionSearch::new(),
+            mengzi_dialog: None,
         }
     }
 
@@ -108,6 +118,7 @@ impl CaptionSession {
 
     fn document_replaced(&mut self) {
         self.editor.document_replaced();
+        self.assist.document_replaced();
         self.segments_for = None;
         self.quit = Quit::Idle;
     }
@@ -172,6 +183,7 @@ impl CaptionSession {
     pub fn tick(&mut self, ctx: &egui::Context, toasts: &mut Toasts) {
         self.poll_loading(toasts);
         self.poll_dialog(ctx, toasts);
+        self.tick_assist(ctx, toasts);
         if let Some(draft) = self.file.poll_draft(toasts) {
             self.editor.show_draft(draft.record, draft.structure);
         }
@@ -308,6 +320,7 @@ impl CaptionSession {
         {
             self.save(toasts);
         }
+        self.mengzi_menu(ui, toasts);
     }
 
     /// Shows the caption events of the selected record on the timeline, and turns edge drags
@@ -407,6 +420,7 @@ impl CaptionSession {
         if self.file.is_drafting() && ui.button("Stop drafting").clicked() {
             self.file.stop_draft();
         }
+        self.search_ui(ui);
         let video_name = video
             .as_ref()
             .and_then(|video| video.path.file_name()?.to_str());

@@ -10,6 +10,8 @@
 
 mod draft;
 mod fields;
+pub mod search;
+mod suspects;
 pub mod typing;
 
 use std::collections::HashMap;
@@ -21,6 +23,8 @@ use haic::{
 };
 
 pub use draft::{Draft, PieceState};
+pub use search::{CaptionSearch, SearchAction, SearchHitView};
+pub use suspects::{SuggestionMark, SuspectMark};
 use typing::{Due, Typing};
 
 use crate::player::format_time;
@@ -103,8 +107,14 @@ impl Field {
             let close = rest.find(']')?;
             Some((rest[..close].parse().ok()?, &rest[close + 1..]))
         };
-        if let Some((index, _)) = index_after("people[") {
-            return Some(Field::Person(index));
+        if let Some((index, rest)) = index_after("people[") {
+            let detail = PersonField::ALL
+                .into_iter()
+                .find(|field| rest.strip_prefix('.') == Some(field.name()));
+            return Some(match detail {
+                Some(detail) => Field::PersonDetail(index, detail),
+                None => Field::Person(index),
+            });
         }
         if let Some((index, rest)) = index_after("events[") {
             let part = rest.trim_start_matches('.');
@@ -159,6 +169,8 @@ pub struct CaptionEditor {
     draft: Option<Draft>,
     /// Why the last accept could not be applied.
     draft_problem: Option<String>,
+    /// Characters a model finds unlikely in the record's Chinese fields ([`SuspectMark`]).
+    suspects: Vec<SuspectMark>,
     actions: Vec<CaptionAction>,
 }
 
@@ -182,6 +194,13 @@ impl CaptionEditor {
     /// The field last located by clicking a validation message.
     pub fn located(&self) -> Option<Field> {
         self.located
+    }
+
+    /// Selects `record` and outlines and focuses `field` there (a search result's field).
+    pub fn locate(&mut self, record: usize, field: Option<Field>) {
+        self.selected = Some(record);
+        self.located = field;
+        self.scroll_to_located = field.is_some();
     }
 
     /// Forgets everything learnt about the document (validation, drafts, typing): call it when
@@ -612,6 +631,8 @@ impl CaptionEditor {
                 self.events_view(ui, record, structure, env, out_of_order);
                 ui.separator();
                 ui.collapsing("Caption text", |ui| ui.weak(&caption.caption));
+                // A check of the text as a whole (the file keeps no people or events).
+                self.suspect_suggestions(ui, record, &TextField::Caption, &caption.caption);
             }
             TextState::Free { .. } => {
                 // Why it is free text is in the validation message above.
@@ -723,6 +744,10 @@ mod tests {
             Some(Field::Person(1))
         );
         assert_eq!(Field::from_path("people[0]"), Some(Field::Person(0)));
+        assert_eq!(
+            Field::from_path("people[2].hair"),
+            Some(Field::PersonDetail(2, PersonField::Hair))
+        );
         assert_eq!(
             Field::from_path("events[2].who[0]"),
             Some(Field::Event(2, EventField::Who))
