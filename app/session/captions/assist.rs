@@ -214,7 +214,7 @@ impl CaptionAssist {
                 record,
                 version: key.1,
                 content,
-                options: self.options.clone(),
+                options: self.options,
             });
             self.requested = Some(key);
         }
