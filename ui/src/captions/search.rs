@@ -68,7 +68,7 @@ impl CaptionSearch {
             let response = ui
                 .add(
                     TextEdit::singleline(&mut self.query)
-                        .hint_text("search captions (English or 中文)")
+                        .hint_text("search captions: words in English or Chinese")
                         .desired_width(220.0),
                 )
                 .accessible_name("Search captions");
