@@ -206,7 +206,9 @@ impl CaptionAssist {
         if !settled || self.requested == Some(key) || !matches!(self.model, MengziState::Ready(_)) {
             return;
         }
-        let Some(content) = document.file().record(record).cloned() else {
+        // Questions are not edited in the editor: their suspects could not be fixed there.
+        let Some(content @ haic::Record::Caption(_)) = document.file().record(record).cloned()
+        else {
             return;
         };
         if let Some(assistant) = &self.assistant {

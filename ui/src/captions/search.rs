@@ -86,7 +86,10 @@ impl CaptionSearch {
             }
             let similar = ui
                 .add_enabled(selected.is_some(), egui::Button::new("Find similar"))
-                .on_hover_text("List the records nearest to the selected one")
+                .on_hover_text(match selected {
+                    Some(record) => format!("List the records nearest to #{record}"),
+                    None => String::new(),
+                })
                 .on_disabled_hover_text("Select a record first");
             if similar.clicked()
                 && let Some(record) = selected
