@@ -138,7 +138,15 @@ fn a_suggestion_click_replaces_the_suspect_character_and_ctrl_z_restores_it_in_o
         .character;
     assert_ne!(expected, '幅');
 
-    // The suspect is shown under the phrase, with its suggestions.
+    // The suspect is underlined in the phrase, its suggestions on hover, and shown under the
+    // phrase with them as buttons.
+    harness.get_by_label("Suspect 幅 at 4").hover();
+    // Tooltips wait a moment for the pointer to rest.
+    for _ in 0..20 {
+        harness.step();
+    }
+    harness.get_by_label_contains(&format!("「幅」 looks unlikely here"));
+    harness.get_by_label_contains(&format!("the model suggests {expected} ("));
     harness.get_by_label("「幅」?");
     let steps = harness.state().session.document().unwrap().undo_steps();
     harness

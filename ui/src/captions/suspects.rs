@@ -107,8 +107,11 @@ impl CaptionEditor {
                 );
             let id = egui::Id::unique(("caption-suspect", record, target, mark.char_offset));
             // Hover only: a click still places the text cursor.
-            ui.interact(rect, id, egui::Sense::hover())
-                .on_hover_text(mark.hover_text());
+            let name = format!("Suspect {} at {}", mark.character, mark.char_offset);
+            let response = ui.interact(rect, id, egui::Sense::hover());
+            response
+                .widget_info(|| egui::WidgetInfo::labeled(egui::WidgetType::Label, true, &name));
+            response.on_hover_text(mark.hover_text());
         }
     }
 
