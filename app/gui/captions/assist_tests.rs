@@ -145,7 +145,7 @@ fn a_suggestion_click_replaces_the_suspect_character_and_ctrl_z_restores_it_in_o
     for _ in 0..20 {
         harness.step();
     }
-    harness.get_by_label_contains(&format!("「幅」 looks unlikely here"));
+    harness.get_by_label_contains("「幅」 looks unlikely here");
     harness.get_by_label_contains(&format!("the model suggests {expected} ("));
     harness.get_by_label("「幅」?");
     let steps = harness.state().session.document().unwrap().undo_steps();

@@ -109,8 +109,7 @@ impl CaptionEditor {
             // Hover only: a click still places the text cursor.
             let name = format!("Suspect {} at {}", mark.character, mark.char_offset);
             let response = ui.interact(rect, id, egui::Sense::hover());
-            response
-                .widget_info(|| egui::WidgetInfo::labeled(egui::WidgetType::Label, true, &name));
+            response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, &name));
             response.on_hover_text(mark.hover_text());
         }
     }
