@@ -147,7 +147,7 @@ fn a_suggestion_click_replaces_the_suspect_character_and_ctrl_z_restores_it_in_o
     }
     harness.get_by_label_contains("「幅」 looks unlikely here");
     harness.get_by_label_contains(&format!("the model suggests {expected} ("));
-    harness.get_by_label("「幅」?");
+    harness.get_by_label("…红色衣[幅]的女人");
     let steps = harness.state().session.document().unwrap().undo_steps();
     harness
         .get_by_label(&format!("Replace 幅 at 4 with {expected}"))

@@ -21,6 +21,9 @@ use crate::caption_search::Hit;
 /// How long a record's text stays unchanged before it is checked (typing sends it in bursts).
 pub const CHECK_SETTLE: Duration = Duration::from_millis(600);
 
+/// Characters either side of a suspect in the editor's list of suggestions.
+const SUSPECT_CONTEXT: usize = 3;
+
 /// Results a search or "Find similar" lists.
 pub const SEARCH_TOP: usize = 20;
 
@@ -374,6 +377,7 @@ fn suspect_mark(suspect: &Suspect) -> Option<SuspectMark> {
         text: suspect.text.clone(),
         char_offset: suspect.score.char_offset,
         character: suspect.score.character,
+        context: suspect.context(SUSPECT_CONTEXT),
         probability: suspect.score.probability,
         suggestions,
     })

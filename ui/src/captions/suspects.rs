@@ -18,6 +18,8 @@ pub struct SuspectMark {
     /// Position in `text`, in characters.
     pub char_offset: usize,
     pub character: char,
+    /// A few characters either side, the suspect in brackets: "…红色衣[幅]的女人".
+    pub context: String,
     /// The model's probability of the written character in its place.
     pub probability: f32,
     pub suggestions: Vec<SuggestionMark>,
@@ -124,11 +126,8 @@ impl CaptionEditor {
     ) {
         for mark in self.field_suspects(record, target, text) {
             ui.horizontal_wrapped(|ui| {
-                ui.colored_label(
-                    ui.visuals().error_fg_color,
-                    format!("「{}」?", mark.character),
-                )
-                .on_hover_text(mark.hover_text());
+                ui.colored_label(ui.visuals().error_fg_color, &mark.context)
+                    .on_hover_text(mark.hover_text());
                 for suggestion in &mark.suggestions {
                     let clicked = ui
                         .small_button(suggestion.character.to_string())
