@@ -14,6 +14,7 @@ mod scan;
 pub mod stats;
 pub mod text;
 pub mod validate;
+pub mod agree;
 
 pub use document::{Change, Document, Recovery};
 pub use edit::{Command, Edit, TextField};
