@@ -162,7 +162,7 @@ const STOP_WORDS: &[&str] = &[
 fn tokens(text: &str) -> Vec<String> {
     let mut tokens = Vec::new();
     let mut word = String::new();
-    let mut flush = |word: &mut String, tokens: &mut Vec<String>| {
+    let flush = |word: &mut String, tokens: &mut Vec<String>| {
         if !word.is_empty() {
             let lower = word.to_lowercase();
             if !STOP_WORDS.contains(&lower.as_str()) {
