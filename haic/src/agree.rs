@@ -110,7 +110,14 @@ pub fn agree(a: &CaptionFile, b: &CaptionFile, options: &AgreeOptions) -> Agreem
             structure: caption_b.structure().unwrap_or(&empty),
         };
         let duration = caption_a.duration.or(caption_b.duration);
-        compare_record(&side_a, &side_b, duration, options, &mut agreement, &mut kappa);
+        compare_record(
+            &side_a,
+            &side_b,
+            duration,
+            options,
+            &mut agreement,
+            &mut kappa,
+        );
     }
     agreement.videos_only_b = captions_b
         .keys()
@@ -119,9 +126,17 @@ pub fn agree(a: &CaptionFile, b: &CaptionFile, options: &AgreeOptions) -> Agreem
         .collect();
     agreement.videos_only_a.sort();
     agreement.videos_only_b.sort();
-    let ious: Vec<f64> = agreement.matched.iter().filter_map(|pair| pair.iou).collect();
+    let ious: Vec<f64> = agreement
+        .matched
+        .iter()
+        .filter_map(|pair| pair.iou)
+        .collect();
     agreement.mean_iou = mean(&ious);
-    let similarities: Vec<f64> = agreement.matched.iter().map(|pair| pair.action_similarity).collect();
+    let similarities: Vec<f64> = agreement
+        .matched
+        .iter()
+        .map(|pair| pair.action_similarity)
+        .collect();
     agreement.mean_action_similarity = mean(&similarities);
     agreement.bins = kappa.total();
     agreement.kappa = kappa.kappa();
@@ -155,8 +170,8 @@ pub fn text_similarity(a: &str, b: &str) -> f64 {
 
 /// Function words that say nothing about who or what.
 const STOP_WORDS: &[&str] = &[
-    "a", "an", "the", "in", "on", "of", "with", "and", "is", "are", "to", "at", "his", "her", "their",
-    "wearing", "的", "了", "着", "在", "和",
+    "a", "an", "the", "in", "on", "of", "with", "and", "is", "are", "to", "at", "his", "her",
+    "their", "wearing", "的", "了", "着", "在", "和",
 ];
 
 fn tokens(text: &str) -> Vec<String> {
@@ -281,12 +296,16 @@ fn compare_record(
             action_similarity: similarity,
         });
     }
-    agreement
-        .unmatched_a
-        .extend((0..events_a.len()).filter(|i| !used_a[*i]).map(|i| a.event_ref(i)));
-    agreement
-        .unmatched_b
-        .extend((0..events_b.len()).filter(|i| !used_b[*i]).map(|i| b.event_ref(i)));
+    agreement.unmatched_a.extend(
+        (0..events_a.len())
+            .filter(|i| !used_a[*i])
+            .map(|i| a.event_ref(i)),
+    );
+    agreement.unmatched_b.extend(
+        (0..events_b.len())
+            .filter(|i| !used_b[*i])
+            .map(|i| b.event_ref(i)),
+    );
 
     count_bins(a.structure, b.structure, &people, duration, options, kappa);
 }
@@ -345,7 +364,11 @@ pub fn temporal_iou(a: &Event, b: &Event) -> Option<f64> {
     let (sb, eb) = (b.start?, b.end?);
     let intersection = (ea.min(eb) - sa.max(sb)).max(0.0);
     let union = (ea.max(eb) - sa.min(sb)).max(0.0);
-    Some(if union > 0.0 { intersection / union } else { 1.0 })
+    Some(if union > 0.0 {
+        intersection / union
+    } else {
+        1.0
+    })
 }
 
 #[derive(Default)]
@@ -408,8 +431,10 @@ fn count_bins(
             })
         })
     };
-    let mut tracks: Vec<(Option<&str>, Option<&str>)> =
-        people.iter().map(|(pa, pb)| (Some(*pa), Some(*pb))).collect();
+    let mut tracks: Vec<(Option<&str>, Option<&str>)> = people
+        .iter()
+        .map(|(pa, pb)| (Some(*pa), Some(*pb)))
+        .collect();
     tracks.extend(
         a.people
             .iter()

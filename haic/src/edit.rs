@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::Error,
-    model::{CaptionRecord, Comment, Event, Person, PersonField, ReviewStatus, Structure, TextState},
+    model::{
+        CaptionRecord, Comment, Event, Person, PersonField, ReviewStatus, Structure, TextState,
+    },
     text,
 };
 

@@ -2,6 +2,7 @@
 //! validation, lossless JSON/JSONL files, an editing session with undo and a crash journal, and
 //! exports. See `README.md` in this crate for the format.
 
+pub mod agree;
 pub mod document;
 pub mod draft;
 pub mod edit;
@@ -14,7 +15,6 @@ mod scan;
 pub mod stats;
 pub mod text;
 pub mod validate;
-pub mod agree;
 
 pub use document::{Change, Document, Recovery};
 pub use edit::{Command, Edit, TextField};

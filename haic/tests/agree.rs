@@ -57,7 +57,11 @@ fn a_shifted_event_gives_the_iou_worked_out_by_hand() {
     let (yes_a, yes_b) = (12.0 / total, 12.0 / total);
     let expected = yes_a * yes_b + (1.0 - yes_a) * (1.0 - yes_b);
     let kappa = (observed - expected) / (1.0 - expected);
-    assert!((result.kappa.unwrap() - kappa).abs() < 1e-12, "{:?} vs {kappa}", result.kappa);
+    assert!(
+        (result.kappa.unwrap() - kappa).abs() < 1e-12,
+        "{:?} vs {kappa}",
+        result.kappa
+    );
 }
 
 #[test]
@@ -74,7 +78,10 @@ fn a_missing_event_is_reported_as_unmatched() {
     assert!(result.unmatched_b.is_empty());
     assert_eq!(result.unmatched_a.len(), 1);
     let missing = &result.unmatched_a[0];
-    assert_eq!((missing.video.as_str(), missing.record, missing.event), ("clip1.mp4", 0, 1));
+    assert_eq!(
+        (missing.video.as_str(), missing.record, missing.event),
+        ("clip1.mp4", 0, 1)
+    );
     assert_eq!(missing.action, "sits down");
     assert_eq!(result.unmatched_share(), Some(1.0 / 5.0));
     assert!(result.kappa.unwrap() < 1.0);
@@ -94,7 +101,11 @@ fn people_are_matched_by_what_they_look_like_not_by_id() {
     for pair in &result.matched {
         assert_eq!(pair.iou, Some(1.0), "{pair:?}");
     }
-    let wave = result.matched.iter().find(|pair| pair.a.action == "waves").unwrap();
+    let wave = result
+        .matched
+        .iter()
+        .find(|pair| pair.a.action == "waves")
+        .unwrap();
     assert_eq!(wave.b.action, "waves his hand");
     // "waves" against "waves hand" ("his" is a function word): 2*1/3.
     assert!((wave.action_similarity - 2.0 / 3.0).abs() < 1e-12);

@@ -78,8 +78,13 @@ fn a_file_with_review_notes_loads_and_saves_byte_for_byte() {
     let file = CaptionFile::from_bytes("r.jsonl", CAPTIONS.into(), &FieldNames::default());
     assert!(file.problems().is_empty(), "{:?}", file.problems());
     assert_eq!(file.caption(0).unwrap().review.status, ReviewStatus::Todo);
-    assert_eq!(file.caption(1).unwrap().review.status, ReviewStatus::Flagged);
-    let bytes = file.to_bytes(haic::Format::JsonLines, false).expect("bytes");
+    assert_eq!(
+        file.caption(1).unwrap().review.status,
+        ReviewStatus::Flagged
+    );
+    let bytes = file
+        .to_bytes(haic::Format::JsonLines, false)
+        .expect("bytes");
     assert_eq!(String::from_utf8(bytes).unwrap(), CAPTIONS);
 }
 
@@ -115,9 +120,17 @@ fn status_and_comments_round_trip_through_save_and_load() {
             },
         })
         .expect("remove");
-    assert!(document.file().caption(0).unwrap().structure().unwrap().events[0]
-        .comments
-        .is_empty());
+    assert!(
+        document
+            .file()
+            .caption(0)
+            .unwrap()
+            .structure()
+            .unwrap()
+            .events[0]
+            .comments
+            .is_empty()
+    );
     assert!(document.undo().expect("undo"));
     assert_reviewed(document.file());
 }
@@ -134,7 +147,11 @@ fn review_edits_survive_a_crash_through_the_journal() {
     // The process dies without saving or running any destructor.
     std::mem::forget(document);
     assert!(journal_path(&path).exists());
-    assert_eq!(fs::read_to_string(&path).unwrap(), CAPTIONS, "nothing saved");
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        CAPTIONS,
+        "nothing saved"
+    );
     let (recovered, recovery) = Document::open(&path, &FieldNames::default()).expect("recover");
     assert_eq!(recovery.replayed, 4);
     assert_reviewed(recovered.file());
@@ -152,7 +169,10 @@ fn bad_review_values_are_named_and_bad_edits_refused() {
     );
     let messages: Vec<String> = file.problems().iter().map(|p| p.to_string()).collect();
     assert_eq!(messages.len(), 2, "{messages:?}");
-    assert!(messages[0].contains("review") && messages[0].contains("a string"), "{messages:?}");
+    assert!(
+        messages[0].contains("review") && messages[0].contains("a string"),
+        "{messages:?}"
+    );
     assert!(messages[1].contains("finished"), "{messages:?}");
 
     let mut document = Document::new(CaptionFile::from_bytes(

@@ -24,7 +24,10 @@ pub struct AgreeArgs {
 
 pub fn run(args: AgreeArgs) -> anyhow::Result<ExitCode> {
     if !(args.bin > 0.0 && args.bin.is_finite()) {
-        anyhow::bail!("--bin must be a positive number of seconds, not {}", args.bin);
+        anyhow::bail!(
+            "--bin must be a positive number of seconds, not {}",
+            args.bin
+        );
     }
     let fields = args.fields.names();
     let a = load(&args.a, &fields)?;

@@ -371,7 +371,10 @@ impl CaptionFile {
             }
         }
         if old.review != caption.review {
-            changes.push((crate::model::REVIEW_FIELD.to_string(), json(&caption.review)));
+            changes.push((
+                crate::model::REVIEW_FIELD.to_string(),
+                json(&caption.review),
+            ));
         }
         let bare_string = slot.key.is_some() && old_text.trim_start().starts_with('"');
         let (text, members) = if bare_string {
