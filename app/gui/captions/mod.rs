@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use eframe::egui;
 use haic::Document;
-use keye_ui::{CaptionAction, CaptionEditor, EditorEnv, Timeline, Toasts};
+use keye_ui::{
+    CaptionAction, CaptionEditor, EditorEnv, PlayerCommand, PlayerState, Timeline, Toasts,
+};
 
 use crate::files::CAPTION_EXTENSIONS;
 use crate::inference::LoadedModel;
@@ -40,6 +42,10 @@ pub struct OpenVideo<'a> {
     pub path: &'a Path,
     pub playhead: f64,
     pub duration: f64,
+    /// Length of one frame (1 / frame rate), the step of the frame nudge keys.
+    pub frame_seconds: f64,
+    /// Whether the player is looping a stretch.
+    pub looping: bool,
 }
 
 /// The caption side of the app: one caption file and its editor panel.
@@ -51,6 +57,10 @@ pub struct CaptionSession {
     /// (selected record, document version) the timeline segments were made for.
     segments_for: Option<(Option<usize>, u64)>,
     title: Option<String>,
+    /// What the editor asked of the player this frame; the app applies it to its player.
+    player_commands: Vec<PlayerCommand>,
+    /// Who writes review comments: the login name.
+    author: String,
 }
 
 impl Default for CaptionSession {
@@ -68,6 +78,11 @@ impl CaptionSession {
             quit: Quit::Idle,
             segments_for: None,
             title: None,
+            player_commands: Vec::new(),
+            author: std::env::var("USER")
+                .ok()
+                .filter(|name| !name.is_empty())
+                .unwrap_or_else(|| "annotator".into()),
         }
     }
 
@@ -143,6 +158,7 @@ impl CaptionSession {
             CaptionAction::Save => {
                 self.save(toasts);
             }
+            CaptionAction::Player(command) => self.player_commands.push(command),
             CaptionAction::Draft { record } => {
                 // Drafts start from `ui`, which knows the open video.
                 toasts.error(format!(
@@ -343,6 +359,18 @@ impl CaptionSession {
             .unwrap_or_default();
     }
 
+    /// Applies to the player what the editor's keys asked of it (seek, play a stretch, speed).
+    pub fn drive_player(&mut self, player: &mut PlayerState) {
+        for command in self.player_commands.drain(..) {
+            match command {
+                PlayerCommand::Seek(seconds) => player.seek(seconds),
+                PlayerCommand::PlaySpan(span) => player.play_span(span),
+                PlayerCommand::StopSpan => player.stop_span(),
+                PlayerCommand::StepSpeed(steps) => player.step_speed(steps),
+            }
+        }
+    }
+
     /// The caption panel: the loading progress, the recovery notice, and the editor.
     pub fn ui(&mut self, ui: &mut egui::Ui, video: Option<OpenVideo<'_>>, toasts: &mut Toasts) {
         ui.heading("Captions");
@@ -417,6 +445,9 @@ impl CaptionSession {
             draft: self
                 .file
                 .draft_availability(video.as_ref().map(|video| video.path)),
+            frame_seconds: video.as_ref().map(|video| video.frame_seconds),
+            looping: video.as_ref().is_some_and(|video| video.looping),
+            author: Some(&self.author),
         };
         let Some(document) = self.file.document() else {
             return;
