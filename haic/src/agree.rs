@@ -97,23 +97,10 @@ pub fn agree(a: &CaptionFile, b: &CaptionFile, options: &AgreeOptions) -> Agreem
             agreement.videos_only_a.push(video.clone());
             continue;
         };
-        agreement.records_matched += 1;
-        let empty = Structure::default();
-        let side_a = Side {
+        compare_pair(
             video,
-            record: *index_a,
-            structure: caption_a.structure().unwrap_or(&empty),
-        };
-        let side_b = Side {
-            video,
-            record: *index_b,
-            structure: caption_b.structure().unwrap_or(&empty),
-        };
-        let duration = caption_a.duration.or(caption_b.duration);
-        compare_record(
-            &side_a,
-            &side_b,
-            duration,
+            (*index_a, caption_a),
+            (*index_b, caption_b),
             options,
             &mut agreement,
             &mut kappa,
@@ -126,6 +113,58 @@ pub fn agree(a: &CaptionFile, b: &CaptionFile, options: &AgreeOptions) -> Agreem
         .collect();
     agreement.videos_only_a.sort();
     agreement.videos_only_b.sort();
+    finish(&mut agreement, &kappa);
+    agreement
+}
+
+/// Compare two captions of the same video (record `index_a` of one file, `index_b` of the
+/// other): what the editor shows for the record being edited.
+pub fn agree_captions(
+    video: &str,
+    (index_a, a): (usize, &CaptionRecord),
+    (index_b, b): (usize, &CaptionRecord),
+    options: &AgreeOptions,
+) -> Agreement {
+    let mut agreement = Agreement::default();
+    let mut kappa = KappaCounts::default();
+    compare_pair(
+        video,
+        (index_a, a),
+        (index_b, b),
+        options,
+        &mut agreement,
+        &mut kappa,
+    );
+    finish(&mut agreement, &kappa);
+    agreement
+}
+
+fn compare_pair(
+    video: &str,
+    (index_a, a): (usize, &CaptionRecord),
+    (index_b, b): (usize, &CaptionRecord),
+    options: &AgreeOptions,
+    agreement: &mut Agreement,
+    kappa: &mut KappaCounts,
+) {
+    agreement.records_matched += 1;
+    let empty = Structure::default();
+    let side_a = Side {
+        video,
+        record: index_a,
+        structure: a.structure().unwrap_or(&empty),
+    };
+    let side_b = Side {
+        video,
+        record: index_b,
+        structure: b.structure().unwrap_or(&empty),
+    };
+    let duration = a.duration.or(b.duration);
+    compare_record(&side_a, &side_b, duration, options, agreement, kappa);
+}
+
+/// The figures over everything compared.
+fn finish(agreement: &mut Agreement, kappa: &KappaCounts) {
     let ious: Vec<f64> = agreement
         .matched
         .iter()
@@ -140,7 +179,6 @@ pub fn agree(a: &CaptionFile, b: &CaptionFile, options: &AgreeOptions) -> Agreem
     agreement.mean_action_similarity = mean(&similarities);
     agreement.bins = kappa.total();
     agreement.kappa = kappa.kappa();
-    agreement
 }
 
 /// Similarity of two short texts in 0..=1: the Dice coefficient of their token multisets, where a

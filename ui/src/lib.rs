@@ -18,7 +18,8 @@ pub use ask::{
 };
 pub use budget::{BudgetSettings, EstimateView, PromptCost};
 pub use captions::{
-    CaptionAction, CaptionEditor, DraftAvailability, EditorCommand, EditorEnv, PlayerCommand,
+    CaptionAction, CaptionEditor, Comparison, DraftAvailability, EditorCommand, EditorEnv,
+    PlayerCommand,
 };
 pub use capture::CaptureControls;
 pub use heatmap::{

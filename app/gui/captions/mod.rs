@@ -8,6 +8,7 @@
 //! save, a close or another file, what the field holds is applied first, so nothing typed is
 //! left behind.
 
+mod compare;
 #[cfg(test)]
 mod tests;
 
@@ -19,12 +20,14 @@ use crossbeam_channel::Receiver;
 use eframe::egui;
 use haic::Document;
 use keye_ui::{
-    CaptionAction, CaptionEditor, EditorEnv, PlayerCommand, PlayerState, Timeline, Toasts,
+    CaptionAction, CaptionEditor, Comparison, EditorEnv, PlayerCommand, PlayerState, Timeline,
+    Toasts,
 };
 
 use crate::files::CAPTION_EXTENSIONS;
 use crate::inference::LoadedModel;
 use crate::session::captions::CaptionFile;
+use crate::session::captions::compare::CompareFile;
 
 /// What the save-on-quit prompt is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +64,10 @@ pub struct CaptionSession {
     player_commands: Vec<PlayerCommand>,
     /// Who writes review comments: the login name.
     author: String,
+    /// Another annotator's file compared with this one ("Compare with…").
+    compare: Option<CompareFile>,
+    compare_loading: Option<Receiver<Result<CompareFile, String>>>,
+    compare_dialog: Option<Receiver<Option<PathBuf>>>,
 }
 
 impl Default for CaptionSession {
@@ -83,6 +90,9 @@ impl CaptionSession {
                 .ok()
                 .filter(|name| !name.is_empty())
                 .unwrap_or_else(|| "annotator".into()),
+            compare: None,
+            compare_loading: None,
+            compare_dialog: None,
         }
     }
 
@@ -188,6 +198,7 @@ impl CaptionSession {
     pub fn tick(&mut self, ctx: &egui::Context, toasts: &mut Toasts) {
         self.poll_loading(toasts);
         self.poll_dialog(ctx, toasts);
+        self.poll_compare(ctx, toasts);
         if let Some(draft) = self.file.poll_draft(toasts) {
             self.editor.show_draft(draft.record, draft.structure);
         }
@@ -324,11 +335,13 @@ impl CaptionSession {
         {
             self.save(toasts);
         }
+        self.compare_menu(ui, toasts);
     }
 
     /// Shows the caption events of the selected record on the timeline, and turns edge drags
     /// finished there into timing edits of that record.
     pub fn sync_timeline(&mut self, timeline: &mut Timeline, toasts: &mut Toasts) {
+        self.sync_compare_track(timeline);
         let drags = timeline.take_caption_drags();
         if !drags.is_empty() {
             for drag in drags {
@@ -448,9 +461,29 @@ impl CaptionSession {
             frame_seconds: video.as_ref().map(|video| video.frame_seconds),
             looping: video.as_ref().is_some_and(|video| video.looping),
             author: Some(&self.author),
+            comparison: None,
         };
         let Some(document) = self.file.document() else {
             return;
+        };
+        let compared = match (self.compare.as_mut(), self.editor.selected()) {
+            (Some(compare), Some(record)) => {
+                let name = compare.name();
+                compare
+                    .compare(document, record)
+                    .map(|comparison| (name, comparison.record, comparison.agreement.clone()))
+            }
+            _ => None,
+        };
+        let env = EditorEnv {
+            comparison: compared
+                .as_ref()
+                .map(|(name, record, agreement)| Comparison {
+                    other_name: name,
+                    record: *record,
+                    agreement,
+                }),
+            ..env
         };
         let actions = self.editor.ui(ui, document, &env);
         for action in actions {

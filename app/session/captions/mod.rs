@@ -7,6 +7,7 @@
 //! applied; autosave and Save write the file atomically. So a crash loses no edit: the next
 //! open replays the journal and says what it recovered. Problems are told through [`Toasts`].
 
+pub mod compare;
 pub mod draft;
 
 use std::ops::ControlFlow;
@@ -435,7 +436,7 @@ impl CaptionFile {
     }
 }
 
-fn timed_segments(structure: &Structure) -> Vec<CaptionSegment> {
+pub(crate) fn timed_segments(structure: &Structure) -> Vec<CaptionSegment> {
     structure
         .events
         .iter()

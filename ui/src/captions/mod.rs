@@ -8,6 +8,7 @@
 //! playhead button, a timeline drag or an accepted draft piece. Text fields send what they hold
 //! while the annotator types ([`typing`]).
 
+mod compare;
 mod draft;
 mod fields;
 mod keys;
@@ -22,6 +23,7 @@ use haic::{
     Severity, Structure, TextField, TextState, text, validate,
 };
 
+pub use compare::Comparison;
 pub use draft::{Draft, PieceState};
 pub use keys::{EditorCommand, PlayerCommand};
 use typing::{Due, Typing};
@@ -83,6 +85,8 @@ pub struct EditorEnv<'a> {
     pub looping: bool,
     /// Who writes review comments (the user's name).
     pub author: Option<&'a str>,
+    /// The selected record compared with another annotator's file, when one is open beside.
+    pub comparison: Option<Comparison<'a>>,
 }
 
 /// A part of a record that a validation finding (or the editor) can point at.
@@ -620,6 +624,9 @@ impl CaptionEditor {
             }
         });
         self.review_view(ui, record, &caption, env);
+        if let Some(comparison) = env.comparison.filter(|c| c.record == record) {
+            self.compare_view(ui, &comparison);
+        }
         self.findings_view(ui, document, record, env);
         self.draft_view(ui, record, &caption, env);
         // Text that starts to follow the format while it is typed keeps its field until the

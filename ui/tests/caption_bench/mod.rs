@@ -38,6 +38,8 @@ pub struct Bench {
     /// playhead, and takes the editor's player commands as the app's does.
     pub player: Option<PlayerState>,
     pub draft: DraftAvailability,
+    /// Another file's name, the record compared and the comparison, when a test compares.
+    pub comparison: Option<(String, usize, haic::agree::Agreement)>,
     /// Every action the panel emitted, in order.
     pub log: Vec<CaptionAction>,
     pub path: std::path::PathBuf,
@@ -103,6 +105,7 @@ pub fn bench_harness() -> Harness<'static, Bench> {
         playhead: Some(1.25),
         player: None,
         draft: DraftAvailability::default(),
+        comparison: None,
         log: Vec::new(),
         path,
         _dir: dir,
@@ -127,6 +130,13 @@ pub fn bench_harness() -> Harness<'static, Bench> {
                         .as_ref()
                         .is_some_and(|player| player.span().is_some_and(|span| span.looping)),
                     author: Some("lee"),
+                    comparison: bench.comparison.as_ref().map(|(name, record, agreement)| {
+                        keye_ui::Comparison {
+                            other_name: name,
+                            record: *record,
+                            agreement,
+                        }
+                    }),
                 };
                 let actions = bench.editor.ui(ui, &bench.document, &env);
                 for action in actions {
