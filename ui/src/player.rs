@@ -197,7 +197,7 @@ impl PlayerState {
         let last = self.last_frame_start();
         let start = span.start.clamp(0.0, last);
         let end = span.end.clamp(0.0, last);
-        if !(end > start) {
+        if end.is_nan() || start.is_nan() || end <= start {
             return;
         }
         self.span = Some(PlaySpan { start, end, ..span });

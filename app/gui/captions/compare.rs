@@ -100,8 +100,11 @@ impl CaptionSession {
         {
             self.start_compare_dialog(ui.ctx(), toasts);
         }
-        if self.compare.is_some() && ui.button("Stop comparing").clicked() {
-            self.stop_comparing();
+        if let Some(path) = self.compared_file() {
+            ui.weak(format!("comparing with {}", path.display()));
+            if ui.button("Stop comparing").clicked() {
+                self.stop_comparing();
+            }
         }
     }
 

@@ -136,13 +136,13 @@ const BINDINGS: &[Binding] = &[
 impl EditorCommand {
     /// Every command, in the order the sheet and the palette list them.
     pub fn all() -> impl Iterator<Item = EditorCommand> {
-        let mut seen = Vec::new();
-        BINDINGS.iter().filter_map(move |binding| {
-            (!seen.contains(&binding.command)).then(|| {
-                seen.push(binding.command);
-                binding.command
-            })
-        })
+        let mut commands: Vec<EditorCommand> = Vec::new();
+        for binding in BINDINGS {
+            if !commands.contains(&binding.command) {
+                commands.push(binding.command);
+            }
+        }
+        commands.into_iter()
     }
 
     /// What the command does, as the sheet and the palette say it.
