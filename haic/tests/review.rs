@@ -50,6 +50,18 @@ fn review_edits() -> Vec<Command> {
     ]
 }
 
+/// The test file in a temporary folder, opened, with [`review_edits`] applied and not saved.
+fn reviewed_document() -> (tempfile::TempDir, std::path::PathBuf, Document) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("captions.jsonl");
+    fs::write(&path, CAPTIONS).expect("write");
+    let (mut document, _) = Document::open(&path, &FieldNames::default()).expect("open");
+    for command in review_edits() {
+        document.apply(command).expect("edit");
+    }
+    (dir, path, document)
+}
+
 fn assert_reviewed(file: &CaptionFile) {
     let first = file.caption(0).expect("record 0");
     assert_eq!(first.review.status, ReviewStatus::Done);
@@ -90,13 +102,7 @@ fn a_file_with_review_notes_loads_and_saves_byte_for_byte() {
 
 #[test]
 fn status_and_comments_round_trip_through_save_and_load() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("captions.jsonl");
-    fs::write(&path, CAPTIONS).expect("write");
-    let (mut document, _) = Document::open(&path, &FieldNames::default()).expect("open");
-    for command in review_edits() {
-        document.apply(command).expect("edit");
-    }
+    let (_dir, path, mut document) = reviewed_document();
     assert_reviewed(document.file());
     document.save().expect("save");
     let saved = fs::read_to_string(&path).expect("read");
@@ -137,13 +143,7 @@ fn status_and_comments_round_trip_through_save_and_load() {
 
 #[test]
 fn review_edits_survive_a_crash_through_the_journal() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("captions.jsonl");
-    fs::write(&path, CAPTIONS).expect("write");
-    let (mut document, _) = Document::open(&path, &FieldNames::default()).expect("open");
-    for command in review_edits() {
-        document.apply(command).expect("edit");
-    }
+    let (_dir, path, document) = reviewed_document();
     // The process dies without saving or running any destructor.
     std::mem::forget(document);
     assert!(journal_path(&path).exists());

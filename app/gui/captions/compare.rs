@@ -1,14 +1,13 @@
 //! "Compare with…": another annotator's file opened beside the one being edited. Its events of
 //! the selected record become a second caption track, and the editor lists the differences.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use eframe::egui;
 use haic::FieldNames;
 use keye_ui::{Timeline, Toasts};
 
 use super::{CaptionSession, repaint_with};
-use crate::files::CAPTION_EXTENSIONS;
 use crate::session::captions::compare::CompareFile;
 
 impl CaptionSession {
@@ -65,26 +64,9 @@ impl CaptionSession {
         if self.compare_dialog.is_some() {
             return;
         }
-        let start_dir: Option<PathBuf> = self
-            .document()
-            .and_then(|d| d.file().path().parent().map(Path::to_path_buf));
-        let (sender, answer) = crossbeam_channel::bounded(1);
-        let repaint = ctx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("compare-dialog".into())
-            .spawn(move || {
-                let mut dialog = rfd::FileDialog::new()
-                    .set_title("Compare with another annotator's caption file")
-                    .add_filter("Captions (JSON, JSON Lines)", CAPTION_EXTENSIONS);
-                if let Some(dir) = start_dir {
-                    dialog = dialog.set_directory(dir);
-                }
-                let _ = sender.send(dialog.pick_file());
-                repaint.request_repaint();
-            });
-        match spawned {
-            Ok(_) => self.compare_dialog = Some(answer),
-            Err(error) => toasts.error(format!("Cannot open the file dialog: {error}")),
+        match self.pick_caption_file(ctx, "Compare with another annotator's caption file") {
+            Ok(answer) => self.compare_dialog = Some(answer),
+            Err(error) => toasts.error(error),
         }
     }
 

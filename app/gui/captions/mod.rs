@@ -288,27 +288,38 @@ impl CaptionSession {
         if self.dialog.is_some() {
             return;
         }
+        match self.pick_caption_file(ctx, "Open a HAIC caption file") {
+            Ok(answer) => self.dialog = Some(answer),
+            Err(error) => toasts.error(error),
+        }
+    }
+
+    /// Asks for a caption file in a native dialog on its own thread (it blocks), starting in the
+    /// open file's folder; the answer comes through the receiver.
+    fn pick_caption_file(
+        &self,
+        ctx: &egui::Context,
+        title: &'static str,
+    ) -> Result<Receiver<Option<PathBuf>>, String> {
         let start_dir = self
             .document()
             .and_then(|d| d.file().path().parent().map(Path::to_path_buf));
         let (sender, answer) = crossbeam_channel::bounded(1);
         let repaint = ctx.clone();
-        let spawned = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("caption-dialog".into())
             .spawn(move || {
                 let mut dialog = rfd::FileDialog::new()
-                    .set_title("Open a HAIC caption file")
+                    .set_title(title)
                     .add_filter("Captions (JSON, JSON Lines)", CAPTION_EXTENSIONS);
                 if let Some(dir) = start_dir {
                     dialog = dialog.set_directory(dir);
                 }
                 let _ = sender.send(dialog.pick_file());
                 repaint.request_repaint();
-            });
-        match spawned {
-            Ok(_) => self.dialog = Some(answer),
-            Err(error) => toasts.error(format!("Cannot open the file dialog: {error}")),
-        }
+            })
+            .map_err(|error| format!("Cannot open the file dialog: {error}"))?;
+        Ok(answer)
     }
 
     fn poll_dialog(&mut self, ctx: &egui::Context, toasts: &mut Toasts) {
