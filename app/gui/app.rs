@@ -594,16 +594,22 @@ impl eframe::App for StudioApp {
         if self.captions.is_active() {
             let video = self.media.as_ref().and_then(|media| {
                 let loaded = media.loaded()?;
+                let fps = loaded.player.timebase().fps;
                 Some(OpenVideo {
                     path: media.path(),
                     playhead: loaded.player.position(),
                     duration: loaded.info.duration,
+                    frame_seconds: if fps > 0.0 { 1.0 / fps } else { 1.0 / 30.0 },
+                    looping: loaded.player.span().is_some_and(|span| span.looping),
                 })
             });
             egui::Panel::left("captions")
                 .resizable(true)
                 .default_size(420.0)
                 .show(ui, |ui| self.captions.ui(ui, video, &mut self.toasts));
+            if let Some(loaded) = self.media.as_mut().and_then(Media::loaded_mut) {
+                self.captions.drive_player(&mut loaded.player);
+            }
         }
         egui::CentralPanel::no_frame().show(ui, |ui| self.video_area(ui));
         self.toasts.ui(ui);

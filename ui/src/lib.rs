@@ -18,8 +18,8 @@ pub use ask::{
 };
 pub use budget::{BudgetSettings, EstimateView, PromptCost};
 pub use captions::{
-    CaptionAction, CaptionEditor, CaptionSearch, DraftAvailability, EditorEnv, SearchAction,
-    SearchHitView, SuggestionMark, SuspectMark,
+    CaptionAction, CaptionEditor, CaptionSearch, Comparison, DraftAvailability, EditorCommand,
+    EditorEnv, PlayerCommand, SearchAction, SearchHitView, SuggestionMark, SuspectMark,
 };
 pub use capture::CaptureControls;
 pub use heatmap::{
@@ -30,7 +30,9 @@ pub use model_panel::{
     ModelState, ModelSummary, QuantizePick, REMOTE_ATTENTION_NOTE, SaveProgress, ServerForm,
     ServerSummary,
 };
-pub use player::{Direction, PlayerState, Timebase, TransportBar, fit_frame_rect, format_time};
+pub use player::{
+    Direction, PlaySpan, PlayerState, Timebase, TransportBar, fit_frame_rect, format_time,
+};
 pub use timeline::{
     CaptionEdgeDrag, CaptionSegment, FrameSpeed, FrameValue, ModelTracks, SegmentEdge,
     SlowFastFrame, Thumbnail, Timeline, TimelineView,

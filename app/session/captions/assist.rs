@@ -218,7 +218,7 @@ impl CaptionAssist {
             assistant.send(AssistRequest::Check {
                 record,
                 version: key.1,
-                content,
+                content: Box::new(content),
                 options: self.options,
             });
             self.requested = Some(key);
