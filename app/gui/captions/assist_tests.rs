@@ -241,7 +241,7 @@ fn find_similar_lists_the_nearest_records_reranked_by_mengzi_and_they_jump_too()
     });
     harness.state_mut().session.editor.select(1);
     harness.run();
-    harness.get_by_label("Find similar").click();
+    harness.get_by_label("Find similar to #1").click();
     run_until(&mut harness, "the similar records", |bench| {
         !bench.session.search.hits().is_empty()
     });

@@ -84,12 +84,13 @@ impl CaptionSearch {
                     actions.push(SearchAction::Search(query));
                 }
             }
+            let label = match selected {
+                Some(record) => format!("Find similar to #{record}"),
+                None => "Find similar".to_owned(),
+            };
             let similar = ui
-                .add_enabled(selected.is_some(), egui::Button::new("Find similar"))
-                .on_hover_text(match selected {
-                    Some(record) => format!("List the records nearest to #{record}"),
-                    None => String::new(),
-                })
+                .add_enabled(selected.is_some(), egui::Button::new(label))
+                .on_hover_text("List the records nearest to the selected one")
                 .on_disabled_hover_text("Select a record first");
             if similar.clicked()
                 && let Some(record) = selected
