@@ -109,7 +109,11 @@ impl Timeline {
 
         let tracks_top = ui.cursor().top();
         let plot_column = plot_rect.x_range();
-        for track in TRACKS {
+        let comparing = !self.tracks.compare_events.is_empty();
+        for track in TRACKS
+            .into_iter()
+            .filter(|track| comparing || !matches!(track.kind, TrackKind::Compare))
+        {
             let row = Rect::from_min_size(
                 Pos2::new(label_rect.left(), ui.cursor().top()),
                 Vec2::new(width, TRACK_HEIGHT),
@@ -340,6 +344,7 @@ impl Timeline {
             TrackKind::Tokens => tracks.tokens_per_frame.is_empty(),
             TrackKind::Attention => tracks.attention_mass.is_empty(),
             TrackKind::Captions => tracks.caption_events.is_empty(),
+            TrackKind::Compare => tracks.compare_events.is_empty(),
         };
         if empty {
             painter.text(
@@ -403,8 +408,12 @@ impl Timeline {
                 &tracks.attention_mass,
                 heat_color,
             ),
-            TrackKind::Captions => {
-                for segment in &tracks.caption_events {
+            TrackKind::Captions | TrackKind::Compare => {
+                let (segments, fill) = match track.kind {
+                    TrackKind::Compare => (&tracks.compare_events, MARK),
+                    _ => (&tracks.caption_events, accent),
+                };
+                for segment in segments {
                     let rect = Rect::from_x_y_ranges(
                         self.view.x_of(segment.start, plot)..=self.view.x_of(segment.end, plot),
                         plot.shrink(2.0).y_range(),
@@ -412,8 +421,8 @@ impl Timeline {
                     painter.rect(
                         rect,
                         3.0,
-                        accent.gamma_multiply(0.6),
-                        Stroke::new(1.0, accent),
+                        fill.gamma_multiply(0.6),
+                        Stroke::new(1.0, fill),
                         StrokeKind::Inside,
                     );
                     painter.with_clip_rect(rect.intersect(plot)).text(
@@ -437,6 +446,11 @@ impl Timeline {
             TrackKind::Attention => tracks.most_attended(),
             TrackKind::Captions => tracks
                 .caption_events
+                .iter()
+                .find(|s| (s.start..=s.end).contains(&time))
+                .map(|s| s.start),
+            TrackKind::Compare => tracks
+                .compare_events
                 .iter()
                 .find(|s| (s.start..=s.end).contains(&time))
                 .map(|s| s.start),
@@ -482,6 +496,7 @@ enum TrackKind {
     Tokens,
     Attention,
     Captions,
+    Compare,
 }
 
 #[derive(Clone, Copy)]
@@ -491,7 +506,7 @@ struct TrackInfo {
     empty_hint: &'static str,
 }
 
-const TRACKS: [TrackInfo; 6] = [
+const TRACKS: [TrackInfo; 7] = [
     TrackInfo {
         kind: TrackKind::Sampled,
         name: "Sampled frames",
@@ -521,6 +536,11 @@ const TRACKS: [TrackInfo; 6] = [
         kind: TrackKind::Captions,
         name: "Caption events",
         empty_hint: "open a caption file to see its events",
+    },
+    TrackInfo {
+        kind: TrackKind::Compare,
+        name: "Other annotator",
+        empty_hint: "Captions > Compare with… shows another file's events here",
     },
 ];
 

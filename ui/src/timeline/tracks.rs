@@ -73,6 +73,9 @@ pub struct ModelTracks {
     /// Attention mass per frame of the selected token.
     pub attention_mass: Vec<FrameValue>,
     pub caption_events: Vec<CaptionSegment>,
+    /// Another annotator's events of the same record ("Compare with…"); the track shows only
+    /// while a comparison is open.
+    pub compare_events: Vec<CaptionSegment>,
 }
 
 impl ModelTracks {
