@@ -26,7 +26,7 @@ pub enum AssistRequest {
     Check {
         record: usize,
         version: u64,
-        content: Record,
+        content: Box<Record>,
         options: CheckOptions,
     },
     /// (Re)build the search index over the file's records as they are now.
@@ -123,7 +123,7 @@ struct Worker {
 struct Pending {
     load: Option<PathBuf>,
     index: Option<(u64, Vec<(usize, Record)>)>,
-    check: Option<(usize, u64, Record, CheckOptions)>,
+    check: Option<(usize, u64, Box<Record>, CheckOptions)>,
     search: Option<AssistRequest>,
 }
 

@@ -13,7 +13,6 @@ use std::{
 };
 
 use crossbeam_channel::{Receiver, Sender};
-use image::RgbImage;
 use keye_model::{
     LoadOptions, LoadProgress, Runtime,
     budget::{MemoryEstimate, PromptShape, Refusal, VisualBudget, estimate_memory},
@@ -30,6 +29,10 @@ use serde::Serialize;
 
 use crate::files::is_image;
 use crate::video::{FrameIndex, FrameSpec, IndexedVideo, Video, VideoError, VideoInfo};
+
+mod pipeline;
+use pipeline::rgb_image;
+pub use pipeline::{DecodedPlan, decode_planned};
 
 /// Why asking or loading failed, naming the file where there is one.
 #[derive(Debug, thiserror::Error)]
@@ -511,58 +514,11 @@ fn timeline_of(info: &VideoInfo, index: &FrameIndex) -> VideoTimeline {
 }
 
 /// `path` read from its index among `known` (opened elsewhere), else opened and scanned.
-fn open_video(path: &Path, known: &[IndexedVideo]) -> Result<Video, VideoError> {
+pub(crate) fn open_video(path: &Path, known: &[IndexedVideo]) -> Result<Video, VideoError> {
     match known.iter().find(|video| video.path() == path) {
         Some(video) => video.open(Default::default()),
         None => Video::open(path),
     }
-}
-
-/// Plans `path` for `kind` and decodes the frames the plan samples (seeking, so a sparse plan
-/// decodes little of a long video). A video among `known` is read from its index.
-pub fn decode_planned(
-    path: &Path,
-    known: &[IndexedVideo],
-    kind: VideoEncoderKind,
-    settings: &VideoPlanSettings,
-    cancel: &AtomicBool,
-    progress: &mut dyn FnMut(&str, usize, usize),
-) -> Result<(VideoTimeline, VideoPlan, Vec<RgbImage>), InferenceError> {
-    let mut video = open_video(path, known)?;
-    let timeline = video_timeline(&video);
-    let plan = VideoPlan::new(kind, &timeline, settings).map_err(|e| InferenceError::Media {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    let wanted = plan.frames_to_decode();
-    let mut frames = Vec::with_capacity(wanted.len());
-    for (done, &index) in wanted.iter().enumerate() {
-        progress("decoding frames", done, wanted.len());
-        let frame = video.frame_index_or_cancel(index, FrameSpec::native_rgb(), &|| {
-            cancel.load(Ordering::Relaxed)
-        })?;
-        if cancel.load(Ordering::Relaxed) {
-            return Err(InferenceError::Cancelled);
-        }
-        frames.push(rgb_image(path, frame.width, frame.height, &frame.pixels)?);
-    }
-    progress("decoding frames", wanted.len(), wanted.len());
-    Ok((timeline, plan, frames))
-}
-
-fn rgb_image(
-    path: &Path,
-    width: u32,
-    height: u32,
-    pixels: &[u8],
-) -> Result<RgbImage, InferenceError> {
-    RgbImage::from_raw(width, height, pixels.to_vec()).ok_or_else(|| InferenceError::Media {
-        path: path.to_path_buf(),
-        message: format!(
-            "decoded frame of {width}x{height} has {} bytes",
-            pixels.len()
-        ),
-    })
 }
 
 /// The sizes a memory estimate needs, read off a prepared prompt.
@@ -631,7 +587,12 @@ fn load_media(
         ));
     }
     let kind = runtime.video_encoder;
-    let (timeline, plan, frames) = decode_planned(path, known, kind, settings, cancel, progress)?;
+    let DecodedPlan {
+        timeline,
+        plan,
+        frames,
+        ..
+    } = decode_planned(path, known, kind, settings, cancel, progress)?;
     progress("encoding video", 0, 1);
     let prepared = plan
         .prepare(

@@ -144,7 +144,7 @@ fn the_assistant_checks_and_searches_off_the_calling_thread() {
     let check = |version| AssistRequest::Check {
         record: 4,
         version,
-        content: record.clone(),
+        content: Box::new(record.clone()),
         options: CheckOptions {
             ratio: 0.0,
             ..CheckOptions::default()

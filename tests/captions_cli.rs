@@ -516,3 +516,47 @@ fn replay_convert(path: &Path, dir: &Path) -> Option<bool> {
         code => panic!("{name}: exit {code:?}: {err}"),
     }
 }
+
+#[test]
+fn agree_reports_iou_kappa_and_the_event_one_annotator_left_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = dir.path().join("a.jsonl");
+    let b = dir.path().join("b.jsonl");
+    fs::write(&a, TIMED).expect("write a");
+    // B times the walk one second later ([1.5, 3.0] against [0.5, 2.0]: IoU 0.5 / 2.5 = 0.2) and
+    // leaves out the nod.
+    let other = TIMED
+        .replace(r#""start": 0.5, "end": 2.0"#, r#""start": 1.5, "end": 3.0"#)
+        .replace(
+            r#", {"who": ["P2"], "action": "nods", "start": 62.25, "end": 63.0}"#,
+            "",
+        );
+    fs::write(&b, other).expect("write b");
+    let output = captions(&["agree", arg(&a), arg(&b)]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("temporal IoU        0.200"), "{text}");
+    assert!(
+        text.contains("Events only in A:\n  clips/0001.mp4 record 0 event 1 [62.25-63.00 s]: nods"),
+        "{text}"
+    );
+    assert!(
+        text.contains("IoU 0.20  A clips/0001.mp4 record 0 event 0"),
+        "{text}"
+    );
+
+    let output = captions(&["agree", arg(&a), arg(&a), "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(report["kappa"], 1.0);
+    assert_eq!(report["mean_iou"], 1.0);
+    assert_eq!(report["unmatched_share"], 0.0);
+    assert_eq!(report["matched"].as_array().map(Vec::len), Some(3));
+
+    let output = captions(&["agree", arg(&a), "missing.jsonl"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("missing.jsonl"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -13,7 +13,7 @@ use keye_studio::{
         dataset::scenes, encode::write_video, model_files::mavors_section, render::YuvRoundTrip,
         render::render,
     },
-    inference::decode_planned,
+    inference::{DecodedPlan, decode_planned},
 };
 
 fn demo_data(seed: u64, count: usize, out: &Path) {
@@ -109,7 +109,12 @@ fn the_app_decodes_the_frames_and_plan_that_training_renders() {
         };
         for kind in [VideoEncoderKind::Keye15, VideoEncoderKind::Mavors] {
             let planned = VideoPlan::new(kind, &timeline, &settings).unwrap();
-            let (decoded_timeline, plan, frames) = decode_planned(
+            let DecodedPlan {
+                timeline: decoded_timeline,
+                plan,
+                frames,
+                ..
+            } = decode_planned(
                 &path,
                 &[],
                 kind,

@@ -372,6 +372,7 @@ fn a_small_cache_stays_within_its_byte_budget() {
     );
     let options = keye_studio::video::VideoOptions {
         cache_bytes: 40_000,
+        ..Default::default()
     };
     let mut video = Video::open_with(&path, options).unwrap();
     let expected = ffmpeg_rgb_frames(&path, 64, 48, &[]);

@@ -51,7 +51,7 @@ fn the_worker_opens_then_answers_the_latest_frame_request_only() {
     };
     assert_eq!(video.info().frame_count.frames, 75);
     assert_eq!(video.index().len(), 75, "the frame index comes with it");
-    let WorkerEvent::Frame { id, frame } = next_event(&worker) else {
+    let WorkerEvent::Frame { id, frame, .. } = next_event(&worker) else {
         panic!("a frame comes back");
     };
     assert_eq!(id, last, "only the newest request is answered");
@@ -68,7 +68,7 @@ fn the_worker_opens_then_answers_the_latest_frame_request_only() {
     // A stale answer still on its way would arrive before the answer to a request sent now.
     let sentinel = worker.request_frame(FrameRequest::Index(5), FrameSpec::native_rgb());
     match next_event(&worker) {
-        WorkerEvent::Frame { id, frame } => {
+        WorkerEvent::Frame { id, frame, .. } => {
             assert_eq!(id, sentinel, "no answers to stale requests");
             assert_eq!(frame.index, 5);
         }
@@ -86,7 +86,7 @@ fn cancelled_requests_get_no_answer() {
     assert!(matches!(next_event(&worker), WorkerEvent::Opened(_)));
     let wanted = worker.request_frame(FrameRequest::Index(10), FrameSpec::native_rgb());
     match next_event(&worker) {
-        WorkerEvent::Frame { id, frame } => {
+        WorkerEvent::Frame { id, frame, .. } => {
             assert_ne!(id, cancelled);
             assert_eq!(id, wanted);
             assert_eq!(frame.index, 10);

@@ -3,6 +3,8 @@
 
 pub mod ask;
 pub mod bench;
+mod bench_decode;
+mod bench_playback;
 pub mod caption;
 pub mod captions;
 pub mod demo;

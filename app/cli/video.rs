@@ -1,11 +1,10 @@
-//! `probe`, `frames`, `thumbs` and `bench decode`: the video engine on the command line.
+//! `probe`, `frames` and `thumbs`: the video engine on the command line.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -60,17 +59,6 @@ pub struct ThumbsArgs {
     pub out: PathBuf,
 }
 
-#[derive(clap::Args)]
-pub struct BenchDecodeArgs {
-    pub file: PathBuf,
-    /// Number of random seeks to time.
-    #[arg(long, default_value_t = 100)]
-    pub seeks: usize,
-    /// Seed of the random seek times, for repeatable runs.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-}
-
 fn parse_size(text: &str) -> Result<(u32, u32), String> {
     let parse = |part: &str| part.trim().parse::<u32>().ok().filter(|&v| v > 0);
     text.split_once(['x', 'X'])
@@ -79,7 +67,7 @@ fn parse_size(text: &str) -> Result<(u32, u32), String> {
 }
 
 /// Ctrl-C sets a flag that long work polls, so it stops cleanly and says so.
-fn interrupt_flag() -> Arc<AtomicBool> {
+pub(super) fn interrupt_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let handler_flag = Arc::clone(&flag);
     // Only one handler per process; if one is already set, Ctrl-C keeps its default behaviour.
@@ -87,7 +75,7 @@ fn interrupt_flag() -> Arc<AtomicBool> {
     flag
 }
 
-fn progress_bar(total: usize, what: &str) -> ProgressBar {
+pub(super) fn progress_bar(total: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
@@ -261,6 +249,7 @@ pub fn thumbs(args: ThumbsArgs) -> anyhow::Result<ExitCode> {
         &args.file,
         VideoOptions {
             cache_bytes: 16 << 20,
+            ..Default::default()
         },
     )?;
     std::fs::create_dir_all(&args.out)
@@ -316,149 +305,4 @@ pub fn thumbs(args: ThumbsArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-}
-
-pub fn bench_decode(args: BenchDecodeArgs) -> anyhow::Result<ExitCode> {
-    let interrupted = interrupt_flag();
-    let stop = || interrupted.load(Ordering::SeqCst);
-    let mut video = Video::open(&args.file)?;
-    let info = Arc::clone(video.info());
-    let count = video.frame_count();
-    println!(
-        "{}: {} {}x{} ({}x{} shown), {count} frames, {} keyframes, longest GOP {} frames",
-        args.file.display(),
-        info.codec,
-        info.coded_width,
-        info.coded_height,
-        info.display_width,
-        info.display_height,
-        info.keyframes.unwrap_or(0),
-        info.max_gop_length.unwrap_or(0),
-    );
-
-    // 1. Full decode to RGB24 at display size, ours and the ffmpeg CLI's, in the same run.
-    let spec = FrameSpec::native_rgb();
-    let bar = progress_bar(count, "full decode (keye-studio)");
-    let started = Instant::now();
-    for index in 0..count {
-        video.frame_index_or_cancel(index, spec, &stop)?;
-        bar.inc(1);
-    }
-    let ours = started.elapsed();
-    bar.finish_and_clear();
-    let (ffmpeg_time, ffmpeg_frames) =
-        ffmpeg_cli_decode(&args.file, info.display_width, info.display_height, None)?;
-    let ours_fps = count as f64 / ours.as_secs_f64();
-    let ffmpeg_fps = ffmpeg_frames as f64 / ffmpeg_time.as_secs_f64();
-    println!(
-        "full decode to RGB24: {ours_fps:.1} frames/s ({count} frames in {:.3} s); \
-         ffmpeg CLI {ffmpeg_fps:.1} frames/s ({ffmpeg_frames} frames in {:.3} s); \
-         ratio {:.2} (goal >= 0.90)",
-        ours.as_secs_f64(),
-        ffmpeg_time.as_secs_f64(),
-        ours_fps / ffmpeg_fps
-    );
-
-    // 2. One GOP decode: from each keyframe (cold cache) to the last frame of its GOP.
-    let keyframes = video.index().keyframes().to_vec();
-    let mut gop_times = Vec::new();
-    for (position, &start) in keyframes.iter().enumerate() {
-        let end = keyframes.get(position + 1).copied().unwrap_or(count) - 1;
-        if end < start {
-            continue;
-        }
-        video.clear_cache();
-        let started = Instant::now();
-        video.frame_index_or_cancel(start, spec, &stop)?;
-        video.frame_index_or_cancel(end, spec, &stop)?;
-        gop_times.push(started.elapsed());
-    }
-    let gop = median(&mut gop_times);
-
-    // 3. Random seeks: frame_at at random times with a cold cache.
-    let mut rng = fastrand::Rng::with_seed(args.seed);
-    let mut seek_times = Vec::with_capacity(args.seeks);
-    let bar = progress_bar(args.seeks, "random seeks");
-    for _ in 0..args.seeks {
-        let time = rng.f64() * info.duration;
-        video.clear_cache();
-        let started = Instant::now();
-        video.frame_at_or_cancel(time, spec, &stop)?;
-        seek_times.push(started.elapsed());
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    seek_times.sort();
-    let percentile = |p: f64| {
-        seek_times
-            .get(((seek_times.len() as f64 - 1.0) * p).round() as usize)
-            .copied()
-            .unwrap_or_default()
-    };
-    let (p50, p95) = (percentile(0.50), percentile(0.95));
-    println!(
-        "random seek (frame_at, cold cache, {} seeks): p50 {:.2} ms, p95 {:.2} ms; \
-         one GOP decode (median of {} GOPs) {:.2} ms; p95 / GOP {:.2} (goal <= 1.20)",
-        seek_times.len(),
-        ms(p50),
-        ms(p95),
-        gop_times.len(),
-        ms(gop),
-        p95.as_secs_f64() / gop.as_secs_f64().max(f64::EPSILON)
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
-}
-
-fn median(times: &mut [Duration]) -> Duration {
-    times.sort();
-    times.get(times.len() / 2).copied().unwrap_or_default()
-}
-
-/// Runs `ffmpeg -i FILE [-vf FILTER] -f rawvideo -pix_fmt rgb24 -` as a child, drains its output
-/// and times it. Returns the wall time and the number of frames it produced.
-pub(super) fn ffmpeg_cli_decode(
-    file: &Path,
-    width: u32,
-    height: u32,
-    filter: Option<&str>,
-) -> anyhow::Result<(Duration, usize)> {
-    let started = Instant::now();
-    let mut command = Command::new("ffmpeg");
-    command.args(["-v", "error", "-nostdin", "-i"]).arg(file);
-    if let Some(filter) = filter {
-        command.args(["-vf", filter, "-fps_mode", "passthrough"]);
-    }
-    let mut child = command
-        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("cannot run the ffmpeg CLI (install ffmpeg) for the baseline")?;
-    let mut stdout = child
-        .stdout
-        .take()
-        .context("no stdout from the ffmpeg CLI")?;
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut total = 0usize;
-    loop {
-        match stdout.read(&mut buffer)? {
-            0 => break,
-            read => total += read,
-        }
-    }
-    let status = child.wait()?;
-    let elapsed = started.elapsed();
-    if !status.success() {
-        bail!(
-            "the ffmpeg CLI baseline failed on {} ({status})",
-            file.display()
-        );
-    }
-    let frame_bytes = width as usize * height as usize * 3;
-    Ok((elapsed, total / frame_bytes.max(1)))
 }

@@ -106,6 +106,10 @@ impl StudioApp {
         let launch_question = launch.ask;
         let asking = launch_question.is_some();
         let mut captions = CaptionSession::new();
+        if let Some(dir) = settings.mengzi_dir.clone() {
+            let repaint = ctx.clone();
+            captions.set_mengzi(Some(dir), &mut toasts, move || repaint.request_repaint());
+        }
         if let Some(path) = &launch.captions {
             let repaint = ctx.clone();
             captions.open(path, &mut toasts, move || repaint.request_repaint());
@@ -599,16 +603,22 @@ impl eframe::App for StudioApp {
         if self.captions.is_active() {
             let video = self.media.as_ref().and_then(|media| {
                 let loaded = media.loaded()?;
+                let fps = loaded.player.timebase().fps;
                 Some(OpenVideo {
                     path: media.path(),
                     playhead: loaded.player.position(),
                     duration: loaded.info.duration,
+                    frame_seconds: if fps > 0.0 { 1.0 / fps } else { 1.0 / 30.0 },
+                    looping: loaded.player.span().is_some_and(|span| span.looping),
                 })
             });
             egui::Panel::left("captions")
                 .resizable(true)
                 .default_size(420.0)
                 .show(ui, |ui| self.captions.ui(ui, video, &mut self.toasts));
+            if let Some(loaded) = self.media.as_mut().and_then(Media::loaded_mut) {
+                self.captions.drive_player(&mut loaded.player);
+            }
         }
         egui::CentralPanel::no_frame().show(ui, |ui| self.video_area(ui));
         self.toasts.ui(ui);
@@ -630,6 +640,7 @@ impl eframe::App for StudioApp {
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         self.settings
             .remember_placement(model::placement(self.models.panel.choice));
+        self.settings.mengzi_dir = self.captions.mengzi_dir().map(Path::to_path_buf);
         self.settings.save(storage);
     }
 }

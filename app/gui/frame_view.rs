@@ -264,12 +264,33 @@ pub fn install(render_state: &RenderState) {
         .insert(FrameResources {
             pipeline,
             frame: None,
+            uploads: UploadStats::default(),
         });
 }
 
 struct FrameResources {
     pipeline: FramePipeline,
     frame: Option<FrameTextures>,
+    uploads: UploadStats,
+}
+
+/// How long handing new frames to the GPU took (the `write_texture` calls of each new frame).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UploadStats {
+    pub frames: usize,
+    pub total: std::time::Duration,
+    pub longest: std::time::Duration,
+}
+
+/// The upload figures so far (zero before [`install`]).
+pub fn upload_stats(render_state: &RenderState) -> UploadStats {
+    render_state
+        .renderer
+        .read()
+        .callback_resources
+        .get::<FrameResources>()
+        .map(|resources| resources.uploads)
+        .unwrap_or_default()
 }
 
 /// Paints `pixels` into `rect` (which the caller sizes to the frame's aspect).
@@ -297,9 +318,15 @@ impl CallbackTrait for FrameCallback {
             let current = resources.frame.as_ref().map(|f| f.generation);
             if current != Some(self.pixels.generation) {
                 let previous = resources.frame.take();
+                let started = std::time::Instant::now();
                 resources.frame = resources
                     .pipeline
                     .upload(device, queue, previous, &self.pixels);
+                let took = started.elapsed();
+                let uploads = &mut resources.uploads;
+                uploads.frames += 1;
+                uploads.total += took;
+                uploads.longest = uploads.longest.max(took);
             }
         }
         Vec::new()

@@ -21,8 +21,9 @@ pub enum MediaNotice {
 
 pub struct Media {
     video: OpenVideo,
-    /// The frame on screen, with a generation counter for the GPU upload.
+    /// The frame on screen, with a generation counter for the GPU upload, and its index.
     frame: Option<FramePixels>,
+    shown_index: Option<usize>,
     /// Textures are created once per thumbnail and kept alive here.
     thumbnail_textures: Vec<egui::TextureHandle>,
     thumbnails_done: bool,
@@ -36,6 +37,7 @@ impl Media {
         Self {
             video: OpenVideo::open(path, move || repaint.request_repaint()),
             frame: None,
+            shown_index: None,
             thumbnail_textures: Vec::new(),
             thumbnails_done: false,
             thumbnail_failures: 0,
@@ -53,6 +55,18 @@ impl Media {
     }
     pub fn frame(&self) -> Option<&FramePixels> {
         self.frame.as_ref()
+    }
+    /// The presentation index of the frame on screen.
+    pub fn shown_index(&self) -> Option<usize> {
+        self.shown_index
+    }
+    /// How long the decode worker took for the frame on screen (decode and conversion).
+    pub fn last_decode_time(&self) -> Option<std::time::Duration> {
+        self.video.last_decode_time()
+    }
+    /// The presentation index of the frame last asked of the decoder.
+    pub fn requested_index(&self) -> Option<usize> {
+        self.video.requested_frame()
     }
     /// Thumbnails decoded so far and whether the strip is complete.
     pub fn thumbnail_progress(&self) -> (usize, bool, usize) {
@@ -82,6 +96,7 @@ impl Media {
         let generation = self.frame.as_ref().map_or(0, |f| f.generation + 1);
         if let Some(pixels) = FramePixels::from_frame(&frame, generation) {
             self.frame = Some(pixels);
+            self.shown_index = Some(frame.index);
         }
     }
 

@@ -11,6 +11,7 @@ pub mod frame_view;
 pub mod heatmap_view;
 mod media;
 mod model;
+mod playback;
 mod quad;
 mod screenshot;
 mod server;
@@ -21,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use app::StudioApp;
+pub use playback::{PlaybackReport, run_playback_bench};
 pub use screenshot::ScreenshotRequest;
 
 /// Window size on start (points); the smoke test checks screenshots against it.
@@ -58,6 +60,9 @@ pub enum GuiError {
     },
     #[error("the window closed before the screenshot for {path} was taken")]
     ScreenshotNotTaken { path: PathBuf },
+    /// `bench playback` could not play the video (the message names the file).
+    #[error("{0}")]
+    Playback(String),
 }
 
 /// Opens the window and runs until it closes. With a screenshot request, returns once the PNG is

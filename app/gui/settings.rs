@@ -47,6 +47,9 @@ pub struct Settings {
     /// `--quantize` words ("q4k") and whether the vision tower is quantized too.
     pub model_quantize: Option<String>,
     pub model_quantize_vision: bool,
+    /// The Mengzi BERT checkpoint folder the caption editor checks Chinese text and re-ranks
+    /// search with (Captions > Mengzi model folder); kept only while it loads.
+    pub mengzi_dir: Option<PathBuf>,
 }
 
 impl Settings {
@@ -134,6 +137,7 @@ mod tests {
             model_dtype: Some("bf16".into()),
             model_quantize: Some("q4k".into()),
             model_quantize_vision: true,
+            mengzi_dir: Some(PathBuf::from("/models/mengzi-bert-base")),
         };
         let text = serde_json::to_string(&settings).expect("serialize");
         assert_eq!(
@@ -144,6 +148,7 @@ mod tests {
             serde_json::from_str(r#"{"theme":"Light","later":1}"#).expect("parse partial");
         assert_eq!(partial.theme, Theme::Light);
         assert!(partial.recent_videos.is_empty());
+        assert_eq!(partial.mengzi_dir, None);
         assert_eq!(partial.placement(), Placement::default());
     }
 

@@ -46,6 +46,13 @@ impl FrameCache {
         }
     }
 
+    /// Removes and returns the picture for `index`.
+    pub fn take(&mut self, index: usize) -> Option<ffmpeg::frame::Video> {
+        let frame = self.frames.pop(&index)?;
+        self.bytes -= picture_bytes(&frame);
+        Some(frame)
+    }
+
     /// Bytes held now.
     pub fn bytes(&self) -> usize {
         self.bytes

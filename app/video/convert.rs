@@ -119,6 +119,8 @@ pub enum OutputSize {
     Exact { width: u32, height: u32 },
     /// The largest size that fits the box and keeps the display aspect ratio.
     Fit { max_width: u32, max_height: u32 },
+    /// The display size when it fits the box, else [`OutputSize::Fit`]: never scaled up.
+    AtMost { max_width: u32, max_height: u32 },
 }
 
 impl OutputSize {
@@ -131,6 +133,13 @@ impl OutputSize {
                 max_width,
                 max_height,
             } => fit_within(width, height, max_width, max_height),
+            Self::AtMost {
+                max_width,
+                max_height,
+            } if width > max_width || height > max_height => {
+                fit_within(width, height, max_width, max_height)
+            }
+            Self::AtMost { .. } => (width.max(1), height.max(1)),
         }
     }
 }
@@ -222,11 +231,19 @@ impl VideoFrame {
     }
 }
 
-/// swscale state, rebuilt only when the source or target changes.
+/// swscale state, rebuilt only when the source or target changes, and the output buffers it recycles.
 #[derive(Default)]
 pub(crate) struct Converter {
     scaler: Option<(ScalerKey, Scaler)>,
+    /// Buffers handed out recently: one the caller has dropped again (the only reference left is
+    /// ours) is written in place, so a steady stream of frames allocates (and page-faults) nothing.
+    recycled: Vec<Arc<[u8]>>,
+    /// Scratch space for frames that are rotated after scaling.
+    unrotated: Vec<u8>,
 }
+
+/// How many handed-out buffers are watched for reuse (a player holds one or two, a pipeline a few).
+const RECYCLED_BUFFERS: usize = 6;
 
 /// An owned swscale context that may move to another thread.
 struct Scaler(ffmpeg::software::scaling::Context);
@@ -258,6 +275,8 @@ pub(crate) struct Placement {
 impl Converter {
     /// Converts `frame` to `spec` in display orientation. Scaling happens in coded orientation
     /// (bicubic, the ffmpeg CLI's default) and the rotation is applied to the small result.
+    /// swscale writes straight into the delivered buffer (no intermediate frame, no repacking)
+    /// unless the frame is rotated.
     pub fn convert(
         &mut self,
         frame: &ffmpeg::frame::Video,
@@ -266,6 +285,9 @@ impl Converter {
         placement: Placement,
     ) -> Result<VideoFrame, ffmpeg::Error> {
         let (coded_width, coded_height) = (frame.width(), frame.height());
+        if coded_width == 0 || coded_height == 0 {
+            return Err(ffmpeg::Error::InvalidData);
+        }
         let (display_width, display_height) = if rotation.swaps_axes() {
             (coded_height, coded_width)
         } else {
@@ -287,41 +309,37 @@ impl Converter {
             target_width: scaled_width,
             target_height: scaled_height,
         };
-        let scaler = match &mut self.scaler {
-            Some((existing, Scaler(scaler))) if *existing == key => scaler,
-            slot => {
-                let mut scaler = ffmpeg::software::scaling::Context::get(
-                    key.source_format,
-                    key.source_width,
-                    key.source_height,
-                    key.target_format,
-                    key.target_width,
-                    key.target_height,
-                    ffmpeg::software::scaling::Flags::BICUBIC,
-                )?;
-                configure_colorspace(&mut scaler, key);
-                &mut slot.insert((key, Scaler(scaler))).1.0
-            }
+        let planes = plane_sizes(spec.layout, scaled_width, scaled_height);
+        let total: usize = planes.iter().map(|&(row, height)| row * height).sum();
+        let mut pixels = self.buffer(total);
+        let Some(target) = Arc::get_mut(&mut pixels) else {
+            unreachable!("a fresh or recycled buffer has no other owner");
         };
-        let mut scaled = ffmpeg::frame::Video::empty();
-        scaler.run(frame, &mut scaled)?;
-        let (packed, yuv) = if spec.layout == PixelLayout::Yuv420p {
-            let (cw, ch) = (scaled_width.div_ceil(2), scaled_height.div_ceil(2));
-            let mut packed = Vec::new();
-            for (plane, (w, h)) in [(scaled_width, scaled_height), (cw, ch), (cw, ch)]
-                .into_iter()
-                .enumerate()
-            {
-                let rows = pack_plane(&scaled, plane, w as usize, h as usize);
-                packed.extend(rotate(rows, w, h, PixelLayout::Yuv420p, rotation));
-            }
-            (packed, Some(yuv_color(key)))
+        let scaler = scaler_for(&mut self.scaler, key)?;
+        if rotation == Rotation::None {
+            scale_into(scaler, frame, target, &planes)?;
         } else {
-            let row = scaled_width as usize * spec.layout.bytes_per_pixel();
-            let rows = pack_plane(&scaled, 0, row, scaled_height as usize);
-            let packed = rotate(rows, scaled_width, scaled_height, spec.layout, rotation);
-            (packed, None)
-        };
+            self.unrotated.resize(total, 0);
+            scale_into(scaler, frame, &mut self.unrotated, &planes)?;
+            let mut offset = 0;
+            for &(row, height) in &planes {
+                let width = (row / spec.layout.bytes_per_pixel()) as u32;
+                let plane = &self.unrotated[offset..offset + row * height];
+                rotate_into(
+                    plane,
+                    width,
+                    height as u32,
+                    spec.layout,
+                    rotation,
+                    &mut target[offset..offset + row * height],
+                );
+                offset += row * height;
+            }
+        }
+        self.recycled.push(Arc::clone(&pixels));
+        if self.recycled.len() > RECYCLED_BUFFERS {
+            self.recycled.remove(0);
+        }
         Ok(VideoFrame {
             index: placement.index,
             pts: placement.pts,
@@ -329,21 +347,99 @@ impl Converter {
             width: out_width,
             height: out_height,
             layout: spec.layout,
-            pixels: packed.into(),
-            yuv,
+            pixels,
+            yuv: (spec.layout == PixelLayout::Yuv420p).then(|| yuv_color(key)),
         })
+    }
+
+    /// A buffer of `len` bytes nobody else holds: a recycled one when the caller let one go.
+    fn buffer(&mut self, len: usize) -> Arc<[u8]> {
+        if let Some(position) = self
+            .recycled
+            .iter_mut()
+            .position(|buffer| buffer.len() == len && Arc::get_mut(buffer).is_some())
+        {
+            return self.recycled.remove(position);
+        }
+        // SAFETY: all-zero bytes are initialised `u8`s.
+        unsafe { Arc::<[u8]>::new_zeroed_slice(len).assume_init() }
     }
 }
 
-/// Rows of one plane of `frame` without the stride padding: `height` rows of `row` bytes.
-fn pack_plane(frame: &ffmpeg::frame::Video, plane: usize, row: usize, height: usize) -> Vec<u8> {
-    let stride = frame.stride(plane);
-    let data = frame.data(plane);
-    let mut packed = Vec::with_capacity(row * height);
-    for y in 0..height {
-        packed.extend_from_slice(&data[y * stride..y * stride + row]);
+/// The scaler in `slot`, rebuilt when `key` differs from the one it was made for.
+fn scaler_for(
+    slot: &mut Option<(ScalerKey, Scaler)>,
+    key: ScalerKey,
+) -> Result<&mut ffmpeg::software::scaling::Context, ffmpeg::Error> {
+    if !matches!(slot, Some((existing, _)) if *existing == key) {
+        let mut scaler = ffmpeg::software::scaling::Context::get(
+            key.source_format,
+            key.source_width,
+            key.source_height,
+            key.target_format,
+            key.target_width,
+            key.target_height,
+            ffmpeg::software::scaling::Flags::BICUBIC,
+        )?;
+        configure_colorspace(&mut scaler, key);
+        *slot = Some((key, Scaler(scaler)));
     }
-    packed
+    match slot {
+        Some((_, Scaler(scaler))) => Ok(scaler),
+        None => unreachable!("the slot was filled above"),
+    }
+}
+
+/// (row bytes, rows) of each plane of a tightly packed frame of `layout`.
+fn plane_sizes(layout: PixelLayout, width: u32, height: u32) -> Vec<(usize, usize)> {
+    let (w, h) = (width as usize, height as usize);
+    match layout {
+        PixelLayout::Yuv420p => {
+            let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+            vec![(w, h), (cw, ch), (cw, ch)]
+        }
+        PixelLayout::Rgb24 | PixelLayout::Rgba32 => vec![(w * layout.bytes_per_pixel(), h)],
+    }
+}
+
+/// Runs swscale from `frame` into `target`, whose planes follow each other tightly packed.
+fn scale_into(
+    scaler: &mut ffmpeg::software::scaling::Context,
+    frame: &ffmpeg::frame::Video,
+    target: &mut [u8],
+    planes: &[(usize, usize)],
+) -> Result<(), ffmpeg::Error> {
+    let needed: usize = planes.iter().map(|&(row, height)| row * height).sum();
+    if target.len() < needed || planes.len() > 4 {
+        return Err(ffmpeg::Error::InvalidData);
+    }
+    let mut pointers = [std::ptr::null_mut::<u8>(); 4];
+    let mut strides = [0i32; 4];
+    let mut offset = 0;
+    for (plane, &(row, height)) in planes.iter().enumerate() {
+        pointers[plane] = target[offset..].as_mut_ptr();
+        strides[plane] = i32::try_from(row).map_err(|_| ffmpeg::Error::InvalidData)?;
+        offset += row * height;
+    }
+    // SAFETY: the source frame is a decoded picture whose size and format the scaler was made for;
+    // each destination plane points into `target` with room for `rows x stride` bytes (checked
+    // above), and swscale writes no more than the scaler's target size.
+    let result = unsafe {
+        let source = frame.as_ptr();
+        ffmpeg::ffi::sws_scale(
+            scaler.as_mut_ptr(),
+            (*source).data.as_ptr() as *const *const u8,
+            (*source).linesize.as_ptr(),
+            0,
+            frame.height() as i32,
+            pointers.as_ptr(),
+            strides.as_ptr(),
+        )
+    };
+    if result < 0 {
+        return Err(ffmpeg::Error::from(result));
+    }
+    Ok(())
 }
 
 /// Whether pictures of `format` are Y'CbCr (three or more components, not flagged RGB).
@@ -421,34 +517,58 @@ fn configure_colorspace(scaler: &mut ffmpeg::software::scaling::Context, key: Sc
     }
 }
 
-/// Rotates packed pixels clockwise by the display rotation (image's exact quarter turns).
-fn rotate(
-    pixels: Vec<u8>,
+/// Writes `pixels` (`width` x `height`, packed) rotated clockwise by the display rotation into
+/// `target` (image's exact quarter turns).
+fn rotate_into(
+    pixels: &[u8],
     width: u32,
     height: u32,
     layout: PixelLayout,
     rotation: Rotation,
-) -> Vec<u8> {
+    target: &mut [u8],
+) {
     use image::imageops;
-    if rotation == Rotation::None {
-        return pixels;
-    }
     macro_rules! turn {
         ($buffer:ty) => {{
             let Some(image) = <$buffer>::from_raw(width, height, pixels) else {
                 unreachable!("packed buffer has exactly width * height pixels");
             };
-            match rotation {
-                Rotation::Clockwise90 => imageops::rotate90(&image).into_raw(),
-                Rotation::Rotate180 => imageops::rotate180(&image).into_raw(),
-                Rotation::Clockwise270 => imageops::rotate270(&image).into_raw(),
-                Rotation::None => image.into_raw(),
-            }
+            let turned = match rotation {
+                Rotation::Clockwise90 => imageops::rotate90(&image),
+                Rotation::Rotate180 => imageops::rotate180(&image),
+                Rotation::Clockwise270 => imageops::rotate270(&image),
+                Rotation::None => {
+                    target.copy_from_slice(pixels);
+                    return;
+                }
+            };
+            target.copy_from_slice(turned.as_raw());
         }};
     }
     match layout {
-        PixelLayout::Rgb24 => turn!(image::RgbImage),
-        PixelLayout::Rgba32 => turn!(image::RgbaImage),
-        PixelLayout::Yuv420p => turn!(image::GrayImage),
+        PixelLayout::Rgb24 => turn!(image::ImageBuffer<image::Rgb<u8>, &[u8]>),
+        PixelLayout::Rgba32 => turn!(image::ImageBuffer<image::Rgba<u8>, &[u8]>),
+        PixelLayout::Yuv420p => turn!(image::ImageBuffer<image::Luma<u8>, &[u8]>),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_never_scales_up_and_fits_what_is_larger() {
+        let at_most = OutputSize::AtMost {
+            max_width: 3840,
+            max_height: 3840,
+        };
+        assert_eq!(at_most.resolve(1920, 1080), (1920, 1080));
+        assert_eq!(at_most.resolve(7680, 4320), (3840, 2160));
+        // Fit scales a small frame up to the box.
+        let fit = OutputSize::Fit {
+            max_width: 3840,
+            max_height: 3840,
+        };
+        assert_eq!(fit.resolve(1920, 1080), (3840, 2160));
     }
 }

@@ -18,6 +18,7 @@ mod cache;
 mod convert;
 mod error;
 mod index;
+mod passes;
 mod probe;
 mod reader;
 mod sampling;
@@ -29,8 +30,10 @@ pub use convert::{
 };
 pub use error::VideoError;
 pub use index::{FrameIndex, IndexEntry};
+pub use passes::{DecodeStrategy, StrategyChoice};
 pub use probe::{
-    EXACT_COUNT_SCAN_LIMIT_BYTES, FrameCount, Rotation, StreamSummary, VideoInfo, probe,
+    DecodeThreads, EXACT_COUNT_SCAN_LIMIT_BYTES, FrameCount, Rotation, StreamSummary, VideoInfo,
+    probe,
 };
 pub use reader::{IndexedVideo, Video, VideoOptions};
 pub use sampling::{SampledFrame, SamplingPlan};

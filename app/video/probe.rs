@@ -227,9 +227,9 @@ impl OpenedInput {
         })
     }
 
-    /// Opens a decoder for the video stream (frame threading: it only delays output, which the
-    /// pts-based frame matching does not mind).
-    pub fn decoder(&self) -> Result<ffmpeg::decoder::Video, VideoError> {
+    /// Opens a decoder for the video stream with the threading `threads` (frame
+    /// threading only delays output, which the pts-based frame matching does not mind).
+    pub fn decoder(&self, threads: DecodeThreads) -> Result<ffmpeg::decoder::Video, VideoError> {
         let stream = self
             .input
             .stream(self.stream_index)
@@ -243,11 +243,7 @@ impl OpenedInput {
         };
         let mut context = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
             .map_err(decode_error)?;
-        context.set_threading(ffmpeg::codec::threading::Config {
-            kind: ffmpeg::codec::threading::Type::Frame,
-            count: 0,
-            ..Default::default()
-        });
+        set_threading(&mut context, threads);
         let mut decoder = context.decoder();
         decoder.set_packet_time_base(stream.time_base());
         decoder
@@ -545,4 +541,33 @@ fn bit_depth(pixel: ffmpeg::format::Pixel) -> u8 {
         // SAFETY: a descriptor from av_pix_fmt_desc_get is static and valid.
         unsafe { (*d.as_ptr()).comp[0].depth as u8 }
     })
+}
+
+/// How many threads a decoder uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DecodeThreads {
+    /// Frame and slice threading on every core, as the ffmpeg CLI decodes.
+    #[default]
+    All,
+    /// One thread (the reference the threaded output is checked against).
+    Single,
+}
+
+/// Sets the thread count and kinds on a decoder context before it is opened. ffmpeg-next's
+/// `set_threading` takes one kind; the CLI's default is frame *and* slice threading (codecs without
+/// frame threading then still spread slices over the cores), so the field is written directly.
+fn set_threading(context: &mut ffmpeg::codec::context::Context, threads: DecodeThreads) {
+    let (count, kinds) = match threads {
+        DecodeThreads::All => (
+            0,
+            ffmpeg::ffi::FF_THREAD_FRAME | ffmpeg::ffi::FF_THREAD_SLICE,
+        ),
+        DecodeThreads::Single => (1, 0),
+    };
+    // SAFETY: the context is allocated and not yet opened; these are plain integer fields.
+    unsafe {
+        let context = context.as_mut_ptr();
+        (*context).thread_count = count;
+        (*context).thread_type = kinds;
+    }
 }

@@ -16,19 +16,22 @@ use super::cache::FrameCache;
 use super::convert::{Converter, FrameSpec, Placement, VideoFrame};
 use super::error::VideoError;
 use super::index::FrameIndex;
-use super::probe::{OpenedInput, VideoInfo};
+use super::probe::{DecodeThreads, OpenedInput, VideoInfo};
 
 /// Tuning for [`Video`].
 #[derive(Debug, Clone, Copy)]
 pub struct VideoOptions {
     /// Budget for decoded pictures kept for reuse (bytes).
     pub cache_bytes: usize,
+    /// Decoder threading (every core unless a test wants the single-threaded reference).
+    pub threads: DecodeThreads,
 }
 
 impl Default for VideoOptions {
     fn default() -> Self {
         Self {
             cache_bytes: 256 << 20,
+            threads: DecodeThreads::All,
         }
     }
 }
@@ -51,6 +54,8 @@ pub struct Video {
     position: Option<DecodePosition>,
     /// Problems met while decoding (the scan's warnings are in `info`).
     decode_warnings: Vec<String>,
+    /// How the current decode goes on (see [`Pass`]).
+    pass: Pass,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +66,18 @@ struct DecodePosition {
     last: Option<usize>,
     /// The demuxer reached the end and the decoder was drained.
     finished: bool,
+}
+
+/// How [`Video::decode_to_with`] reaches a target past the current decode position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pass {
+    /// Random access: seek to the target's keyframe when it lies past the current position, and
+    /// keep every decoded picture for stepping back.
+    Random,
+    /// Seek as `Random` does, keeping only the targets.
+    Seek,
+    /// Decode on from the current position whatever the distance, keeping only the targets.
+    Scan,
 }
 
 /// Outcome of decoding forward towards a target.
@@ -112,7 +129,7 @@ impl Video {
     pub fn open_with(path: impl AsRef<Path>, options: VideoOptions) -> Result<Self, VideoError> {
         let mut opened = OpenedInput::open(path.as_ref())?;
         let (info, index) = opened.scan()?;
-        let decoder = opened.decoder()?;
+        let decoder = opened.decoder(options.threads)?;
         Ok(Self {
             opened,
             decoder,
@@ -123,6 +140,7 @@ impl Video {
             converter: Converter::default(),
             position: None,
             decode_warnings: Vec::new(),
+            pass: Pass::Random,
         })
     }
 
@@ -143,7 +161,7 @@ impl Video {
     /// A reader of `video`'s file starting from its index.
     fn with_index(video: &IndexedVideo, options: VideoOptions) -> Result<Self, VideoError> {
         let opened = OpenedInput::open(&video.path)?;
-        let decoder = opened.decoder()?;
+        let decoder = opened.decoder(options.threads)?;
         Ok(Self {
             opened,
             decoder,
@@ -154,6 +172,7 @@ impl Video {
             converter: Converter::default(),
             position: None,
             decode_warnings: Vec::new(),
+            pass: Pass::Random,
         })
     }
 
@@ -268,6 +287,40 @@ impl Video {
         self.convert_cached(index, spec)
     }
 
+    /// Whether picture `index` is decoded and waiting in the cache.
+    pub(super) fn is_cached(&self, index: usize) -> bool {
+        self.cache.contains(index)
+    }
+
+    /// Takes decoded picture `index` out of the cache with its place in the video, for conversion
+    /// elsewhere (its buffer goes back to the decoder once converted).
+    pub(super) fn take_picture(
+        &mut self,
+        index: usize,
+    ) -> Result<(ffmpeg::frame::Video, Placement), VideoError> {
+        let pts = self.index.pts(index).unwrap_or(0);
+        let time = self.time_of(index).unwrap_or(0.0);
+        let picture = self.cache.take(index).ok_or_else(|| VideoError::Decode {
+            path: self.path().to_path_buf(),
+            index,
+            reason: "the picture could not be decoded".into(),
+        })?;
+        Ok((picture, Placement { index, pts, time }))
+    }
+
+    /// Decodes picture `index` into the cache unless it is there (read-ahead for playback); gives
+    /// up with [`VideoError::Cancelled`] as soon as `cancelled` returns true.
+    pub fn prefetch(
+        &mut self,
+        index: usize,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(), VideoError> {
+        if index >= self.index.len() || self.cache.contains(index) {
+            return Ok(());
+        }
+        self.decode_to(index, cancelled)
+    }
+
     fn convert_cached(&mut self, index: usize, spec: FrameSpec) -> Result<VideoFrame, VideoError> {
         let pts = self.index.pts(index).unwrap_or(0);
         let time = self.time_of(index).unwrap_or(0.0);
@@ -293,11 +346,24 @@ impl Video {
     /// in the same run, else seek to its keyframe (earlier ones if the seek lands late, finally the
     /// start of the file) and decode forward.
     fn decode_to(&mut self, target: usize, cancelled: &dyn Fn() -> bool) -> Result<(), VideoError> {
+        self.decode_to_with(target, Pass::Random, cancelled)
+    }
+
+    /// [`Video::decode_to`] with a choice of [`Pass`]: `Scan` continues the current decode whenever
+    /// the target is ahead, the others only when the target's keyframe is not past it.
+    pub(super) fn decode_to_with(
+        &mut self,
+        target: usize,
+        pass: Pass,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(), VideoError> {
+        self.pass = pass;
         let keyframe = self.index.keyframe_at_or_before(target);
+        // After the end of the stream the drained decoder still holds the pictures it kept for
+        // reordering: continuing takes them instead of decoding the last GOP again.
         let continue_current = self.position.is_some_and(|p| {
-            !p.finished
-                && p.last
-                    .is_some_and(|last| last < target && keyframe <= last + 1)
+            p.last
+                .is_some_and(|last| last < target && (pass == Pass::Scan || keyframe <= last + 1))
         });
         if continue_current {
             match self.decode_forward(target, cancelled)? {
@@ -358,7 +424,7 @@ impl Video {
     /// Reopens the file so decoding starts at its first packet.
     fn restart(&mut self) -> Result<(), VideoError> {
         self.opened = OpenedInput::open(&self.opened.path.clone())?;
-        self.decoder = self.opened.decoder()?;
+        self.decoder = self.opened.decoder(self.options.threads)?;
         self.position = Some(DecodePosition {
             floor: 0,
             last: None,
@@ -445,7 +511,11 @@ impl Video {
                 self.decode_warnings
                     .push(format!("frame {index} decoded with errors"));
             }
-            self.cache.insert(index, picture);
+            // A pass for chosen frames keeps none of the pictures it decodes on the way: holding
+            // them would make the decoder's buffer pool grow (and fault in fresh memory) for nothing.
+            if self.pass == Pass::Random || index >= target {
+                self.cache.insert(index, picture);
+            }
             match index.cmp(&target) {
                 std::cmp::Ordering::Equal => return Some(Forward::Reached),
                 std::cmp::Ordering::Greater if first_since_seek => {

@@ -99,22 +99,31 @@ impl SamplingPlan {
                 path: video.path().to_path_buf(),
                 reason,
             })?;
-        let mut frames = Vec::with_capacity(indices.len());
-        for (done, &index) in indices.iter().enumerate() {
-            if cancelled() {
-                return Err(VideoError::Cancelled {
+        // Decoded once each in ascending order (seeking or in one pass, as the index says), then
+        // handed out in plan order.
+        let total = indices.len();
+        let mut decoded = std::collections::HashMap::with_capacity(total);
+        video.decode_frames(&indices, spec, None, cancelled, &mut |frame| {
+            decoded.insert(frame.index, frame);
+            progress(decoded.len(), total);
+        })?;
+        let mut frames = Vec::with_capacity(total);
+        for index in indices {
+            let Some(frame) = decoded.get(&index).cloned() else {
+                return Err(VideoError::Decode {
                     path: video.path().to_path_buf(),
+                    index,
+                    reason: "the decoder produced no picture for it".into(),
                 });
-            }
-            let frame = video.frame_index_or_cancel(index, spec, cancelled)?;
+            };
             frames.push(SampledFrame {
                 index,
                 pts: frame.pts,
                 time: frame.time,
                 frame,
             });
-            progress(done + 1, indices.len());
         }
+        progress(total, total);
         Ok(frames)
     }
 }

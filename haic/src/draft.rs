@@ -111,6 +111,7 @@ mod tests {
                 reason: "empty".into(),
             },
             had_structure_fields: false,
+            review: Default::default(),
         }
     }
 

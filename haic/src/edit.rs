@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::Error,
-    model::{CaptionRecord, Event, Person, PersonField, Structure, TextState},
+    model::{
+        CaptionRecord, Comment, Event, Person, PersonField, ReviewStatus, Structure, TextState,
+    },
     text,
 };
 
@@ -90,6 +92,20 @@ pub enum Edit {
     /// Replaces the caption text; the structure is parsed from it, or it becomes free text.
     SetText {
         text: String,
+    },
+    /// Sets where the record stands in review.
+    SetStatus {
+        status: ReviewStatus,
+    },
+    /// Adds a comment to the record's thread (`event: None`) or to event `event`'s thread.
+    AddComment {
+        event: Option<usize>,
+        comment: Comment,
+    },
+    /// Removes comment `index` from the record's thread or event `event`'s.
+    RemoveComment {
+        event: Option<usize>,
+        index: usize,
     },
 }
 
@@ -181,6 +197,26 @@ impl Edit {
 /// The record after `edit`; the input is left alone so the caller can keep it for undo.
 pub fn apply(caption: &CaptionRecord, edit: &Edit) -> Result<CaptionRecord, Error> {
     let mut next = caption.clone();
+    // Review edits leave the caption's text and structure alone, so free text can be reviewed too.
+    match edit {
+        Edit::SetStatus { status } => {
+            next.review.status = *status;
+            return Ok(next);
+        }
+        Edit::AddComment {
+            event: None,
+            comment,
+        } => {
+            next.review.comments.push(comment.clone());
+            return Ok(next);
+        }
+        Edit::RemoveComment { event: None, index } => {
+            check(*index, next.review.comments.len(), "comment")?;
+            next.review.comments.remove(*index);
+            return Ok(next);
+        }
+        _ => {}
+    }
     if let Edit::SetText { text } = edit {
         next.caption = text.clone();
         next.state = match text::parse(text) {
@@ -317,6 +353,7 @@ fn edit_structure(structure: &mut Structure, edit: &Edit) -> Result<(), Error> {
             }
             first.start = min_time(first.start, second.start);
             first.end = max_time(first.end, second.end);
+            first.comments.extend(second.comments);
             first.extra.extend(second.extra);
         }
         Edit::SplitEvent {
@@ -330,6 +367,8 @@ fn edit_structure(structure: &mut Structure, edit: &Edit) -> Result<(), Error> {
             let mut next = original.clone();
             original.action = first.clone();
             next.action = second.clone();
+            // The thread stays with the first half; copying it would double every remark.
+            next.comments.clear();
             if let Some(at) = at {
                 original.end = Some(*at);
                 next.start = Some(*at);
@@ -339,7 +378,26 @@ fn edit_structure(structure: &mut Structure, edit: &Edit) -> Result<(), Error> {
             }
             structure.events.insert(*index + 1, next);
         }
-        Edit::SetText { .. } => unreachable!("handled by apply"),
+        Edit::AddComment {
+            event: Some(index),
+            comment,
+        } => {
+            check(*index, events, "event")?;
+            structure.events[*index].comments.push(comment.clone());
+        }
+        Edit::RemoveComment {
+            event: Some(event),
+            index,
+        } => {
+            check(*event, events, "event")?;
+            let comments = &mut structure.events[*event].comments;
+            check(*index, comments.len(), "comment")?;
+            comments.remove(*index);
+        }
+        Edit::SetText { .. }
+        | Edit::SetStatus { .. }
+        | Edit::AddComment { event: None, .. }
+        | Edit::RemoveComment { event: None, .. } => unreachable!("handled by apply"),
     }
     Ok(())
 }

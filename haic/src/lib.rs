@@ -2,6 +2,7 @@
 //! validation, lossless JSON/JSONL files, an editing session with undo and a crash journal, and
 //! exports. See `README.md` in this crate for the format.
 
+pub mod agree;
 pub mod document;
 pub mod draft;
 pub mod edit;
@@ -20,7 +21,7 @@ pub use edit::{Command, Edit, TextField};
 pub use error::{Error, Problem, ProblemKind};
 pub use file::{CaptionFile, FieldNames, Format, Phase, Progress, STREAMING_THRESHOLD};
 pub use model::{
-    CaptionRecord, Event, Person, PersonField, QA_CATEGORIES, QaRecord, Record, Structure,
-    TextState,
+    CaptionRecord, Comment, Event, Person, PersonField, QA_CATEGORIES, QaRecord, REVIEW_FIELD,
+    Record, Review, ReviewStatus, Structure, TextState,
 };
 pub use validate::{Finding, RecordFinding, Rule, Severity};

@@ -153,6 +153,9 @@ pub struct Event {
     pub start: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<f64>,
+    /// Reviewers' comment thread on this event (keye-studio's extension).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comments: Vec<Comment>,
     /// Fields of the event object this crate does not know.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -167,6 +170,7 @@ impl Event {
             with: Vec::new(),
             start: None,
             end: None,
+            comments: Vec::new(),
             extra: Map::new(),
         }
     }
@@ -223,7 +227,10 @@ impl Structure {
     pub fn needs_fields(&self) -> bool {
         self.people.iter().any(Person::has_structured_fields)
             || self.events.iter().any(|event| {
-                event.start.is_some() || event.end.is_some() || !event.extra.is_empty()
+                event.start.is_some()
+                    || event.end.is_some()
+                    || !event.comments.is_empty()
+                    || !event.extra.is_empty()
             })
     }
 }
@@ -247,6 +254,8 @@ pub struct CaptionRecord {
     pub state: TextState,
     /// Whether the input record had people/events fields (they are then kept on save).
     pub had_structure_fields: bool,
+    /// Where the record stands in review, and the reviewers' comments on it.
+    pub review: Review,
 }
 
 impl CaptionRecord {
@@ -256,6 +265,63 @@ impl CaptionRecord {
             TextState::Free { .. } => None,
         }
     }
+}
+
+/// The JSON key of a record's review (keye-studio's extension; other tools keep it as an unknown
+/// field).
+pub const REVIEW_FIELD: &str = "review";
+
+/// Where a record stands in review.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewStatus {
+    #[default]
+    Todo,
+    Done,
+    Flagged,
+    Approved,
+}
+
+impl ReviewStatus {
+    pub const ALL: [ReviewStatus; 4] = [
+        ReviewStatus::Todo,
+        ReviewStatus::Done,
+        ReviewStatus::Flagged,
+        ReviewStatus::Approved,
+    ];
+
+    /// The word shown in the editor.
+    pub fn label(self) -> &'static str {
+        match self {
+            ReviewStatus::Todo => "to do",
+            ReviewStatus::Done => "done",
+            ReviewStatus::Flagged => "flagged",
+            ReviewStatus::Approved => "approved",
+        }
+    }
+}
+
+/// One remark in a reviewer thread.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Comment {
+    pub author: String,
+    pub text: String,
+    /// When it was written (RFC 3339), as the writer's clock said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+}
+
+/// A record's review: its status and the comment thread on the record as a whole (threads on
+/// single events live in [`Event::comments`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Review {
+    #[serde(default)]
+    pub status: ReviewStatus,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comments: Vec<Comment>,
+    /// Fields of the review object this crate does not know.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// The five HAICBench question categories.

@@ -160,6 +160,7 @@ fn free_and_non_canonical_captions_are_warnings() {
             reason: "no count".into(),
         },
         had_structure_fields: false,
+        review: Default::default(),
     };
     let findings = validate_caption(&free, None);
     assert_eq!(findings.len(), 1);

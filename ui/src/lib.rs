@@ -18,7 +18,10 @@ pub use ask::{
     SamplingSettings, ThinkingChoice, TokenSelection,
 };
 pub use budget::{BudgetSettings, EstimateView, PromptCost};
-pub use captions::{CaptionAction, CaptionEditor, DraftAvailability, EditorEnv};
+pub use captions::{
+    CaptionAction, CaptionEditor, CaptionSearch, Comparison, DraftAvailability, EditorCommand,
+    EditorEnv, PlayerCommand, SearchAction, SearchHitView, SuggestionMark, SuspectMark,
+};
 pub use capture::CaptureControls;
 pub use evidence::{
     AggregationInfo, EvidenceAction, EvidenceControls, EvidenceRow, EvidenceView, RawHeads,
@@ -31,7 +34,9 @@ pub use model_panel::{
     ModelState, ModelSummary, QuantizePick, REMOTE_ATTENTION_NOTE, SaveProgress, ServerForm,
     ServerSummary,
 };
-pub use player::{Direction, PlayerState, Timebase, TransportBar, fit_frame_rect, format_time};
+pub use player::{
+    Direction, PlaySpan, PlayerState, Timebase, TransportBar, fit_frame_rect, format_time,
+};
 pub use timeline::{
     CaptionEdgeDrag, CaptionSegment, FrameSpeed, FrameValue, ModelTracks, SegmentEdge,
     SlowFastFrame, Thumbnail, Timeline, TimelineView,

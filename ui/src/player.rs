@@ -49,8 +49,18 @@ impl Timebase {
     }
 }
 
-/// The playback speeds offered, slowest first. J/L step through the ones from 1x up.
-pub const SPEEDS: [f64; 7] = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0];
+/// The playback speeds offered, slowest first. J/L step through the ones from 1x up; the
+/// caption editor's speed keys step through all of them.
+pub const SPEEDS: [f64; 9] = [0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0];
+
+/// A stretch that playback is held to: played once (pausing at its end) or looped, as an
+/// annotator replays one event.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlaySpan {
+    pub start: f64,
+    pub end: f64,
+    pub looping: bool,
+}
 
 /// Which way the playhead moves while playing (J plays backwards, L forwards).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +82,7 @@ pub struct PlayerState {
     speed: f64,
     in_mark: Option<f64>,
     out_mark: Option<f64>,
+    span: Option<PlaySpan>,
 }
 
 impl PlayerState {
@@ -86,6 +97,7 @@ impl PlayerState {
             speed: 1.0,
             in_mark: None,
             out_mark: None,
+            span: None,
         }
     }
 
@@ -147,7 +159,7 @@ impl PlayerState {
     pub fn direction(&self) -> Direction {
         self.direction
     }
-    /// Playback speed magnitude (0.25x to 4x).
+    /// Playback speed magnitude (0.1x to 4x).
     pub fn speed(&self) -> f64 {
         self.speed
     }
@@ -158,7 +170,7 @@ impl PlayerState {
         self.out_mark
     }
 
-    /// Moves the playhead, clamped to the stream.
+    /// Moves the playhead, clamped to the stream. A seek out of the span being played ends it.
     pub fn seek(&mut self, seconds: f64) {
         let end = self.last_frame_start();
         self.position = if seconds.is_finite() {
@@ -166,6 +178,53 @@ impl PlayerState {
         } else {
             0.0
         };
+        if self
+            .span
+            .is_some_and(|span| self.position < span.start || self.position > span.end)
+        {
+            self.span = None;
+        }
+    }
+
+    /// The span playback is held to, if any.
+    pub fn span(&self) -> Option<PlaySpan> {
+        self.span
+    }
+
+    /// Plays `span` forward from its start: once, or round and round when it loops. A span
+    /// reaching past the stream is cut to it; an empty one is ignored.
+    pub fn play_span(&mut self, span: PlaySpan) {
+        let last = self.last_frame_start();
+        let start = span.start.clamp(0.0, last);
+        let end = span.end.clamp(0.0, last);
+        if end.is_nan() || start.is_nan() || end <= start {
+            return;
+        }
+        self.span = Some(PlaySpan { start, end, ..span });
+        self.position = start;
+        self.direction = Direction::Forward;
+        self.playing = true;
+    }
+
+    /// Lets playback run free again (it keeps playing where it is).
+    pub fn stop_span(&mut self) {
+        self.span = None;
+    }
+
+    /// Steps the speed `steps` places through [`SPEEDS`] (negative: slower), from the offered
+    /// speed nearest the current one.
+    pub fn step_speed(&mut self, steps: i32) {
+        let nearest = SPEEDS
+            .iter()
+            .enumerate()
+            .min_by(|a, b| {
+                (a.1 - self.speed)
+                    .abs()
+                    .total_cmp(&(b.1 - self.speed).abs())
+            })
+            .map_or(0, |(index, _)| index) as i32;
+        let index = (nearest + steps).clamp(0, SPEEDS.len() as i32 - 1) as usize;
+        self.speed = SPEEDS[index];
     }
 
     /// Moves to the start of frame `index` (clamped).
@@ -201,7 +260,7 @@ impl PlayerState {
         }
     }
 
-    /// Sets the speed magnitude, clamped to 0.25x..4x.
+    /// Sets the speed magnitude, clamped to 0.1x..4x.
     pub fn set_speed(&mut self, speed: f64) {
         self.speed = speed.clamp(SPEEDS[0], SPEEDS[SPEEDS.len() - 1]);
     }
@@ -244,7 +303,18 @@ impl PlayerState {
         match self.direction {
             Direction::Forward => {
                 self.position += step;
-                if self.position >= end {
+                if let Some(span) = self.span
+                    && self.position >= span.end
+                {
+                    if span.looping {
+                        let length = span.end - span.start;
+                        self.position = span.start + (self.position - span.end) % length;
+                    } else {
+                        self.position = span.end;
+                        self.playing = false;
+                        self.span = None;
+                    }
+                } else if self.position >= end {
                     self.position = end;
                     self.playing = false;
                 }

@@ -1,6 +1,7 @@
-//! `captions validate|fmt|export|convert|stats|check|search`: HAIC caption files from the command
-//! line (`check` and `search` live in `mengzi.rs`).
+//! `captions validate|fmt|export|convert|stats|check|search|agree`: HAIC caption files from the
+//! command line (`check` and `search` live in `mengzi.rs`, `agree` in `agree.rs`).
 
+mod agree;
 mod mengzi;
 
 use std::{
@@ -37,6 +38,9 @@ pub enum CaptionsCommand {
     /// Find records by words (BM25; Chinese segmented with jieba), optionally re-ranked by
     /// Mengzi sentence similarity.
     Search(mengzi::SearchArgs),
+    /// Compare two annotators' files of the same videos: temporal IoU of matched events, Cohen's
+    /// kappa per time bin, unmatched events and action wording.
+    Agree(agree::AgreeArgs),
 }
 
 /// Field names differ between datasets.
@@ -163,6 +167,7 @@ pub fn run(command: CaptionsCommand) -> anyhow::Result<ExitCode> {
         CaptionsCommand::Stats(args) => stats(args),
         CaptionsCommand::Check(args) => mengzi::check(args),
         CaptionsCommand::Search(args) => mengzi::search(args),
+        CaptionsCommand::Agree(args) => agree::run(args),
     }
 }
 

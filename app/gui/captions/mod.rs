@@ -8,6 +8,10 @@
 //! save, a close or another file, what the field holds is applied first, so nothing typed is
 //! left behind.
 
+mod assist;
+#[cfg(test)]
+mod assist_tests;
+mod compare;
 #[cfg(test)]
 mod tests;
 
@@ -18,11 +22,16 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use eframe::egui;
 use haic::Document;
-use keye_ui::{CaptionAction, CaptionEditor, EditorEnv, Timeline, Toasts};
+use keye_ui::{
+    CaptionAction, CaptionEditor, CaptionSearch, Comparison, EditorEnv, PlayerCommand, PlayerState,
+    Timeline, Toasts,
+};
 
 use crate::files::CAPTION_EXTENSIONS;
 use crate::inference::LoadedModel;
 use crate::session::captions::CaptionFile;
+use crate::session::captions::assist::CaptionAssist;
+use crate::session::captions::compare::CompareFile;
 
 /// What the save-on-quit prompt is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +49,10 @@ pub struct OpenVideo<'a> {
     pub path: &'a Path,
     pub playhead: f64,
     pub duration: f64,
+    /// Length of one frame (1 / frame rate), the step of the frame nudge keys.
+    pub frame_seconds: f64,
+    /// Whether the player is looping a stretch.
+    pub looping: bool,
 }
 
 /// The caption side of the app: one caption file and its editor panel.
@@ -51,6 +64,18 @@ pub struct CaptionSession {
     /// (selected record, document version) the timeline segments were made for.
     segments_for: Option<(Option<usize>, u64)>,
     title: Option<String>,
+    /// What the editor asked of the player this frame; the app applies it to its player.
+    player_commands: Vec<PlayerCommand>,
+    /// Who writes review comments: the login name.
+    author: String,
+    /// Another annotator's file compared with this one ("Compare with…").
+    compare: Option<CompareFile>,
+    compare_loading: Option<Receiver<Result<CompareFile, String>>>,
+    compare_dialog: Option<Receiver<Option<PathBuf>>>,
+    /// Mengzi's check of the record being edited, and search ([`assist`]).
+    assist: CaptionAssist,
+    search: CaptionSearch,
+    mengzi_dialog: Option<Receiver<Option<PathBuf>>>,
 }
 
 impl Default for CaptionSession {
@@ -68,6 +93,17 @@ impl CaptionSession {
             quit: Quit::Idle,
             segments_for: None,
             title: None,
+            player_commands: Vec::new(),
+            author: std::env::var("USER")
+                .ok()
+                .filter(|name| !name.is_empty())
+                .unwrap_or_else(|| "annotator".into()),
+            compare: None,
+            compare_loading: None,
+            compare_dialog: None,
+            assist: CaptionAssist::new(),
+            search: CaptionSearch::new(),
+            mengzi_dialog: None,
         }
     }
 
@@ -108,6 +144,7 @@ impl CaptionSession {
 
     fn document_replaced(&mut self) {
         self.editor.document_replaced();
+        self.assist.document_replaced();
         self.segments_for = None;
         self.quit = Quit::Idle;
     }
@@ -143,6 +180,7 @@ impl CaptionSession {
             CaptionAction::Save => {
                 self.save(toasts);
             }
+            CaptionAction::Player(command) => self.player_commands.push(command),
             CaptionAction::Draft { record } => {
                 // Drafts start from `ui`, which knows the open video.
                 toasts.error(format!(
@@ -172,6 +210,8 @@ impl CaptionSession {
     pub fn tick(&mut self, ctx: &egui::Context, toasts: &mut Toasts) {
         self.poll_loading(toasts);
         self.poll_dialog(ctx, toasts);
+        self.poll_compare(ctx, toasts);
+        self.tick_assist(ctx, toasts);
         if let Some(draft) = self.file.poll_draft(toasts) {
             self.editor.show_draft(draft.record, draft.structure);
         }
@@ -261,27 +301,38 @@ impl CaptionSession {
         if self.dialog.is_some() {
             return;
         }
+        match self.pick_caption_file(ctx, "Open a HAIC caption file") {
+            Ok(answer) => self.dialog = Some(answer),
+            Err(error) => toasts.error(error),
+        }
+    }
+
+    /// Asks for a caption file in a native dialog on its own thread (it blocks), starting in the
+    /// open file's folder; the answer comes through the receiver.
+    fn pick_caption_file(
+        &self,
+        ctx: &egui::Context,
+        title: &'static str,
+    ) -> Result<Receiver<Option<PathBuf>>, String> {
         let start_dir = self
             .document()
             .and_then(|d| d.file().path().parent().map(Path::to_path_buf));
         let (sender, answer) = crossbeam_channel::bounded(1);
         let repaint = ctx.clone();
-        let spawned = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("caption-dialog".into())
             .spawn(move || {
                 let mut dialog = rfd::FileDialog::new()
-                    .set_title("Open a HAIC caption file")
+                    .set_title(title)
                     .add_filter("Captions (JSON, JSON Lines)", CAPTION_EXTENSIONS);
                 if let Some(dir) = start_dir {
                     dialog = dialog.set_directory(dir);
                 }
                 let _ = sender.send(dialog.pick_file());
                 repaint.request_repaint();
-            });
-        match spawned {
-            Ok(_) => self.dialog = Some(answer),
-            Err(error) => toasts.error(format!("Cannot open the file dialog: {error}")),
-        }
+            })
+            .map_err(|error| format!("Cannot open the file dialog: {error}"))?;
+        Ok(answer)
     }
 
     fn poll_dialog(&mut self, ctx: &egui::Context, toasts: &mut Toasts) {
@@ -308,11 +359,14 @@ impl CaptionSession {
         {
             self.save(toasts);
         }
+        self.compare_menu(ui, toasts);
+        self.mengzi_menu(ui, toasts);
     }
 
     /// Shows the caption events of the selected record on the timeline, and turns edge drags
     /// finished there into timing edits of that record.
     pub fn sync_timeline(&mut self, timeline: &mut Timeline, toasts: &mut Toasts) {
+        self.sync_compare_track(timeline);
         let drags = timeline.take_caption_drags();
         if !drags.is_empty() {
             for drag in drags {
@@ -341,6 +395,18 @@ impl CaptionSession {
             .selected()
             .map(|record| self.file.segments(record))
             .unwrap_or_default();
+    }
+
+    /// Applies to the player what the editor's keys asked of it (seek, play a stretch, speed).
+    pub fn drive_player(&mut self, player: &mut PlayerState) {
+        for command in self.player_commands.drain(..) {
+            match command {
+                PlayerCommand::Seek(seconds) => player.seek(seconds),
+                PlayerCommand::PlaySpan(span) => player.play_span(span),
+                PlayerCommand::StopSpan => player.stop_span(),
+                PlayerCommand::StepSpeed(steps) => player.step_speed(steps),
+            }
+        }
     }
 
     /// The caption panel: the loading progress, the recovery notice, and the editor.
@@ -407,6 +473,7 @@ impl CaptionSession {
         if self.file.is_drafting() && ui.button("Stop drafting").clicked() {
             self.file.stop_draft();
         }
+        self.search_ui(ui);
         let video_name = video
             .as_ref()
             .and_then(|video| video.path.file_name()?.to_str());
@@ -417,9 +484,32 @@ impl CaptionSession {
             draft: self
                 .file
                 .draft_availability(video.as_ref().map(|video| video.path)),
+            frame_seconds: video.as_ref().map(|video| video.frame_seconds),
+            looping: video.as_ref().is_some_and(|video| video.looping),
+            author: Some(&self.author),
+            comparison: None,
         };
         let Some(document) = self.file.document() else {
             return;
+        };
+        let compared = match (self.compare.as_mut(), self.editor.selected()) {
+            (Some(compare), Some(record)) => {
+                let name = compare.name();
+                compare
+                    .compare(document, record)
+                    .map(|comparison| (name, comparison.record, comparison.agreement.clone()))
+            }
+            _ => None,
+        };
+        let env = EditorEnv {
+            comparison: compared
+                .as_ref()
+                .map(|(name, record, agreement)| Comparison {
+                    other_name: name,
+                    record: *record,
+                    agreement,
+                }),
+            ..env
         };
         let actions = self.editor.ui(ui, document, &env);
         for action in actions {

@@ -469,3 +469,78 @@ fn errors_of(toasts: &Toasts) -> Vec<String> {
         .map(|toast| toast.text.clone())
         .collect()
 }
+
+#[test]
+fn compare_with_another_file_lists_the_differences_and_draws_its_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = dir.path().join("ours.jsonl");
+    let theirs = dir.path().join("theirs.jsonl");
+    let record = |events: &str| {
+        format!(
+            "{{\"video\": \"a.mp4\", \"people\": [{{\"id\": \"P1\", \"attributes\": \"the boy in a red cap\"}}], \"events\": [{events}], \"caption\": \"\"}}\n"
+        )
+    };
+    std::fs::write(
+        &ours,
+        record(r#"{"who": ["P1"], "action": "jumps", "start": 1.0, "end": 2.0}, {"who": ["P1"], "action": "waves", "start": 3.0, "end": 4.0}"#),
+    )
+    .unwrap();
+    std::fs::write(
+        &theirs,
+        record(r#"{"who": ["P1"], "action": "jumps", "start": 1.5, "end": 2.5}"#),
+    )
+    .unwrap();
+    let mut session = open_blocking(&ours);
+    session.editor.select(0);
+    let ctx = egui::Context::default();
+    let mut toasts = Toasts::default();
+    session.compare_with(&theirs, &ctx, &mut toasts);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while session.compared_file().is_none() && Instant::now() < deadline {
+        session.poll_compare(&ctx, &mut toasts);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(session.compared_file(), Some(theirs.as_path()));
+
+    let mut timeline = Timeline::new(10.0);
+    session.sync_timeline(&mut timeline, &mut toasts);
+    assert_eq!(timeline.tracks.compare_events.len(), 1);
+    assert_eq!(
+        (
+            timeline.tracks.compare_events[0].start,
+            timeline.tracks.compare_events[0].end
+        ),
+        (1.5, 2.5)
+    );
+
+    let mut harness = egui_kittest::Harness::new_ui_state(
+        |ui, session: &mut CaptionSession| {
+            let mut toasts = Toasts::default();
+            session.ui(ui, None, &mut toasts);
+        },
+        session,
+    );
+    harness.run();
+    harness.get_by_label("Compared with theirs.jsonl");
+    // "jumps" overlaps 0.5 s of 1.5 s; "waves" is only in ours.
+    harness.get_by_label_contains("Only here: event 2 \"waves\" 3.00-4.00 s");
+    harness.get_by_label_contains("Timed differently (IoU 0.33): event 1");
+    harness.get_by_label_contains("Only here: event 2").click();
+    harness.run();
+    assert_eq!(
+        harness.state().editor.located(),
+        Some(keye_ui::captions::Field::Event(
+            1,
+            keye_ui::captions::EventField::Action
+        ))
+    );
+
+    harness.state_mut().stop_comparing();
+    session_sync_clears(harness.state_mut(), &mut timeline);
+}
+
+fn session_sync_clears(session: &mut CaptionSession, timeline: &mut Timeline) {
+    let mut toasts = Toasts::default();
+    session.sync_timeline(timeline, &mut toasts);
+    assert!(timeline.tracks.compare_events.is_empty());
+}

@@ -7,6 +7,8 @@
 //! applied; autosave and Save write the file atomically. So a crash loses no edit: the next
 //! open replays the journal and says what it recovered. Problems are told through [`Toasts`].
 
+pub mod assist;
+pub mod compare;
 pub mod draft;
 
 use std::ops::ControlFlow;
@@ -335,7 +337,8 @@ impl CaptionFile {
         Some(AUTOSAVE_INTERVAL.saturating_sub(since.elapsed()))
     }
 
-    /// Applies an edit, typing, undo or redo to the document (Save and Draft are the caller's).
+    /// Applies an edit, typing, undo or redo to the document (Save, Draft and Player are the
+    /// caller's).
     /// Errors become toasts.
     pub fn apply(&mut self, action: CaptionAction, toasts: &mut Toasts) -> Applied {
         let Some(open) = &mut self.open else {
@@ -351,7 +354,7 @@ impl CaptionFile {
             } => document.apply_typing(command, burst_ends),
             CaptionAction::Undo => document.undo().map(|_| ()),
             CaptionAction::Redo => document.redo().map(|_| ()),
-            CaptionAction::Save | CaptionAction::Draft { .. } => Ok(()),
+            CaptionAction::Save | CaptionAction::Draft { .. } | CaptionAction::Player(_) => Ok(()),
         };
         if let Err(error) = result {
             // Errors about the file name it already; an edit that does not fit does not.
@@ -434,7 +437,7 @@ impl CaptionFile {
     }
 }
 
-fn timed_segments(structure: &Structure) -> Vec<CaptionSegment> {
+pub(crate) fn timed_segments(structure: &Structure) -> Vec<CaptionSegment> {
     structure
         .events
         .iter()

@@ -13,10 +13,11 @@ use crate::video::{
     ThumbnailEvent, VideoError, VideoFrame, VideoInfo, VideoOptions, WorkerEvent,
 };
 
-/// Frames are delivered no larger than this (4K either way), as Y'CbCr planes that the frame
-/// shader converts to RGB on the GPU.
+/// Frames are delivered at their own size but no larger than 4K either way (never scaled up: a
+/// 1080p frame fitted to 4K would cost four times the conversion and upload), as Y'CbCr planes
+/// that the frame shader converts to RGB on the GPU.
 pub const DISPLAY_SPEC: FrameSpec = FrameSpec {
-    size: OutputSize::Fit {
+    size: OutputSize::AtMost {
         max_width: 3840,
         max_height: 3840,
     },
@@ -61,6 +62,8 @@ pub struct OpenVideo {
     loaded: Option<Loaded>,
     /// Index and id of the frame last asked for.
     requested: Option<(usize, RequestId)>,
+    /// How long the worker took for the last frame it delivered.
+    last_decode: Option<std::time::Duration>,
 }
 
 impl OpenVideo {
@@ -72,6 +75,7 @@ impl OpenVideo {
             worker: DecodeWorker::spawn(path, VideoOptions::default(), wake),
             loaded: None,
             requested: None,
+            last_decode: None,
         }
     }
 
@@ -89,6 +93,11 @@ impl OpenVideo {
         self.requested.map(|(index, _)| index)
     }
 
+    /// How long the worker took to decode and convert the last frame it delivered.
+    pub fn last_decode_time(&self) -> Option<std::time::Duration> {
+        self.last_decode
+    }
+
     /// Takes every event the worker sent so far, then asks for the frame under the playhead if
     /// it changed.
     pub fn poll(&mut self) -> Vec<VideoUpdate> {
@@ -97,8 +106,9 @@ impl OpenVideo {
             match event {
                 WorkerEvent::Opened(video) => self.on_opened(video),
                 WorkerEvent::OpenFailed(error) => updates.push(VideoUpdate::OpenFailed(error)),
-                WorkerEvent::Frame { id, frame } => {
+                WorkerEvent::Frame { id, frame, took } => {
                     if self.requested.is_some_and(|(_, current)| current == id) {
+                        self.last_decode = Some(took);
                         updates.push(VideoUpdate::Frame(frame));
                     }
                 }

@@ -370,12 +370,20 @@ impl CaptionFile {
                 changes.push((self.fields.events.clone(), json(&structure.events)));
             }
         }
+        if old.review != caption.review {
+            changes.push((
+                crate::model::REVIEW_FIELD.to_string(),
+                json(&caption.review),
+            ));
+        }
         let bare_string = slot.key.is_some() && old_text.trim_start().starts_with('"');
         let (text, members) = if bare_string {
             // A map entry that is only caption text: there is nowhere to keep more than text.
-            if caption.structure().is_some_and(Structure::needs_fields) {
+            if caption.structure().is_some_and(Structure::needs_fields)
+                || caption.review != Default::default()
+            {
                 return Err(Error::command(format!(
-                    "{}: record {index} is a bare caption string; timings and structured attributes cannot be stored in it",
+                    "{}: record {index} is a bare caption string; timings, structured attributes and review notes cannot be stored in it",
                     self.path.display()
                 )));
             }

@@ -9,7 +9,10 @@ use serde_json::Value;
 use super::FieldNames;
 use crate::{
     error::ProblemKind,
-    model::{CaptionRecord, Event, Person, PersonField, QaRecord, Record, Structure, TextState},
+    model::{
+        CaptionRecord, Event, Person, PersonField, QaRecord, REVIEW_FIELD, Record, Review,
+        Structure, TextState,
+    },
     scan::{self, Member, SyntaxKind, TopLevel},
     text,
 };
@@ -36,6 +39,7 @@ pub(super) fn read_record(
                 caption,
                 state,
                 had_structure_fields: false,
+                review: Default::default(),
             };
             return Ok((Record::Caption(record), Vec::new()));
         }
@@ -219,6 +223,7 @@ impl Fields<'_> {
             event_problem,
         )?;
         let duration = self.number(&names.duration, "a number of seconds")?;
+        let review = self.review()?;
         let had_structure_fields = people.is_some() || events.is_some();
         if caption.is_none() && !had_structure_fields {
             return Err((
@@ -247,7 +252,33 @@ impl Fields<'_> {
             caption,
             state,
             had_structure_fields,
+            review,
         }))
+    }
+
+    /// The review extension: absent or `null` is a record still to do.
+    fn review(&self) -> Result<Review, RecordError> {
+        let Some((offset, raw)) = self.raw(REVIEW_FIELD) else {
+            return Ok(Review::default());
+        };
+        match raw.as_bytes().first() {
+            Some(b'{') => serde_json::from_str(raw).map_err(|error| {
+                (
+                    offset,
+                    ProblemKind::InvalidItem {
+                        path: format!("field \"{REVIEW_FIELD}\""),
+                        problem: format!("does not fit: {}", serde_message(&error)),
+                    },
+                )
+            }),
+            Some(b'n') => Ok(Review::default()),
+            _ => Err(Self::wrong_type(
+                offset,
+                REVIEW_FIELD,
+                "an object ({\"status\", \"comments\"?})",
+                raw,
+            )),
+        }
     }
 
     fn qa(&self, video: Option<String>) -> Result<QaRecord, RecordError> {

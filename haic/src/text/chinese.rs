@@ -382,6 +382,7 @@ fn sentence_events(structure: &Structure, sentence: &str) -> Result<Vec<Event>, 
                 with,
                 start: None,
                 end: None,
+                comments: Vec::new(),
                 extra: Default::default(),
             })
         })

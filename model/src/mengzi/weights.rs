@@ -57,14 +57,38 @@ pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
         ));
     }
     // candle's pickle reader indexes into tuples it expects to be torch's, so a damaged pickle
-    // can panic inside it: that too becomes an error naming the file.
-    let tensors = std::panic::catch_unwind(|| candle_core::pickle::read_all(path))
+    // can panic inside it: that too becomes an error naming the file, and the only thing said.
+    let tensors = catch_quietly(|| candle_core::pickle::read_all(path))
         .map_err(|_| corrupt("its pickle does not describe torch tensors".into()))?
         .map_err(|e| corrupt(e.to_string()))?;
     if tensors.is_empty() {
         return Err(corrupt("it holds no tensors (no state dict found)".into()));
     }
     Ok(tensors.into_iter().collect())
+}
+
+thread_local! {
+    /// Whether a panic on this thread is caught by [`catch_quietly`] and told as an error.
+    static QUIET_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// `catch_unwind` without the panic message: the panic hook (installed once, wrapping the one
+/// in place) stays silent for panics of this thread while `f` runs, and reports every other
+/// panic (other threads, or this one outside `f`) through the previous hook as before.
+fn catch_quietly<R>(f: impl FnOnce() -> R + std::panic::UnwindSafe) -> std::thread::Result<R> {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET_PANICS.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let was_quiet = QUIET_PANICS.with(|quiet| quiet.replace(true));
+    let result = std::panic::catch_unwind(f);
+    QUIET_PANICS.with(|quiet| quiet.set(was_quiet));
+    result
 }
 
 /// The name a tensor has in today's BERT layout: older checkpoints call LayerNorm's weight and

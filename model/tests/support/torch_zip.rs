@@ -23,8 +23,21 @@ pub struct Entry<'a> {
 
 /// Writes a state dict as a torch zip checkpoint.
 pub fn write(path: &Path, entries: &[Entry], storage: Storage) {
+    write_with_pickle(path, entries, storage, |_| {});
+}
+
+/// Writes a state dict as a torch zip checkpoint whose pickle `damage` changed first (a valid
+/// zip around a pickle that is not what torch writes).
+pub fn write_with_pickle(
+    path: &Path,
+    entries: &[Entry],
+    storage: Storage,
+    damage: impl FnOnce(&mut Vec<u8>),
+) {
+    let mut pickle = pickle(entries, storage);
+    damage(&mut pickle);
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    files.push(("archive/data.pkl".into(), pickle(entries, storage)));
+    files.push(("archive/data.pkl".into(), pickle));
     for (key, entry) in entries.iter().enumerate() {
         let bytes: Vec<u8> = match storage {
             Storage::Float => entry.values.iter().flat_map(|v| v.to_le_bytes()).collect(),

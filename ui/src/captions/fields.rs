@@ -365,6 +365,33 @@ impl CaptionEditor {
         name: &str,
         multiline: bool,
     ) {
+        if !self.has_suspects(record, &target) {
+            self.text_field_alone(ui, record, field, target, current, name, multiline);
+            return;
+        }
+        // Suggestions for suspect characters go under the field.
+        ui.vertical(|ui| {
+            let shown =
+                self.text_field_alone(ui, record, field, target.clone(), current, name, multiline);
+            self.suspect_suggestions(ui, record, &target, &shown);
+        });
+    }
+
+    /// The field itself; returns the text it shows.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the record, both names of the field, its value and how to draw it"
+    )]
+    fn text_field_alone(
+        &mut self,
+        ui: &mut egui::Ui,
+        record: usize,
+        field: Field,
+        target: TextField,
+        current: &str,
+        name: &str,
+        multiline: bool,
+    ) -> String {
         let id = egui::Id::unique(("caption-text", record, &target));
         let mine = self.typing.as_ref().is_some_and(|typing| typing.id == id);
         let mut text = match &self.typing {
@@ -376,12 +403,12 @@ impl CaptionEditor {
         } else {
             TextEdit::singleline(&mut text)
         };
-        let response = ui
-            .add(editor.id(id).desired_width(ui.available_width()))
-            .accessible_name(name);
+        let output = editor.id(id).desired_width(ui.available_width()).show(ui);
+        let response = output.response.response.clone().accessible_name(name);
+        self.underline_suspects(ui, &output, record, &target, &text);
         self.mark_located(ui, &response, field);
         if !(response.changed() || (response.has_focus() && !mine)) {
-            return;
+            return text;
         }
         if !mine {
             // Another field was being typed in: what it holds goes first.
@@ -393,7 +420,7 @@ impl CaptionEditor {
         if let Some(typing) = &mut self.typing
             && response.changed()
         {
-            typing.changed(text, ui.input(|input| input.time));
+            typing.changed(text.clone(), ui.input(|input| input.time));
             if !response.has_focus() {
                 // Set without the keyboard (assistive technology): send it as one edit now.
                 if let Some(action) = typing.send(true) {
@@ -406,6 +433,7 @@ impl CaptionEditor {
                 ui.ctx().request_repaint();
             }
         }
+        text
     }
 
     /// Outlines the located field and, right after a click on its finding, focuses it.

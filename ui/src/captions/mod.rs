@@ -8,19 +8,28 @@
 //! playhead button, a timeline drag or an accepted draft piece. Text fields send what they hold
 //! while the annotator types ([`typing`]).
 
+mod compare;
 mod draft;
 mod fields;
+mod keys;
+mod review;
+pub mod search;
+mod suspects;
 pub mod typing;
 
 use std::collections::HashMap;
 
-use egui::{Key, KeyboardShortcut, Modifiers, RichText, TextEdit};
+use egui::{RichText, TextEdit};
 use haic::{
-    CaptionRecord, Command, Document, Edit, Finding, PersonField, Record, Rule, Severity,
-    Structure, TextField, TextState, text, validate,
+    CaptionRecord, Command, Document, Edit, Finding, PersonField, Record, ReviewStatus, Rule,
+    Severity, Structure, TextField, TextState, text, validate,
 };
 
+pub use compare::Comparison;
 pub use draft::{Draft, PieceState};
+pub use keys::{EditorCommand, PlayerCommand};
+pub use search::{CaptionSearch, SearchAction, SearchHitView};
+pub use suspects::{SuggestionMark, SuspectMark};
 use typing::{Due, Typing};
 
 use crate::player::format_time;
@@ -44,6 +53,8 @@ pub enum CaptionAction {
     Draft {
         record: usize,
     },
+    /// Move the video: seek, play or loop a stretch, change speed.
+    Player(PlayerCommand),
 }
 
 /// Whether "Draft with model" can run, and if not, what the annotator should do.
@@ -72,6 +83,14 @@ pub struct EditorEnv<'a> {
     /// Duration of the open video, used to validate times of its records without a duration.
     pub video_duration: Option<f64>,
     pub draft: DraftAvailability,
+    /// Length of one frame of the open video, the step of the frame nudge keys.
+    pub frame_seconds: Option<f64>,
+    /// Whether the player is looping a stretch (the loop key then stops it).
+    pub looping: bool,
+    /// Who writes review comments (the user's name).
+    pub author: Option<&'a str>,
+    /// The selected record compared with another annotator's file, when one is open beside.
+    pub comparison: Option<Comparison<'a>>,
 }
 
 /// A part of a record that a validation finding (or the editor) can point at.
@@ -103,8 +122,14 @@ impl Field {
             let close = rest.find(']')?;
             Some((rest[..close].parse().ok()?, &rest[close + 1..]))
         };
-        if let Some((index, _)) = index_after("people[") {
-            return Some(Field::Person(index));
+        if let Some((index, rest)) = index_after("people[") {
+            let detail = PersonField::ALL
+                .into_iter()
+                .find(|field| rest.strip_prefix('.') == Some(field.name()));
+            return Some(match detail {
+                Some(detail) => Field::PersonDetail(index, detail),
+                None => Field::Person(index),
+            });
         }
         if let Some((index, rest)) = index_after("events[") {
             let part = rest.trim_start_matches('.');
@@ -128,6 +153,7 @@ struct ListKey {
     filter: String,
     only_invalid: bool,
     only_video: Option<String>,
+    status: Option<ReviewStatus>,
 }
 
 /// The caption editor panel. State lives here; [`CaptionEditor::ui`] draws it.
@@ -139,6 +165,8 @@ pub struct CaptionEditor {
     pub only_invalid: bool,
     /// Keep only records of the open video.
     pub only_open_video: bool,
+    /// Keep only records in this review status (review mode keeps the flagged ones).
+    pub status_filter: Option<ReviewStatus>,
     selected: Option<usize>,
     located: Option<Field>,
     scroll_to_located: bool,
@@ -159,6 +187,14 @@ pub struct CaptionEditor {
     draft: Option<Draft>,
     /// Why the last accept could not be applied.
     draft_problem: Option<String>,
+    /// Why the last keyboard command could not run.
+    key_problem: Option<String>,
+    sheet_open: bool,
+    palette: keys::Palette,
+    /// Comments being written, per record and event thread.
+    comment_drafts: HashMap<(usize, Option<usize>), String>,
+    /// Characters a model finds unlikely in the record's Chinese fields ([`SuspectMark`]).
+    suspects: Vec<SuspectMark>,
     actions: Vec<CaptionAction>,
 }
 
@@ -182,6 +218,13 @@ impl CaptionEditor {
     /// The field last located by clicking a validation message.
     pub fn located(&self) -> Option<Field> {
         self.located
+    }
+
+    /// Selects `record` and outlines and focuses `field` there (a search result's field).
+    pub fn locate(&mut self, record: usize, field: Option<Field>) {
+        self.selected = Some(record);
+        self.located = field;
+        self.scroll_to_located = field.is_some();
     }
 
     /// Forgets everything learnt about the document (validation, drafts, typing): call it when
@@ -239,7 +282,7 @@ impl CaptionEditor {
     ) -> Vec<CaptionAction> {
         self.sync_caches(document, env);
         self.pace_typing(ui.ctx(), document);
-        self.shortcuts(ui, document);
+        self.keyboard(ui, document, env);
         self.toolbar(ui, document);
         ui.separator();
         self.record_list(ui, document, env);
@@ -255,6 +298,7 @@ impl CaptionEditor {
                 ui.weak("Select a record to edit its people and events.");
             }
         }
+        self.key_windows(ui, document, env);
         for action in std::mem::take(&mut self.deferred) {
             self.push(action);
         }
@@ -393,33 +437,6 @@ impl CaptionEditor {
         })
     }
 
-    fn shortcuts(&mut self, ui: &egui::Ui, document: &Document) {
-        // In a text field (ours or another panel's) Ctrl+Z undoes typing, as everywhere else.
-        let typing = ui.ctx().text_edit_focused();
-        let (undo, redo, save) = ui.input_mut(|input| {
-            let save = input.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::S));
-            if typing {
-                return (false, false, save);
-            }
-            let redo = input.consume_shortcut(&KeyboardShortcut::new(
-                Modifiers::COMMAND | Modifiers::SHIFT,
-                Key::Z,
-            )) || input
-                .consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::Y));
-            let undo = input.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::Z));
-            (undo, redo, save)
-        });
-        if undo && document.can_undo() {
-            self.deferred.push(CaptionAction::Undo);
-        }
-        if redo && document.can_redo() {
-            self.deferred.push(CaptionAction::Redo);
-        }
-        if save {
-            self.deferred.push(CaptionAction::Save);
-        }
-    }
-
     fn toolbar(&mut self, ui: &mut egui::Ui, document: &Document) {
         // Text typed and not sent yet is an edit already: it can be undone, it clears what
         // could be redone, and it is unsaved.
@@ -447,7 +464,25 @@ impl CaptionEditor {
             } else {
                 ui.weak("saved");
             }
+            let reviewing = self.status_filter == Some(ReviewStatus::Flagged);
+            if ui
+                .selectable_label(reviewing, "Review flagged")
+                .on_hover_text("List only the flagged records; G goes to the next one")
+                .clicked()
+            {
+                self.status_filter = (!reviewing).then_some(ReviewStatus::Flagged);
+            }
+            if ui
+                .button("Keys")
+                .on_hover_text("Shortcut sheet (?)")
+                .clicked()
+            {
+                self.sheet_open = !self.sheet_open;
+            }
         });
+        if let Some(problem) = &self.key_problem {
+            ui.colored_label(ui.visuals().warn_fg_color, problem);
+        }
     }
 
     /// Brings the filtered record list up to date (it is kept until the filter or document
@@ -461,6 +496,7 @@ impl CaptionEditor {
                 .video_name
                 .filter(|_| self.only_open_video)
                 .map(str::to_owned),
+            status: self.status_filter,
         };
         if self.list.as_ref().is_some_and(|(cached, _)| *cached == key) {
             return;
@@ -473,6 +509,11 @@ impl CaptionEditor {
                 Record::Qa(qa) => qa.video.as_deref(),
             };
             if key.only_video.is_some() && !is_open_video(video, key.only_video.as_deref()) {
+                continue;
+            }
+            if let Some(status) = key.status
+                && !matches!(record, Record::Caption(caption) if caption.review.status == status)
+            {
                 continue;
             }
             if !key.filter.is_empty() {
@@ -504,6 +545,16 @@ impl CaptionEditor {
             if env.video_name.is_some() {
                 ui.checkbox(&mut self.only_open_video, "this video");
             }
+            egui::ComboBox::from_id_salt("status-filter")
+                .selected_text(self.status_filter.map_or("any status", ReviewStatus::label))
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.status_filter, None, "any status");
+                    for status in ReviewStatus::ALL {
+                        ui.selectable_value(&mut self.status_filter, Some(status), status.label());
+                    }
+                })
+                .response
+                .accessible_name("Status filter");
         });
         self.update_list(document, env);
         let Some((key, list)) = self.list.take() else {
@@ -534,7 +585,13 @@ impl CaptionEditor {
     fn row_label(&mut self, document: &Document, index: usize, env: &EditorEnv<'_>) -> String {
         let invalid = has_errors(self.record_findings(document, index, env));
         let (video, text) = match document.file().record(index) {
-            Some(record @ Record::Caption(caption)) => (caption.video.clone(), record_text(record)),
+            Some(record @ Record::Caption(caption)) => {
+                let text = match caption.review.status {
+                    ReviewStatus::Todo => record_text(record),
+                    status => format!("[{}] {}", status.label(), record_text(record)),
+                };
+                (caption.video.clone(), text)
+            }
             Some(record @ Record::Qa(qa)) => {
                 (qa.video.clone(), format!("Q: {}", record_text(record)))
             }
@@ -585,6 +642,10 @@ impl CaptionEditor {
                 ui.weak(format_time(duration));
             }
         });
+        self.review_view(ui, record, &caption, env);
+        if let Some(comparison) = env.comparison.filter(|c| c.record == record) {
+            self.compare_view(ui, &comparison);
+        }
         self.findings_view(ui, document, record, env);
         self.draft_view(ui, record, &caption, env);
         // Text that starts to follow the format while it is typed keeps its field until the
@@ -612,6 +673,8 @@ impl CaptionEditor {
                 self.events_view(ui, record, structure, env, out_of_order);
                 ui.separator();
                 ui.collapsing("Caption text", |ui| ui.weak(&caption.caption));
+                // A check of the text as a whole (the file keeps no people or events).
+                self.suspect_suggestions(ui, record, &TextField::Caption, &caption.caption);
             }
             TextState::Free { .. } => {
                 // Why it is free text is in the validation message above.
@@ -713,39 +776,4 @@ fn has_errors(findings: &[Finding]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finding_paths_name_fields() {
-        assert_eq!(
-            Field::from_path("people[1].attributes"),
-            Some(Field::Person(1))
-        );
-        assert_eq!(Field::from_path("people[0]"), Some(Field::Person(0)));
-        assert_eq!(
-            Field::from_path("events[2].who[0]"),
-            Some(Field::Event(2, EventField::Who))
-        );
-        assert_eq!(
-            Field::from_path("events[3].start"),
-            Some(Field::Event(3, EventField::Start))
-        );
-        assert_eq!(
-            Field::from_path("events[0]"),
-            Some(Field::Event(0, EventField::Action))
-        );
-        assert_eq!(Field::from_path("caption"), Some(Field::Caption));
-        assert_eq!(Field::from_path("options"), None);
-        assert_eq!(Field::from_path("events[x].start"), None);
-    }
-
-    #[test]
-    fn open_video_matches_by_file_name() {
-        assert!(is_open_video(Some("clips/0001.mp4"), Some("0001.mp4")));
-        assert!(is_open_video(Some("0001.mp4"), Some("0001.mp4")));
-        assert!(!is_open_video(Some("clips/0002.mp4"), Some("0001.mp4")));
-        assert!(!is_open_video(None, Some("0001.mp4")));
-        assert!(!is_open_video(Some("a.mp4"), None));
-    }
-}
+mod tests;

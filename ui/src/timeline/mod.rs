@@ -109,7 +109,11 @@ impl Timeline {
 
         let tracks_top = ui.cursor().top();
         let plot_column = plot_rect.x_range();
-        for track in TRACKS {
+        let comparing = !self.tracks.compare_events.is_empty();
+        for track in TRACKS
+            .into_iter()
+            .filter(|track| comparing || !matches!(track.kind, TrackKind::Compare))
+        {
             let row = Rect::from_min_size(
                 Pos2::new(label_rect.left(), ui.cursor().top()),
                 Vec2::new(width, TRACK_HEIGHT),
@@ -341,6 +345,7 @@ impl Timeline {
             TrackKind::Attention => tracks.attention_mass.is_empty(),
             TrackKind::Evidence => tracks.evidence.is_empty(),
             TrackKind::Captions => tracks.caption_events.is_empty(),
+            TrackKind::Compare => tracks.compare_events.is_empty(),
         };
         if empty {
             painter.text(
@@ -416,8 +421,12 @@ impl Timeline {
                     .collect();
                 paint_bars(&painter, &self.view, plot, &drops, |_| EVIDENCE)
             }
-            TrackKind::Captions => {
-                for segment in &tracks.caption_events {
+            TrackKind::Captions | TrackKind::Compare => {
+                let (segments, fill) = match track.kind {
+                    TrackKind::Compare => (&tracks.compare_events, MARK),
+                    _ => (&tracks.caption_events, accent),
+                };
+                for segment in segments {
                     let rect = Rect::from_x_y_ranges(
                         self.view.x_of(segment.start, plot)..=self.view.x_of(segment.end, plot),
                         plot.shrink(2.0).y_range(),
@@ -425,8 +434,8 @@ impl Timeline {
                     painter.rect(
                         rect,
                         3.0,
-                        accent.gamma_multiply(0.6),
-                        Stroke::new(1.0, accent),
+                        fill.gamma_multiply(0.6),
+                        Stroke::new(1.0, fill),
                         StrokeKind::Inside,
                     );
                     painter.with_clip_rect(rect.intersect(plot)).text(
@@ -451,6 +460,11 @@ impl Timeline {
             TrackKind::Evidence => tracks.most_evident(),
             TrackKind::Captions => tracks
                 .caption_events
+                .iter()
+                .find(|s| (s.start..=s.end).contains(&time))
+                .map(|s| s.start),
+            TrackKind::Compare => tracks
+                .compare_events
                 .iter()
                 .find(|s| (s.start..=s.end).contains(&time))
                 .map(|s| s.start),
@@ -498,6 +512,7 @@ enum TrackKind {
     Attention,
     Evidence,
     Captions,
+    Compare,
 }
 
 #[derive(Clone, Copy)]
@@ -507,7 +522,7 @@ struct TrackInfo {
     empty_hint: &'static str,
 }
 
-const TRACKS: [TrackInfo; 7] = [
+const TRACKS: [TrackInfo; 8] = [
     TrackInfo {
         kind: TrackKind::Sampled,
         name: "Sampled frames",
@@ -542,6 +557,11 @@ const TRACKS: [TrackInfo; 7] = [
         kind: TrackKind::Captions,
         name: "Caption events",
         empty_hint: "open a caption file to see its events",
+    },
+    TrackInfo {
+        kind: TrackKind::Compare,
+        name: "Other annotator",
+        empty_hint: "Captions > Compare with… shows another file's events here",
     },
 ];
 

@@ -77,6 +77,9 @@ pub struct ModelTracks {
     /// chunk); negative where removing the frame made the answer likelier.
     pub evidence: Vec<FrameValue>,
     pub caption_events: Vec<CaptionSegment>,
+    /// Another annotator's events of the same record ("Compare with…"); the track shows only
+    /// while a comparison is open.
+    pub compare_events: Vec<CaptionSegment>,
 }
 
 impl ModelTracks {

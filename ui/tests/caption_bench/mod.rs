@@ -8,7 +8,10 @@
 use egui::Vec2;
 use egui_kittest::{Harness, kittest::Queryable};
 use haic::{Command, Document, FieldNames, Structure};
-use keye_ui::{CaptionAction, CaptionEditor, DraftAvailability, EditorEnv};
+use keye_ui::{
+    CaptionAction, CaptionEditor, DraftAvailability, EditorEnv, PlayerCommand, PlayerState,
+    Timebase,
+};
 
 /// Record 0 is valid and timed, record 1 names a person nobody declared, record 2 is empty.
 pub const FILE: &str = r#"{"video": "clips/a.mp4", "duration": 8.0, "people": [{"id": "P1", "attributes": "the young woman in a white crop top"}, {"id": "P2", "attributes": "the old man in a grey suit"}], "events": [{"who": ["P1"], "action": "walks toward", "with": ["P2"], "start": 0.5, "end": 2.0}, {"who": ["P2"], "action": "nods", "start": 2.5, "end": 3.0}], "caption": ""}
@@ -16,11 +19,27 @@ pub const FILE: &str = r#"{"video": "clips/a.mp4", "duration": 8.0, "people": [{
 {"video": "clips/c.mp4", "caption": ""}
 "#;
 
+/// Frame rate of the video the bench pretends is open (8 s of it).
+pub const FPS: f64 = 25.0;
+
+/// A paused player over the bench's 8 s video.
+pub fn player() -> PlayerState {
+    PlayerState::new(Timebase {
+        fps: FPS,
+        frame_count: 200,
+    })
+}
+
 pub struct Bench {
     pub editor: CaptionEditor,
     pub document: Document,
     pub playhead: Option<f64>,
+    /// A running player, when a test plays the video: it advances with egui's time, gives the
+    /// playhead, and takes the editor's player commands as the app's does.
+    pub player: Option<PlayerState>,
     pub draft: DraftAvailability,
+    /// Another file's name, the record compared and the comparison, when a test compares.
+    pub comparison: Option<(String, usize, haic::agree::Agreement)>,
     /// Every action the panel emitted, in order.
     pub log: Vec<CaptionAction>,
     pub path: std::path::PathBuf,
@@ -84,7 +103,9 @@ pub fn bench_harness() -> Harness<'static, Bench> {
         editor: CaptionEditor::new(),
         document,
         playhead: Some(1.25),
+        player: None,
         draft: DraftAvailability::default(),
+        comparison: None,
         log: Vec::new(),
         path,
         _dir: dir,
@@ -94,11 +115,28 @@ pub fn bench_harness() -> Harness<'static, Bench> {
         .with_step_dt(STEP)
         .build_ui_state(
             |ui, bench: &mut Bench| {
+                if let Some(player) = &mut bench.player {
+                    player.advance(ui.input(|input| input.unstable_dt).min(0.25) as f64);
+                    bench.playhead = Some(player.position());
+                }
                 let env = EditorEnv {
                     playhead: bench.playhead,
                     video_name: Some("a.mp4"),
                     video_duration: Some(8.0),
                     draft: bench.draft.clone(),
+                    frame_seconds: Some(1.0 / FPS),
+                    looping: bench
+                        .player
+                        .as_ref()
+                        .is_some_and(|player| player.span().is_some_and(|span| span.looping)),
+                    author: Some("lee"),
+                    comparison: bench.comparison.as_ref().map(|(name, record, agreement)| {
+                        keye_ui::Comparison {
+                            other_name: name,
+                            record: *record,
+                            agreement,
+                        }
+                    }),
                 };
                 let actions = bench.editor.ui(ui, &bench.document, &env);
                 for action in actions {
@@ -124,6 +162,16 @@ pub fn bench_harness() -> Harness<'static, Bench> {
                             bench.document.save().expect("save");
                         }
                         CaptionAction::Draft { .. } => {}
+                        CaptionAction::Player(command) => {
+                            if let Some(player) = &mut bench.player {
+                                match command {
+                                    PlayerCommand::Seek(seconds) => player.seek(seconds),
+                                    PlayerCommand::PlaySpan(span) => player.play_span(span),
+                                    PlayerCommand::StopSpan => player.stop_span(),
+                                    PlayerCommand::StepSpeed(steps) => player.step_speed(steps),
+                                }
+                            }
+                        }
                     }
                 }
                 let changed = bench.document.drain_changes();
