@@ -109,11 +109,14 @@ impl Timeline {
 
         let tracks_top = ui.cursor().top();
         let plot_column = plot_rect.x_range();
+        // The other annotator's and the evidence tracks take room only once they have data.
         let comparing = !self.tracks.compare_events.is_empty();
-        for track in TRACKS
-            .into_iter()
-            .filter(|track| comparing || !matches!(track.kind, TrackKind::Compare))
-        {
+        let tested = !self.tracks.evidence.is_empty();
+        for track in TRACKS.into_iter().filter(|track| match track.kind {
+            TrackKind::Compare => comparing,
+            TrackKind::Evidence => tested,
+            _ => true,
+        }) {
             let row = Rect::from_min_size(
                 Pos2::new(label_rect.left(), ui.cursor().top()),
                 Vec2::new(width, TRACK_HEIGHT),
