@@ -10,6 +10,7 @@ pub mod demo;
 pub mod evidence;
 pub mod files;
 pub mod gui;
+pub mod haicbench;
 pub mod inference;
 pub mod remote;
 pub mod serve;

@@ -53,6 +53,9 @@ enum Command {
     DemoData(cli::demo::DemoDataArgs),
     /// Train the demo model (Keye-VL-1.5 architecture) on demo-world videos, on the CPU.
     TrainDemo(cli::demo::TrainDemoArgs),
+    /// Teach a copy of a demo checkpoint to answer four-option questions from a caption alone
+    /// (the judge of `eval haicbench --setting caption`).
+    TrainJudge(cli::demo::TrainJudgeArgs),
     /// Evaluate a model on a benchmark.
     #[command(subcommand)]
     Eval(cli::eval::EvalCommand),
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(command)) => cli::bench::run(command),
         Some(Command::DemoData(args)) => cli::demo::demo_data(args),
         Some(Command::TrainDemo(args)) => cli::demo::train_demo(args),
+        Some(Command::TrainJudge(args)) => cli::demo::train_judge(args),
         Some(Command::Eval(command)) => cli::eval::run(command),
         None => cli::gui::run(cli.gui),
     };

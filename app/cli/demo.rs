@@ -315,3 +315,80 @@ pub fn eval_demo(args: EvalDemoArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(clap::Args)]
+pub struct TrainJudgeArgs {
+    /// The checkpoint to start from (its files are copied, its weights are the start).
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+    /// Output folder: the judge checkpoint, and `training/` (state to resume from).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 400)]
+    pub steps: usize,
+    /// Questions per optimizer step.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 1e-3)]
+    pub learning_rate: f64,
+    #[arg(long, default_value_t = 50)]
+    pub checkpoint_every: usize,
+}
+
+/// `train-judge`: a copy of a demo checkpoint taught to answer four-option questions from a
+/// caption alone (the caption setting's judge).
+pub fn train_judge(args: TrainJudgeArgs) -> anyhow::Result<ExitCode> {
+    use keye_studio::demo::train::judge::{JudgeOptions, train_judge};
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    };
+    if args.steps == 0 || args.batch == 0 || args.checkpoint_every == 0 {
+        anyhow::bail!("--steps, --batch and --checkpoint-every must be at least 1");
+    }
+    let options = JudgeOptions {
+        from: args.from,
+        out: args.out.clone(),
+        steps: args.steps,
+        batch: args.batch,
+        seed: args.seed,
+        learning_rate: args.learning_rate,
+        checkpoint_every: args.checkpoint_every,
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let _ = ctrlc::set_handler(move || {
+        eprintln!("\nstopping after this step; run the same command again to resume");
+        flag.store(true, Ordering::Relaxed);
+    });
+    let bar = ProgressBar::new(args.steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("judge [{bar:25}] {pos}/{len} {msg} (ETA {eta})")
+            .context("progress template")?
+            .progress_chars("=> "),
+    );
+    let plain = !std::io::stderr().is_terminal();
+    train_judge(
+        &options,
+        &mut |step, loss| {
+            bar.set_position(step as u64);
+            bar.set_message(format!("loss {loss:.3}"));
+            if plain && step % 10 == 0 {
+                eprintln!("step {step}/{}: loss {loss:.3}", args.steps);
+            }
+        },
+        &cancel,
+    )?;
+    bar.finish_and_clear();
+    if cancel.load(Ordering::Relaxed) {
+        eprintln!(
+            "stopped; the state is saved in {}",
+            args.out.join("training").display()
+        );
+        return Ok(ExitCode::from(130));
+    }
+    eprintln!("{}: the judge", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}

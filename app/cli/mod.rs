@@ -11,6 +11,7 @@ pub mod demo;
 pub mod eval;
 pub mod evidence;
 pub mod gui;
+pub mod haicbench;
 pub mod inspect;
 pub mod model;
 pub mod plan;

@@ -532,6 +532,12 @@ impl StudioApp {
             Some(ModelChange::Unloaded) => self.captions.set_model(None),
             None => {}
         }
+        self.captions.set_judge(crate::haicbench::judge_of(
+            self.models.loaded(),
+            self.models
+                .connection()
+                .map(|c| (&c.server, &c.model, &c.url)),
+        ));
         let loaded_video = self.media.as_ref().and_then(Media::loaded);
         let has_video = loaded_video.is_some();
         self.ask

@@ -18,6 +18,7 @@ pub use ask::{
     SamplingSettings, ThinkingChoice, TokenSelection,
 };
 pub use budget::{BudgetSettings, EstimateView, PromptCost};
+pub use captions::score::{MissedQuestion, ScoreAction, ScorePanel, ScoreSummary, ScoreView};
 pub use captions::{
     CaptionAction, CaptionEditor, CaptionSearch, Comparison, DraftAvailability, EditorCommand,
     EditorEnv, PlayerCommand, SearchAction, SearchHitView, SuggestionMark, SuspectMark,

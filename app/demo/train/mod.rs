@@ -8,6 +8,7 @@
 pub mod curriculum;
 pub mod example;
 pub mod heads;
+pub mod judge;
 pub mod params;
 
 use std::{

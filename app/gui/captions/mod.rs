@@ -12,6 +12,7 @@ mod assist;
 #[cfg(test)]
 mod assist_tests;
 mod compare;
+mod score;
 #[cfg(test)]
 mod tests;
 
@@ -64,6 +65,7 @@ pub struct CaptionSession {
     /// (selected record, document version) the timeline segments were made for.
     segments_for: Option<(Option<usize>, u64)>,
     title: Option<String>,
+    score: score::CaptionScore,
     /// What the editor asked of the player this frame; the app applies it to its player.
     player_commands: Vec<PlayerCommand>,
     /// Who writes review comments: the login name.
@@ -93,6 +95,7 @@ impl CaptionSession {
             quit: Quit::Idle,
             segments_for: None,
             title: None,
+            score: score::CaptionScore::default(),
             player_commands: Vec::new(),
             author: std::env::var("USER")
                 .ok()
@@ -123,6 +126,11 @@ impl CaptionSession {
     /// The model "Draft with model" asks (`None` when none is loaded).
     pub fn set_model(&mut self, model: Option<Arc<LoadedModel>>) {
         self.file.set_model(model);
+    }
+
+    /// The judge "Score caption" asks: the loaded model, else the connected server.
+    pub fn set_judge(&mut self, judge: Option<crate::haicbench::Answerer>) {
+        self.score.set_judge(judge);
     }
 
     /// Starts loading `path` on a worker thread. An open file with unsaved edits is saved
@@ -472,6 +480,15 @@ impl CaptionSession {
         ui.weak(document.file().path().display().to_string());
         if self.file.is_drafting() && ui.button("Stop drafting").clicked() {
             self.file.stop_draft();
+        }
+        if let Some(document) = self.file.document()
+            && self.score.ui(ui, document, self.editor.selected(), toasts)
+        {
+            self.take_typing(toasts);
+            if let Some(document) = self.file.document() {
+                self.score
+                    .start(document, self.editor.selected(), ui.ctx(), toasts);
+            }
         }
         self.search_ui(ui);
         let video_name = video

@@ -10,6 +10,7 @@
 pub mod assist;
 pub mod compare;
 pub mod draft;
+pub mod score;
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};

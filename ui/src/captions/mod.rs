@@ -13,6 +13,7 @@ mod draft;
 mod fields;
 mod keys;
 mod review;
+pub mod score;
 pub mod search;
 mod suspects;
 pub mod typing;
