@@ -240,6 +240,8 @@ pub(crate) struct Converter {
     recycled: Vec<Arc<[u8]>>,
     /// Scratch space for frames that are rotated after scaling.
     unrotated: Vec<u8>,
+    /// Scratch space with aligned, padded rows for sizes whose rows swscale may write past.
+    padded: Vec<u8>,
 }
 
 /// How many handed-out buffers are watched for reuse (a player holds one or two, a pipeline a few).
@@ -317,10 +319,16 @@ impl Converter {
         };
         let scaler = scaler_for(&mut self.scaler, key)?;
         if rotation == Rotation::None {
-            scale_into(scaler, frame, target, &planes)?;
+            scale_into(scaler, frame, target, &planes, &mut self.padded)?;
         } else {
             self.unrotated.resize(total, 0);
-            scale_into(scaler, frame, &mut self.unrotated, &planes)?;
+            scale_into(
+                scaler,
+                frame,
+                &mut self.unrotated,
+                &planes,
+                &mut self.padded,
+            )?;
             let mut offset = 0;
             for &(row, height) in &planes {
                 let width = (row / spec.layout.bytes_per_pixel()) as u32;
@@ -402,28 +410,84 @@ fn plane_sizes(layout: PixelLayout, width: u32, height: u32) -> Vec<(usize, usiz
     }
 }
 
+/// Row alignment at which swscale's vector code stays within each row.
+const SWSCALE_ALIGN: usize = 64;
+
 /// Runs swscale from `frame` into `target`, whose planes follow each other tightly packed.
+///
+/// swscale's vector output code writes whole vectors, so on a row whose length is not a multiple
+/// of the vector size it writes past the row's end, and past the buffer's end on the last row
+/// (heap corruption on a 9:16 video scaled to an odd width). Rows that are multiples of
+/// [`SWSCALE_ALIGN`] bytes (1080p and 4K RGB24 and YUV 4:2:0 are) are written in place; other
+/// sizes go through `padded`, whose rows are aligned with room to spare, and are copied out.
 fn scale_into(
     scaler: &mut ffmpeg::software::scaling::Context,
     frame: &ffmpeg::frame::Video,
     target: &mut [u8],
     planes: &[(usize, usize)],
+    padded: &mut Vec<u8>,
 ) -> Result<(), ffmpeg::Error> {
     let needed: usize = planes.iter().map(|&(row, height)| row * height).sum();
     if target.len() < needed || planes.len() > 4 {
         return Err(ffmpeg::Error::InvalidData);
     }
+    if planes.iter().all(|&(row, _)| row % SWSCALE_ALIGN == 0) {
+        let strides: Vec<usize> = planes.iter().map(|&(row, _)| row).collect();
+        return run_swscale(scaler, frame, target, planes, &strides);
+    }
+    let strides: Vec<usize> = planes
+        .iter()
+        .map(|&(row, _)| row.next_multiple_of(SWSCALE_ALIGN))
+        .collect();
+    let padded_len: usize = planes
+        .iter()
+        .zip(&strides)
+        .map(|(&(_, height), stride)| stride * height + SWSCALE_ALIGN)
+        .sum();
+    padded.resize(padded_len, 0);
+    run_swscale(scaler, frame, padded, planes, &strides)?;
+    let (mut from, mut to) = (0, 0);
+    for (&(row, height), &stride) in planes.iter().zip(&strides) {
+        for line in 0..height {
+            let source = from + line * stride;
+            target[to + line * row..to + (line + 1) * row]
+                .copy_from_slice(&padded[source..source + row]);
+        }
+        from += stride * height + SWSCALE_ALIGN;
+        to += row * height;
+    }
+    Ok(())
+}
+
+/// One sws_scale call writing plane `i` at `strides[i]` bytes per row, planes one after another
+/// in `target` (each followed by [`SWSCALE_ALIGN`] spare bytes when the strides are padded).
+fn run_swscale(
+    scaler: &mut ffmpeg::software::scaling::Context,
+    frame: &ffmpeg::frame::Video,
+    target: &mut [u8],
+    planes: &[(usize, usize)],
+    strides: &[usize],
+) -> Result<(), ffmpeg::Error> {
+    let tight = planes
+        .iter()
+        .zip(strides)
+        .all(|(&(row, _), &stride)| row == stride);
     let mut pointers = [std::ptr::null_mut::<u8>(); 4];
-    let mut strides = [0i32; 4];
+    let mut linesizes = [0i32; 4];
     let mut offset = 0;
-    for (plane, &(row, height)) in planes.iter().enumerate() {
+    for (plane, (&(_, height), &stride)) in planes.iter().zip(strides).enumerate() {
+        let end = offset + stride * height;
+        if end > target.len() {
+            return Err(ffmpeg::Error::InvalidData);
+        }
         pointers[plane] = target[offset..].as_mut_ptr();
-        strides[plane] = i32::try_from(row).map_err(|_| ffmpeg::Error::InvalidData)?;
-        offset += row * height;
+        linesizes[plane] = i32::try_from(stride).map_err(|_| ffmpeg::Error::InvalidData)?;
+        offset = if tight { end } else { end + SWSCALE_ALIGN };
     }
     // SAFETY: the source frame is a decoded picture whose size and format the scaler was made for;
     // each destination plane points into `target` with room for `rows x stride` bytes (checked
-    // above), and swscale writes no more than the scaler's target size.
+    // above), and every stride is a multiple of SWSCALE_ALIGN, so swscale's whole-vector writes
+    // end within each row (padded planes also have spare bytes after their last row).
     let result = unsafe {
         let source = frame.as_ptr();
         ffmpeg::ffi::sws_scale(
@@ -433,7 +497,7 @@ fn scale_into(
             0,
             frame.height() as i32,
             pointers.as_ptr(),
-            strides.as_ptr(),
+            linesizes.as_ptr(),
         )
     };
     if result < 0 {
