@@ -25,7 +25,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     MODEL_FILES, Trainee, learning_rate,
-    params::{AdamW, accumulate, grad_norm, load_state, save_model, save_state},
+    params::{
+        AdamW, accumulate, clipped_step, load_state, merge_gradients, on_workers, save_model,
+        save_state,
+    },
     start_from,
 };
 use crate::{
@@ -194,55 +197,31 @@ pub fn train_judge(
     while step < options.steps && !cancel.load(Ordering::Relaxed) {
         let started = Instant::now();
         let workers = 2.min(options.batch);
-        let parts = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|worker| {
-                    let (trainee, vars) = (&trainee, optimizer.vars());
-                    scope.spawn(
-                        move || -> anyhow::Result<(HashMap<String, Tensor>, f64, usize)> {
-                            let (mut grads, mut total, mut count) = (HashMap::new(), 0.0, 0);
-                            for index in (worker..options.batch).step_by(workers) {
-                                let seed = example_seed(options.seed, step, index);
-                                let Some(example) = example(trainee, seed)? else {
-                                    continue;
-                                };
-                                let loss = loss(trainee, &example)?;
-                                total += f64::from(loss.to_scalar::<f32>()?);
-                                count += 1;
-                                accumulate(&mut grads, vars, &loss.backward()?)?;
-                            }
-                            Ok((grads, total, count))
-                        },
-                    )
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .map_err(|_| anyhow::anyhow!("a training worker panicked"))?
-                })
-                .collect::<anyhow::Result<Vec<_>>>()
+        let (trainee_ref, vars) = (&trainee, optimizer.vars());
+        let parts = on_workers(workers, |worker| {
+            let (mut grads, mut total, mut count) = (HashMap::new(), 0.0, 0);
+            for index in (worker..options.batch).step_by(workers) {
+                let seed = example_seed(options.seed, step, index);
+                let Some(example) = example(trainee_ref, seed)? else {
+                    continue;
+                };
+                let loss = loss(trainee_ref, &example)?;
+                total += f64::from(loss.to_scalar::<f32>()?);
+                count += 1;
+                accumulate(&mut grads, vars, &loss.backward()?)?;
+            }
+            Ok((grads, total, count))
         })?;
         let mut sums: HashMap<String, Tensor> = HashMap::new();
         let (mut total, mut count) = (0.0, 0usize);
         for (grads, part_total, part_count) in parts {
-            for (name, grad) in grads {
-                match sums.get_mut(&name) {
-                    Some(sum) => *sum = (&*sum + &grad)?,
-                    None => {
-                        sums.insert(name, grad);
-                    }
-                }
-            }
+            merge_gradients(&mut sums, grads)?;
             total += part_total;
             count += part_count;
         }
         let batch = count.max(1) as f64;
-        let norm = grad_norm(&sums)? / batch;
-        let clip = if norm > 1.0 { 1.0 / norm } else { 1.0 };
         let lr = learning_rate(options.learning_rate, step, options.steps);
-        optimizer.step(&sums, clip / batch, lr)?;
+        clipped_step(&mut optimizer, &sums, batch, lr)?;
         step += 1;
         seconds += started.elapsed().as_secs_f64();
         on_step(step, total / batch);

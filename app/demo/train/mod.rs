@@ -37,7 +37,10 @@ use serde::{Deserialize, Serialize};
 use self::{
     example::{Context, Example, build},
     heads::{Heads, dense_loss},
-    params::{AdamW, accumulate, grad_norm, initialise, load_state, save_model, save_state},
+    params::{
+        AdamW, accumulate, clipped_step, initialise, load_state, merge_gradients, on_workers,
+        save_model, save_state,
+    },
 };
 use super::{
     eval::{EvalOptions, EvalReport, evaluate},
@@ -455,47 +458,27 @@ pub fn train(
         // Examples of a step run on a few worker threads (each its own graph); their gradients
         // are summed in worker order, so a run is the same for a given worker count.
         let workers = options.workers.clamp(1, options.batch);
-        let results = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|worker| {
-                    let (ctx, trainee, vars) = (&ctx, &trainee, optimizer.vars());
-                    scope.spawn(move || -> anyhow::Result<StepPart> {
-                        let mut yuv = YuvRoundTrip::new();
-                        let mut part = StepPart::default();
-                        for index in (worker..options.batch).step_by(workers) {
-                            let recipe = curriculum::recipe(progress, index);
-                            let seed = example_seed(options.seed, step, index);
-                            let example = build(ctx, &mut yuv, seed, &recipe)?;
-                            part.tokens += example.inputs.input_ids.len();
-                            let (loss, parts) = trainee.loss(&example)?;
-                            accumulate(&mut part.grads, vars, &loss.backward()?)?;
-                            for (s, p) in part.parts.iter_mut().zip(parts) {
-                                *s += p;
-                            }
-                        }
-                        Ok(part)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .map_err(|_| anyhow::anyhow!("a training worker panicked"))?
-                })
-                .collect::<anyhow::Result<Vec<_>>>()
+        let (ctx, trainee_ref, vars) = (&ctx, &trainee, optimizer.vars());
+        let results = on_workers(workers, |worker| {
+            let mut yuv = YuvRoundTrip::new();
+            let mut part = StepPart::default();
+            for index in (worker..options.batch).step_by(workers) {
+                let recipe = curriculum::recipe(progress, index);
+                let seed = example_seed(options.seed, step, index);
+                let example = build(ctx, &mut yuv, seed, &recipe)?;
+                part.tokens += example.inputs.input_ids.len();
+                let (loss, parts) = trainee_ref.loss(&example)?;
+                accumulate(&mut part.grads, vars, &loss.backward()?)?;
+                for (s, p) in part.parts.iter_mut().zip(parts) {
+                    *s += p;
+                }
+            }
+            Ok(part)
         })?;
         let mut sums: HashMap<String, Tensor> = HashMap::new();
         let (mut parts_sum, mut tokens) = ([0.0; 3], 0usize);
         for part in results {
-            for (name, grad) in part.grads {
-                match sums.get_mut(&name) {
-                    Some(total) => *total = (&*total + &grad)?,
-                    None => {
-                        sums.insert(name, grad);
-                    }
-                }
-            }
+            merge_gradients(&mut sums, part.grads)?;
             tokens += part.tokens;
             for (s, p) in parts_sum.iter_mut().zip(part.parts) {
                 *s += p;
@@ -503,10 +486,8 @@ pub fn train(
         }
         let loss_sum = parts_sum[0] + 0.3 * parts_sum[1] + 0.5 * parts_sum[2];
         let batch = options.batch as f64;
-        let norm = grad_norm(&sums)? / batch;
-        let clip = if norm > 1.0 { 1.0 / norm } else { 1.0 };
         let lr = learning_rate(options.learning_rate, step, options.steps);
-        optimizer.step(&sums, clip / batch, lr)?;
+        clipped_step(&mut optimizer, &sums, batch, lr)?;
         step += 1;
         let elapsed = started.elapsed().as_secs_f64();
         seconds += elapsed;

@@ -159,6 +159,58 @@ pub fn accumulate(
     Ok(())
 }
 
+/// Runs `work(worker)` for workers `0..workers` on scoped threads (each builds its own graph) and
+/// returns their results in worker order, so that summing them gives the same run for a given
+/// worker count.
+pub fn on_workers<T: Send>(
+    workers: usize,
+    work: impl Fn(usize) -> anyhow::Result<T> + Sync,
+) -> anyhow::Result<Vec<T>> {
+    std::thread::scope(|scope| {
+        let work = &work;
+        let handles: Vec<_> = (0..workers)
+            .map(|worker| scope.spawn(move || work(worker)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("a training worker panicked"))?
+            })
+            .collect()
+    })
+}
+
+/// Adds one worker's gradient sums into `sum` (by variable name).
+pub fn merge_gradients(
+    sum: &mut HashMap<String, Tensor>,
+    grads: HashMap<String, Tensor>,
+) -> anyhow::Result<()> {
+    for (name, grad) in grads {
+        match sum.get_mut(&name) {
+            Some(total) => *total = (&*total + &grad)?,
+            None => {
+                sum.insert(name, grad);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One optimizer step on the gradients summed over `batch` examples, with the global norm of
+/// their mean clipped to 1.
+pub fn clipped_step(
+    optimizer: &mut AdamW,
+    sums: &HashMap<String, Tensor>,
+    batch: f64,
+    learning_rate: f64,
+) -> anyhow::Result<()> {
+    let norm = grad_norm(sums)? / batch;
+    let clip = if norm > 1.0 { 1.0 / norm } else { 1.0 };
+    optimizer.step(sums, clip / batch, learning_rate)
+}
+
 /// The global L2 norm of the summed gradients.
 pub fn grad_norm(grads: &HashMap<String, Tensor>) -> anyhow::Result<f64> {
     // In name order: a HashMap's own order changes from run to run, and so would the rounding.
