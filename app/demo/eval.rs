@@ -144,12 +144,31 @@ pub fn evaluate(
     progress: &mut dyn FnMut(usize, usize),
     cancel: &AtomicBool,
 ) -> anyhow::Result<EvalReport> {
+    let outcomes = for_each_question(
+        dir,
+        options,
+        |scene| eval_questions(scene, options.describe),
+        progress,
+        cancel,
+        |scene, path, name, question| ask_one(model, scene, path, name, question, options),
+    )?;
+    Ok(report(model, options, outcomes))
+}
+
+/// Writes the videos of `options` into `dir` (skipping ones already there) and runs `ask` on
+/// each question `select` picks from a scene, in order; `progress(done, total)` before each
+/// question and at the end, and a cancel stops between questions.
+pub(super) fn for_each_question<T>(
+    dir: &Path,
+    options: &EvalOptions,
+    select: impl Fn(&Scene) -> Vec<Question>,
+    progress: &mut dyn FnMut(usize, usize),
+    cancel: &AtomicBool,
+    mut ask: impl FnMut(&Scene, &Path, &str, &Question) -> anyhow::Result<T>,
+) -> anyhow::Result<Vec<T>> {
     std::fs::create_dir_all(dir)?;
     let scenes = scenes(options.seed, options.count);
-    let total: usize = scenes
-        .iter()
-        .map(|s| eval_questions(s, options.describe).len())
-        .sum();
+    let total: usize = scenes.iter().map(|scene| select(scene).len()).sum();
     let mut outcomes = Vec::with_capacity(total);
     for (index, scene) in scenes.iter().enumerate() {
         let name = video_name(index);
@@ -157,16 +176,16 @@ pub fn evaluate(
         if !path.is_file() {
             write_video(scene, &path)?;
         }
-        for question in eval_questions(scene, options.describe) {
+        for question in select(scene) {
             if cancel.load(Ordering::Relaxed) {
                 anyhow::bail!("cancelled");
             }
             progress(outcomes.len(), total);
-            outcomes.push(ask_one(model, scene, &path, &name, &question, options)?);
+            outcomes.push(ask(scene, &path, &name, &question)?);
         }
     }
     progress(total, total);
-    Ok(report(model, options, outcomes))
+    Ok(outcomes)
 }
 
 fn report(model: &LoadedModel, options: &EvalOptions, outcomes: Vec<Outcome>) -> EvalReport {

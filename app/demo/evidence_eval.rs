@@ -24,9 +24,7 @@ use keye_model::{
 use serde::Serialize;
 
 use super::{
-    dataset::{scenes, video_name},
-    encode::write_video,
-    eval::{EvalOptions, eval_questions, hit_ratio},
+    eval::{EvalOptions, eval_questions, for_each_question, hit_ratio},
     questions::{Kind, Question},
     teach::{self, matches},
     world::{Action, Scene},
@@ -170,32 +168,23 @@ pub fn evaluate_evidence(
     progress: &mut dyn FnMut(usize, usize),
     cancel: &AtomicBool,
 ) -> anyhow::Result<EvidenceReport> {
-    std::fs::create_dir_all(dir)?;
-    let scenes = scenes(options.seed, options.count);
     let grounded = |scene: &Scene| -> Vec<Question> {
         eval_questions(scene, false)
             .into_iter()
             .filter(|q| teach::grounded(q.kind) && !q.named.is_empty())
             .collect()
     };
-    let total: usize = scenes.iter().map(|s| grounded(s).len()).sum();
-    let mut outcomes = Vec::with_capacity(total);
-    for (index, scene) in scenes.iter().enumerate() {
-        let name = video_name(index);
-        let path = dir.join(&name);
-        if !path.is_file() {
-            write_video(scene, &path)?;
-        }
-        for question in grounded(scene) {
-            if cancel.load(Ordering::Relaxed) {
-                anyhow::bail!("cancelled");
-            }
-            progress(outcomes.len(), total);
-            let evidence = explain(model, &path, &question, options, cancel)?;
-            outcomes.push(outcome(scene, &name, &question, &evidence));
-        }
-    }
-    progress(total, total);
+    let outcomes = for_each_question(
+        dir,
+        options,
+        grounded,
+        progress,
+        cancel,
+        |scene, path, name, question| {
+            let evidence = explain(model, path, question, options, cancel)?;
+            Ok(outcome(scene, name, question, &evidence))
+        },
+    )?;
     Ok(summarise(model, options, outcomes))
 }
 
