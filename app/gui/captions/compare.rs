@@ -92,19 +92,22 @@ impl CaptionSession {
 
     /// The other file's events of the selected record, on their own timeline track.
     pub(super) fn sync_compare_track(&mut self, timeline: &mut Timeline) {
-        let segments = match (
+        if let (Some(compare), Some(document), Some(record)) = (
             self.compare.as_mut(),
             self.file.document(),
             self.editor.selected(),
         ) {
-            (Some(compare), Some(document), Some(record)) => compare
-                .compare(document, record)
-                .map(|comparison| comparison.segments.clone())
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        };
+            compare.refresh(document, record);
+        }
+        let segments = self
+            .compare
+            .as_ref()
+            .and_then(CompareFile::current)
+            .filter(|comparison| Some(comparison.record) == self.editor.selected())
+            .map_or(&[][..], |comparison| &comparison.segments);
+        // Copied only when they change, not every frame.
         if timeline.tracks.compare_events != segments {
-            timeline.tracks.compare_events = segments;
+            timeline.tracks.compare_events = segments.to_vec();
         }
     }
 }

@@ -509,23 +509,18 @@ impl CaptionSession {
         let Some(document) = self.file.document() else {
             return;
         };
-        let compared = match (self.compare.as_mut(), self.editor.selected()) {
-            (Some(compare), Some(record)) => {
-                let name = compare.name();
-                compare
-                    .compare(document, record)
-                    .map(|comparison| (name, comparison.record, comparison.agreement.clone()))
-            }
-            _ => None,
-        };
+        if let (Some(compare), Some(record)) = (self.compare.as_mut(), self.editor.selected()) {
+            compare.refresh(document, record);
+        }
         let env = EditorEnv {
-            comparison: compared
-                .as_ref()
-                .map(|(name, record, agreement)| Comparison {
-                    other_name: name,
-                    record: *record,
-                    agreement,
-                }),
+            comparison: self.compare.as_ref().and_then(|compare| {
+                let comparison = compare.current()?;
+                Some(Comparison {
+                    other_name: compare.name(),
+                    record: comparison.record,
+                    agreement: &comparison.agreement,
+                })
+            }),
             ..env
         };
         let actions = self.editor.ui(ui, document, &env);

@@ -17,6 +17,8 @@ use super::timed_segments;
 /// The other file of a comparison.
 pub struct CompareFile {
     path: PathBuf,
+    /// The file name, as the editor shows it.
+    name: String,
     file: CaptionFile,
     /// The first caption record of each video, as `captions agree` matches them.
     by_video: HashMap<String, usize>,
@@ -55,8 +57,13 @@ impl CompareFile {
                 path.display()
             ));
         }
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |name| name.to_string_lossy().into_owned(),
+        );
         Ok(CompareFile {
             path: path.to_path_buf(),
+            name,
             file,
             by_video,
             cached: None,
@@ -85,17 +92,13 @@ impl CompareFile {
     }
 
     /// The file name, as the editor shows it.
-    pub fn name(&self) -> String {
-        self.path.file_name().map_or_else(
-            || self.path.display().to_string(),
-            |name| name.to_string_lossy().into_owned(),
-        )
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
-    /// The comparison of `record` of `document` with the other file's record of the same video
-    /// (`None` when the other file has no caption of that video). Remade only when the record
-    /// or the document changed.
-    pub fn compare(&mut self, document: &Document, record: usize) -> Option<&RecordComparison> {
+    /// Compares `record` of `document` with the other file's record of the same video, unless
+    /// the last comparison was of this record at this version of the document.
+    pub fn refresh(&mut self, document: &Document, record: usize) {
         let key = (record, document.version());
         if self
             .cached
@@ -105,6 +108,11 @@ impl CompareFile {
             let comparison = self.make(document, record);
             self.cached = Some((key, comparison));
         }
+    }
+
+    /// The last comparison made by [`refresh`](Self::refresh) (`None` when the other file has no
+    /// caption of that record's video).
+    pub fn current(&self) -> Option<&RecordComparison> {
         self.cached
             .as_ref()
             .and_then(|(_, comparison)| comparison.as_ref())
