@@ -2,6 +2,7 @@
 //! it) and the wiring of model and UI.
 //! The binary (`main.rs`) is a thin CLI over this library.
 
+pub mod audio;
 pub mod caption_assist;
 pub mod caption_check;
 pub mod caption_draft;

@@ -54,7 +54,43 @@ pub fn bench_playback(args: BenchPlaybackArgs) -> anyhow::Result<ExitCode> {
         1000.0 / report.fps.max(f64::EPSILON),
     );
     println!("{}", limit(&report, upload_mean));
+    println!("{}", report.sound);
+    println!("{}", av_sync(&report));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The A/V line: picture minus sound at each new frame. The mean is the constant offset (the
+/// frame shown is the one asked for a repaint or two earlier); the drift is how much the mean
+/// of the last minute moved from that of the first, which is what grows over a long file.
+fn av_sync(report: &PlaybackReport) -> String {
+    let drift = &report.av_drift;
+    if drift.is_empty() {
+        return "A/V: not measured (no sound played)".into();
+    }
+    let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len().max(1) as f64 * 1000.0;
+    let worst = |values: &[f64]| values.iter().fold(0.0_f64, |m, v| m.max(v.abs())) * 1000.0;
+    let minute = ((report.fps * 60.0) as usize).clamp(1, drift.len());
+    let (first, last) = (&drift[..minute], &drift[drift.len() - minute..]);
+    let mut sorted: Vec<f64> = drift.iter().map(|d| d.abs()).collect();
+    sorted.sort_by(f64::total_cmp);
+    let p95 = sorted[((sorted.len() - 1) as f64 * 0.95).round() as usize] * 1000.0;
+    let wall = report.audio_clock_vs_wall.map_or(String::new(), |d| {
+        format!(
+            "; the sound clock ran {:+.1} ms against the system clock since the sound started",
+            d * 1000.0
+        )
+    });
+    format!(
+        "A/V (picture minus sound at each of {} new frames): mean {:+.1} ms, 95% within {p95:.1} \
+         ms, worst {:.1} ms; drift from the first minute's mean ({:+.1}) to the last minute's \
+         ({:+.1}): {:+.1} ms (goal: under 40 ms){wall}",
+        drift.len(),
+        mean(drift),
+        worst(drift),
+        mean(first),
+        mean(last),
+        mean(last) - mean(first),
+    )
 }
 
 /// Which stage keeps up with the frame interval and which does not.

@@ -580,21 +580,30 @@ impl eframe::App for StudioApp {
         self.captions.tick(&ctx, &mut self.toasts);
         self.poll_model_and_ask(&ctx);
 
-        if let Some(loaded) = self.media.as_mut().and_then(Media::loaded_mut)
-            && loaded.player.is_playing()
-        {
-            let dt = ctx.input(|i| i.unstable_dt).min(0.25);
-            loaded.player.advance(dt as f64);
-            ctx.request_repaint();
+        if let Some(media) = self.media.as_mut() {
+            let dt = f64::from(ctx.input(|i| i.unstable_dt).min(0.25));
+            if let Some(loaded) = media.loaded_mut()
+                && loaded.player.is_playing()
+            {
+                loaded.player.advance(dt);
+                ctx.request_repaint();
+            }
+            media.follow_audio(dt);
         }
 
         egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui));
+        let sound_notice = self
+            .media
+            .as_ref()
+            .map(Media::sound_notice)
+            .unwrap_or_default();
         if let Some(loaded) = self.media.as_mut().and_then(Media::loaded_mut) {
             egui::Panel::bottom("timeline")
                 .resizable(true)
                 .show(ui, |ui| {
                     ui.add_space(4.0);
                     self.transport.ui(ui, &mut loaded.player);
+                    ui.weak(&sound_notice);
                     ui.separator();
                     loaded.timeline.ui(ui, &mut loaded.player);
                     self.captions

@@ -9,6 +9,7 @@ use eframe::egui;
 use keye_ui::Thumbnail;
 
 use super::frame_view::FramePixels;
+use crate::audio::{AudioPlayer, AudioStatus, WaveformJob};
 use crate::session::video::{Loaded, OpenVideo, VideoUpdate};
 use crate::video::{ThumbnailEvent, VideoError, VideoFrame};
 
@@ -28,13 +29,23 @@ pub struct Media {
     thumbnail_textures: Vec<egui::TextureHandle>,
     thumbnails_done: bool,
     thumbnail_failures: usize,
+    /// The sound, played in step with the picture, and its waveform for the timeline.
+    audio: AudioPlayer,
+    waveform: WaveformJob,
 }
 
 impl Media {
     /// Starts opening `path` on the engine's worker thread.
     pub fn open(path: &Path, ctx: &egui::Context) -> Self {
         let repaint = ctx.clone();
+        let audio_repaint = ctx.clone();
+        let waveform_repaint = ctx.clone();
+        let cache = eframe::storage_dir("keye-studio").map(|dir| dir.join("waveforms"));
         Self {
+            audio: AudioPlayer::spawn(path, move || audio_repaint.request_repaint()),
+            waveform: WaveformJob::spawn(path, cache.as_deref(), move || {
+                waveform_repaint.request_repaint()
+            }),
             video: OpenVideo::open(path, move || repaint.request_repaint()),
             frame: None,
             shown_index: None,
@@ -77,6 +88,39 @@ impl Media {
         )
     }
 
+    /// What the sound can do, in one line for under the transport bar.
+    pub fn sound_notice(&self) -> String {
+        match self.audio.status() {
+            AudioStatus::Opening => "sound: opening…".to_owned(),
+            AudioStatus::Ready {
+                device,
+                rate,
+                codec,
+            } => {
+                format!("sound: {codec} on {device} at {rate} Hz (muted below 0.5x and above 2x)")
+            }
+            AudioStatus::Silent(reason) => format!("silent: {reason}"),
+        }
+    }
+
+    /// After the player advanced by `dt` seconds of wall time: the sound follows the player
+    /// (start, seek, speed, volume) and the playhead follows the sound's clock.
+    pub fn follow_audio(&mut self, dt: f64) {
+        if let Some(loaded) = self.video.loaded_mut() {
+            self.audio.follow(&mut loaded.player, dt);
+        }
+    }
+
+    /// Times the sound ran dry since the video opened (the decoder fell behind).
+    pub fn audio_underruns(&self) -> u64 {
+        self.audio.underruns()
+    }
+
+    /// The media time being heard now, while sound plays (for the playback bench).
+    pub fn audio_clock(&self) -> Option<f64> {
+        self.audio.clock()
+    }
+
     /// Takes what the worker sent since the last frame (the frame under the playhead,
     /// thumbnails, problems) and asks for the frame under the playhead if it changed.
     pub fn poll(&mut self, ctx: &egui::Context) -> Vec<MediaNotice> {
@@ -87,6 +131,12 @@ impl Media {
                 VideoUpdate::Thumbnail(event) => self.on_thumbnail(ctx, event),
                 VideoUpdate::OpenFailed(error) => notices.push(MediaNotice::OpenFailed(error)),
                 VideoUpdate::FrameFailed(error) => notices.push(MediaNotice::FrameFailed(error)),
+            }
+        }
+        if let Some(loaded) = self.video.loaded_mut() {
+            let waveform = self.waveform.state();
+            if loaded.timeline.waveform != waveform {
+                loaded.timeline.waveform = waveform;
             }
         }
         notices

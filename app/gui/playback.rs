@@ -3,6 +3,9 @@
 //! the frame shader's textures) and counts what a viewer would see: frames presented, frames the
 //! playhead passed that never reached the screen, and where the time per frame went. Playback
 //! starts after the thumbnail strip is done, so the figures are those of steady playback.
+//!
+//! With sound, the playhead follows the audio clock as in the GUI, and the bench measures A/V
+//! drift: at each new frame on screen, its start time against the time being heard then.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -48,6 +51,14 @@ pub struct PlaybackReport {
     pub repaint_p95: Duration,
     /// Size of the frames shown.
     pub frame_size: (u32, u32),
+    /// The sound notice (device and codec, or why it is silent).
+    pub sound: String,
+    /// Picture minus sound at each new frame shown while sound played (seconds; positive: the
+    /// picture is ahead), in the order shown.
+    pub av_drift: Vec<f64>,
+    /// Media seconds the sound clock advanced minus wall seconds since the sound last
+    /// (re)started: how far a picture paced by the system clock would have drifted from it.
+    pub audio_clock_vs_wall: Option<f64>,
 }
 
 /// Plays `video` for `seconds` in a window and reports; the window closes by itself.
@@ -116,6 +127,10 @@ struct Run {
     repaint_gaps: Vec<Duration>,
     last_shown: Option<usize>,
     frame_size: (u32, u32),
+    av_drift: Vec<f64>,
+    /// The first and the latest reading of the sound clock, with the wall time of each.
+    audio_first: Option<(Instant, f64)>,
+    audio_last: Option<(Instant, f64)>,
 }
 
 impl PlaybackBench {
@@ -151,6 +166,17 @@ impl Run {
             repaints_per_second: gaps.len() as f64 / played.max(f64::EPSILON),
             repaint_p95: percentile(&mut gaps, 0.95),
             frame_size: run.frame_size,
+            sound: format!(
+                "{}; the sound ran dry {} times",
+                media.sound_notice(),
+                media.audio_underruns()
+            ),
+            av_drift: run.av_drift.clone(),
+            audio_clock_vs_wall: run.audio_first.zip(run.audio_last).map(
+                |((wall0, media0), (wall1, media1))| {
+                    (media1 - media0) - wall1.duration_since(wall0).as_secs_f64()
+                },
+            ),
         }
     }
 }
@@ -185,6 +211,9 @@ impl eframe::App for PlaybackBench {
                         repaint_gaps: Vec::new(),
                         last_shown: Some(index),
                         frame_size: (0, 0),
+                        av_drift: Vec::new(),
+                        audio_first: None,
+                        audio_last: None,
                     });
                 } else if self.opened.elapsed() > FIRST_FRAME_TIMEOUT {
                     return self.finish(&ctx, Err("no frame shown within a minute".into()));
@@ -197,6 +226,19 @@ impl eframe::App for PlaybackBench {
                 if let Some(loaded) = self.media.loaded_mut() {
                     loaded.player.advance(dt.as_secs_f64());
                 }
+                self.media.follow_audio(dt.as_secs_f64());
+                let heard = self.media.audio_clock();
+                if let Some(heard) = heard {
+                    // A restart of the sound (its start-up) begins the comparison again.
+                    let restarted = run.audio_last.is_some_and(|(wall, media)| {
+                        let wall = now.duration_since(wall).as_secs_f64();
+                        (heard - media - wall).abs() > 0.2
+                    });
+                    if restarted || run.audio_first.is_none() {
+                        run.audio_first = Some((now, heard));
+                    }
+                    run.audio_last = Some((now, heard));
+                }
                 if let Some(asked) = self.media.requested_index() {
                     run.asked.entry(asked).or_insert(now);
                 }
@@ -205,6 +247,10 @@ impl eframe::App for PlaybackBench {
                     && let Some(index) = shown
                 {
                     run.presented.insert(index);
+                    if let (Some(heard), Some(loaded)) = (heard, self.media.loaded()) {
+                        run.av_drift
+                            .push(loaded.player.frame_start(index as u64) - heard);
+                    }
                     if let Some(asked) = run.asked.remove(&index) {
                         run.latencies.push(now.duration_since(asked));
                     }

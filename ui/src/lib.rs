@@ -40,7 +40,7 @@ pub use player::{
 };
 pub use timeline::{
     CaptionEdgeDrag, CaptionSegment, FrameSpeed, FrameValue, ModelTracks, SegmentEdge,
-    SlowFastFrame, Thumbnail, Timeline, TimelineView,
+    SlowFastFrame, Thumbnail, Timeline, TimelineView, WaveformPeaks, WaveformTrack,
 };
 pub use toasts::{ToastLevel, Toasts};
 pub use trace::{

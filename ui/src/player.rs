@@ -83,7 +83,13 @@ pub struct PlayerState {
     in_mark: Option<f64>,
     out_mark: Option<f64>,
     span: Option<PlaySpan>,
+    /// Sound volume, 0..=1, and whether it is muted (the sound plays on, silent).
+    volume: f32,
+    muted: bool,
 }
+
+/// How much one volume key press changes the volume.
+pub const VOLUME_STEP: f32 = 0.1;
 
 impl PlayerState {
     /// A paused player at the start of a stream.
@@ -98,6 +104,8 @@ impl PlayerState {
             in_mark: None,
             out_mark: None,
             span: None,
+            volume: 1.0,
+            muted: false,
         }
     }
 
@@ -168,6 +176,38 @@ impl PlayerState {
     }
     pub fn out_mark(&self) -> Option<f64> {
         self.out_mark
+    }
+
+    pub fn volume(&self) -> f32 {
+        self.volume
+    }
+    pub fn muted(&self) -> bool {
+        self.muted
+    }
+    /// Sets the volume, clamped to 0..=1 (a volume change unmutes, as on every player).
+    pub fn set_volume(&mut self, volume: f32) {
+        if volume.is_finite() {
+            self.volume = volume.clamp(0.0, 1.0);
+            self.muted = false;
+        }
+    }
+    pub fn toggle_mute(&mut self) {
+        self.muted = !self.muted;
+    }
+
+    /// Puts the playhead where the sound is (the audio clock), while playing forward: the
+    /// sound card's clock paces the picture so the two cannot drift apart. Clamped to the span
+    /// being played and to the stream; reaching the end is left to [`PlayerState::advance`].
+    pub fn follow_clock(&mut self, seconds: f64) {
+        if !self.playing || self.direction != Direction::Forward || !seconds.is_finite() {
+            return;
+        }
+        let mut end = self.last_frame_start();
+        let mut start = 0.0;
+        if let Some(span) = self.span {
+            (start, end) = (span.start, span.end);
+        }
+        self.position = seconds.clamp(start, end);
     }
 
     /// Moves the playhead, clamped to the stream. A seek out of the span being played ends it.
@@ -370,6 +410,15 @@ impl PlayerState {
                 self.pause();
                 self.seek(self.last_frame_start());
             }
+            if input.consume_key(Modifiers::NONE, Key::Num9) {
+                self.set_volume(self.volume - VOLUME_STEP);
+            }
+            if input.consume_key(Modifiers::NONE, Key::Num0) {
+                self.set_volume(self.volume + VOLUME_STEP);
+            }
+            if input.consume_key(Modifiers::COMMAND, Key::M) {
+                self.toggle_mute();
+            }
             if input.consume_key(Modifiers::NONE, Key::OpenBracket) {
                 self.mark_in();
             }
@@ -452,6 +501,26 @@ impl TransportBar {
                 .labelled_by(speed_label.id);
             if speed != player.speed() {
                 player.set_speed(speed);
+            }
+            ui.separator();
+            let mute = if player.muted() { "Unmute" } else { "Mute" };
+            if ui
+                .button(mute)
+                .on_hover_text("Sound on or off (Ctrl+M)")
+                .clicked()
+            {
+                player.toggle_mute();
+            }
+            let mut volume = player.volume();
+            let slider = ui
+                .add(
+                    egui::Slider::new(&mut volume, 0.0..=1.0)
+                        .text("Volume")
+                        .show_value(false),
+                )
+                .on_hover_text("Volume (9 quieter, 0 louder)");
+            if slider.changed() {
+                player.set_volume(volume);
             }
             ui.separator();
             let timebase = player.timebase();

@@ -190,3 +190,59 @@ fn arrows_follow_the_frame_starts_of_a_variable_rate_stream() {
     assert_eq!(harness.state().frame(), 4);
     assert_eq!(harness.state().position(), 0.7);
 }
+
+#[test]
+fn nine_and_zero_set_the_volume_and_ctrl_m_mutes() {
+    let mut harness = player_harness();
+    for _ in 0..3 {
+        harness.key_press(Key::Num9);
+    }
+    harness.run();
+    assert!((harness.state().volume() - 0.7).abs() < 1e-6);
+    harness.key_press(Key::Num0);
+    harness.run();
+    assert!((harness.state().volume() - 0.8).abs() < 1e-6);
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::M);
+    harness.run();
+    assert!(harness.state().muted());
+    // A volume change unmutes, as on every player; the volume stays between silent and full.
+    for _ in 0..15 {
+        harness.key_press(Key::Num0);
+    }
+    harness.run();
+    assert!(!harness.state().muted());
+    assert_eq!(harness.state().volume(), 1.0);
+    harness.get_by_label("Mute").click();
+    harness.run();
+    assert!(harness.state().muted());
+    harness.get_by_label("Unmute").click();
+    harness.run();
+    assert!(!harness.state().muted());
+}
+
+/// While sound plays the playhead is put where the sound is; it stays inside the span being
+/// played and leaves a paused or reversing player alone.
+#[test]
+fn the_playhead_follows_the_audio_clock_only_while_playing_forward() {
+    let mut player = PlayerState::new(Timebase {
+        fps: 25.0,
+        frame_count: 250,
+    });
+    player.follow_clock(3.0);
+    assert_eq!(player.position(), 0.0, "paused: the clock is ignored");
+    player.play();
+    player.follow_clock(3.0);
+    assert_eq!(player.position(), 3.0);
+    player.follow_clock(99.0);
+    assert_eq!(player.position(), player.last_frame_start());
+    player.play_span(keye_ui::PlaySpan {
+        start: 2.0,
+        end: 2.5,
+        looping: true,
+    });
+    player.follow_clock(2.7);
+    assert_eq!(player.position(), 2.5, "held to the looped span");
+    player.shuttle(Direction::Backward);
+    player.follow_clock(1.0);
+    assert_eq!(player.position(), 2.5, "reversing: no sound, no clock");
+}

@@ -168,3 +168,41 @@ fn clicking_the_attention_track_jumps_to_the_most_attended_frame() {
     harness.run();
     assert_eq!(harness.state().1.position(), 12.5);
 }
+
+/// The sound track draws the waveform the app hands in, and a click on it seeks there, as on
+/// the other tracks: annotators find a sound by its shape and jump to it.
+#[test]
+fn clicking_the_sound_track_seeks_there() {
+    let mut harness = timeline_harness();
+    // 20 s of sound, loud from 10 s to 12 s.
+    let bins = (0..2000)
+        .map(|bin| {
+            if (1000..1200).contains(&bin) {
+                [-0.8, 0.8]
+            } else {
+                [-0.01, 0.01]
+            }
+        })
+        .collect();
+    harness.state_mut().0.waveform =
+        keye_ui::WaveformTrack::Ready(std::sync::Arc::new(keye_ui::WaveformPeaks {
+            bins_per_second: 100,
+            bins,
+        }));
+    harness.run();
+    let track = harness.get_by_label("Sound").rect();
+    let plot_left = harness.get_by_label("Scrubber").rect().left();
+    let point = Pos2::new(
+        plot_left + 0.5 * (track.right() - plot_left),
+        track.center().y,
+    );
+    harness.hover_at(point);
+    harness.drag_at(point);
+    release_at(&harness, point);
+    harness.run();
+    let position = harness.state().1.position();
+    assert!(
+        (position - 10.0).abs() < 0.05,
+        "clicked the middle of 20 s, got {position}"
+    );
+}

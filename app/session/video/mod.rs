@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use keye_ui::{PlayerState, Timebase, Timeline};
+use keye_ui::{Direction, PlayerState, Timebase, Timeline};
 
 use crate::video::{
     DecodeWorker, FrameRequest, FrameSpec, IndexedVideo, OutputSize, PixelLayout, RequestId,
@@ -64,7 +64,18 @@ pub struct OpenVideo {
     requested: Option<(usize, RequestId)>,
     /// How long the worker took for the last frame it delivered.
     last_decode: Option<std::time::Duration>,
+    /// How far ahead of the playhead the frame is asked for while playing (seconds), tuned so
+    /// that a frame arrives when the playhead reaches its start: the decoder's and the
+    /// repaint's delay would otherwise show the picture late against the sound.
+    lead: f64,
+    /// The playhead at the previous poll and its smoothed advance per poll (one repaint): the
+    /// frame that arrives now is drawn after this repaint's advance.
+    previous_position: Option<f64>,
+    advance_per_poll: f64,
 }
+
+/// The most the picture asks ahead of the playhead while playing (seconds).
+const MAX_LEAD: f64 = 0.15;
 
 impl OpenVideo {
     /// Starts opening `path` on the engine's worker thread; `wake` is called whenever the worker
@@ -76,6 +87,9 @@ impl OpenVideo {
             loaded: None,
             requested: None,
             last_decode: None,
+            lead: 0.0,
+            previous_position: None,
+            advance_per_poll: 0.0,
         }
     }
 
@@ -101,6 +115,7 @@ impl OpenVideo {
     /// Takes every event the worker sent so far, then asks for the frame under the playhead if
     /// it changed.
     pub fn poll(&mut self) -> Vec<VideoUpdate> {
+        self.track_advance();
         let mut updates = Vec::new();
         while let Ok(event) = self.worker.events().try_recv() {
             match event {
@@ -109,6 +124,7 @@ impl OpenVideo {
                 WorkerEvent::Frame { id, frame, took } => {
                     if self.requested.is_some_and(|(_, current)| current == id) {
                         self.last_decode = Some(took);
+                        self.adjust_lead(frame.index);
                         updates.push(VideoUpdate::Frame(frame));
                     }
                 }
@@ -149,13 +165,51 @@ impl OpenVideo {
             .request_thumbnails(THUMBNAIL_COUNT, THUMBNAIL_SPEC);
     }
 
+    fn track_advance(&mut self) {
+        let Some(loaded) = &self.loaded else {
+            return;
+        };
+        let position = loaded.player.position();
+        if let Some(previous) = self.previous_position.replace(position) {
+            let step = position - previous;
+            if loaded.player.is_playing() && (0.0..MAX_LEAD).contains(&step) {
+                self.advance_per_poll = 0.9 * self.advance_per_poll + 0.1 * step;
+            }
+        }
+    }
+
+    /// While playing forward, moves the lead by a share of how late (or early) the arrived
+    /// frame `index` is against the playhead.
+    fn adjust_lead(&mut self, index: usize) {
+        let Some(loaded) = &self.loaded else {
+            return;
+        };
+        let player = &loaded.player;
+        if !player.is_playing() || player.direction() != Direction::Forward {
+            return;
+        }
+        let drawn_at = player.position() + self.advance_per_poll;
+        let late = (drawn_at - player.frame_start(index as u64)) / player.speed();
+        self.lead = (self.lead + 0.2 * late).clamp(0.0, MAX_LEAD);
+    }
+
     fn request_current_frame(&mut self) {
         let Some(loaded) = &self.loaded else {
             return;
         };
         // By presentation timestamp, not by a constant rate: the player's seconds are the
-        // index's seconds since the first frame.
-        let Some(index) = loaded.video.index().index_at_time(loaded.player.position()) else {
+        // index's seconds since the first frame. Paused, exactly the frame under the playhead.
+        let player = &loaded.player;
+        let ahead = if player.is_playing() && player.direction() == Direction::Forward {
+            self.lead * player.speed()
+        } else {
+            0.0
+        };
+        let end = player
+            .span()
+            .map_or(player.last_frame_start(), |span| span.end);
+        let time = (player.position() + ahead).min(end.max(player.position()));
+        let Some(index) = loaded.video.index().index_at_time(time) else {
             return;
         };
         if self.requested.is_none_or(|(asked, _)| asked != index) {

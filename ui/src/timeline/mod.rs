@@ -11,7 +11,7 @@ use egui::{
 
 pub use tracks::{
     CaptionEdgeDrag, CaptionSegment, FrameSpeed, FrameValue, ModelTracks, SegmentEdge,
-    SlowFastFrame, Thumbnail,
+    SlowFastFrame, Thumbnail, WaveformPeaks, WaveformTrack,
 };
 pub use view::TimelineView;
 
@@ -22,6 +22,8 @@ const LABEL_WIDTH: f32 = 120.0;
 const STRIP_HEIGHT: f32 = 56.0;
 const RULER_HEIGHT: f32 = 18.0;
 const TRACK_HEIGHT: f32 = 20.0;
+/// The waveform gets more height: sounds are timed by its shape.
+const SOUND_HEIGHT: f32 = 32.0;
 /// How close (points) the pointer must press to a caption segment's edge to drag it.
 const EDGE_GRAB: f32 = 5.0;
 
@@ -30,6 +32,8 @@ pub struct Timeline {
     pub view: TimelineView,
     pub thumbnails: Vec<Thumbnail>,
     pub tracks: ModelTracks,
+    /// The sound's waveform (its own track, filled by the app's audio side).
+    pub waveform: WaveformTrack,
     /// Whether the view pans to keep the playhead visible while playing.
     pub follow_playhead: bool,
     /// The caption segment edge being dragged (segment index in `tracks.caption_events`).
@@ -43,6 +47,7 @@ impl Timeline {
             view: TimelineView::new(duration),
             thumbnails: Vec::new(),
             tracks: ModelTracks::default(),
+            waveform: WaveformTrack::default(),
             follow_playhead: true,
             dragging_edge: None,
             caption_drags: Vec::new(),
@@ -117,9 +122,13 @@ impl Timeline {
             TrackKind::Evidence => tested,
             _ => true,
         }) {
+            let height = match track.kind {
+                TrackKind::Sound => SOUND_HEIGHT,
+                _ => TRACK_HEIGHT,
+            };
             let row = Rect::from_min_size(
                 Pos2::new(label_rect.left(), ui.cursor().top()),
-                Vec2::new(width, TRACK_HEIGHT),
+                Vec2::new(width, height),
             );
             let (label, plot) = split_label(row);
             let captions = matches!(track.kind, TrackKind::Captions);
@@ -340,7 +349,11 @@ impl Timeline {
             visuals.faint_bg_color,
         );
         let tracks = &self.tracks;
+        if let TrackKind::Sound = track.kind {
+            self.paint_waveform(ui, plot);
+        }
         let empty = match track.kind {
+            TrackKind::Sound => !matches!(self.waveform, WaveformTrack::Ready(_)),
             TrackKind::Sampled => tracks.sampled_frames.is_empty(),
             TrackKind::SlowFast => tracks.slowfast.is_empty(),
             TrackKind::Chunks => tracks.chunk_boundaries.is_empty(),
@@ -351,10 +364,17 @@ impl Timeline {
             TrackKind::Compare => tracks.compare_events.is_empty(),
         };
         if empty {
+            let hint = match (&self.waveform, track.kind) {
+                (WaveformTrack::Computing(done), TrackKind::Sound) => {
+                    format!("reading the sound… {:.0}%", done * 100.0)
+                }
+                (WaveformTrack::Unavailable(reason), TrackKind::Sound) => reason.clone(),
+                _ => track.empty_hint.to_owned(),
+            };
             painter.text(
                 plot.left_center() + Vec2::new(6.0, 0.0),
                 Align2::LEFT_CENTER,
-                track.empty_hint,
+                hint,
                 FontId::proportional(11.0),
                 visuals.weak_text_color(),
             );
@@ -370,6 +390,7 @@ impl Timeline {
             );
         };
         match track.kind {
+            TrackKind::Sound => {}
             TrackKind::Sampled => {
                 for &time in &tracks.sampled_frames {
                     tick(&painter, time, plot.height() - 4.0, accent);
@@ -479,6 +500,28 @@ impl Timeline {
         }
     }
 
+    /// One vertical stroke per point column from the lowest to the highest sample under it.
+    fn paint_waveform(&self, ui: &egui::Ui, plot: Rect) {
+        let WaveformTrack::Ready(peaks) = &self.waveform else {
+            return;
+        };
+        let painter = ui.painter_at(plot);
+        let color = ui.visuals().text_color().gamma_multiply(0.7);
+        let middle = plot.center().y;
+        let half = plot.height() * 0.5 - 1.0;
+        let seconds_per_point = self.view.span() / f64::from(plot.width().max(1.0));
+        let mut x = plot.left();
+        while x < plot.right() {
+            let start = self.view.time_at(x, plot);
+            if let Some([low, high]) = peaks.range(start, start + seconds_per_point) {
+                let top = middle - high.clamp(-1.0, 1.0) * half;
+                let bottom = (middle - low.clamp(-1.0, 1.0) * half).max(top + 1.0);
+                painter.vline(x + 0.5, top..=bottom, Stroke::new(1.0, color));
+            }
+            x += 1.0;
+        }
+    }
+
     fn paint_marks_and_playhead(&self, ui: &egui::Ui, area: Rect, player: &PlayerState) {
         let painter = ui.painter_at(area);
         if let (Some(start), Some(end)) = (player.in_mark(), player.out_mark()) {
@@ -508,6 +551,7 @@ const EVIDENCE: Color32 = Color32::from_rgb(70, 190, 170);
 
 #[derive(Clone, Copy)]
 enum TrackKind {
+    Sound,
     Sampled,
     SlowFast,
     Chunks,
@@ -525,7 +569,12 @@ struct TrackInfo {
     empty_hint: &'static str,
 }
 
-const TRACKS: [TrackInfo; 8] = [
+const TRACKS: [TrackInfo; 9] = [
+    TrackInfo {
+        kind: TrackKind::Sound,
+        name: "Sound",
+        empty_hint: "the sound's waveform appears here",
+    },
     TrackInfo {
         kind: TrackKind::Sampled,
         name: "Sampled frames",

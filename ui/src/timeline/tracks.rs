@@ -1,6 +1,8 @@
 //! What the timeline draws besides the video: thumbnails, the model's tracks (sampled frames,
 //! SlowFast speeds, Mavors chunks, tokens, attention and deletion evidence per frame) and caption
-//! segments.
+//! segments, and the sound's waveform.
+
+use std::sync::Arc;
 
 use egui::TextureId;
 
@@ -82,6 +84,41 @@ pub struct ModelTracks {
     pub compare_events: Vec<CaptionSegment>,
 }
 
+/// The peak range of the sound in bins: the lowest and highest sample of each, in -1..1.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WaveformPeaks {
+    pub bins_per_second: u32,
+    pub bins: Vec<[f32; 2]>,
+}
+
+impl WaveformPeaks {
+    /// The lowest and highest sample between `start` and `end` seconds, if any bin lies there.
+    pub fn range(&self, start: f64, end: f64) -> Option<[f32; 2]> {
+        let rate = f64::from(self.bins_per_second);
+        let first = (start * rate).floor().max(0.0) as usize;
+        let last = ((end * rate).ceil().max(0.0) as usize).max(first + 1);
+        self.bins
+            .get(first..last.min(self.bins.len()))?
+            .iter()
+            .fold(None, |acc, bin| {
+                let [low, high] = acc.unwrap_or(*bin);
+                Some([low.min(bin[0]), high.max(bin[1])])
+            })
+    }
+}
+
+/// The sound track of the timeline.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum WaveformTrack {
+    #[default]
+    Pending,
+    /// The share computed so far.
+    Computing(f32),
+    Ready(Arc<WaveformPeaks>),
+    /// Why there is no waveform, in a few words ("no audio track").
+    Unavailable(String),
+}
+
 impl ModelTracks {
     /// Time of the frame with the most attention mass: where a click on the attention track jumps.
     pub fn most_attended(&self) -> Option<f64> {
@@ -126,5 +163,19 @@ mod tests {
             ..ModelTracks::default()
         };
         assert_eq!(tracks.most_attended(), Some(1.0));
+    }
+
+    #[test]
+    fn a_waveform_range_spans_the_bins_under_it() {
+        let peaks = WaveformPeaks {
+            bins_per_second: 10,
+            bins: vec![[-0.1, 0.1], [-0.5, 0.2], [-0.2, 0.9], [0.0, 0.0]],
+        };
+        assert_eq!(peaks.range(0.0, 0.1), Some([-0.1, 0.1]));
+        assert_eq!(peaks.range(0.1, 0.3), Some([-0.5, 0.9]));
+        // Narrower than a bin (zoomed in): that bin.
+        assert_eq!(peaks.range(0.21, 0.22), Some([-0.2, 0.9]));
+        assert_eq!(peaks.range(0.35, 9.0), Some([0.0, 0.0]));
+        assert_eq!(peaks.range(5.0, 6.0), None, "past the end of the sound");
     }
 }
