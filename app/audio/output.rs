@@ -86,7 +86,7 @@ pub fn open(shared: SharedState) -> Result<Output, String> {
         .unwrap_or_else(|_| "audio output".to_owned());
     let supported = device
         .default_output_config()
-        .map_err(|e| format!("{device_name}: {e}"))?;
+        .map_err(|e| format!("audio device {device_name}: {e}"))?;
     let device_channels = supported.channels().max(1);
     let format = OutputFormat {
         rate: supported.sample_rate(),
@@ -100,12 +100,16 @@ pub fn open(shared: SharedState) -> Result<Output, String> {
         cpal::SampleFormat::I16 => build::<i16>(&device, &config, format, shared, errors),
         cpal::SampleFormat::I32 => build::<i32>(&device, &config, format, shared, errors),
         cpal::SampleFormat::U16 => build::<u16>(&device, &config, format, shared, errors),
-        other => return Err(format!("{device_name}: unsupported sample format {other}")),
+        other => {
+            return Err(format!(
+                "audio device {device_name}: unsupported sample format {other}"
+            ));
+        }
     }
-    .map_err(|e| format!("{device_name}: {e}"))?;
+    .map_err(|e| format!("audio device {device_name}: {e}"))?;
     stream
         .play()
-        .map_err(|e| format!("{device_name}: cannot start: {e}"))?;
+        .map_err(|e| format!("audio device {device_name}: cannot start: {e}"))?;
     Ok(Output {
         _stream: stream,
         format,

@@ -246,7 +246,7 @@ impl Thread {
         let output = match output::open(self.shared.clone()) {
             Ok(output) => output,
             Err(reason) => {
-                return self.set_status(AudioStatus::Silent(format!("no sound: {reason}")), &wake);
+                return self.set_status(AudioStatus::Silent(reason), &wake);
             }
         };
         *self.format.lock().unwrap_or_else(|p| p.into_inner()) = Some(output.format);
