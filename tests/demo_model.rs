@@ -288,7 +288,6 @@ fn heatmaps_peak_inside_the_box(folder: &str) {
             let x = (col as f64 + 0.5) * f64::from(scene.width) / grid.cols as f64;
             let y = (row as f64 + 0.5) * f64::from(scene.height) / grid.rows as f64;
             frames += 1;
-            eprintln!("DIAG t {time:.2} frame {frame} grid {}x{} peak ({x:.0},{y:.0}) box [{x0},{y0},{x1},{y1}] chunks {:?}", grid.rows, grid.cols, tracks.chunk_boundaries);
             if x >= f64::from(x0) && x < f64::from(x1) && y >= f64::from(y0) && y < f64::from(y1) {
                 inside += 1;
             }

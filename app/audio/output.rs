@@ -94,7 +94,13 @@ pub fn open(shared: SharedState) -> Result<Output, String> {
     };
     let config: cpal::StreamConfig = supported.config();
     let sample_format = supported.sample_format();
-    let errors = |error: cpal::Error| log_stream_error(&error);
+    // A failing device repeats its error on every callback: it is told once.
+    let told = std::sync::atomic::AtomicBool::new(false);
+    let errors = move |error: cpal::Error| {
+        if !told.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            eprintln!("audio output: {error}");
+        }
+    };
     let stream = match sample_format {
         cpal::SampleFormat::F32 => build::<f32>(&device, &config, format, shared, errors),
         cpal::SampleFormat::I16 => build::<i16>(&device, &config, format, shared, errors),
@@ -115,10 +121,6 @@ pub fn open(shared: SharedState) -> Result<Output, String> {
         format,
         device_name,
     })
-}
-
-fn log_stream_error(error: &cpal::Error) {
-    eprintln!("audio output: {error}");
 }
 
 fn build<T>(
