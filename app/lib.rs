@@ -17,3 +17,6 @@ pub mod remote;
 pub mod serve;
 pub mod session;
 pub mod video;
+
+#[cfg(test)]
+mod test_support;

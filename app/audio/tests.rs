@@ -11,6 +11,7 @@ use keye_ui::WaveformTrack;
 use super::decode::{AudioDecoder, AudioError, OutputFormat};
 use super::waveform::{self, WaveformJob};
 use super::{AudioPlayer, AudioStatus};
+use crate::test_support::ffmpeg_cli;
 
 const STEREO_48K: OutputFormat = OutputFormat {
     rate: 48_000,
@@ -18,20 +19,6 @@ const STEREO_48K: OutputFormat = OutputFormat {
 };
 /// When the test clip beeps (440 Hz), in seconds; silence elsewhere.
 const BEEP: (f64, f64) = (1.0, 1.5);
-
-fn ffmpeg(args: &[&str], path: &Path) {
-    let output = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .arg(path)
-        .output()
-        .expect("the ffmpeg command-line tool runs");
-    assert!(
-        output.status.success(),
-        "ffmpeg: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 /// `seconds` of a small test picture with AAC sound at 44.1 kHz (so the output resamples) that
 /// beeps during [`BEEP`].
@@ -42,7 +29,7 @@ fn clip_with_a_beep(dir: &Path, seconds: u32) -> PathBuf {
         "aevalsrc='if(between(t,{},{}),0.8*sin(2*PI*440*t),0)':s=44100:d={seconds}",
         BEEP.0, BEEP.1
     );
-    ffmpeg(
+    ffmpeg_cli(
         &[
             "-f",
             "lavfi",
@@ -191,7 +178,7 @@ fn the_clock_does_not_drift_over_ten_minutes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ten-minutes.mka");
     // A click every 60 s; the clock must put the last one where the file does.
-    ffmpeg(
+    ffmpeg_cli(
         &[
             "-f",
             "lavfi",
@@ -227,7 +214,7 @@ fn the_clock_does_not_drift_over_ten_minutes() {
 fn a_video_without_sound_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("silent.mp4");
-    ffmpeg(
+    ffmpeg_cli(
         &[
             "-f",
             "lavfi",

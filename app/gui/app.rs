@@ -117,7 +117,7 @@ impl StudioApp {
         Self {
             settings,
             media,
-            transport: TransportBar,
+            transport: TransportBar::default(),
             toasts,
             dialog: None,
             models,
@@ -228,6 +228,7 @@ impl StudioApp {
                     return;
                 }
                 MediaNotice::FrameFailed(error) => self.toasts.error(error.to_string()),
+                MediaNotice::Silent(notice) => self.toasts.info(notice),
             }
         }
     }
@@ -602,8 +603,8 @@ impl eframe::App for StudioApp {
                 .resizable(true)
                 .show(ui, |ui| {
                     ui.add_space(4.0);
+                    self.transport.sound = sound_notice;
                     self.transport.ui(ui, &mut loaded.player);
-                    ui.weak(&sound_notice);
                     ui.separator();
                     loaded.timeline.ui(ui, &mut loaded.player);
                     self.captions

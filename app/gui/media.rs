@@ -18,6 +18,8 @@ pub enum MediaNotice {
     /// The file could not be opened; the media should be closed.
     OpenFailed(VideoError),
     FrameFailed(VideoError),
+    /// The video plays silently, and why (said once per video).
+    Silent(String),
 }
 
 pub struct Media {
@@ -32,6 +34,8 @@ pub struct Media {
     /// The sound, played in step with the picture, and its waveform for the timeline.
     audio: AudioPlayer,
     waveform: WaveformJob,
+    /// Whether the silent notice was handed out.
+    told_silent: bool,
 }
 
 impl Media {
@@ -47,6 +51,7 @@ impl Media {
                 waveform_repaint.request_repaint()
             }),
             video: OpenVideo::open(path, move || repaint.request_repaint()),
+            told_silent: false,
             frame: None,
             shown_index: None,
             thumbnail_textures: Vec::new(),
@@ -132,6 +137,10 @@ impl Media {
                 VideoUpdate::OpenFailed(error) => notices.push(MediaNotice::OpenFailed(error)),
                 VideoUpdate::FrameFailed(error) => notices.push(MediaNotice::FrameFailed(error)),
             }
+        }
+        if !self.told_silent && matches!(self.audio.status(), AudioStatus::Silent(_)) {
+            self.told_silent = true;
+            notices.push(MediaNotice::Silent(self.sound_notice()));
         }
         if let Some(loaded) = self.video.loaded_mut() {
             let waveform = self.waveform.state();

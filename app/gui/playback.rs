@@ -184,9 +184,14 @@ impl Run {
 impl eframe::App for PlaybackBench {
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
-        if let Some(notice) = self.media.poll(&ctx).into_iter().next() {
-            let (MediaNotice::OpenFailed(error) | MediaNotice::FrameFailed(error)) = notice;
-            return self.finish(&ctx, Err(error.to_string()));
+        for notice in self.media.poll(&ctx) {
+            match notice {
+                MediaNotice::OpenFailed(error) | MediaNotice::FrameFailed(error) => {
+                    return self.finish(&ctx, Err(error.to_string()));
+                }
+                // The report says it.
+                MediaNotice::Silent(_) => {}
+            }
         }
         let now = Instant::now();
         match &mut self.run {

@@ -448,7 +448,11 @@ pub fn format_time(seconds: f64) -> String {
 /// The transport bar: buttons, speed, time and marks. Keyboard shortcuts go through
 /// [`PlayerState::handle_keys`], which this panel calls, so they work wherever the pointer is.
 #[derive(Default)]
-pub struct TransportBar;
+pub struct TransportBar {
+    /// What the sound can do (device and codec, or why the video is silent), shown when
+    /// hovering the Mute button.
+    pub sound: String,
+}
 
 impl TransportBar {
     pub fn ui(&mut self, ui: &mut egui::Ui, player: &mut PlayerState) {
@@ -504,11 +508,12 @@ impl TransportBar {
             }
             ui.separator();
             let mute = if player.muted() { "Unmute" } else { "Mute" };
-            if ui
-                .button(mute)
-                .on_hover_text("Sound on or off (Ctrl+M)")
-                .clicked()
-            {
+            let hover = if self.sound.is_empty() {
+                "Sound on or off (Ctrl+M)".to_owned()
+            } else {
+                format!("Sound on or off (Ctrl+M)\n{}", self.sound)
+            };
+            if ui.button(mute).on_hover_text(hover).clicked() {
                 player.toggle_mute();
             }
             let mut volume = player.volume();

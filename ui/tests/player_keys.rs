@@ -11,7 +11,7 @@ fn player_harness() -> Harness<'static, PlayerState> {
         frame_count: 250,
     });
     Harness::new_ui_state(
-        |ui, player: &mut PlayerState| TransportBar.ui(ui, player),
+        |ui, player: &mut PlayerState| TransportBar::default().ui(ui, player),
         player,
     )
 }
@@ -124,7 +124,7 @@ fn typing_in_a_text_field_does_not_move_the_video() {
     });
     let mut harness = Harness::new_ui_state(
         |ui, (player, question): &mut (PlayerState, String)| {
-            TransportBar.ui(ui, player);
+            TransportBar::default().ui(ui, player);
             let label = ui.label("Question");
             ui.text_edit_singleline(question).labelled_by(label.id);
         },
@@ -169,7 +169,7 @@ fn arrows_follow_the_frame_starts_of_a_variable_rate_stream() {
         starts,
     );
     let mut harness = Harness::new_ui_state(
-        |ui, player: &mut PlayerState| TransportBar.ui(ui, player),
+        |ui, player: &mut PlayerState| TransportBar::default().ui(ui, player),
         player,
     );
     for (frame, start) in [(1, 0.1), (2, 0.2), (3, 0.6)] {

@@ -31,6 +31,14 @@ fn release_at(harness: &Harness<'_, State>, pos: Pos2) {
     });
 }
 
+/// Presses and lets go of the primary button at `point`, as a click does.
+fn click_at(harness: &mut Harness<'_, State>, point: Pos2) {
+    harness.hover_at(point);
+    harness.drag_at(point);
+    release_at(harness, point);
+    harness.run();
+}
+
 /// The point at `fraction` of the scrubber's width, vertically centred.
 fn scrubber_point(harness: &Harness<'_, State>, fraction: f32) -> Pos2 {
     let rect = harness.get_by_label("Scrubber").rect();
@@ -41,11 +49,7 @@ fn scrubber_point(harness: &Harness<'_, State>, fraction: f32) -> Pos2 {
 fn clicking_the_scrubber_seeks_there() {
     let mut harness = timeline_harness();
     harness.run();
-    let point = scrubber_point(&harness, 0.25);
-    harness.hover_at(point);
-    harness.drag_at(point);
-    release_at(&harness, point);
-    harness.run();
+    click_at(&mut harness, scrubber_point(&harness, 0.25));
     let position = harness.state().1.position();
     assert!(
         (position - 5.0).abs() < 0.05,
@@ -196,10 +200,7 @@ fn clicking_the_sound_track_seeks_there() {
         plot_left + 0.5 * (track.right() - plot_left),
         track.center().y,
     );
-    harness.hover_at(point);
-    harness.drag_at(point);
-    release_at(&harness, point);
-    harness.run();
+    click_at(&mut harness, point);
     let position = harness.state().1.position();
     assert!(
         (position - 10.0).abs() < 0.05,

@@ -7,32 +7,31 @@ use keye_model::video::{VideoEncoderKind, VideoPlan, VideoPlanSettings};
 
 use super::*;
 use crate::inference::video_timeline;
+use crate::test_support::ffmpeg_cli;
 use crate::video::Video;
 
 /// A variable-frame-rate clip (runs of frames 0.1 s apart with longer gaps) whose first frame is
 /// 1.5 s into the file, made with the ffmpeg command-line tool.
 fn vfr_clip_with_a_late_start(dir: &Path) -> PathBuf {
     let path = dir.join("vfr-late-start.mkv");
-    let output = std::process::Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
+    ffmpeg_cli(
+        &[
             "-f",
             "lavfi",
             "-i",
-        ])
-        .arg("testsrc=size=64x48:rate=10:duration=3")
-        .args(["-vf", "setpts='(N+2*floor(N/4))/10/TB'", "-vsync", "vfr"])
-        .args(["-output_ts_offset", "1.5", "-c:v", "mpeg4", "-q:v", "5"])
-        .arg(&path)
-        .output()
-        .expect("the ffmpeg command-line tool runs");
-    assert!(
-        output.status.success(),
-        "ffmpeg: {}",
-        String::from_utf8_lossy(&output.stderr)
+            "testsrc=size=64x48:rate=10:duration=3",
+            "-vf",
+            "setpts='(N+2*floor(N/4))/10/TB'",
+            "-vsync",
+            "vfr",
+            "-output_ts_offset",
+            "1.5",
+            "-c:v",
+            "mpeg4",
+            "-q:v",
+            "5",
+        ],
+        &path,
     );
     path
 }

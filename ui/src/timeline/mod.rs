@@ -22,8 +22,6 @@ const LABEL_WIDTH: f32 = 120.0;
 const STRIP_HEIGHT: f32 = 56.0;
 const RULER_HEIGHT: f32 = 18.0;
 const TRACK_HEIGHT: f32 = 20.0;
-/// The waveform gets more height: sounds are timed by its shape.
-const SOUND_HEIGHT: f32 = 32.0;
 /// How close (points) the pointer must press to a caption segment's edge to drag it.
 const EDGE_GRAB: f32 = 5.0;
 
@@ -114,21 +112,22 @@ impl Timeline {
 
         let tracks_top = ui.cursor().top();
         let plot_column = plot_rect.x_range();
-        // The other annotator's and the evidence tracks take room only once they have data.
-        let comparing = !self.tracks.compare_events.is_empty();
-        let tested = !self.tracks.evidence.is_empty();
-        for track in TRACKS.into_iter().filter(|track| match track.kind {
-            TrackKind::Compare => comparing,
-            TrackKind::Evidence => tested,
+        // The tracks of one encoder (SlowFast frames, Mavors chunks), the other annotator's
+        // and the evidence take room only once they have data: a video read by Keye-VL-1.5
+        // has no chunks, one read by Mavors no slow and fast frames.
+        let tracks = &self.tracks;
+        let shown = |kind: TrackKind| match kind {
+            TrackKind::SlowFast => !tracks.slowfast.is_empty(),
+            TrackKind::Chunks => !tracks.chunk_boundaries.is_empty(),
+            TrackKind::Compare => !tracks.compare_events.is_empty(),
+            TrackKind::Evidence => !tracks.evidence.is_empty(),
             _ => true,
-        }) {
-            let height = match track.kind {
-                TrackKind::Sound => SOUND_HEIGHT,
-                _ => TRACK_HEIGHT,
-            };
+        };
+        let visible: Vec<TrackInfo> = TRACKS.into_iter().filter(|t| shown(t.kind)).collect();
+        for track in visible {
             let row = Rect::from_min_size(
                 Pos2::new(label_rect.left(), ui.cursor().top()),
-                Vec2::new(width, height),
+                Vec2::new(width, TRACK_HEIGHT),
             );
             let (label, plot) = split_label(row);
             let captions = matches!(track.kind, TrackKind::Captions);
@@ -509,6 +508,12 @@ impl Timeline {
         let color = ui.visuals().text_color().gamma_multiply(0.7);
         let middle = plot.center().y;
         let half = plot.height() * 0.5 - 1.0;
+        // The zero line, so that a silent stretch reads as sound that is silent.
+        painter.hline(
+            plot.x_range(),
+            middle,
+            Stroke::new(1.0, color.gamma_multiply(0.4)),
+        );
         let seconds_per_point = self.view.span() / f64::from(plot.width().max(1.0));
         let mut x = plot.left();
         while x < plot.right() {
@@ -578,7 +583,7 @@ const TRACKS: [TrackInfo; 9] = [
     TrackInfo {
         kind: TrackKind::Sampled,
         name: "Sampled frames",
-        empty_hint: "filled when a model reads the video",
+        empty_hint: "filled when a model reads the video (with its SlowFast or Mavors chunk track)",
     },
     TrackInfo {
         kind: TrackKind::SlowFast,
