@@ -49,7 +49,8 @@ fn scrubber_point(harness: &Harness<'_, State>, fraction: f32) -> Pos2 {
 fn clicking_the_scrubber_seeks_there() {
     let mut harness = timeline_harness();
     harness.run();
-    click_at(&mut harness, scrubber_point(&harness, 0.25));
+    let point = scrubber_point(&harness, 0.25);
+    click_at(&mut harness, point);
     let position = harness.state().1.position();
     assert!(
         (position - 5.0).abs() < 0.05,
