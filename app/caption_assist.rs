@@ -34,6 +34,11 @@ pub enum AssistRequest {
         version: u64,
         records: Vec<(usize, Record)>,
     },
+    /// Bring the index to `version`: these records changed since the version it holds.
+    Update {
+        version: u64,
+        records: Vec<(usize, Record)>,
+    },
     /// Records matching words.
     Search { query: String, top: usize },
     /// Records nearest to one record ("Find similar").
@@ -123,6 +128,8 @@ struct Worker {
 struct Pending {
     load: Option<PathBuf>,
     index: Option<(u64, Vec<(usize, Record)>)>,
+    /// Updates after `index` (or after the index the worker holds), oldest first.
+    updates: Vec<(u64, Vec<(usize, Record)>)>,
     check: Option<(usize, u64, Box<Record>, CheckOptions)>,
     search: Option<AssistRequest>,
 }
@@ -131,7 +138,12 @@ impl Pending {
     fn add(&mut self, request: AssistRequest) {
         match request {
             AssistRequest::LoadModel(dir) => self.load = Some(dir),
-            AssistRequest::Index { version, records } => self.index = Some((version, records)),
+            AssistRequest::Index { version, records } => {
+                // A rebuild holds every record as it is now: earlier updates are in it.
+                self.updates.clear();
+                self.index = Some((version, records));
+            }
+            AssistRequest::Update { version, records } => self.updates.push((version, records)),
             AssistRequest::Check {
                 record,
                 version,
@@ -184,6 +196,15 @@ impl Worker {
                     records: index.len(),
                 });
                 self.index = Some(index);
+            }
+            for (version, records) in pending.updates {
+                if let Some(index) = self.index.as_mut() {
+                    index.update(records.iter().map(|(i, r)| (*i, r)));
+                    reply(AssistReply::Indexed {
+                        version,
+                        records: index.len(),
+                    });
+                }
             }
             if let Some((record, version, content, options)) = pending.check {
                 let result = match &self.model {

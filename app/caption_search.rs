@@ -109,6 +109,44 @@ pub struct Hit {
     pub score: f64,
 }
 
+impl Document {
+    fn new(segmenter: &Segmenter, index: usize, record: &Record) -> Self {
+        let text = record_text(record);
+        let terms = segmenter.terms(&text);
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for term in &terms {
+            *counts.entry(term.clone()).or_default() += 1;
+        }
+        let mut fields: Vec<(FieldText, Vec<String>)> = text_fields(record)
+            .into_iter()
+            .map(|field| {
+                let terms = segmenter.terms(&field.text);
+                (field, terms)
+            })
+            .collect();
+        // A structured record's caption text is where its words are read together.
+        if let Record::Caption(caption) = record
+            && caption.had_structure_fields
+        {
+            fields.push((
+                FieldText {
+                    path: "caption".into(),
+                    field: Some(haic::TextField::Caption),
+                    text: text.clone(),
+                },
+                terms.clone(),
+            ));
+        }
+        Self {
+            record: index,
+            fields,
+            counts,
+            length: terms.len(),
+            text,
+        }
+    }
+}
+
 /// The text a record is searched and embedded by.
 fn record_text(record: &Record) -> String {
     match record {
@@ -135,57 +173,41 @@ impl SearchIndex {
         records: impl IntoIterator<Item = (usize, &'r Record)>,
         segmenter: Arc<Segmenter>,
     ) -> Self {
-        let mut documents = Vec::new();
-        let mut document_frequency: HashMap<String, usize> = HashMap::new();
-        for (index, record) in records {
-            let text = record_text(record);
-            let terms = segmenter.terms(&text);
-            let mut counts: HashMap<String, usize> = HashMap::new();
-            for term in &terms {
-                *counts.entry(term.clone()).or_default() += 1;
-            }
-            for term in counts.keys() {
-                *document_frequency.entry(term.clone()).or_default() += 1;
-            }
-            let mut fields: Vec<(FieldText, Vec<String>)> = text_fields(record)
-                .into_iter()
-                .map(|field| {
-                    let terms = segmenter.terms(&field.text);
-                    (field, terms)
-                })
-                .collect();
-            // A structured record's caption text is where its words are read together.
-            if let Record::Caption(caption) = record
-                && caption.had_structure_fields
-            {
-                fields.push((
-                    FieldText {
-                        path: "caption".into(),
-                        field: Some(haic::TextField::Caption),
-                        text: text.clone(),
-                    },
-                    terms.clone(),
-                ));
-            }
-            documents.push(Document {
-                record: index,
-                fields,
-                counts,
-                length: terms.len(),
-                text,
-            });
-        }
-        let average_length = if documents.is_empty() {
-            0.0
-        } else {
-            documents.iter().map(|d| d.length).sum::<usize>() as f64 / documents.len() as f64
-        };
-        Self {
+        let mut index = Self {
             segmenter,
-            documents,
-            document_frequency,
-            average_length,
+            documents: Vec::new(),
+            document_frequency: HashMap::new(),
+            average_length: 0.0,
+        };
+        index.update(records);
+        index
+    }
+
+    /// Takes the current versions of some records (new ones are added), so an edit costs the
+    /// edited records, not the file: the editor sends only what changed since the last search.
+    pub fn update<'r>(&mut self, records: impl IntoIterator<Item = (usize, &'r Record)>) {
+        for (index, record) in records {
+            let document = Document::new(&self.segmenter, index, record);
+            for term in document.counts.keys() {
+                *self.document_frequency.entry(term.clone()).or_default() += 1;
+            }
+            match self.documents.binary_search_by_key(&index, |d| d.record) {
+                Ok(at) => {
+                    let old = std::mem::replace(&mut self.documents[at], document);
+                    for term in old.counts.keys() {
+                        if let Some(count) = self.document_frequency.get_mut(term) {
+                            *count -= 1;
+                            if *count == 0 {
+                                self.document_frequency.remove(term);
+                            }
+                        }
+                    }
+                }
+                Err(at) => self.documents.insert(at, document),
+            }
         }
+        let total: usize = self.documents.iter().map(|d| d.length).sum();
+        self.average_length = total as f64 / self.documents.len().max(1) as f64;
     }
 
     pub fn len(&self) -> usize {
@@ -332,5 +354,48 @@ impl SearchIndex {
             return Ok(Vec::new());
         };
         self.search(&document.text, top, Some(record), model)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use haic::{CaptionFile, FieldNames};
+
+    use super::*;
+
+    fn file(lines: &[&str]) -> CaptionFile {
+        CaptionFile::from_bytes(
+            "captions.jsonl",
+            lines.join("\n").into_bytes(),
+            &FieldNames::default(),
+        )
+    }
+
+    /// An index updated with the edited records ranks and scores exactly as one built afresh
+    /// from the edited file: the document frequencies and the mean length follow the edit.
+    #[test]
+    fn an_updated_index_answers_as_a_rebuilt_one() {
+        let before = file(&[
+            r#"{"video": "a.mp4", "caption": "A man plays the guitar by the window."}"#,
+            r#"{"video": "b.mp4", "caption": "Two girls play chess in the park."}"#,
+            r#"{"video": "c.mp4", "caption": "一个男人在弹吉他。"}"#,
+        ]);
+        let after = file(&[
+            r#"{"video": "a.mp4", "caption": "A man plays the piano by the window at night."}"#,
+            r#"{"video": "b.mp4", "caption": "Two girls play chess in the park."}"#,
+            r#"{"video": "c.mp4", "caption": "一个男人在弹钢琴。"}"#,
+        ]);
+        let segmenter = Arc::new(Segmenter::new());
+        let mut updated = SearchIndex::new(&before, segmenter.clone());
+        let changed = [0, 2].map(|i| (i, after.record(i).unwrap()));
+        updated.update(changed);
+        let rebuilt = SearchIndex::new(&after, segmenter);
+        for query in ["guitar", "piano", "man window", "钢琴", "吉他", "chess"] {
+            let got = updated.search(query, 5, None, None).unwrap();
+            let want = rebuilt.search(query, 5, None, None).unwrap();
+            assert_eq!(got, want, "{query}");
+        }
+        assert!(updated.search("guitar", 5, None, None).unwrap().is_empty());
+        assert_eq!(updated.search("piano", 5, None, None).unwrap()[0].record, 0);
     }
 }

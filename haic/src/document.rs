@@ -91,6 +91,9 @@ pub struct Document {
     saved_state: u64,
     version: u64,
     changes: Vec<Change>,
+    /// The version at which each record last changed (0: never), so that a view holding
+    /// derived data (a search index) can take only what changed since it was built.
+    changed_at: Vec<u64>,
     journal: Option<File>,
     /// The record and field of a burst of typing still going on: the top undo step is that
     /// burst, and typing more in the same field joins it.
@@ -148,6 +151,7 @@ impl Document {
             saved_state: 0,
             version: 0,
             changes: Vec::new(),
+            changed_at: Vec::new(),
             journal: None,
             typing: None,
         }
@@ -314,8 +318,21 @@ impl Document {
         self.undo.len()
     }
 
+    /// The records changed after `version` (edits, undos, redos, replays), in file order.
+    pub fn changed_since(&self, version: u64) -> Vec<usize> {
+        (0..self.changed_at.len())
+            .filter(|&record| self.changed_at[record] > version)
+            .collect()
+    }
+
     fn notify(&mut self, change: Change) {
         self.version += 1;
+        if let Change::Record { record } = change {
+            if self.changed_at.len() <= record {
+                self.changed_at.resize(record + 1, 0);
+            }
+            self.changed_at[record] = self.version;
+        }
         self.changes.push(change);
     }
 

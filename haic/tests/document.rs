@@ -597,3 +597,38 @@ fn saved_files_backups_and_converted_files_keep_the_source_permissions() {
         .expect("convert again");
     assert_eq!(mode(&converted), 0o600, "an existing file keeps its own");
 }
+
+/// A view holding data derived from the records (the editor's search index) asks which records
+/// changed since the version it was built from, and gets those only: edits, undos and redos.
+#[test]
+fn changed_since_names_the_records_changed_after_a_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_captions(dir.path());
+    let (mut document, _) = Document::open(&path, &FieldNames::default()).expect("open");
+    assert!(document.changed_since(0).is_empty());
+    document
+        .apply(command(Edit::SetAction {
+            index: 1,
+            action: "nods slowly".into(),
+        }))
+        .expect("edit");
+    let built = document.version();
+    assert_eq!(document.changed_since(0), vec![0]);
+    assert!(document.changed_since(built).is_empty(), "nothing since");
+    document
+        .apply(Command {
+            record: 1,
+            edit: Edit::SetText {
+                text: "other free words".into(),
+            },
+        })
+        .expect("edit");
+    assert_eq!(document.changed_since(built), vec![1]);
+    document.undo().expect("undo");
+    document.undo().expect("undo");
+    assert_eq!(
+        document.changed_since(built),
+        vec![0, 1],
+        "undoing changes both again"
+    );
+}

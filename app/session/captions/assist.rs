@@ -329,18 +329,32 @@ impl CaptionAssist {
 
     fn ask(&mut self, document: &Document, query: Query, repaint: impl Fn() + Send + 'static) {
         let version = document.version();
-        let stale_index = self.indexed != Some(version);
+        let indexed = self.indexed;
         let Some(assistant) = self.assistant(repaint) else {
             return;
         };
-        if stale_index {
-            // The index follows the file as edited, rebuilt only when a search needs it.
-            let records = document
-                .file()
-                .records()
-                .map(|(index, record)| (index, record.clone()))
-                .collect();
-            assistant.send(AssistRequest::Index { version, records });
+        // The index follows the file as edited, brought up to date only when a search needs
+        // it: built once from every record, then sent only the records changed since (a copy
+        // of a 50 MB file per edit would stall the window).
+        match indexed {
+            Some(built) if built != version => {
+                let file = document.file();
+                let records = document
+                    .changed_since(built)
+                    .into_iter()
+                    .filter_map(|index| file.record(index).map(|r| (index, r.clone())))
+                    .collect();
+                assistant.send(AssistRequest::Update { version, records });
+            }
+            Some(_) => {}
+            None => {
+                let records = document
+                    .file()
+                    .records()
+                    .map(|(index, record)| (index, record.clone()))
+                    .collect();
+                assistant.send(AssistRequest::Index { version, records });
+            }
         }
         assistant.send(match &query {
             Query::Words(words) => AssistRequest::Search {

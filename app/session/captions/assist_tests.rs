@@ -107,3 +107,56 @@ fn a_check_waits_for_the_text_to_settle_and_an_answer_about_an_older_text_is_dro
     assert_eq!(assist.take_marks(), Some(Vec::new()));
     assert!(toasts.items().is_empty());
 }
+
+/// Once the index is built, a search after an edit sends the worker only the edited record,
+/// and finds what the edit wrote and no longer what it replaced.
+#[test]
+fn after_an_edit_the_index_takes_the_edited_record_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("captions.jsonl");
+    std::fs::copy(fixtures().join("haic/files/mixed_zh_en.jsonl"), &path).unwrap();
+    let (mut document, _) = Document::open(&path, &FieldNames::default()).unwrap();
+    let mut toasts = Toasts::default();
+    let mut assist = CaptionAssist::new();
+    let now = Instant::now();
+    let mut search = |assist: &mut CaptionAssist, document: &Document, words: &str| {
+        assist.search(document, words.into(), || {});
+        wait_for("the search", || {
+            assist.tick(Some(document), None, now, &mut toasts);
+            assist.take_results()
+        })
+        .unwrap()
+    };
+    let found = search(&mut assist, &document, "吉他");
+    assert!(
+        found.hits.iter().any(|hit| hit.record == 4),
+        "{}",
+        found.heading
+    );
+    let built = document.version();
+    document
+        .apply(Command {
+            record: 4,
+            edit: Edit::SetAction {
+                index: 0,
+                action: "弹钢琴".into(),
+            },
+        })
+        .unwrap();
+    assert_eq!(
+        document.changed_since(built),
+        vec![4],
+        "what the update sends"
+    );
+    let found = search(&mut assist, &document, "钢琴");
+    assert_eq!(
+        found.hits.iter().map(|hit| hit.record).collect::<Vec<_>>(),
+        vec![4]
+    );
+    let found = search(&mut assist, &document, "吉他");
+    assert!(
+        found.hits.iter().all(|hit| hit.record != 4),
+        "{}",
+        found.heading
+    );
+}
