@@ -93,7 +93,8 @@ impl Media {
         )
     }
 
-    /// What the sound can do, in one line for under the transport bar.
+    /// What the sound can do, in one line (the Mute button's hover text, the silent notice,
+    /// the playback bench's report).
     pub fn sound_notice(&self) -> String {
         match self.audio.status() {
             AudioStatus::Opening => "sound: opening…".to_owned(),
@@ -104,7 +105,13 @@ impl Media {
             } => {
                 format!("sound: {codec} on {device} at {rate} Hz (muted below 0.5x and above 2x)")
             }
-            AudioStatus::Silent(reason) => format!("silent: {reason}"),
+            AudioStatus::Silent(reason) => {
+                let name = self.path().file_name().map_or_else(
+                    || self.path().display().to_string(),
+                    |name| name.to_string_lossy().into_owned(),
+                );
+                format!("{name}: plays silently ({reason})")
+            }
         }
     }
 
