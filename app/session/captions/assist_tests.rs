@@ -22,6 +22,19 @@ fn wait_for<T>(what: &str, mut poll: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// The fixture's record 4 plays the guitar (吉他); this makes it play the piano (钢琴).
+fn play_piano_in_record_4(document: &mut Document) {
+    document
+        .apply(Command {
+            record: 4,
+            edit: Edit::SetAction {
+                index: 0,
+                action: "弹钢琴".into(),
+            },
+        })
+        .unwrap();
+}
+
 #[test]
 fn a_check_waits_for_the_text_to_settle_and_an_answer_about_an_older_text_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
@@ -52,15 +65,7 @@ fn a_check_waits_for_the_text_to_settle_and_an_answer_about_an_older_text_is_dro
     let t1 = t0 + CHECK_SETTLE;
     assist.tick(Some(&document), Some(4), t1, &mut toasts);
     assert_eq!(assist.wake_in(t1), None, "asked");
-    document
-        .apply(Command {
-            record: 4,
-            edit: Edit::SetAction {
-                index: 0,
-                action: "弹钢琴".into(),
-            },
-        })
-        .unwrap();
+    play_piano_in_record_4(&mut document);
     // The worker answers in order: once the search is answered, so is the older check.
     assist.search(&document, "吉他".into(), || {});
     let results = wait_for("the search", || {
@@ -134,15 +139,7 @@ fn after_an_edit_the_index_takes_the_edited_record_only() {
         found.heading
     );
     let built = document.version();
-    document
-        .apply(Command {
-            record: 4,
-            edit: Edit::SetAction {
-                index: 0,
-                action: "弹钢琴".into(),
-            },
-        })
-        .unwrap();
+    play_piano_in_record_4(&mut document);
     assert_eq!(
         document.changed_since(built),
         vec![4],
