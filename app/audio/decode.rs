@@ -217,14 +217,18 @@ impl AudioDecoder {
                         pts as f64 * self.stream_time_base - self.video_start
                     }));
                 }
-                let mut source = self.graph.get("in").expect("the graph has its input");
+                let Some(mut source) = self.graph.get("in") else {
+                    return Err(self.unreadable("the filter graph has no input".into()));
+                };
                 return source
                     .source()
                     .add(&decoded)
                     .map_err(|e| self.unreadable(format!("resampling failed: {e}")));
             }
             if self.demuxer_done {
-                let mut source = self.graph.get("in").expect("the graph has its input");
+                let Some(mut source) = self.graph.get("in") else {
+                    return Err(self.unreadable("the filter graph has no input".into()));
+                };
                 // Flushing twice is harmless; the sink then reports the end.
                 let _ = source.source().flush();
                 return Ok(());
