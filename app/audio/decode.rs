@@ -153,6 +153,13 @@ impl AudioDecoder {
         self.speed
     }
 
+    /// [`AudioDecoder::seek`] at another speed: the filter graph a seek builds anew stretches
+    /// by the new speed, so the file stays open.
+    pub fn restart(&mut self, seconds: f64, speed: f64) -> Result<(), AudioError> {
+        self.speed = speed;
+        self.seek(seconds)
+    }
+
     /// Positions the reader so that the next chunk starts at media time `seconds`: seeks to a
     /// packet at or before it, then drops decoded output up to it.
     pub fn seek(&mut self, seconds: f64) -> Result<(), AudioError> {

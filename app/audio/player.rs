@@ -21,7 +21,7 @@ const JUMP: f64 = 0.05;
 /// How long the picture waits for the sound to start after a (re)start before it goes on alone.
 const START_WAIT: Duration = Duration::from_millis(500);
 
-/// What the audio side can do for the open video; shown as one line under the transport.
+/// What the audio side can do for the open video (the app says it in one line).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AudioStatus {
     Opening,
@@ -236,8 +236,8 @@ impl Thread {
             },
             1.0,
         );
-        let codec = match probe {
-            Ok(decoder) => decoder.info().codec.clone(),
+        let probe = match probe {
+            Ok(decoder) => decoder,
             Err(AudioError::NoAudio { .. }) => {
                 return self.set_status(AudioStatus::Silent("no audio track".into()), &wake);
             }
@@ -254,18 +254,19 @@ impl Thread {
             AudioStatus::Ready {
                 device: output.device_name.clone(),
                 rate: output.format.rate,
-                codec,
+                codec: probe.info().codec.clone(),
             },
             &wake,
         );
-        self.serve(output.format, &wake);
+        // The probe plays on when the device takes what it decodes (48 kHz stereo, the usual).
+        let decoder = Some(probe).filter(|d| d.format() == output.format);
+        self.serve(decoder, output.format, &wake);
         drop(output);
     }
 
     /// Answers commands and keeps the queue of the current segment filled until the UI's
     /// handle is dropped.
-    fn serve(&self, format: OutputFormat, wake: &impl Fn()) {
-        let mut decoder: Option<AudioDecoder> = None;
+    fn serve(&self, mut decoder: Option<AudioDecoder>, format: OutputFormat, wake: &impl Fn()) {
         let mut current: Option<u64> = None;
         let queue_samples =
             (QUEUE_SECONDS * f64::from(format.rate)) as usize * usize::from(format.channels);
@@ -282,10 +283,7 @@ impl Thread {
                     speed,
                     segment,
                 }) => {
-                    let reopen = decoder
-                        .as_ref()
-                        .is_none_or(|d| (d.speed() - speed).abs() > 1e-9);
-                    if reopen {
+                    if decoder.is_none() {
                         decoder = match AudioDecoder::open(&self.path, format, speed) {
                             Ok(d) => Some(d),
                             Err(error) => {
@@ -295,7 +293,7 @@ impl Thread {
                         };
                     }
                     if let Some(d) = decoder.as_mut()
-                        && d.seek(position).is_ok()
+                        && d.restart(position, speed).is_ok()
                     {
                         current = Some(segment);
                     }

@@ -316,3 +316,19 @@ fn the_waveform_shows_the_beep_and_is_cached() {
         .unwrap();
     assert_ne!(waveform::cache_file(&cache, &clip).unwrap(), file);
 }
+
+/// A speed change keeps the file open: the reader restarts at the playhead at the new speed.
+#[test]
+fn a_restart_at_another_speed_starts_there_and_stretches() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = clip_with_a_beep(dir.path(), 3);
+    let mut decoder = AudioDecoder::open(&clip, STEREO_48K, 1.0).unwrap();
+    decoder.restart(1.0, 2.0).unwrap();
+    let (start, samples) = decode_all(&mut decoder);
+    // Within one output sample, which at 2x spans two samples of media time.
+    assert!((start - 1.0).abs() <= 2.0 / 48_000.0 + 1e-9, "starts at {start}");
+    let heard = samples.len() as f64 / 2.0 / 48_000.0;
+    assert!((heard - 1.0).abs() < 0.06, "{heard} s heard for 2 s at 2x");
+    let tone = frequency(&left(&samples, start, 2.0, 1.1, 1.4), 48_000.0);
+    assert!((tone - 440.0).abs() < 10.0, "the beep sounds at {tone} Hz");
+}

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use eframe::egui;
-use keye_ui::Thumbnail;
+use keye_ui::{Thumbnail, WaveformTrack};
 
 use super::frame_view::FramePixels;
 use crate::audio::{AudioPlayer, AudioStatus, WaveformJob};
@@ -150,9 +150,12 @@ impl Media {
             notices.push(MediaNotice::Silent(self.sound_notice()));
         }
         if let Some(loaded) = self.video.loaded_mut() {
-            let waveform = self.waveform.state();
-            if loaded.timeline.waveform != waveform {
-                loaded.timeline.waveform = waveform;
+            // Handed over until the job settles: a finished waveform is not looked at again.
+            if matches!(
+                loaded.timeline.waveform,
+                WaveformTrack::Pending | WaveformTrack::Computing(_)
+            ) {
+                loaded.timeline.waveform = self.waveform.state();
             }
         }
         notices
