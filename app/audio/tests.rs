@@ -326,7 +326,10 @@ fn a_restart_at_another_speed_starts_there_and_stretches() {
     decoder.restart(1.0, 2.0).unwrap();
     let (start, samples) = decode_all(&mut decoder);
     // Within one output sample, which at 2x spans two samples of media time.
-    assert!((start - 1.0).abs() <= 2.0 / 48_000.0 + 1e-9, "starts at {start}");
+    assert!(
+        (start - 1.0).abs() <= 2.0 / 48_000.0 + 1e-9,
+        "starts at {start}"
+    );
     let heard = samples.len() as f64 / 2.0 / 48_000.0;
     assert!((heard - 1.0).abs() < 0.06, "{heard} s heard for 2 s at 2x");
     let tone = frequency(&left(&samples, start, 2.0, 1.1, 1.4), 48_000.0);

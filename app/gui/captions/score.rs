@@ -135,24 +135,12 @@ mod tests {
     use egui_kittest::kittest::Queryable;
     use keye_ui::Toasts;
 
-    use super::super::CaptionSession;
+    use super::super::{CaptionSession, tests::open_blocking};
     use crate::{haicbench::Answerer, inference::LoadedModel};
 
     struct Bench {
         session: CaptionSession,
         toasts: Toasts,
-    }
-
-    fn open(path: &Path) -> CaptionSession {
-        let mut session = CaptionSession::new();
-        let mut toasts = Toasts::default();
-        session.open(path, &mut toasts, || {});
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while session.file.is_loading() && Instant::now() < deadline {
-            session.poll_loading(&mut toasts);
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        session
     }
 
     fn run_until_scored(harness: &mut egui_kittest::Harness<'_, Bench>) {
@@ -182,7 +170,7 @@ mod tests {
             None,
         )
         .unwrap();
-        let mut session = open(&dir.path().join("captions.jsonl"));
+        let mut session = open_blocking(&dir.path().join("captions.jsonl"));
         session.set_judge(Some(Answerer::Local(Arc::new(model))));
         session.editor.select(0);
         let mut harness = egui_kittest::Harness::builder()

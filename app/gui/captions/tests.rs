@@ -12,7 +12,7 @@ use crate::session::captions::AUTOSAVE_INTERVAL;
 
 const FILE: &str = "{\"video\": \"a.mp4\", \"caption\": \"There is one person in the video. The person is the boy in a red cap.\\n\\nThe boy in a red cap jumps.\"}\n";
 
-fn open_blocking(path: &Path) -> CaptionSession {
+pub(super) fn open_blocking(path: &Path) -> CaptionSession {
     let mut session = CaptionSession::new();
     let mut toasts = Toasts::default();
     session.open(path, &mut toasts, || {});

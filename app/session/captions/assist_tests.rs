@@ -22,6 +22,13 @@ fn wait_for<T>(what: &str, mut poll: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// A copy of the mixed Chinese and English fixture in `dir`, opened for editing.
+fn open_mixed_fixture(dir: &std::path::Path) -> Document {
+    let path = dir.join("captions.jsonl");
+    std::fs::copy(fixtures().join("haic/files/mixed_zh_en.jsonl"), &path).unwrap();
+    Document::open(&path, &FieldNames::default()).unwrap().0
+}
+
 /// The fixture's record 4 plays the guitar (吉他); this makes it play the piano (钢琴).
 fn play_piano_in_record_4(document: &mut Document) {
     document
@@ -38,9 +45,7 @@ fn play_piano_in_record_4(document: &mut Document) {
 #[test]
 fn a_check_waits_for_the_text_to_settle_and_an_answer_about_an_older_text_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("captions.jsonl");
-    std::fs::copy(fixtures().join("haic/files/mixed_zh_en.jsonl"), &path).unwrap();
-    let (mut document, _) = Document::open(&path, &FieldNames::default()).unwrap();
+    let mut document = open_mixed_fixture(dir.path());
     let mut toasts = Toasts::default();
     let mut assist = CaptionAssist::new();
     assist.options.ratio = 0.0;
@@ -118,9 +123,7 @@ fn a_check_waits_for_the_text_to_settle_and_an_answer_about_an_older_text_is_dro
 #[test]
 fn after_an_edit_the_index_takes_the_edited_record_only() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("captions.jsonl");
-    std::fs::copy(fixtures().join("haic/files/mixed_zh_en.jsonl"), &path).unwrap();
-    let (mut document, _) = Document::open(&path, &FieldNames::default()).unwrap();
+    let mut document = open_mixed_fixture(dir.path());
     let mut toasts = Toasts::default();
     let mut assist = CaptionAssist::new();
     let now = Instant::now();
