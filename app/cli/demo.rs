@@ -93,13 +93,13 @@ pub struct TrainDemoArgs {
 
 pub fn train_demo(args: TrainDemoArgs) -> anyhow::Result<ExitCode> {
     use keye_studio::demo::train::{Encoder, TrainEvent, TrainOptions, train};
-    use std::sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    };
-    if args.steps == 0 || args.batch == 0 || args.checkpoint_every == 0 {
-        anyhow::bail!("--steps, --batch and --checkpoint-every must be at least 1");
-    }
+    use std::sync::atomic::Ordering;
+    let (cancel, bar) = training_run(
+        args.steps,
+        args.batch,
+        args.checkpoint_every,
+        "{prefix} [{bar:25}] {pos}/{len} {msg} (elapsed {elapsed}, ETA {eta})",
+    )?;
     let options = TrainOptions {
         out: args.out.clone(),
         encoder: match args.encoder {
@@ -115,20 +115,6 @@ pub fn train_demo(args: TrainDemoArgs) -> anyhow::Result<ExitCode> {
         learning_rate: args.learning_rate,
         workers: args.workers,
     };
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
-    let _ = ctrlc::set_handler(move || {
-        eprintln!("\nstopping after this step; run the same command again to resume");
-        flag.store(true, Ordering::Relaxed);
-    });
-    let bar = ProgressBar::new(args.steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix} [{bar:25}] {pos}/{len} {msg} (elapsed {elapsed}, ETA {eta})",
-        )
-        .context("progress template")?
-        .progress_chars("=> "),
-    );
     bar.set_prefix("training");
     // Without a terminal (a log file), a line every few steps instead of the bar.
     let plain = !std::io::stderr().is_terminal();
@@ -341,13 +327,13 @@ pub struct TrainJudgeArgs {
 /// caption alone (the caption setting's judge).
 pub fn train_judge(args: TrainJudgeArgs) -> anyhow::Result<ExitCode> {
     use keye_studio::demo::train::judge::{JudgeOptions, train_judge};
-    use std::sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    };
-    if args.steps == 0 || args.batch == 0 || args.checkpoint_every == 0 {
-        anyhow::bail!("--steps, --batch and --checkpoint-every must be at least 1");
-    }
+    use std::sync::atomic::Ordering;
+    let (cancel, bar) = training_run(
+        args.steps,
+        args.batch,
+        args.checkpoint_every,
+        "judge [{bar:25}] {pos}/{len} {msg} (ETA {eta})",
+    )?;
     let options = JudgeOptions {
         from: args.from,
         out: args.out.clone(),
@@ -357,18 +343,6 @@ pub fn train_judge(args: TrainJudgeArgs) -> anyhow::Result<ExitCode> {
         learning_rate: args.learning_rate,
         checkpoint_every: args.checkpoint_every,
     };
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
-    let _ = ctrlc::set_handler(move || {
-        eprintln!("\nstopping after this step; run the same command again to resume");
-        flag.store(true, Ordering::Relaxed);
-    });
-    let bar = ProgressBar::new(args.steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template("judge [{bar:25}] {pos}/{len} {msg} (ETA {eta})")
-            .context("progress template")?
-            .progress_chars("=> "),
-    );
     let plain = !std::io::stderr().is_terminal();
     train_judge(
         &options,
@@ -391,4 +365,35 @@ pub fn train_judge(args: TrainJudgeArgs) -> anyhow::Result<ExitCode> {
     }
     eprintln!("{}: the judge", args.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// What both trainers do before their first step: check the step arguments, stop after the
+/// current step on Ctrl-C (the state is saved, so the same command resumes), and show a bar
+/// of the steps with `template`.
+fn training_run(
+    steps: usize,
+    batch: usize,
+    checkpoint_every: usize,
+    template: &str,
+) -> anyhow::Result<(std::sync::Arc<std::sync::atomic::AtomicBool>, ProgressBar)> {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    };
+    if steps == 0 || batch == 0 || checkpoint_every == 0 {
+        anyhow::bail!("--steps, --batch and --checkpoint-every must be at least 1");
+    }
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let _ = ctrlc::set_handler(move || {
+        eprintln!("\nstopping after this step; run the same command again to resume");
+        flag.store(true, Ordering::Relaxed);
+    });
+    let bar = ProgressBar::new(steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .context("progress template")?
+            .progress_chars("=> "),
+    );
+    Ok((cancel, bar))
 }
