@@ -89,6 +89,10 @@ pub struct TrainDemoArgs {
     /// Threads working on a step's examples side by side (the result depends on this number).
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// Curriculum stage to start at: 0 still frames, 1 motion, 2 everything with reasoning
+    /// traces (for fine-tuning a trained checkpoint given with --from).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
+    pub first_stage: u8,
 }
 
 pub fn train_demo(args: TrainDemoArgs) -> anyhow::Result<ExitCode> {
@@ -114,6 +118,7 @@ pub fn train_demo(args: TrainDemoArgs) -> anyhow::Result<ExitCode> {
         eval_videos: args.eval_videos,
         learning_rate: args.learning_rate,
         workers: args.workers,
+        first_stage: usize::from(args.first_stage),
     };
     bar.set_prefix("training");
     // Without a terminal (a log file), a line every few steps instead of the bar.
@@ -172,7 +177,10 @@ pub fn train_demo(args: TrainDemoArgs) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|k| {
                     let ratio = k.hit_ratio.map_or(String::new(), |r| format!(" x{r:.1}"));
-                    format!("{} {:.2}{ratio}", k.kind.name(), k.accuracy)
+                    let peak = k
+                        .peak_on_actor
+                        .map_or(String::new(), |p| format!(" peak {p:.2}"));
+                    format!("{} {:.2}{ratio}{peak}", k.kind.name(), k.accuracy)
                 })
                 .collect();
             say(format!(

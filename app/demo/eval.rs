@@ -53,6 +53,9 @@ pub struct Outcome {
     pub correct: bool,
     /// For answers that name one actor: the attention hit ratio of the answer's content tokens.
     pub hit_ratio: Option<f64>,
+    /// For answers that name one actor: whether, on most sampled frames showing the actor, the
+    /// brightest cell of the frame's heatmap (as the GUI scales each frame) lies on the actor.
+    pub peak_on_actor: Option<bool>,
     /// For descriptions: whether the answer reads as a HAIC caption (haic's parser).
     pub parses_as_haic: Option<bool>,
     pub prompt_tokens: usize,
@@ -69,6 +72,8 @@ pub struct KindSummary {
     pub accuracy: f64,
     pub hit_ratio: Option<f64>,
     pub hit_questions: usize,
+    /// Share of the answers right whose heatmap peaks on the named actor (`peak_on_actor`).
+    pub peak_on_actor: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -89,19 +94,23 @@ impl EvalReport {
     /// A table for the terminal.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{:<12} {:>9} {:>9} {:>10}\n",
-            "kind", "questions", "accuracy", "hit ratio"
+            "{:<12} {:>9} {:>9} {:>10} {:>14}\n",
+            "kind", "questions", "accuracy", "hit ratio", "peak on actor"
         );
         for k in &self.kinds {
             let ratio = k
                 .hit_ratio
                 .map_or_else(|| "-".to_string(), |r| format!("{r:.2}"));
+            let peak = k
+                .peak_on_actor
+                .map_or_else(|| "-".to_string(), |r| format!("{r:.2}"));
             out.push_str(&format!(
-                "{:<12} {:>9} {:>9.3} {:>10}\n",
+                "{:<12} {:>9} {:>9.3} {:>10} {:>14}\n",
                 k.kind.name(),
                 k.questions,
                 k.accuracy,
-                ratio
+                ratio,
+                peak
             ));
         }
         let described: Vec<bool> = self
@@ -198,6 +207,11 @@ fn report(model: &LoadedModel, options: &EvalOptions, outcomes: Vec<Outcome>) ->
         .map(|(kind, list)| {
             let correct = list.iter().filter(|o| o.correct).count();
             let ratios: Vec<f64> = list.iter().filter_map(|o| o.hit_ratio).collect();
+            let peaks: Vec<bool> = list
+                .iter()
+                .filter(|o| o.correct)
+                .filter_map(|o| o.peak_on_actor)
+                .collect();
             KindSummary {
                 kind,
                 questions: list.len(),
@@ -206,6 +220,8 @@ fn report(model: &LoadedModel, options: &EvalOptions, outcomes: Vec<Outcome>) ->
                 hit_ratio: (!ratios.is_empty())
                     .then(|| ratios.iter().sum::<f64>() / ratios.len() as f64),
                 hit_questions: ratios.len(),
+                peak_on_actor: (!peaks.is_empty())
+                    .then(|| peaks.iter().filter(|&&p| p).count() as f64 / peaks.len() as f64),
             }
         })
         .collect();
@@ -281,7 +297,7 @@ fn ask_one(
     let output = handle.join()?;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let reply = output.summary.text.clone();
-    let hit_ratio = match (&prepared, &output.attention) {
+    let grounding = match (&prepared, &output.attention) {
         (Some((vision, media)), Some(capture)) if teach::grounded(question.kind) => {
             let content: Vec<usize> = steps
                 .iter()
@@ -293,11 +309,17 @@ fn ask_one(
                 .iter()
                 .filter(|t| content.contains(&t.step))
                 .filter_map(|t| t.layers.last().map(|l| l.mean.as_slice()));
-            aggregate(rows, Aggregation::Mean)
-                .and_then(|row| hit_ratio(scene, vision, &media[0], question.named[0], &row))
+            aggregate(rows, Aggregation::Mean).map(|row| {
+                let actor = question.named[0];
+                (
+                    hit_ratio(scene, vision, &media[0], actor, &row),
+                    peaks_on_actor(scene, vision, &media[0], actor, &row),
+                )
+            })
         }
         _ => None,
     };
+    let (hit_ratio, peak_on_actor) = grounding.unwrap_or((None, None));
     Ok(Outcome {
         video: name.to_string(),
         kind: question.kind,
@@ -308,6 +330,7 @@ fn ask_one(
             .then(|| haic::text::parse(teach::answer_part(&reply)).is_ok()),
         reply,
         hit_ratio,
+        peak_on_actor,
         prompt_tokens: output.summary.timing.prompt_tokens,
         latency_ms,
     })
@@ -368,4 +391,124 @@ pub fn hit_ratio(
         }
     }
     (cells > 0).then(|| (hit / total) / (cells as f64 / vision.len() as f64))
+}
+
+/// Whether the brightest cell of `row` (attention over the vision tokens, map order) is on
+/// `actor` on more than half of the first media's sampled frames that show it. "On" is the hit
+/// ratio's test, the cell overlapping the actor's box: the GUI scales each frame's map to its own
+/// brightest cell, and the cells an actor straddles draw nearly equal attention, so asking for
+/// the cell's centre inside the box would pick among them by chance. `None` when no sampled frame
+/// shows the actor.
+pub fn peaks_on_actor(
+    scene: &Scene,
+    vision: &VisionTokenMap,
+    media: &MediaFrames,
+    actor: usize,
+    row: &[f32],
+) -> Option<bool> {
+    if row.len() != vision.len() {
+        return None;
+    }
+    let (mut on, mut shown) = (0usize, 0usize);
+    for (frame, &(rows, cols)) in vision.media.first()?.frames.iter().enumerate() {
+        let Some(actor_box) = media
+            .frames
+            .get(frame)
+            .and_then(|source| scene.box_at_frame(actor, source.index))
+        else {
+            continue;
+        };
+        let brightest = vision
+            .refs
+            .iter()
+            .zip(row)
+            .filter(|(r, _)| r.media == 0 && r.frame == frame)
+            .max_by(|a, b| a.1.total_cmp(b.1));
+        let Some((cell, _)) = brightest else { continue };
+        shown += 1;
+        let region = cell_region(cell.row, cell.col, rows, cols, scene.width, scene.height);
+        if overlaps(region, actor_box) {
+            on += 1;
+        }
+    }
+    (shown > 0).then_some(on * 2 > shown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keye_model::generate::{MediaGrid, MediaKind};
+
+    use crate::inference::FrameRef;
+
+    /// Two sampled frames of a 4 x 4 grid over the showcase scene, at source frames 0 and 20.
+    fn two_frames(scene: &Scene) -> (VisionTokenMap, MediaFrames) {
+        let refs: Vec<_> = (0..2)
+            .flat_map(|frame| {
+                (0..16).map(move |cell| keye_model::media::VisionTokenRef {
+                    media: 0,
+                    frame,
+                    row: cell / 4,
+                    col: cell % 4,
+                })
+            })
+            .collect();
+        let vision = VisionTokenMap {
+            media: vec![MediaGrid {
+                kind: MediaKind::Video,
+                frames: vec![(4, 4), (4, 4)],
+            }],
+            positions: (0..refs.len()).collect(),
+            refs,
+        };
+        let frame = |index: usize| FrameRef {
+            index,
+            time: scene.frame_time(index),
+            end: scene.frame_time(index + 1),
+        };
+        let media = MediaFrames {
+            path: "showcase.mp4".into(),
+            encoder: None,
+            frames: vec![frame(0), frame(20)],
+        };
+        (vision, media)
+    }
+
+    /// The cell of the 4 x 4 grid that holds `actor`'s box centre at `frame`, and one that is
+    /// nowhere near it.
+    fn on_and_off(scene: &Scene, actor: usize, frame: usize) -> (usize, usize) {
+        let [x0, y0, x1, y1] = scene.box_at_frame(actor, frame).unwrap();
+        let col = (f64::from(x0 + x1) / 2.0 / f64::from(scene.width) * 4.0) as usize;
+        let row = (f64::from(y0 + y1) / 2.0 / f64::from(scene.height) * 4.0) as usize;
+        let far = (if row < 2 { 3 } else { 0 }) * 4 + if col < 2 { 3 } else { 0 };
+        assert!(!overlaps(
+            cell_region(far / 4, far % 4, 4, 4, scene.width, scene.height),
+            [x0, y0, x1, y1]
+        ));
+        (row * 4 + col, far)
+    }
+
+    #[test]
+    fn the_peak_counts_on_the_actor_where_the_brightest_cell_overlaps_it_on_most_frames() {
+        let scene = Scene::showcase();
+        let (vision, media) = two_frames(&scene);
+        let (on_0, off_0) = on_and_off(&scene, 0, 0);
+        let (on_20, off_20) = on_and_off(&scene, 0, 20);
+        let row = |peaks: [usize; 2]| {
+            let mut row = vec![0.01f32; 32];
+            row[peaks[0]] = 0.5;
+            row[16 + peaks[1]] = 0.2;
+            row
+        };
+        let peaks = |p| peaks_on_actor(&scene, &vision, &media, 0, &row(p));
+        assert_eq!(peaks([on_0, on_20]), Some(true));
+        // One frame of two is not most of them, however bright that frame is.
+        assert_eq!(peaks([on_0, off_20]), Some(false));
+        assert_eq!(peaks([off_0, off_20]), Some(false));
+        // Frames are matched to their own source frame: the square has moved by frame 20.
+        assert_ne!(on_0, on_20, "the showcase square moves right");
+        assert_eq!(peaks([on_20, on_0]), Some(false));
+        // A row that is not this prompt's gives no verdict.
+        assert_eq!(peaks_on_actor(&scene, &vision, &media, 0, &[0.1; 3]), None);
+    }
 }
