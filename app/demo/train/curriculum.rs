@@ -5,9 +5,14 @@
 use super::example::Recipe;
 use crate::demo::{questions::Kind, world::WorldSpec};
 
-/// The stage a share `progress` (0..1) of the run is in, and its recipe.
-pub fn stage(progress: f64) -> (usize, Recipe) {
-    if progress < 0.15 {
+/// The stage a share `progress` (0..1) of the run is in, and its recipe; never before
+/// `first_stage` (a fine-tune of a trained checkpoint starts where its training had got to).
+pub fn stage(progress: f64, first_stage: usize) -> (usize, Recipe) {
+    if first_stage >= 2 {
+        (2, everything())
+    } else if first_stage == 1 && progress < 0.4 {
+        (1, motion())
+    } else if progress < 0.15 {
         (0, still())
     } else if progress < 0.4 {
         (1, motion())
@@ -18,8 +23,8 @@ pub fn stage(progress: f64) -> (usize, Recipe) {
 
 /// The recipe of example `index` of a step at `progress`: a fifth of the examples of later
 /// stages come from the stage before, so early skills are kept.
-pub fn recipe(progress: f64, index: usize) -> Recipe {
-    let (stage_index, current) = stage(progress);
+pub fn recipe(progress: f64, first_stage: usize, index: usize) -> Recipe {
+    let (stage_index, current) = stage(progress, first_stage);
     if stage_index > 0 && index % 5 == 4 {
         return match stage_index {
             1 => still(),

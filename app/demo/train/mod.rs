@@ -93,6 +93,9 @@ pub struct TrainOptions {
     /// Threads building and back-propagating a step's examples side by side.
     #[serde(default = "one")]
     pub workers: usize,
+    /// The curriculum stage the run starts at (0: still frames; 2: everything, for fine-tunes).
+    #[serde(default)]
+    pub first_stage: usize,
 }
 
 /// What the run reports as it goes.
@@ -315,15 +318,51 @@ impl Trainee {
             let keys = *probs.dims().last().unwrap_or(&0);
             let probs = probs.reshape(((), keys))?;
             let on_vision = probs.index_select(&vision_positions, 1)?.mean(0)?;
-            let mask = Tensor::new(mask.as_slice(), &device)?;
-            let hit = (on_vision.mul(&mask)?.sum_all()? / on_vision.sum_all()?)?;
+            let frames: Vec<usize> = example.vision.refs.iter().map(|r| r.frame).collect();
+            let on_actor = on_vision.mul(&Tensor::new(mask.as_slice(), &device)?)?;
+            let hit = (on_actor.sum_all()? / on_vision.sum_all()?)?;
             attention = (hit + 1e-6)?.log()?.neg()?;
+            if let Some(per_frame) = per_frame_share_loss(&on_vision, &on_actor, mask, &frames)? {
+                attention = (attention + per_frame)?;
+            }
         }
         let total = (&text + (&dense * 0.3)? + (&attention * 0.5)?)?;
         let scalar = |t: &Tensor| -> anyhow::Result<f64> { Ok(f64::from(t.to_scalar::<f32>()?)) };
         let parts = [scalar(&text)?, scalar(&dense)?, scalar(&attention)?];
         Ok((total, parts))
     }
+}
+
+/// Mean over the frames where the named actor has cells of -log(that frame's attention share on
+/// the actor). The GUI scales each frame's heatmap to its own brightest cell, so a frame the
+/// answer barely looks at still shows a peak; the whole-video share alone leaves that peak free
+/// to sit anywhere. `None` when no frame has actor cells.
+fn per_frame_share_loss(
+    on_vision: &Tensor,
+    on_actor: &Tensor,
+    mask: &[f32],
+    frames: &[usize],
+) -> candle_core::Result<Option<Tensor>> {
+    let count = frames.iter().max().map_or(0, |&f| f + 1);
+    let with_actor: Vec<u32> = (0..count)
+        .filter(|&f| frames.iter().zip(mask).any(|(&g, &m)| g == f && m > 0.0))
+        .map(|f| f as u32)
+        .collect();
+    if with_actor.is_empty() {
+        return Ok(None);
+    }
+    let device = on_vision.device();
+    let mut one_hot = vec![0f32; frames.len() * count];
+    for (i, &f) in frames.iter().enumerate() {
+        one_hot[i * count + f] = 1.0;
+    }
+    let one_hot = Tensor::from_vec(one_hot, (frames.len(), count), device)?;
+    let per_frame = |t: &Tensor| t.unsqueeze(0)?.matmul(&one_hot)?.squeeze(0);
+    let keep = Tensor::new(with_actor, device)?;
+    let mass = per_frame(on_vision)?.index_select(&keep, 0)?;
+    let hit = per_frame(on_actor)?.index_select(&keep, 0)?;
+    let share = (hit / (mass + 1e-12)?)?;
+    Ok(Some((share + 1e-6)?.log()?.neg()?.mean_all()?))
 }
 
 /// Learning rate at `step` of `steps`: linear warm-up over the first 3 %, cosine to a tenth.
@@ -463,7 +502,7 @@ pub fn train(
             let mut yuv = YuvRoundTrip::new();
             let mut part = StepPart::default();
             for index in (worker..options.batch).step_by(workers) {
-                let recipe = curriculum::recipe(progress, index);
+                let recipe = curriculum::recipe(progress, options.first_stage, index);
                 let seed = example_seed(options.seed, step, index);
                 let example = build(ctx, &mut yuv, seed, &recipe)?;
                 part.tokens += example.inputs.input_ids.len();
@@ -496,7 +535,7 @@ pub fn train(
             loss: loss_sum / batch,
             parts: parts_sum.map(|p| p / batch),
             tokens_per_second: tokens as f64 / elapsed.max(1e-9),
-            stage: curriculum::stage(progress).0,
+            stage: curriculum::stage(progress, options.first_stage).0,
         });
         if step % options.checkpoint_every == 0 || step == options.steps {
             let state = State {

@@ -14,6 +14,7 @@ fn options(out: &Path, encoder: Encoder) -> TrainOptions {
         eval_videos: 1,
         learning_rate: 1e-3,
         workers: 2,
+        first_stage: 0,
     }
 }
 
@@ -27,7 +28,7 @@ fn examples_teach_the_replies_and_probe_the_content_token() {
     let mut yuv = YuvRoundTrip::new();
     let mut probes = 0;
     for seed in 0..8 {
-        let recipe = curriculum::recipe(0.9, 0);
+        let recipe = curriculum::recipe(0.9, 0, 0);
         let example = build(&ctx, &mut yuv, seed, &recipe).unwrap();
         let ids = &example.inputs.input_ids;
         let (last, rest) = example.targets.split_last().unwrap();
@@ -114,7 +115,7 @@ fn every_weight_gets_a_gradient() {
         let trainee = Trainee::load(dir.path(), &device).unwrap();
         initialise(&trainee.varmap, 1, 4).unwrap();
         let ctx = trainee.context(&device);
-        let mut recipe = curriculum::recipe(0.0, 0);
+        let mut recipe = curriculum::recipe(0.0, 0, 0);
         recipe.probe_share = 1.0;
         let example = build(&ctx, &mut YuvRoundTrip::new(), 5, &recipe).unwrap();
         let (loss, _) = trainee.loss(&example).unwrap();
@@ -234,4 +235,43 @@ fn mavors_from_a_keye_checkpoint_starts_there_and_trains_its_encoder() {
             .count(),
         "every IVE tensor the tower makes is shipped"
     );
+}
+
+/// The frame-by-frame attention term: nothing to pay when every frame's attention is on the
+/// actor, much when one frame's brightest cells are elsewhere although the whole video's share
+/// is high, and its gradient moves that frame's mass onto the actor.
+#[test]
+fn the_per_frame_term_pulls_each_frames_peak_onto_the_actor() {
+    let device = Device::Cpu;
+    // Two frames of three cells; the actor is on the first cell of each.
+    let mask = [1.0f32, 0.0, 0.0, 1.0, 0.0, 0.0];
+    let frames = [0usize, 0, 0, 1, 1, 1];
+    let term = |weights: &[f32]| {
+        let on_vision = candle_core::Var::new(weights, &device).unwrap();
+        let on_actor = on_vision
+            .as_tensor()
+            .mul(&Tensor::new(&mask, &device).unwrap())
+            .unwrap();
+        let loss = per_frame_share_loss(on_vision.as_tensor(), &on_actor, &mask, &frames)
+            .unwrap()
+            .expect("frames show the actor");
+        let grads = loss.backward().unwrap();
+        let grad: Vec<f32> = grads.get(on_vision.as_tensor()).unwrap().to_vec1().unwrap();
+        (loss.to_scalar::<f32>().unwrap(), grad)
+    };
+    let (on_every_frame, _) = term(&[0.45, 0.0, 0.0, 0.45, 0.05, 0.05]);
+    assert!(on_every_frame < 0.15, "{on_every_frame}");
+    // 80 % of the mass is on the actor, but frame 1's is mostly off it.
+    let (off_in_one, grad) = term(&[0.7, 0.0, 0.0, 0.1, 0.1, 0.1]);
+    assert!(off_in_one > 0.5, "{off_in_one}");
+    assert!(grad[3] < 0.0 && grad[4] > 0.0 && grad[5] > 0.0, "{grad:?}");
+    // No frame shows the actor: no term.
+    let none = per_frame_share_loss(
+        &Tensor::new(&[0.5f32, 0.5], &device).unwrap(),
+        &Tensor::new(&[0.0f32, 0.0], &device).unwrap(),
+        &[0.0, 0.0],
+        &[0, 1],
+    )
+    .unwrap();
+    assert!(none.is_none());
 }
