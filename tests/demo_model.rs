@@ -1,7 +1,7 @@
 //! The shipped demo checkpoints (`assets/models/*`): they load through the same `Runtime::load`
 //! as real checkpoints, answer a fixed set of generated questions (greedy, so deterministic) at
 //! least as well as measured when they were shipped, less a stated margin, and the heatmap the
-//! GUI draws for a colour answer peaks inside the named actor's box.
+//! GUI draws for a colour answer peaks on the named actor.
 
 use std::{
     path::{Path, PathBuf},
@@ -17,6 +17,7 @@ use keye_studio::{
         encode::write_video,
         eval::{EvalOptions, EvalReport, evaluate},
         questions::{Kind, all_questions},
+        world::{cell_region, overlaps},
     },
     gui::ask::AskController,
     inference::{LoadedModel, Placement},
@@ -27,8 +28,10 @@ use keye_ui::{ModelTracks, ThinkingChoice, Toasts, TokenSelection, TracePhase};
 /// Videos of the fixed question set; not a seed the trainer or `eval demo` defaults use.
 const TEST_SEED: u64 = 2024;
 const TEST_VIDEOS: usize = 6;
-/// The heatmap test's videos (the first `TEST_VIDEOS` and more): one colour question each.
-const HEATMAP_VIDEOS: usize = 10;
+/// The heatmap test's videos (the first `TEST_VIDEOS` and more): one colour question each. Thirty,
+/// since on ten the verdict swung with two or three videos (the checkpoint shipped before this one
+/// passed on 3 of 4 while its rate on 30 other videos was 0.46; this one failed on 3 of 6 at 0.70).
+const HEATMAP_VIDEOS: usize = 30;
 /// Answers are a word or two; this bounds a model that runs on.
 const TEST_MAX_NEW_TOKENS: usize = 16;
 
@@ -59,10 +62,10 @@ const MEASURED: &[Measured] = &[
         folder: "keye-demo",
         kinds: &[
             (Kind::Colour, 9, 6),
-            (Kind::Shape, 8, 2),
+            (Kind::Shape, 8, 4),
             (Kind::Count, 6, 5),
-            (Kind::Direction, 5, 1),
-            (Kind::Order, 6, 1),
+            (Kind::Direction, 5, 0),
+            (Kind::Order, 6, 0),
             (Kind::Interaction, 4, 0),
         ],
     },
@@ -185,17 +188,20 @@ fn in_private_home(inner: &str) {
 
 #[test]
 fn the_gui_heatmap_of_a_colour_answer_peaks_on_the_named_actor() {
-    in_private_home("colour_heatmaps_peak_inside_the_box");
+    in_private_home("colour_heatmaps_peak_on_the_actor");
 }
 
 /// For each test video: asks the colour of one actor through the GUI's ask controller, selects
 /// the answer's colour word as a click would, and takes the overlay the GUI draws at each sampled
-/// frame where the actor is visible. On most videos answered right, the brightest cell's centre
-/// falls inside the actor's box on most of those frames (so a wrong patch order, a flipped axis
-/// or a wrong frame mapping fails).
+/// frame where the actor is visible. On most videos answered right, the brightest cell is on the
+/// actor (overlaps its box, the cells the hit ratio counts) on most of those frames, so a wrong
+/// patch order, a flipped axis or a wrong frame mapping fails: the actor covers 4 to 9 of a
+/// frame's 48 to 54 cells. Not the cell's centre inside the box: the cells an actor straddles
+/// draw nearly equal attention (five cells at 7.1 to 8.7 % each, the rest under 0.01 %, on a
+/// circle of the seed-1 videos), so that rule picked among them by chance.
 #[test]
 #[ignore = "run by the_gui_heatmap_of_a_colour_answer_peaks_on_the_named_actor"]
-fn colour_heatmaps_peak_inside_the_box() {
+fn colour_heatmaps_peak_on_the_actor() {
     let model = load("keye-demo");
     let dir = tempfile::tempdir().unwrap();
     let ctx = eframe::egui::Context::default();
@@ -254,10 +260,10 @@ fn colour_heatmaps_peak_inside_the_box() {
         }));
         let mut tracks = ModelTracks::default();
         controller.update_tracks(&mut tracks);
-        let (mut inside, mut frames) = (0, 0);
+        let (mut on, mut frames) = (0, 0);
         for &time in &tracks.sampled_frames {
             let frame = (time * f64::from(scene.fps)).round() as usize;
-            let Some([x0, y0, x1, y1]) = scene.box_at_frame(actor, frame) else {
+            let Some(actor_box) = scene.box_at_frame(actor, frame) else {
                 continue;
             };
             let overlay = controller
@@ -268,18 +274,17 @@ fn colour_heatmaps_peak_inside_the_box() {
                 .max_by(|&a, &b| grid.values[a].total_cmp(&grid.values[b]))
                 .unwrap();
             let (row, col) = (peak / grid.cols, peak % grid.cols);
-            let x = (col as f64 + 0.5) * f64::from(scene.width) / grid.cols as f64;
-            let y = (row as f64 + 0.5) * f64::from(scene.height) / grid.rows as f64;
+            let cell = cell_region(row, col, grid.rows, grid.cols, scene.width, scene.height);
             frames += 1;
-            if x >= f64::from(x0) && x < f64::from(x1) && y >= f64::from(y0) && y < f64::from(y1) {
-                inside += 1;
+            if overlaps(cell, actor_box) {
+                on += 1;
             }
         }
         log.push_str(&format!(
-            "video {index}: {:?} -> {:?}; peak inside the box on {inside} of {frames} frames\n",
+            "video {index}: {:?} -> {:?}; peak on the actor on {on} of {frames} frames\n",
             question.question, question.answer
         ));
-        if frames > 0 && inside * 2 > frames {
+        if frames > 0 && on * 2 > frames {
             passed += 1;
         }
     }
