@@ -270,11 +270,11 @@ fn the_waveform_shows_the_beep_and_is_cached() {
     let dir = tempfile::tempdir().unwrap();
     let clip = clip_with_a_beep(dir.path(), 3);
     let peaks = waveform::compute(&clip, &mut |_| {}, &AtomicBool::new(false)).unwrap();
-    assert_eq!(peaks.bins_per_second, 100);
+    assert_eq!(peaks.bins_per_second(), 100);
     assert!(
-        (peaks.bins.len() as i64 - 300).abs() <= 3,
+        (peaks.bins().len() as i64 - 300).abs() <= 3,
         "{} bins",
-        peaks.bins.len()
+        peaks.bins().len()
     );
     let [low, high] = peaks.range(1.05, 1.45).unwrap();
     assert!(high > 0.6 && low < -0.6, "beep bins {low}..{high}");

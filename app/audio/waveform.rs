@@ -64,10 +64,7 @@ pub fn compute(
         }
     }
     progress(1.0);
-    Ok(WaveformPeaks {
-        bins_per_second: BINS_PER_SECOND,
-        bins,
-    })
+    Ok(WaveformPeaks::new(BINS_PER_SECOND, bins))
 }
 
 /// Where `video`'s waveform is cached under `cache_dir`: changes to the file's size or
@@ -92,11 +89,11 @@ pub fn save(peaks: &WaveformPeaks, file: &Path) -> std::io::Result<()> {
     let dir = file.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-    let mut bytes = Vec::with_capacity(20 + peaks.bins.len() * 8);
+    let mut bytes = Vec::with_capacity(20 + peaks.bins().len() * 8);
     bytes.extend_from_slice(MAGIC);
-    bytes.extend_from_slice(&peaks.bins_per_second.to_le_bytes());
-    bytes.extend_from_slice(&(peaks.bins.len() as u64).to_le_bytes());
-    for [low, high] in &peaks.bins {
+    bytes.extend_from_slice(&peaks.bins_per_second().to_le_bytes());
+    bytes.extend_from_slice(&(peaks.bins().len() as u64).to_le_bytes());
+    for [low, high] in peaks.bins() {
         bytes.extend_from_slice(&low.to_le_bytes());
         bytes.extend_from_slice(&high.to_le_bytes());
     }
@@ -124,10 +121,7 @@ pub fn load(file: &Path) -> Option<WaveformPeaks> {
         .chunks_exact(8)
         .map(|b| [float(&b[..4]), float(&b[4..])])
         .collect();
-    Some(WaveformPeaks {
-        bins_per_second,
-        bins,
-    })
+    Some(WaveformPeaks::new(bins_per_second, bins))
 }
 
 /// The waveform of one file, read from the cache or computed on a worker thread. Dropping the

@@ -190,10 +190,7 @@ fn clicking_the_sound_track_seeks_there() {
         })
         .collect();
     harness.state_mut().0.waveform =
-        keye_ui::WaveformTrack::Ready(std::sync::Arc::new(keye_ui::WaveformPeaks {
-            bins_per_second: 100,
-            bins,
-        }));
+        keye_ui::WaveformTrack::Ready(std::sync::Arc::new(keye_ui::WaveformPeaks::new(100, bins)));
     harness.run();
     let track = harness.get_by_label("Sound").rect();
     let plot_left = harness.get_by_label("Scrubber").rect().left();

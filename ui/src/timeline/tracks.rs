@@ -84,26 +84,72 @@ pub struct ModelTracks {
     pub compare_events: Vec<CaptionSegment>,
 }
 
-/// The peak range of the sound in bins: the lowest and highest sample of each, in -1..1.
+/// The peak range of the sound in bins: the lowest and highest sample of each, in -1..1. Coarser
+/// levels (each bin covering two of the level below) answer a range in O(log n) bins, so drawing a
+/// two-hour track zoomed out reads a few thousand bins a frame, not the 720,000 under it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WaveformPeaks {
-    pub bins_per_second: u32,
-    pub bins: Vec<[f32; 2]>,
+    bins_per_second: u32,
+    /// `levels[0]` is the bins; `levels[k][i]` spans `levels[k - 1][2i..2i + 2]`.
+    levels: Vec<Vec<[f32; 2]>>,
+}
+
+fn widen(a: [f32; 2], b: [f32; 2]) -> [f32; 2] {
+    [a[0].min(b[0]), a[1].max(b[1])]
 }
 
 impl WaveformPeaks {
+    pub fn new(bins_per_second: u32, bins: Vec<[f32; 2]>) -> Self {
+        let mut levels = vec![bins];
+        while let Some(below) = levels.last().filter(|level| level.len() > 1) {
+            let above = below
+                .chunks(2)
+                .map(|pair| pair.iter().copied().reduce(widen).unwrap_or([0.0; 2]))
+                .collect();
+            levels.push(above);
+        }
+        Self {
+            bins_per_second,
+            levels,
+        }
+    }
+
+    pub fn bins_per_second(&self) -> u32 {
+        self.bins_per_second
+    }
+
+    pub fn bins(&self) -> &[[f32; 2]] {
+        &self.levels[0]
+    }
+
     /// The lowest and highest sample between `start` and `end` seconds, if any bin lies there.
     pub fn range(&self, start: f64, end: f64) -> Option<[f32; 2]> {
         let rate = f64::from(self.bins_per_second);
         let first = (start * rate).floor().max(0.0) as usize;
         let last = ((end * rate).ceil().max(0.0) as usize).max(first + 1);
-        self.bins
-            .get(first..last.min(self.bins.len()))?
-            .iter()
-            .fold(None, |acc, bin| {
-                let [low, high] = acc.unwrap_or(*bin);
-                Some([low.min(bin[0]), high.max(bin[1])])
-            })
+        let (mut lo, mut hi) = (first, last.min(self.bins().len()));
+        if lo >= hi {
+            return None;
+        }
+        // Bottom-up over [lo, hi): an unpaired bin at either edge is taken at its level, the
+        // rest is covered by the level above.
+        let mut span: Option<[f32; 2]> = None;
+        let mut take = |bin: [f32; 2]| span = Some(span.map_or(bin, |s| widen(s, bin)));
+        for level in &self.levels {
+            if lo >= hi {
+                break;
+            }
+            if lo % 2 == 1 {
+                take(level[lo]);
+                lo += 1;
+            }
+            if hi % 2 == 1 {
+                hi -= 1;
+                take(level[hi]);
+            }
+            (lo, hi) = (lo / 2, hi / 2);
+        }
+        span
     }
 }
 
@@ -167,15 +213,37 @@ mod tests {
 
     #[test]
     fn a_waveform_range_spans_the_bins_under_it() {
-        let peaks = WaveformPeaks {
-            bins_per_second: 10,
-            bins: vec![[-0.1, 0.1], [-0.5, 0.2], [-0.2, 0.9], [0.0, 0.0]],
-        };
+        let peaks = WaveformPeaks::new(10, vec![[-0.1, 0.1], [-0.5, 0.2], [-0.2, 0.9], [0.0, 0.0]]);
         assert_eq!(peaks.range(0.0, 0.1), Some([-0.1, 0.1]));
         assert_eq!(peaks.range(0.1, 0.3), Some([-0.5, 0.9]));
         // Narrower than a bin (zoomed in): that bin.
         assert_eq!(peaks.range(0.21, 0.22), Some([-0.2, 0.9]));
         assert_eq!(peaks.range(0.35, 9.0), Some([0.0, 0.0]));
         assert_eq!(peaks.range(5.0, 6.0), None, "past the end of the sound");
+    }
+
+    /// Every range of a long odd-length waveform, edges included, against a plain scan.
+    #[test]
+    fn the_levels_give_what_a_scan_of_the_bins_gives() {
+        let bins: Vec<[f32; 2]> = (0..1001u32)
+            .map(|i| {
+                let v = ((i * 7919) % 1000) as f32 / 1000.0;
+                [-v, v * 0.5]
+            })
+            .collect();
+        let peaks = WaveformPeaks::new(100, bins.clone());
+        for (first, last) in [
+            (0, 1001),
+            (0, 1),
+            (1000, 1001),
+            (3, 4),
+            (5, 700),
+            (511, 513),
+            (1, 1000),
+        ] {
+            let scan = bins[first..last].iter().copied().reduce(widen);
+            let (start, end) = (first as f64 / 100.0 + 1e-6, last as f64 / 100.0 - 1e-6);
+            assert_eq!(peaks.range(start, end), scan, "{first}..{last}");
+        }
     }
 }
