@@ -401,8 +401,9 @@ fn prepare_folder(options: &TrainOptions) -> anyhow::Result<()> {
     write_configs(out, &DemoSizes::default(), &tokenizer, mavors).map_err(anyhow::Error::msg)
 }
 
-/// Copies the `from` checkpoint's weights into the matching variables, and initialises the
-/// Mavors IVE from its Keye tower (the 2-D patch kernel inflated over the chunk's frames).
+/// Copies the `from` checkpoint's weights into the matching variables, and, when a Mavors run
+/// starts from a Keye checkpoint, initialises the Mavors IVE from its Keye tower (the 2-D patch
+/// kernel inflated over the chunk's frames).
 fn start_from(trainee: &Trainee, from: &Path, out: &Path, device: &Device) -> anyhow::Result<()> {
     let path = from.join("model.safetensors");
     let tensors = candle_core::safetensors::load(&path, device)
@@ -417,7 +418,11 @@ fn start_from(trainee: &Trainee, from: &Path, out: &Path, device: &Device) -> an
             var.set(tensor)?;
         }
     }
-    if let VideoEncoder::Mavors(cfg) = VideoEncoder::from_config_file(&out.join("config.json"))? {
+    // A Mavors checkpoint brings its own trained encoder; only a Keye one needs it inflated.
+    let has_mavors = tensors.keys().any(|name| name.contains(".ive."));
+    if let VideoEncoder::Mavors(cfg) = VideoEncoder::from_config_file(&out.join("config.json"))?
+        && !has_mavors
+    {
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
         let weights = MavorsWeights::from_keye(
             &vb,

@@ -275,3 +275,37 @@ fn the_per_frame_term_pulls_each_frames_peak_onto_the_actor() {
     .unwrap();
     assert!(none.is_none());
 }
+
+/// Fine-tuning a Mavors checkpoint starts from its own trained encoder, not from its Keye tower
+/// inflated again.
+#[test]
+fn mavors_from_a_mavors_checkpoint_keeps_its_trained_encoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trained, tuned) = (dir.path().join("trained"), dir.path().join("tuned"));
+    let device = Device::Cpu;
+    prepare_folder(&options(&trained, Encoder::Mavors)).unwrap();
+    let source = Trainee::load(&trained, &device).unwrap();
+    initialise(&source.varmap, 11, 4).unwrap();
+    save_model(&source.varmap, &trained.join("model.safetensors")).unwrap();
+
+    let mut run = options(&tuned, Encoder::Mavors);
+    run.from = Some(trained.clone());
+    prepare_folder(&run).unwrap();
+    let trainee = Trainee::load(&tuned, &device).unwrap();
+    initialise(&trainee.varmap, run.seed, 4).unwrap();
+    start_from(&trainee, &trained, &tuned, &device).unwrap();
+
+    let saved = candle_core::safetensors::load(trained.join("model.safetensors"), &device).unwrap();
+    let vars: HashMap<String, Tensor> = params::sorted_vars(&trainee.varmap)
+        .into_iter()
+        .map(|(name, var)| (name, var.as_tensor().clone()))
+        .collect();
+    let ive: Vec<&String> = saved.keys().filter(|n| n.contains(".ive.")).collect();
+    assert!(!ive.is_empty(), "the checkpoint has a Mavors encoder");
+    for (name, tensor) in &saved {
+        let var = &vars[name];
+        let same: Vec<f32> = var.flatten_all().unwrap().to_vec1().unwrap();
+        let want: Vec<f32> = tensor.flatten_all().unwrap().to_vec1().unwrap();
+        assert!(same == want, "{name} is not the checkpoint's");
+    }
+}
