@@ -73,9 +73,9 @@ const MEASURED: &[Measured] = &[
         folder: "keye-demo-mavors",
         kinds: &[
             (Kind::Colour, 9, 6),
-            (Kind::Shape, 8, 2),
+            (Kind::Shape, 8, 3),
             (Kind::Count, 6, 6),
-            (Kind::Direction, 5, 2),
+            (Kind::Direction, 5, 0),
             (Kind::Order, 6, 1),
             (Kind::Interaction, 4, 0),
         ],
