@@ -18,6 +18,14 @@ fn options(out: &Path, encoder: Encoder) -> TrainOptions {
     }
 }
 
+/// A checkpoint folder of `encoder` whose weights are seed 11's initialisation.
+fn saved_checkpoint(folder: &Path, encoder: Encoder) {
+    prepare_folder(&options(folder, encoder)).unwrap();
+    let source = Trainee::load(folder, &Device::Cpu).unwrap();
+    initialise(&source.varmap, 11, 4).unwrap();
+    save_model(&source.varmap, &folder.join("model.safetensors")).unwrap();
+}
+
 #[test]
 fn examples_teach_the_replies_and_probe_the_content_token() {
     let dir = tempfile::tempdir().unwrap();
@@ -147,10 +155,7 @@ fn mavors_from_a_keye_checkpoint_starts_there_and_trains_its_encoder() {
     let dir = tempfile::tempdir().unwrap();
     let (keye, mavors) = (dir.path().join("keye"), dir.path().join("mavors"));
     let device = Device::Cpu;
-    prepare_folder(&options(&keye, Encoder::Keye15)).unwrap();
-    let source = Trainee::load(&keye, &device).unwrap();
-    initialise(&source.varmap, 11, 4).unwrap();
-    save_model(&source.varmap, &keye.join("model.safetensors")).unwrap();
+    saved_checkpoint(&keye, Encoder::Keye15);
 
     let mut run = options(&mavors, Encoder::Mavors);
     run.from = Some(keye.clone());
@@ -283,10 +288,7 @@ fn mavors_from_a_mavors_checkpoint_keeps_its_trained_encoder() {
     let dir = tempfile::tempdir().unwrap();
     let (trained, tuned) = (dir.path().join("trained"), dir.path().join("tuned"));
     let device = Device::Cpu;
-    prepare_folder(&options(&trained, Encoder::Mavors)).unwrap();
-    let source = Trainee::load(&trained, &device).unwrap();
-    initialise(&source.varmap, 11, 4).unwrap();
-    save_model(&source.varmap, &trained.join("model.safetensors")).unwrap();
+    saved_checkpoint(&trained, Encoder::Mavors);
 
     let mut run = options(&tuned, Encoder::Mavors);
     run.from = Some(trained.clone());
