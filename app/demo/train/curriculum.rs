@@ -8,17 +8,15 @@ use crate::demo::{questions::Kind, world::WorldSpec};
 /// The stage a share `progress` (0..1) of the run is in, and its recipe; never before
 /// `first_stage` (a fine-tune of a trained checkpoint starts where its training had got to).
 pub fn stage(progress: f64, first_stage: usize) -> (usize, Recipe) {
-    if first_stage >= 2 {
-        (2, everything())
-    } else if first_stage == 1 && progress < 0.4 {
-        (1, motion())
-    } else if progress < 0.15 {
-        (0, still())
+    let by_progress = if progress < 0.15 {
+        0
     } else if progress < 0.4 {
-        (1, motion())
+        1
     } else {
-        (2, everything())
-    }
+        2
+    };
+    let index = by_progress.max(first_stage).min(2);
+    (index, stage_recipe(index))
 }
 
 /// The recipe of example `index` of a step at `progress`: a fifth of the examples of later
@@ -26,12 +24,17 @@ pub fn stage(progress: f64, first_stage: usize) -> (usize, Recipe) {
 pub fn recipe(progress: f64, first_stage: usize, index: usize) -> Recipe {
     let (stage_index, current) = stage(progress, first_stage);
     if stage_index > 0 && index % 5 == 4 {
-        return match stage_index {
-            1 => still(),
-            _ => motion(),
-        };
+        return stage_recipe(stage_index - 1);
     }
     current
+}
+
+fn stage_recipe(index: usize) -> Recipe {
+    match index {
+        0 => still(),
+        1 => motion(),
+        _ => everything(),
+    }
 }
 
 fn still() -> Recipe {
