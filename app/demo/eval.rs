@@ -395,10 +395,11 @@ pub fn hit_ratio(
 
 /// Whether the brightest cell of `row` (attention over the vision tokens, map order) is on
 /// `actor` on more than half of the first media's sampled frames that show it. "On" is the hit
-/// ratio's test, the cell overlapping the actor's box: the GUI scales each frame's map to its own
-/// brightest cell, and the cells an actor straddles draw nearly equal attention, so asking for
-/// the cell's centre inside the box would pick among them by chance. `None` when no sampled frame
-/// shows the actor.
+/// ratio's test, the cell overlapping the actor's box, here at the step's first source frame (for
+/// Mavors a chunk's first frame; the hit ratio takes any frame of the chunk). The GUI scales each
+/// frame's map to its own brightest cell, and the cells an actor straddles draw nearly equal
+/// attention, so asking for the cell's centre inside the box would pick among them by chance.
+/// `None` when no sampled frame shows the actor.
 pub fn peaks_on_actor(
     scene: &Scene,
     vision: &VisionTokenMap,

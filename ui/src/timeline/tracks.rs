@@ -86,7 +86,7 @@ pub struct ModelTracks {
 
 /// The peak range of the sound in bins: the lowest and highest sample of each, in -1..1. Coarser
 /// levels (each bin covering two of the level below) answer a range in O(log n) bins, so drawing a
-/// two-hour track zoomed out reads a few thousand bins a frame, not the 720,000 under it.
+/// two-hour track zoomed out reads at most about 20 bins a point column, not the 720 under it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WaveformPeaks {
     bins_per_second: u32,
