@@ -150,13 +150,22 @@ pub fn train_demo(args: TrainDemoArgs) -> anyhow::Result<ExitCode> {
             step,
             loss,
             parts,
+            cells,
             tokens_per_second,
             stage,
         } => {
             bar.set_position(step as u64);
+            let seen: Vec<String> = ["colour", "shape", "motion", "size"]
+                .iter()
+                .zip(cells.accuracy())
+                .filter_map(|(name, share)| share.map(|s| format!("{name} {s:.2}")))
+                .collect();
             let message = format!(
-                "loss {loss:.3} (text {:.3} dense {:.3} attention {:.3}) {tokens_per_second:.0} tok/s stage {stage}",
-                parts[0], parts[1], parts[2]
+                "loss {loss:.3} (text {:.3} dense {:.3} attention {:.3}; actors seen: {}) {tokens_per_second:.0} tok/s stage {stage}",
+                parts[0],
+                parts[1],
+                parts[2],
+                seen.join(" ")
             );
             if plain && step % 10 == 0 {
                 let done = step - first_step.unwrap_or(0);

@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use self::{
     example::{Context, Example, build},
-    heads::{Heads, dense_loss},
+    heads::{CellTally, Heads, dense_loss},
     params::{
         AdamW, accumulate, clipped_step, initialise, load_state, merge_gradients, on_workers,
         save_model, save_state,
@@ -110,6 +110,8 @@ pub enum TrainEvent {
         step: usize,
         loss: f64,
         parts: [f64; 3],
+        /// What the video rows handed to the decoder tell of the actors (the `rows` head).
+        cells: CellTally,
         tokens_per_second: f64,
         stage: usize,
     },
@@ -132,6 +134,7 @@ fn one() -> usize {
 struct StepPart {
     grads: HashMap<String, Tensor>,
     parts: [f64; 3],
+    cells: CellTally,
     tokens: usize,
 }
 
@@ -257,8 +260,8 @@ impl Trainee {
 
     /// The example's loss: next-token cross-entropy on the replies (weighted), the dense heads,
     /// and for probes the attention of the last row on the named actor. Also returns the parts
-    /// (text, dense, attention) and the sequence length.
-    fn loss(&self, example: &Example) -> anyhow::Result<(Tensor, [f64; 3])> {
+    /// (text, dense, attention) and the `rows` head's tally.
+    fn loss(&self, example: &Example) -> anyhow::Result<(Tensor, [f64; 3], CellTally)> {
         let last_layer = self.config.text.num_hidden_layers - 1;
         let mut state = DecodeState {
             cache: KvCache::default(),
@@ -303,8 +306,10 @@ impl Trainee {
             (None, Some(encoded)) => Some(encoded.clone()),
             (None, None) => None,
         };
+        let mut cells = CellTally::default();
         if let Some(rows) = video_rows {
             dense = (dense + dense_loss(&self.heads.rows, &rows, &example.tokens, 4)?)?;
+            cells.add(&self.heads.rows, &rows, &example.tokens)?;
         }
         if let (Some(encoding), Some(labels)) = (&output.videos, &example.patches) {
             let patch = dense_loss(&self.heads.patch, &encoding.vit.last_hidden, labels, 2)?;
@@ -329,7 +334,7 @@ impl Trainee {
         let total = (&text + (&dense * 0.3)? + (&attention * 0.5)?)?;
         let scalar = |t: &Tensor| -> anyhow::Result<f64> { Ok(f64::from(t.to_scalar::<f32>()?)) };
         let parts = [scalar(&text)?, scalar(&dense)?, scalar(&attention)?];
-        Ok((total, parts))
+        Ok((total, parts, cells))
     }
 }
 
@@ -511,7 +516,8 @@ pub fn train(
                 let seed = example_seed(options.seed, step, index);
                 let example = build(ctx, &mut yuv, seed, &recipe)?;
                 part.tokens += example.inputs.input_ids.len();
-                let (loss, parts) = trainee_ref.loss(&example)?;
+                let (loss, parts, cells) = trainee_ref.loss(&example)?;
+                part.cells.merge(&cells);
                 accumulate(&mut part.grads, vars, &loss.backward()?)?;
                 for (s, p) in part.parts.iter_mut().zip(parts) {
                     *s += p;
@@ -520,10 +526,11 @@ pub fn train(
             Ok(part)
         })?;
         let mut sums: HashMap<String, Tensor> = HashMap::new();
-        let (mut parts_sum, mut tokens) = ([0.0; 3], 0usize);
+        let (mut parts_sum, mut tokens, mut cells) = ([0.0; 3], 0usize, CellTally::default());
         for part in results {
             merge_gradients(&mut sums, part.grads)?;
             tokens += part.tokens;
+            cells.merge(&part.cells);
             for (s, p) in parts_sum.iter_mut().zip(part.parts) {
                 *s += p;
             }
@@ -539,6 +546,7 @@ pub fn train(
             step,
             loss: loss_sum / batch,
             parts: parts_sum.map(|p| p / batch),
+            cells,
             tokens_per_second: tokens as f64 / elapsed.max(1e-9),
             stage: curriculum::stage(progress, options.first_stage).0,
         });

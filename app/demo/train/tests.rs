@@ -66,7 +66,7 @@ fn examples_teach_the_replies_and_probe_the_content_token() {
             let end = trainee.tokenizer.token_id("<|im_end|>").unwrap();
             assert_eq!(last.1, end, "a full reply ends with <|im_end|>");
         }
-        let (loss, parts) = trainee.loss(&example).unwrap();
+        let (loss, parts, _) = trainee.loss(&example).unwrap();
         assert!(loss.to_scalar::<f32>().unwrap().is_finite(), "{parts:?}");
     }
     assert!(probes > 0);
@@ -126,7 +126,7 @@ fn every_weight_gets_a_gradient() {
         let mut recipe = curriculum::recipe(0.0, 0, 0);
         recipe.probe_share = 1.0;
         let example = build(&ctx, &mut YuvRoundTrip::new(), 5, &recipe).unwrap();
-        let (loss, _) = trainee.loss(&example).unwrap();
+        let (loss, _, _) = trainee.loss(&example).unwrap();
         let grads = loss.backward().unwrap();
         let missing: Vec<String> = params::sorted_vars(&trainee.varmap)
             .into_iter()
@@ -310,4 +310,37 @@ fn mavors_from_a_mavors_checkpoint_keeps_its_trained_encoder() {
         let want: Vec<f32> = tensor.flatten_all().unwrap().to_vec1().unwrap();
         assert!(same == want, "{name} is not the checkpoint's");
     }
+}
+
+/// The tower has no q/k norm, so its weights start at 1/sqrt(fan-in) (sharp enough attention
+/// to learn where things are); the decoder's at GPT-2's 0.02.
+#[test]
+fn the_vision_tower_starts_at_fan_in_scale_and_the_decoder_at_gpt2_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare_folder(&options(dir.path(), Encoder::Keye15)).unwrap();
+    let trainee = Trainee::load(dir.path(), &Device::Cpu).unwrap();
+    initialise(&trainee.varmap, 1, 4).unwrap();
+    let vars = params::sorted_vars(&trainee.varmap);
+    let std_of = |name: &str| -> f64 {
+        let (_, var) = vars.iter().find(|(n, _)| n == name).unwrap();
+        let values: Vec<f32> = var.flatten_all().unwrap().to_vec1().unwrap();
+        let n = values.len() as f64;
+        (values.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / n).sqrt()
+    };
+    let hidden = trainee.config.vision.hidden_size as f64;
+    let tower = std_of("visual.vision_model.encoder.layers.0.self_attn.q_proj.weight");
+    assert!(
+        (tower * hidden.sqrt() - 1.0).abs() < 0.1,
+        "tower q_proj std {tower}"
+    );
+    let patches = std_of("visual.vision_model.embeddings.patch_embedding.weight");
+    assert!(
+        (patches * (3.0 * 14.0 * 14.0f64).sqrt() - 1.0).abs() < 0.1,
+        "patch std {patches}"
+    );
+    let decoder = std_of("model.layers.0.self_attn.q_proj.weight");
+    assert!(
+        (decoder / 0.02 - 1.0).abs() < 0.1,
+        "decoder q_proj std {decoder}"
+    );
 }
