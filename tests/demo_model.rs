@@ -62,11 +62,11 @@ const MEASURED: &[Measured] = &[
         folder: "keye-demo",
         kinds: &[
             (Kind::Colour, 9, 6),
-            (Kind::Shape, 8, 4),
-            (Kind::Count, 6, 5),
-            (Kind::Direction, 5, 0),
+            (Kind::Shape, 8, 3),
+            (Kind::Count, 6, 6),
+            (Kind::Direction, 5, 1),
             (Kind::Order, 6, 0),
-            (Kind::Interaction, 4, 0),
+            (Kind::Interaction, 4, 1),
         ],
     },
     Measured {

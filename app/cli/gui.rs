@@ -1,6 +1,6 @@
 //! `keye-studio [VIDEO] [--model DIR|FILE.gguf] [--device D] [--dtype T] [--quantize Q
-//! [--quantize-vision]] [--captions FILE] [--ask QUESTION] [--screenshot-after SECS PATH]`: the
-//! GUI.
+//! [--quantize-vision]] [--captions FILE] [--ask QUESTION] [--thinking auto|think|no-think]
+//! [--screenshot-after SECS PATH]`: the GUI.
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
@@ -36,6 +36,9 @@ pub struct GuiArgs {
     /// Ask QUESTION about the video once the model has loaded (as if typed and sent).
     #[arg(long, value_name = "QUESTION")]
     pub ask: Option<String>,
+    /// The ask panel's thinking choice to start with: auto (the model decides), think or no-think.
+    #[arg(long, value_enum)]
+    pub thinking: Option<super::demo::ThinkingArg>,
     /// Write a PNG of the window after SECS seconds (once the video shows) and exit.
     #[arg(long, num_args = 2, value_names = ["SECS", "PATH"])]
     pub screenshot_after: Option<Vec<String>>,
@@ -69,6 +72,11 @@ pub fn run(args: GuiArgs) -> anyhow::Result<ExitCode> {
         }),
         captions: args.captions,
         ask: args.ask,
+        thinking: args.thinking.map(|choice| match choice {
+            super::demo::ThinkingArg::Auto => keye_ui::ThinkingChoice::Auto,
+            super::demo::ThinkingArg::Think => keye_ui::ThinkingChoice::Think,
+            super::demo::ThinkingArg::NoThink => keye_ui::ThinkingChoice::NoThink,
+        }),
         screenshot,
     })?;
     Ok(ExitCode::SUCCESS)
@@ -112,6 +120,18 @@ mod tests {
         // Not given: the remembered choice stays.
         let args = parse(&["clip.mp4"]).expect("parses");
         assert_eq!((args.device, args.dtype, args.quantize), (None, None, None));
+    }
+
+    #[test]
+    fn the_thinking_choice_is_one_of_three() {
+        use super::super::demo::ThinkingArg;
+        let args = parse(&["clip.mp4", "--ask", "Why?", "--thinking", "think"]).expect("parses");
+        assert_eq!(args.thinking, Some(ThinkingArg::Think));
+        assert_eq!(parse(&["clip.mp4"]).expect("parses").thinking, None);
+        let message = parse(&["--thinking", "maybe"])
+            .expect_err("refused")
+            .to_string();
+        assert!(message.contains("no-think"), "{message}");
     }
 
     #[test]

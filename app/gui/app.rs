@@ -102,6 +102,9 @@ impl StudioApp {
             models.open(dir, &mut toasts);
         }
         let mut ask = AskController::default();
+        if let Some(thinking) = launch.thinking {
+            ask.panel.thinking = thinking;
+        }
         ask.set_video(media.as_ref().map(Media::path), &mut toasts);
         let launch_question = launch.ask;
         let asking = launch_question.is_some();

@@ -44,6 +44,8 @@ pub struct LaunchOptions {
     /// Ask this question once the model and the video are ready, as if typed and sent (smoke
     /// tests, demos).
     pub ask: Option<String>,
+    /// The ask panel's thinking choice at launch (`None`: auto, the panel's default).
+    pub thinking: Option<keye_ui::ThinkingChoice>,
     /// Write a PNG of the window after a while and exit (smoke tests, README images).
     pub screenshot: Option<ScreenshotRequest>,
 }
