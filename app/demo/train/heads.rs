@@ -3,7 +3,7 @@
 //! state at the vision tokens, so the vision side learns colour, shape, size and motion from
 //! the generator's ground truth within minutes, and the decoder has them to read.
 
-use candle_core::{D, Module, Tensor};
+use candle_core::{D, Tensor};
 use candle_nn::{Linear, VarBuilder, linear};
 
 use super::example::{COLOUR_CLASSES, CellLabels, MOTION_CLASSES, SHAPE_CLASSES, SIZE_CLASSES};
@@ -64,15 +64,13 @@ fn masked_ce(logits: &Tensor, labels: &[i64]) -> candle_core::Result<Tensor> {
     (picked * mask)?.sum_all()?.neg()? / n as f64
 }
 
-/// The summed group losses of `head` on `features` (N, d) with `labels` of N cells; `groups`
-/// says how many of colour, shape, motion, size the head predicts.
+/// The weighted group losses of a head's `logits` (N, classes) against `labels` of N cells;
+/// `groups` says how many of colour, shape, motion, size the head predicts.
 pub fn dense_loss(
-    head: &Linear,
-    features: &Tensor,
+    logits: &Tensor,
     labels: &CellLabels,
     groups: usize,
 ) -> candle_core::Result<Tensor> {
-    let logits = head.forward(features)?;
     let columns = [&labels.colour, &labels.shape, &labels.motion, &labels.size];
     let mut start = 0;
     let mut total = Tensor::zeros((), logits.dtype(), logits.device())?;
@@ -94,14 +92,8 @@ pub struct CellTally {
 }
 
 impl CellTally {
-    /// Adds `head`'s guesses on `features` (N, d) against `labels` of N cells.
-    pub fn add(
-        &mut self,
-        head: &Linear,
-        features: &Tensor,
-        labels: &CellLabels,
-    ) -> candle_core::Result<()> {
-        let logits = head.forward(features)?;
+    /// Adds the guesses of a head's `logits` (N, classes) against `labels` of N cells.
+    pub fn add(&mut self, logits: &Tensor, labels: &CellLabels) -> candle_core::Result<()> {
         let columns = [&labels.colour, &labels.shape, &labels.motion, &labels.size];
         let mut start = 0;
         for (group, (&width, labels)) in GROUPS.iter().zip(columns).enumerate() {
@@ -141,7 +133,7 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
-    /// Features that make an identity head guess `classes` (one per group, in column order).
+    /// Logits that guess `classes` (one per group, in column order).
     fn guessing(classes: [usize; 4]) -> Vec<f32> {
         let mut row = vec![0f32; GROUPS.iter().sum()];
         let mut start = 0;
@@ -156,14 +148,10 @@ mod tests {
     fn the_tally_counts_actor_cells_per_group() {
         let device = Device::Cpu;
         let all: usize = GROUPS.iter().sum();
-        let head = Linear::new(
-            Tensor::eye(all, candle_core::DType::F32, &device).unwrap(),
-            None,
-        );
         // A background cell guessed wrong, and an actor cell with its shape guessed wrong and
         // no motion label (the first frame).
         let rows = [guessing([3, 1, 0, 1]), guessing([2, 4, 3, 1])].concat();
-        let features = Tensor::from_vec(rows, (2, all), &device).unwrap();
+        let logits = Tensor::from_vec(rows, (2, all), &device).unwrap();
         let labels = CellLabels {
             colour: vec![0, 2],
             shape: vec![0, 1],
@@ -171,7 +159,7 @@ mod tests {
             size: vec![0, 1],
         };
         let mut tally = CellTally::default();
-        tally.add(&head, &features, &labels).unwrap();
+        tally.add(&logits, &labels).unwrap();
         tally.merge(&tally.clone());
         assert_eq!(tally.cells, [2, 2, 0, 2]);
         assert_eq!(tally.accuracy(), [Some(1.0), Some(0.0), None, Some(1.0)]);

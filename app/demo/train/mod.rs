@@ -22,7 +22,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use candle_core::{D, DType, Device, Tensor};
+use candle_core::{D, DType, Device, Module, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use keye_model::{
     KeyeConfig, KeyeModel, KeyeTokenizer,
@@ -300,7 +300,7 @@ impl Trainee {
             example.vision.positions.iter().map(|&p| p as u32).collect();
         let vision_positions = Tensor::new(vision_positions, &device)?;
         let at_vision = hidden.index_select(&vision_positions, 0)?;
-        let mut dense = dense_loss(&self.heads.hidden, &at_vision, &example.tokens, 4)?;
+        let mut dense = dense_loss(&self.heads.hidden.forward(&at_vision)?, &example.tokens, 4)?;
         let video_rows = match (&output.videos, &example.encoded) {
             (Some(encoding), _) => Some(encoding.projected.clone()),
             (None, Some(encoded)) => Some(encoded.clone()),
@@ -308,11 +308,16 @@ impl Trainee {
         };
         let mut cells = CellTally::default();
         if let Some(rows) = video_rows {
-            dense = (dense + dense_loss(&self.heads.rows, &rows, &example.tokens, 4)?)?;
-            cells.add(&self.heads.rows, &rows, &example.tokens)?;
+            let logits = self.heads.rows.forward(&rows)?;
+            dense = (dense + dense_loss(&logits, &example.tokens, 4)?)?;
+            cells.add(&logits, &example.tokens)?;
         }
         if let (Some(encoding), Some(labels)) = (&output.videos, &example.patches) {
-            let patch = dense_loss(&self.heads.patch, &encoding.vit.last_hidden, labels, 2)?;
+            let patch = dense_loss(
+                &self.heads.patch.forward(&encoding.vit.last_hidden)?,
+                labels,
+                2,
+            )?;
             dense = (dense + patch)?;
         }
 

@@ -61,10 +61,9 @@ pub fn initialise(varmap: &VarMap, seed: u64, depth: usize) -> anyhow::Result<()
                 .iter()
                 .any(|p| name.contains(p));
             let fan_in: usize = shape.dims().iter().skip(1).product();
-            let vision_layer = ["vision_model.encoder.", "mavors.ifa."]
+            let vision_layer = ["vision_model.encoder.", "mavors.ifa.", "patch_embedding"]
                 .iter()
-                .any(|p| name.contains(p))
-                || name.contains("patch_embedding");
+                .any(|p| name.contains(p));
             let base = if vision_layer {
                 1.0 / (fan_in.max(1) as f64).sqrt()
             } else {
