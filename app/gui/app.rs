@@ -596,6 +596,12 @@ impl eframe::App for StudioApp {
         }
 
         egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui));
+        // The inspector runs the window's full height, beside the timeline too: a conversation's
+        // reasoning trace needs the room more than the timeline needs the last 300 pixels.
+        egui::Panel::right("inspector")
+            .resizable(true)
+            .default_size(300.0)
+            .show(ui, |ui| self.side_panel(ui));
         let sound_notice = self
             .media
             .as_ref()
@@ -615,10 +621,6 @@ impl eframe::App for StudioApp {
                     ui.add_space(4.0);
                 });
         }
-        egui::Panel::right("inspector")
-            .resizable(true)
-            .default_size(300.0)
-            .show(ui, |ui| self.side_panel(ui));
         if self.captions.is_active() {
             let video = self.media.as_ref().and_then(|media| {
                 let loaded = media.loaded()?;

@@ -457,7 +457,8 @@ pub struct TransportBar {
 impl TransportBar {
     pub fn ui(&mut self, ui: &mut egui::Ui, player: &mut PlayerState) {
         player.handle_keys(ui.ctx());
-        ui.horizontal(|ui| {
+        // Wrapped: beside a full-height inspector the bar may not fit one line.
+        ui.horizontal_wrapped(|ui| {
             if ui
                 .button("Start")
                 .on_hover_text("Go to start (Home)")
@@ -529,13 +530,19 @@ impl TransportBar {
             }
             ui.separator();
             let timebase = player.timebase();
-            ui.monospace(format!(
-                "{} / {}  frame {} / {}",
-                format_time(player.position()),
-                format_time(timebase.duration()),
-                player.frame() + 1,
-                timebase.frame_count
-            ));
+            ui.add(
+                egui::Label::new(
+                    egui::RichText::new(format!(
+                        "{} / {}  frame {} / {}",
+                        format_time(player.position()),
+                        format_time(timebase.duration()),
+                        player.frame() + 1,
+                        timebase.frame_count
+                    ))
+                    .monospace(),
+                )
+                .wrap_mode(egui::TextWrapMode::Extend),
+            );
             if player.is_playing() && player.direction() == Direction::Backward {
                 ui.label("playing in reverse");
             }
@@ -548,7 +555,10 @@ impl TransportBar {
                     end.map_or("—".to_owned(), format_time)
                 ),
             };
-            ui.weak(marks);
+            ui.add(
+                egui::Label::new(egui::RichText::new(marks).weak())
+                    .wrap_mode(egui::TextWrapMode::Extend),
+            );
         });
     }
 }

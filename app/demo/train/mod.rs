@@ -413,7 +413,8 @@ fn prepare_folder(options: &TrainOptions) -> anyhow::Result<()> {
 
 /// Copies the `from` checkpoint's weights into the matching variables, and, when a Mavors run
 /// starts from a Keye checkpoint, initialises the Mavors IVE from its Keye tower (the 2-D patch
-/// kernel inflated over the chunk's frames).
+/// kernel inflated over the chunk's frames), the projector from its folded `mlp_AR`, and the IFA
+/// as the identity.
 fn start_from(trainee: &Trainee, from: &Path, out: &Path, device: &Device) -> anyhow::Result<()> {
     let path = from.join("model.safetensors");
     let tensors = candle_core::safetensors::load(&path, device)
@@ -441,10 +442,18 @@ fn start_from(trainee: &Trainee, from: &Path, out: &Path, device: &Device) -> an
             trainee.config.text.hidden_size,
         )?;
         for (name, tensor) in weights.tensors() {
-            if name.contains(".ive.")
+            if (name.contains(".ive.") || name.contains(".projector."))
                 && let Some(var) = data.get_mut(name)
             {
                 var.set(tensor)?;
+            }
+        }
+        // The IFA starts as the identity (its residual branches' outputs zero), so on the first
+        // step the decoder reads the rows of the Keye model it grew from; its other weights keep
+        // the run's seeded values, so the run stays deterministic.
+        for (name, var) in data.iter_mut() {
+            if name.contains(".ifa.") && (name.contains("out_proj.") || name.contains("fc2.")) {
+                var.set(&var.zeros_like()?)?;
             }
         }
     }

@@ -6,6 +6,7 @@
 mod config;
 mod crope;
 pub(crate) mod error;
+mod fold;
 mod geometry;
 mod ifa;
 mod ive;
@@ -16,6 +17,7 @@ mod plan;
 pub use config::{CONFIG_SECTION, MavorsConfig, VideoEncoder};
 pub use crope::ChunkRotary;
 pub use error::{MavorsError, Result};
+pub use fold::fold_keye_projector;
 pub use geometry::{FrameGeometry, ImageSlicing, SliceRect, best_slice_grid};
 pub use ifa::{InterChunkAggregator, Projector};
 pub use ive::{IntraChunkEncoder, IveOutput};

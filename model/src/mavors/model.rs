@@ -9,6 +9,7 @@ use candle_nn::{VarBuilder, VarMap};
 
 use super::config::MavorsConfig;
 use super::error::{MavorsError, Result};
+use super::fold::fold_keye_projector;
 use super::ifa::{InterChunkAggregator, Projector};
 use super::ive::{IntraChunkEncoder, IveOutput, Recorded, Recorder, inflate_patch_kernel};
 use crate::config::VisionConfig;
@@ -129,7 +130,9 @@ pub struct MavorsWeights {
 impl MavorsWeights {
     /// The paper's initialisation from a Keye-VL checkpoint (`keye` at its root): the IVE copies the
     /// Keye tower with the 2-D patch kernel repeated F times and divided by F; the IFA and projector
-    /// come from the checkpoint's own `mavors.*` tensors when it has them, else fresh random ones.
+    /// come from the checkpoint's own `mavors.*` tensors when it has them. Otherwise the IFA starts
+    /// fresh and the projector is Keye's `mlp_AR` folded over the pooled token (fresh too when the
+    /// widths do not allow it).
     pub fn from_keye(
         keye: &VarBuilder,
         config: &MavorsConfig,
@@ -174,6 +177,16 @@ impl MavorsWeights {
         )?;
         for (name, tensor) in take(&seen)? {
             tensors.insert(format!("{WEIGHT_PREFIX}.{name}"), tensor.detach());
+        }
+        // A fresh projector would hand the LLM rows it has never seen; Keye's own, folded over the
+        // pooled token, hands it the rows it was trained on.
+        if !keye.contains_tensor(IFA_MARKER)
+            && let Some(folded) =
+                fold_keye_projector(keye, vision, projector_hidden(config, vision), llm_hidden)?
+        {
+            for (name, tensor) in folded {
+                tensors.insert(format!("{WEIGHT_PREFIX}.{name}"), tensor.detach());
+            }
         }
         Ok(Self { tensors })
     }
