@@ -16,7 +16,7 @@ use image::RgbaImage;
 use keye_studio::demo::{questions::all_questions, world::Scene};
 
 /// What the demo-model test asks about `assets/demo.mp4` (a question of the showcase scene).
-const DEMO_QUESTION: &str = "What colour is the square?";
+const DEMO_QUESTION: &str = "What shape is the red one?";
 
 /// One app window at a time: each test's app and Xvfb get the machine's cores to themselves, so
 /// their time limits hold on a busy two-core machine.
