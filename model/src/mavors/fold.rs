@@ -154,17 +154,10 @@ mod tests {
             .unwrap()
     }
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
+    /// Largest difference, infinite on any NaN (candle's `max` would skip one).
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        crate::golden::max_abs_diff(&flat(a), &flat(b))
     }
 
     #[test]
