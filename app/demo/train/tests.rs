@@ -204,31 +204,30 @@ fn mavors_from_a_keye_checkpoint_starts_there_and_trains_its_encoder() {
             .unwrap()
     };
     let mut encoder_parts = [0usize; 3];
-    let mut zeros: HashMap<String, Tensor> = HashMap::new();
     for (name, trained) in &after {
         let (start, from) = if let Some(t) = before.get(name) {
-            (t, "the --from checkpoint")
+            (t.clone(), "the --from checkpoint")
         } else if name.starts_with("mavors.ive.") || name.starts_with("mavors.projector.") {
             encoder_parts[usize::from(name.starts_with("mavors.projector.")) * 2] += 1;
             let t = inflated.get(name);
             (
-                t.unwrap_or_else(|| panic!("{name}: not made from DIR")),
+                t.unwrap_or_else(|| panic!("{name}: not made from DIR"))
+                    .clone(),
                 "the tower or DIR's projector",
             )
         } else if name.contains("out_proj.") || name.contains("fc2.") {
             assert!(name.starts_with("mavors.ifa."), "{name}");
             encoder_parts[1] += 1;
-            zeros.insert(name.clone(), trained.zeros_like().unwrap());
-            (&zeros[name], "zero")
+            (trained.zeros_like().unwrap(), "zero")
         } else {
             assert!(
                 name.starts_with("mavors.ifa."),
                 "{name}: where does it come from?"
             );
             encoder_parts[1] += 1;
-            (&fresh[name], "the seed")
+            (fresh[name].clone(), "the seed")
         };
-        let moved = max_diff(trained, start);
+        let moved = max_diff(trained, &start);
         assert!(
             moved <= 2.0 * run.steps as f32 * lr as f32,
             "{name}: {moved} away from {from} after {} steps",

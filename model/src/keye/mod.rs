@@ -184,7 +184,7 @@ impl KeyeModel {
     pub fn from_weights(config: &KeyeConfig, w: Weights) -> Result<Self> {
         Ok(Self {
             visual: vision::VisionModel::new(&config.vision, w.pp("visual"))?,
-            projector: projector::Projector::new(config, w.pp("mlp_AR"))?,
+            projector: projector::Projector::new(config, w.pp(projector::WEIGHT_PREFIX))?,
             text: text::TextModel::new(&config.text, w.clone())?,
             config: config.clone(),
             device: w.vb().device().clone(),

@@ -9,6 +9,9 @@ use crate::{
     layers::{LayerNorm, Linear, Weights, layer_norm},
 };
 
+/// Where a Keye-VL checkpoint keeps the projector's weights.
+pub(crate) const WEIGHT_PREFIX: &str = "mlp_AR";
+
 /// LayerNorm eps of `mlp_AR.pre_norm` (the reference's nn.LayerNorm default).
 const PRE_NORM_EPS: f64 = 1e-5;
 

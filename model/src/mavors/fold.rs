@@ -12,9 +12,7 @@ use candle_nn::VarBuilder;
 
 use super::error::Result;
 use crate::config::VisionConfig;
-
-/// Keye-VL's projector prefix.
-const KEYE_PROJECTOR: &str = "mlp_AR";
+use crate::keye::projector::WEIGHT_PREFIX as KEYE_PROJECTOR;
 
 /// The Mavors projector's tensors (names below `projector.`) folded from `keye`'s `mlp_AR`, or
 /// `None` when the checkpoint has no projector or its widths do not match Mavors' (the first layer
@@ -49,7 +47,6 @@ pub fn fold_keye_projector(
     }
     let device = w1.device().clone();
     let dtype = w1.dtype();
-    let mut tensors = HashMap::new();
     let (weight, bias, norm_gain, norm_shift) = match gain.dims1()? {
         // Keye-VL-1.5 normalises the merged vector: each block of `linear_1` takes its slice of the
         // gain, and the shifts pass through `linear_1` into its bias.
@@ -67,13 +64,20 @@ pub fn fold_keye_projector(
         n if n == d => (sum_blocks(&w1, windows, d)?, b1, gain, shift),
         _ => return Ok(None),
     };
-    tensors.insert("projector.pre_norm.weight".to_string(), norm_gain);
-    tensors.insert("projector.pre_norm.bias".to_string(), norm_shift);
-    tensors.insert("projector.linear_1.weight".to_string(), weight);
-    tensors.insert("projector.linear_1.bias".to_string(), bias);
-    tensors.insert("projector.linear_2.weight".to_string(), w2);
-    tensors.insert("projector.linear_2.bias".to_string(), b2);
-    Ok(Some(tensors))
+    let tensors = [
+        ("pre_norm.weight", norm_gain),
+        ("pre_norm.bias", norm_shift),
+        ("linear_1.weight", weight),
+        ("linear_1.bias", bias),
+        ("linear_2.weight", w2),
+        ("linear_2.bias", b2),
+    ];
+    Ok(Some(
+        tensors
+            .into_iter()
+            .map(|(n, t)| (format!("projector.{n}"), t))
+            .collect(),
+    ))
 }
 
 /// `(out, windows x d)` -> `(out, d)`: the sum of the column blocks, one per merged patch.

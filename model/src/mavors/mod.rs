@@ -17,7 +17,6 @@ mod plan;
 pub use config::{CONFIG_SECTION, MavorsConfig, VideoEncoder};
 pub use crope::ChunkRotary;
 pub use error::{MavorsError, Result};
-pub use fold::fold_keye_projector;
 pub use geometry::{FrameGeometry, ImageSlicing, SliceRect, best_slice_grid};
 pub use ifa::{InterChunkAggregator, Projector};
 pub use ive::{IntraChunkEncoder, IveOutput};
