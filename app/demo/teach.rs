@@ -21,6 +21,8 @@ pub const THINK_FIRST: &str =
 pub struct Reply {
     pub text: String,
     pub content_at: usize,
+    /// Bytes of auto-think's `<analysis>` decision at the start of the text (0 in other modes).
+    pub decision_len: usize,
 }
 
 /// Words of an answer that carry no content: skipped when looking for the content token.
@@ -29,13 +31,13 @@ const FILLER: [&str; 3] = ["the", "a", "an"];
 /// The reply to `question` in `mode`, with `trace` as the reasoning.
 pub fn reply(question: &Question, trace: &str, mode: ThinkingMode) -> Reply {
     let think = |trace: &str| format!("<think>\n{trace}\n</think>\n\n");
-    let prefix = match mode {
-        ThinkingMode::NoThink => String::new(),
-        ThinkingMode::Think => think(trace),
+    let (prefix, decision_len) = match mode {
+        ThinkingMode::NoThink => (String::new(), 0),
+        ThinkingMode::Think => (think(trace), 0),
         ThinkingMode::Auto if question.kind.needs_moments() => {
-            format!("{THINK_FIRST}{}", think(trace))
+            (format!("{THINK_FIRST}{}", think(trace)), THINK_FIRST.len())
         }
-        ThinkingMode::Auto => ANSWER_DIRECTLY.to_string(),
+        ThinkingMode::Auto => (ANSWER_DIRECTLY.to_string(), ANSWER_DIRECTLY.len()),
     };
     let answer = &question.answer;
     let mut offset = 0;
@@ -47,6 +49,7 @@ pub fn reply(question: &Question, trace: &str, mode: ThinkingMode) -> Reply {
     }
     Reply {
         content_at: prefix.len() + offset.min(answer.len()),
+        decision_len,
         text: prefix + answer,
     }
 }
@@ -104,15 +107,17 @@ mod tests {
         let r = reply(&q, "At 0.5 s the square is red.", ThinkingMode::Think);
         assert_eq!(&r.text[r.content_at..], "red");
         assert!(r.text.starts_with("<think>\nAt 0.5 s"));
+        assert_eq!(r.decision_len, 0, "only auto mode decides");
         let r = reply(&q, "t", ThinkingMode::Auto);
         assert_eq!(r.text, format!("{ANSWER_DIRECTLY}red"));
+        assert_eq!(&r.text[..r.decision_len], ANSWER_DIRECTLY);
         let q = question(Kind::Interaction, "the blue circle");
         let r = reply(
             &q,
             "At 1.0 s the red square touches the blue circle.",
             ThinkingMode::Auto,
         );
-        assert!(r.text.starts_with(THINK_FIRST));
+        assert_eq!(&r.text[..r.decision_len], THINK_FIRST);
         assert_eq!(&r.text[r.content_at..], "blue circle");
         assert!(matches(&r.text, "the blue circle"));
         assert!(matches(

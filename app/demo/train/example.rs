@@ -230,8 +230,19 @@ pub fn build(
     } else {
         tail.len()
     };
+    let decisive = if answer.decision_len > 0 {
+        Some(decisive_token(ctx.tokenizer)?)
+    } else {
+        None
+    };
     for (k, &token) in tail.iter().enumerate().take(cut + usize::from(probe)) {
-        let weight = if k >= answer_start.min(cut) { 2.0 } else { 1.0 };
+        let weight = if Some(k) == decisive {
+            DECISION_WEIGHT
+        } else if k >= answer_start.min(cut) {
+            2.0
+        } else {
+            1.0
+        };
         targets.push((ids.len() - 1, token, weight));
         if k < cut {
             ids.push(token);
@@ -330,6 +341,23 @@ fn history_targets(
         }
     }
     Ok(targets)
+}
+
+/// Weight of auto-think's decisive token. It picks the whole reply's shape (a trace or the
+/// answer at once) yet is one token among hundreds, and at weight 1 a 2500-step run learned to
+/// decide by a word the questions share ("shape") instead of by what they ask.
+pub const DECISION_WEIGHT: f32 = 8.0;
+
+/// Index, in a reply that starts with an auto-think decision, of the first token where the two
+/// decisions differ: the one that decides.
+fn decisive_token(tokenizer: &KeyeTokenizer) -> anyhow::Result<usize> {
+    let direct = tokenizer.encode(teach::ANSWER_DIRECTLY)?;
+    let think = tokenizer.encode(teach::THINK_FIRST)?;
+    Ok(direct
+        .iter()
+        .zip(&think)
+        .take_while(|(a, b)| a == b)
+        .count())
 }
 
 /// Index in `tail` of the token that holds byte `content_at` of the reply text (a word's

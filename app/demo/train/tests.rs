@@ -1,6 +1,7 @@
 //! Tests of the trainer: examples, determinism and resume, gradients, starting from a checkpoint.
 
 use super::*;
+use crate::demo::train::example::DECISION_WEIGHT;
 
 fn options(out: &Path, encoder: Encoder) -> TrainOptions {
     TrainOptions {
@@ -35,7 +36,8 @@ fn examples_teach_the_replies_and_probe_the_content_token() {
     let ctx = trainee.context(&device);
     let mut yuv = YuvRoundTrip::new();
     let mut probes = 0;
-    for seed in 0..8 {
+    let mut decisions = Vec::new();
+    for seed in 0..16 {
         let recipe = curriculum::recipe(0.9, 0, 0);
         let example = build(&ctx, &mut yuv, seed, &recipe).unwrap();
         let ids = &example.inputs.input_ids;
@@ -43,6 +45,14 @@ fn examples_teach_the_replies_and_probe_the_content_token() {
         for &(position, token, _) in rest {
             assert_eq!(ids[position + 1], token, "seed {seed}");
         }
+        let decisive: Vec<u32> = example
+            .targets
+            .iter()
+            .filter(|t| t.2 == DECISION_WEIGHT)
+            .map(|t| t.1)
+            .collect();
+        assert!(decisive.len() <= 1, "one decision per reply, seed {seed}");
+        decisions.extend(decisive);
         assert_eq!(example.tokens.colour.len(), example.vision.len());
         assert!(
             example.tokens.colour.iter().any(|&c| c > 0),
@@ -70,6 +80,18 @@ fn examples_teach_the_replies_and_probe_the_content_token() {
         assert!(loss.to_scalar::<f32>().unwrap().is_finite(), "{parts:?}");
     }
     assert!(probes > 0);
+    assert!(
+        !decisions.is_empty(),
+        "some final question is asked in auto mode"
+    );
+    for token in decisions {
+        let word = trainee.tokenizer.decode(&[token]).unwrap();
+        let word = word.trim();
+        assert!(
+            !word.is_empty() && ("One".starts_with(word) || "This".starts_with(word)),
+            "the weighted token is the decision's first word, not {word:?}"
+        );
+    }
 }
 
 /// Two runs with one seed write the same bytes, and a run stopped after its first step and
