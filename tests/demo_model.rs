@@ -62,10 +62,10 @@ const MEASURED: &[Measured] = &[
         folder: "keye-demo",
         kinds: &[
             (Kind::Colour, 9, 6),
-            (Kind::Shape, 8, 3),
+            (Kind::Shape, 8, 5),
             (Kind::Count, 6, 6),
             (Kind::Direction, 5, 2),
-            (Kind::Order, 6, 1),
+            (Kind::Order, 6, 2),
             (Kind::Interaction, 4, 1),
         ],
     },

@@ -15,11 +15,9 @@ use eframe::egui;
 use image::RgbaImage;
 use keye_studio::demo::{questions::all_questions, world::Scene};
 
-/// What the demo-model test asks about `assets/demo.mp4` (a question of the showcase scene), and
-/// the panel's thinking choice: the shipped model answers it without thinking; in auto mode it
-/// routes shape questions to thinking and answers them badly (see the README's demo model).
+/// What the demo-model test asks about `assets/demo.mp4` (a question of the showcase scene), in
+/// the panel's default thinking choice (auto: the model decides, here to answer at once).
 const DEMO_QUESTION: &str = "What shape is the red one?";
-const DEMO_THINKING: &str = "no-think";
 
 /// One app window at a time: each test's app and Xvfb get the machine's cores to themselves, so
 /// their time limits hold on a busy two-core machine.
@@ -388,8 +386,6 @@ fn the_app_answers_a_question_about_the_demo_video() {
             model.as_os_str(),
             "--ask".as_ref(),
             question.question.as_ref(),
-            "--thinking".as_ref(),
-            DEMO_THINKING.as_ref(),
             "--screenshot-after".as_ref(),
             "1".as_ref(),
             scratch.screenshot.as_os_str(),
@@ -411,7 +407,7 @@ fn the_app_answers_a_question_about_the_demo_video() {
         serde_json::from_str(&std::fs::read_to_string(&saved[0]).expect("read")).expect("json");
     let turn = &conversation["turns"][0];
     assert_eq!(turn["question"], question.question.as_str());
-    assert_eq!(turn["thinking"], "no_think", "{turn}");
+    assert_eq!(turn["thinking"], "auto", "the panel's default: {turn}");
     assert_eq!(turn["status"], "finished", "{turn}\n{stderr}");
     let answer: String = turn["sections"]
         .as_array()
