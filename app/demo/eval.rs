@@ -326,14 +326,19 @@ fn ask_one(
         question: question.question.clone(),
         expected: question.answer.clone(),
         correct: matches(&reply, &question.answer),
-        parses_as_haic: (question.kind == Kind::Describe)
-            .then(|| haic::text::parse(teach::answer_part(&reply)).is_ok()),
+        parses_as_haic: (question.kind == Kind::Describe).then(|| parses_as_haic(&reply)),
         reply,
         hit_ratio,
         peak_on_actor,
         prompt_tokens: output.summary.timing.prompt_tokens,
         latency_ms,
     })
+}
+
+/// Whether a describe reply reads as a HAIC caption, as the caption editor's "Draft with model"
+/// reads it (the answer part used for matching drops the final full stop, which the form needs).
+fn parses_as_haic(reply: &str) -> bool {
+    crate::caption_draft::parse_draft_answer(reply).is_ok()
 }
 
 /// Whether a token's text is a content word (not filler, punctuation or white space).
@@ -487,6 +492,23 @@ mod tests {
             [x0, y0, x1, y1]
         ));
         (row * 4 + col, far)
+    }
+
+    #[test]
+    fn a_description_in_the_caption_form_parses_in_every_thinking_mode() {
+        let describe = all_questions(&Scene::showcase())
+            .into_iter()
+            .find(|q| q.kind == Kind::Describe)
+            .unwrap();
+        for mode in [
+            ThinkingMode::NoThink,
+            ThinkingMode::Think,
+            ThinkingMode::Auto,
+        ] {
+            let reply = teach::reply(&describe, "At 0.5 s the red square is at the left.", mode);
+            assert!(parses_as_haic(&reply.text), "{mode:?}: {}", reply.text);
+        }
+        assert!(!parses_as_haic("A red square moves."));
     }
 
     #[test]
