@@ -86,6 +86,24 @@ fn evidence_ranks_the_frames_by_attention_and_by_deletion_and_reports_their_agre
         found["answer_tokens"].as_array().unwrap().len()
     );
 
+    // A chosen layer of raw attention comes after the three defaults, with its own map.
+    let (ok, stdout, stderr) = run(&[
+        &["evidence"],
+        &args[..],
+        &["--json", "--method", "raw", "--layer", "0"],
+    ]
+    .concat());
+    assert!(ok, "{stderr}");
+    let layer: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let layer_methods = layer["methods"].as_array().unwrap();
+    assert_eq!(layer_methods.len(), 4, "the defaults and the chosen layer");
+    assert_eq!(layer_methods[3]["method"]["layer"], 0);
+    assert_eq!(layer_methods[3]["map"].as_array().unwrap().len(), tokens);
+    assert_ne!(
+        layer_methods[3]["map_raw"], layer_methods[0]["map_raw"],
+        "layer 0 alone is not the mean of every layer"
+    );
+
     let (ok, text, stderr) = run(&[&["evidence"], &args[..]].concat());
     assert!(ok, "{stderr}");
     assert!(text.starts_with("answer: "), "{text}");

@@ -163,19 +163,26 @@ pub fn evidence(args: EvidenceArgs) -> anyhow::Result<ExitCode> {
     }
     bar.finish_and_clear();
     let evidence = evidence.context("the evidence worker ended without a result")?;
+    let method = match args.method {
+        MethodArg::Raw => Method::Raw {
+            layer: args.layer,
+            heads: args.heads,
+        },
+        MethodArg::Rollout => Method::Rollout,
+        MethodArg::Gradient => Method::Gradient,
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
+        // The three defaults are always there; a chosen layer or heads of raw attention is
+        // added after them, so `--json --method raw --layer N` holds what the text would rank.
+        let mut evidence = evidence;
+        if evidence.method(method).is_none() {
+            let chosen = evidence.evidence_for(method)?;
+            evidence.methods.push(chosen);
+        }
         serde_json::to_writer(&mut out, &evidence)?;
         writeln!(out)?;
     } else {
-        let method = match args.method {
-            MethodArg::Raw => Method::Raw {
-                layer: args.layer,
-                heads: args.heads,
-            },
-            MethodArg::Rollout => Method::Rollout,
-            MethodArg::Gradient => Method::Gradient,
-        };
         write!(out, "{}", report(&evidence, method, !args.keep_sinks)?)?;
     }
     Ok(ExitCode::SUCCESS)
