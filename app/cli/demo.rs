@@ -190,7 +190,10 @@ pub fn train_demo(args: TrainDemoArgs) -> anyhow::Result<ExitCode> {
                     let peak = k
                         .peak_on_actor
                         .map_or(String::new(), |p| format!(" peak {p:.2}"));
-                    format!("{} {:.2}{ratio}{peak}", k.kind.name(), k.accuracy)
+                    let crowded = k
+                        .crowded_accuracy
+                        .map_or(String::new(), |a| format!(" (2+ actors {a:.2})"));
+                    format!("{} {:.2}{crowded}{ratio}{peak}", k.kind.name(), k.accuracy)
                 })
                 .collect();
             say(format!(

@@ -2,7 +2,8 @@
 
 #[derive(clap::Subcommand)]
 pub enum EvalCommand {
-    /// Accuracy per question kind and attention hit ratio on fresh demo-world videos.
+    /// Accuracy per question kind (also on videos with two or more actors) and attention hit
+    /// ratio on fresh demo-world videos.
     Demo(super::demo::EvalDemoArgs),
     /// HAICBench-style four-option questions: the standard setting (video and options) or the
     /// caption setting (a judge reads a caption alone); accuracy per category.

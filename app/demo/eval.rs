@@ -51,6 +51,8 @@ pub struct Outcome {
     pub expected: String,
     pub reply: String,
     pub correct: bool,
+    /// Actors in the video: with two or more, an answer must find the one the question names.
+    pub actors: usize,
     /// For answers that name one actor: the attention hit ratio of the answer's content tokens.
     pub hit_ratio: Option<f64>,
     /// For answers that name one actor: whether, on most sampled frames showing the actor, the
@@ -70,6 +72,10 @@ pub struct KindSummary {
     pub questions: usize,
     pub correct: usize,
     pub accuracy: f64,
+    /// Accuracy on the questions about videos with two or more actors, where answering about
+    /// whichever actor stands out is right only by chance (`None` when there are none).
+    pub crowded_accuracy: Option<f64>,
+    pub crowded_questions: usize,
     pub hit_ratio: Option<f64>,
     pub hit_questions: usize,
     /// Share of the answers right whose heatmap peaks on the named actor (`peak_on_actor`).
@@ -94,8 +100,8 @@ impl EvalReport {
     /// A table for the terminal.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{:<12} {:>9} {:>9} {:>10} {:>14}\n",
-            "kind", "questions", "accuracy", "hit ratio", "peak on actor"
+            "{:<12} {:>9} {:>9} {:>14} {:>10} {:>14}\n",
+            "kind", "questions", "accuracy", "2+ actors", "hit ratio", "peak on actor"
         );
         for k in &self.kinds {
             let ratio = k
@@ -104,11 +110,16 @@ impl EvalReport {
             let peak = k
                 .peak_on_actor
                 .map_or_else(|| "-".to_string(), |r| format!("{r:.2}"));
+            let crowded = k.crowded_accuracy.map_or_else(
+                || "-".to_string(),
+                |a| format!("{a:.3} of {}", k.crowded_questions),
+            );
             out.push_str(&format!(
-                "{:<12} {:>9} {:>9.3} {:>10} {:>14}\n",
+                "{:<12} {:>9} {:>9.3} {:>14} {:>10} {:>14}\n",
                 k.kind.name(),
                 k.questions,
                 k.accuracy,
+                crowded,
                 ratio,
                 peak
             ));
@@ -198,14 +209,33 @@ pub(super) fn for_each_question<T>(
 }
 
 fn report(model: &LoadedModel, options: &EvalOptions, outcomes: Vec<Outcome>) -> EvalReport {
+    let correct = outcomes.iter().filter(|o| o.correct).count();
+    EvalReport {
+        model: model.runtime.dir.display().to_string(),
+        options: options.clone(),
+        kinds: summarise(&outcomes),
+        accuracy: correct as f64 / outcomes.len().max(1) as f64,
+        mean_latency_ms: outcomes.iter().map(|o| o.latency_ms).sum::<f64>()
+            / outcomes.len().max(1) as f64,
+        outcomes,
+    }
+}
+
+/// The per-kind figures of `outcomes`, in kind order.
+fn summarise(outcomes: &[Outcome]) -> Vec<KindSummary> {
     let mut by_kind: BTreeMap<Kind, Vec<&Outcome>> = BTreeMap::new();
-    for o in &outcomes {
+    for o in outcomes {
         by_kind.entry(o.kind).or_default().push(o);
     }
-    let kinds = by_kind
+    by_kind
         .into_iter()
         .map(|(kind, list)| {
             let correct = list.iter().filter(|o| o.correct).count();
+            let crowded: Vec<bool> = list
+                .iter()
+                .filter(|o| o.actors >= 2)
+                .map(|o| o.correct)
+                .collect();
             let ratios: Vec<f64> = list.iter().filter_map(|o| o.hit_ratio).collect();
             let peaks: Vec<bool> = list
                 .iter()
@@ -217,6 +247,9 @@ fn report(model: &LoadedModel, options: &EvalOptions, outcomes: Vec<Outcome>) ->
                 questions: list.len(),
                 correct,
                 accuracy: correct as f64 / list.len().max(1) as f64,
+                crowded_accuracy: (!crowded.is_empty())
+                    .then(|| crowded.iter().filter(|&&c| c).count() as f64 / crowded.len() as f64),
+                crowded_questions: crowded.len(),
                 hit_ratio: (!ratios.is_empty())
                     .then(|| ratios.iter().sum::<f64>() / ratios.len() as f64),
                 hit_questions: ratios.len(),
@@ -224,17 +257,7 @@ fn report(model: &LoadedModel, options: &EvalOptions, outcomes: Vec<Outcome>) ->
                     .then(|| peaks.iter().filter(|&&p| p).count() as f64 / peaks.len() as f64),
             }
         })
-        .collect();
-    let correct = outcomes.iter().filter(|o| o.correct).count();
-    EvalReport {
-        model: model.runtime.dir.display().to_string(),
-        options: options.clone(),
-        kinds,
-        accuracy: correct as f64 / outcomes.len().max(1) as f64,
-        mean_latency_ms: outcomes.iter().map(|o| o.latency_ms).sum::<f64>()
-            / outcomes.len().max(1) as f64,
-        outcomes,
-    }
+        .collect()
 }
 
 /// Greedy decoding that stops at the model's end ids, capturing the last decoder layer.
@@ -326,6 +349,7 @@ fn ask_one(
         question: question.question.clone(),
         expected: question.answer.clone(),
         correct: matches(&reply, &question.answer),
+        actors: scene.actors.len(),
         parses_as_haic: (question.kind == Kind::Describe).then(|| parses_as_haic(&reply)),
         reply,
         hit_ratio,
@@ -446,6 +470,47 @@ mod tests {
     use keye_model::generate::{MediaGrid, MediaKind};
 
     use crate::inference::FrameRef;
+
+    fn outcome(video: &str, kind: Kind, actors: usize, correct: bool) -> Outcome {
+        Outcome {
+            video: video.into(),
+            kind,
+            question: String::new(),
+            expected: String::new(),
+            reply: String::new(),
+            correct,
+            actors,
+            hit_ratio: None,
+            peak_on_actor: None,
+            parses_as_haic: None,
+            prompt_tokens: 0,
+            latency_ms: 0.0,
+        }
+    }
+
+    /// A model that answers about whichever actor stands out is right on one-actor videos and
+    /// by chance on the others; the crowded figure shows it where the overall one hides it.
+    #[test]
+    fn crowded_accuracy_counts_only_videos_with_two_actors_or_more() {
+        let outcomes = [
+            outcome("a", Kind::Colour, 1, true),
+            outcome("a", Kind::Colour, 1, true),
+            outcome("b", Kind::Colour, 3, true),
+            outcome("b", Kind::Colour, 3, false),
+            outcome("b", Kind::Colour, 3, false),
+            outcome("b", Kind::Shape, 3, false),
+            outcome("a", Kind::Count, 1, true),
+        ];
+        let kinds = summarise(&outcomes);
+        let colour = kinds.iter().find(|k| k.kind == Kind::Colour).unwrap();
+        assert_eq!((colour.correct, colour.questions), (3, 5));
+        assert_eq!(colour.crowded_questions, 3);
+        assert_eq!(colour.crowded_accuracy, Some(1.0 / 3.0));
+        let shape = kinds.iter().find(|k| k.kind == Kind::Shape).unwrap();
+        assert_eq!(shape.crowded_accuracy, Some(0.0));
+        let count = kinds.iter().find(|k| k.kind == Kind::Count).unwrap();
+        assert_eq!((count.crowded_accuracy, count.crowded_questions), (None, 0));
+    }
 
     /// Two sampled frames of a 4 x 4 grid over the showcase scene, at source frames 0 and 20.
     fn two_frames(scene: &Scene) -> (VisionTokenMap, MediaFrames) {
