@@ -61,12 +61,12 @@ const MEASURED: &[Measured] = &[
     Measured {
         folder: "keye-demo",
         kinds: &[
-            (Kind::Colour, 9, 6),
-            (Kind::Shape, 8, 5),
+            (Kind::Colour, 9, 9),
+            (Kind::Shape, 8, 8),
             (Kind::Count, 6, 6),
             (Kind::Direction, 5, 2),
             (Kind::Order, 6, 2),
-            (Kind::Interaction, 4, 1),
+            (Kind::Interaction, 4, 0),
         ],
     },
     Measured {

@@ -25,12 +25,12 @@ const VIDEOS: usize = 6;
 /// Questions the generator writes for those videos (pins the question set).
 const QUESTIONS: usize = 35;
 /// Measured with `eval haicbench --qa qa.jsonl --videos . --model assets/models/keye-demo
-/// --setting standard` on `demo-data --seed 2025 --count 6`: 15 of 35.
-const STANDARD_CORRECT: usize = 15;
+/// --setting standard` on `demo-data --seed 2025 --count 6`: 16 of 35.
+const STANDARD_CORRECT: usize = 16;
 /// The same questions in the caption setting with the ground-truth captions and the demo model
-/// as judge: 2 of 35. The demo model was trained on video questions only and does not read a
+/// as judge: 6 of 35. The demo model was trained on video questions only and does not read a
 /// caption given as text (its replies are about the video it does not have): see README.
-const DEMO_JUDGE_CORRECT: usize = 2;
+const DEMO_JUDGE_CORRECT: usize = 6;
 /// The shipped judge (`assets/judges/keye-demo-judge`, `train-judge` from the demo model) on the
 /// ground-truth captions, and on each video given the caption of the next one (a wrong caption
 /// in the right format): measured with `eval haicbench --setting caption --captions FILE

@@ -93,6 +93,15 @@ pub struct TrainDemoArgs {
     /// traces (for fine-tuning a trained checkpoint given with --from).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
     pub first_stage: u8,
+    /// Train on the binding drill alone instead of the curriculum: still frames of two or three
+    /// actors, asked the colour or shape of each in turn, so that answers must come from the
+    /// actor the question names (for a checkpoint given with --from).
+    #[arg(long, conflicts_with = "first_stage")]
+    pub binding_drill: bool,
+    /// Make a fifth of each curriculum stage's examples contrast conversations: two or three
+    /// actors, the final question's kind asked of each other actor first.
+    #[arg(long, conflicts_with = "binding_drill")]
+    pub contrast: bool,
 }
 
 pub fn train_demo(args: TrainDemoArgs) -> anyhow::Result<ExitCode> {
@@ -120,6 +129,8 @@ pub fn train_demo(args: TrainDemoArgs) -> anyhow::Result<ExitCode> {
         learning_rate: args.learning_rate,
         workers: args.workers,
         first_stage: usize::from(args.first_stage),
+        binding_drill: args.binding_drill,
+        contrast: args.contrast,
     };
     bar.set_prefix("training");
     // Without a terminal (a log file), a line every few steps instead of the bar.

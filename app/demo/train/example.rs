@@ -48,6 +48,20 @@ pub struct Recipe {
     /// Chance of `/think` and of auto (no marker) for the final question; the rest `/no_think`.
     pub think_share: f64,
     pub auto_share: f64,
+    /// Whether the history asks about the scene's other actors only, so that only the actor a
+    /// question names tells the answers apart.
+    pub contrast: Contrast,
+}
+
+/// What a contrast conversation's history asks of the other actors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Contrast {
+    /// An ordinary conversation: any other question about the scene.
+    Off,
+    /// The final question's kind.
+    SameKind,
+    /// Any of the recipe's kinds.
+    AnyKind,
 }
 
 /// Class counts of the dense heads: background + colours, background + shapes, motion since the
@@ -147,25 +161,39 @@ pub fn build(
         !questions.is_empty(),
         "scene {seed} has no question of the recipe's kinds"
     );
-    let probe_candidates: Vec<&Question> = questions
+    let contrasts = |q: &Question| contrasting(&questions, q, recipe.contrast).next().is_some();
+    let pool: Vec<&Question> =
+        if recipe.contrast != Contrast::Off && questions.iter().any(contrasts) {
+            questions.iter().filter(|q| contrasts(q)).collect()
+        } else {
+            questions.iter().collect()
+        };
+    let probe_candidates: Vec<&Question> = pool
         .iter()
+        .copied()
         .filter(|q| teach::grounded(q.kind) && q.named.len() == 1)
         .collect();
     let probe = !probe_candidates.is_empty() && rng.f64() < recipe.probe_share;
     let mut last = if probe {
         probe_candidates[rng.usize(..probe_candidates.len())].clone()
     } else {
-        questions[rng.usize(..questions.len())].clone()
+        pool[rng.usize(..pool.len())].clone()
     };
     // The caption editor's "Draft with model" asks with its own long prompt.
     if last.kind == Kind::Describe && rng.f64() < 0.3 {
         last.question = crate::caption_draft::draft_prompt();
     }
-    let mut history: Vec<Question> = questions
-        .iter()
-        .filter(|q| q.question != last.question && q.kind != Kind::Describe)
-        .cloned()
-        .collect();
+    let mut history: Vec<Question> = if recipe.contrast != Contrast::Off {
+        contrasting(&questions, &last, recipe.contrast)
+            .cloned()
+            .collect()
+    } else {
+        questions
+            .iter()
+            .filter(|q| q.question != last.question && q.kind != Kind::Describe)
+            .cloned()
+            .collect()
+    };
     rng.shuffle(&mut history);
     history.truncate(recipe.history);
     let roll = rng.f64();
@@ -310,6 +338,23 @@ pub fn build(
         patches,
         attention,
         encoded,
+    })
+}
+
+/// The questions that each name one other actor than `question` does, of its kind for
+/// `SameKind` (none for a question that does not name exactly one, or with `Off`).
+fn contrasting<'q>(
+    questions: &'q [Question],
+    question: &'q Question,
+    contrast: Contrast,
+) -> impl Iterator<Item = &'q Question> {
+    questions.iter().filter(move |q| {
+        let kind = match contrast {
+            Contrast::Off => false,
+            Contrast::SameKind => q.kind == question.kind,
+            Contrast::AnyKind => true,
+        };
+        kind && question.named.len() == 1 && q.named.len() == 1 && q.named != question.named
     })
 }
 

@@ -96,6 +96,12 @@ pub struct TrainOptions {
     /// The curriculum stage the run starts at (0: still frames; 2: everything, for fine-tunes).
     #[serde(default)]
     pub first_stage: usize,
+    /// Every example from the binding drill instead of the curriculum.
+    #[serde(default)]
+    pub binding_drill: bool,
+    /// A fifth of each curriculum stage's examples are contrast conversations.
+    #[serde(default)]
+    pub contrast: bool,
 }
 
 /// What the run reports as it goes.
@@ -526,7 +532,11 @@ pub fn train(
             let mut yuv = YuvRoundTrip::new();
             let mut part = StepPart::default();
             for index in (worker..options.batch).step_by(workers) {
-                let recipe = curriculum::recipe(progress, options.first_stage, index);
+                let recipe = if options.binding_drill {
+                    curriculum::binding_drill()
+                } else {
+                    curriculum::recipe(progress, options.first_stage, index, options.contrast)
+                };
                 let seed = example_seed(options.seed, step, index);
                 let example = build(ctx, &mut yuv, seed, &recipe)?;
                 part.tokens += example.inputs.input_ids.len();

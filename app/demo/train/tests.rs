@@ -1,7 +1,7 @@
 //! Tests of the trainer: examples, determinism and resume, gradients, starting from a checkpoint.
 
 use super::*;
-use crate::demo::{teach, train::example::DECISION_WEIGHT};
+use crate::demo::{questions::Question, teach, train::example::DECISION_WEIGHT};
 
 fn options(out: &Path, encoder: Encoder) -> TrainOptions {
     TrainOptions {
@@ -16,6 +16,8 @@ fn options(out: &Path, encoder: Encoder) -> TrainOptions {
         learning_rate: 1e-3,
         workers: 2,
         first_stage: 0,
+        binding_drill: false,
+        contrast: false,
     }
 }
 
@@ -38,7 +40,7 @@ fn examples_teach_the_replies_and_probe_the_content_token() {
     let mut probes = 0;
     let mut decisions = Vec::new();
     for seed in 0..16 {
-        let recipe = curriculum::recipe(0.9, 0, 0);
+        let recipe = curriculum::recipe(0.9, 0, 0, false);
         let example = build(&ctx, &mut yuv, seed, &recipe).unwrap();
         let ids = &example.inputs.input_ids;
         let (last, rest) = example.targets.split_last().unwrap();
@@ -96,6 +98,58 @@ fn examples_teach_the_replies_and_probe_the_content_token() {
     }
 }
 
+/// A contrast conversation asks about each other actor before the final question: every
+/// question in the prompt names one actor, and only the final one names its actor. The
+/// curriculum's contrast conversations keep to the final question's kind; the binding drill's
+/// mix colour and shape questions about still frames.
+#[test]
+fn contrast_conversations_ask_about_the_other_actors_first() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare_folder(&options(dir.path(), Encoder::Keye15)).unwrap();
+    let device = Device::Cpu;
+    let trainee = Trainee::load(dir.path(), &device).unwrap();
+    let ctx = trainee.context(&device);
+    let mut yuv = YuvRoundTrip::new();
+    let curriculum = curriculum::recipe(0.9, 0, 2, true);
+    assert_eq!(curriculum.contrast, example::Contrast::SameKind);
+    let drill = curriculum::binding_drill();
+    assert_eq!(drill.contrast, example::Contrast::AnyKind);
+    for recipe in [curriculum, drill] {
+        let mut with_history = 0;
+        for seed in 0..10 {
+            let example = build(&ctx, &mut yuv, seed, &recipe).unwrap();
+            let prompt = trainee.tokenizer.decode(&example.inputs.input_ids).unwrap();
+            let scene = Scene::generate(seed, &recipe.world);
+            assert!(scene.actors.len() >= 2, "seed {seed}");
+            let mut asked: Vec<(usize, Question)> = all_questions(&scene)
+                .into_iter()
+                .filter_map(|q| prompt.find(&q.question).map(|at| (at, q)))
+                .collect();
+            asked.sort_by_key(|(at, _)| *at);
+            let ((_, last), history) = asked.split_last().expect("a question is asked");
+            assert_eq!(last.named.len(), 1, "seed {seed}: {}", last.question);
+            for (_, q) in history {
+                if recipe.contrast == example::Contrast::SameKind {
+                    assert_eq!(q.kind, last.kind, "seed {seed}: {}", q.question);
+                }
+                assert!(
+                    recipe.kinds.contains(&q.kind),
+                    "seed {seed}: {}",
+                    q.question
+                );
+                assert_eq!(q.named.len(), 1, "seed {seed}: {}", q.question);
+                assert_ne!(q.named, last.named, "seed {seed}: {}", q.question);
+            }
+            with_history += usize::from(!history.is_empty());
+        }
+        assert!(
+            with_history >= 8,
+            "most conversations ask about another actor first: {with_history} of 10 ({:?})",
+            recipe.contrast
+        );
+    }
+}
+
 /// Two runs with one seed write the same bytes, and a run stopped after its first step and
 /// started again ends where an uninterrupted run does.
 #[test]
@@ -147,7 +201,7 @@ fn every_weight_gets_a_gradient() {
         let trainee = Trainee::load(dir.path(), &device).unwrap();
         initialise(&trainee.varmap, 1, 4).unwrap();
         let ctx = trainee.context(&device);
-        let mut recipe = curriculum::recipe(0.0, 0, 0);
+        let mut recipe = curriculum::recipe(0.0, 0, 0, false);
         recipe.probe_share = 1.0;
         let example = build(&ctx, &mut YuvRoundTrip::new(), 5, &recipe).unwrap();
         let (loss, _, _) = trainee.loss(&example).unwrap();
