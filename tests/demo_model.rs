@@ -72,11 +72,11 @@ const MEASURED: &[Measured] = &[
     Measured {
         folder: "keye-demo-mavors",
         kinds: &[
-            (Kind::Colour, 9, 6),
-            (Kind::Shape, 8, 3),
+            (Kind::Colour, 9, 7),
+            (Kind::Shape, 8, 2),
             (Kind::Count, 6, 6),
-            (Kind::Direction, 5, 0),
-            (Kind::Order, 6, 1),
+            (Kind::Direction, 5, 3),
+            (Kind::Order, 6, 2),
             (Kind::Interaction, 4, 0),
         ],
     },

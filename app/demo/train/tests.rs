@@ -29,13 +29,17 @@ fn saved_checkpoint(folder: &Path, encoder: Encoder) {
     save_model(&source.varmap, &folder.join("model.safetensors")).unwrap();
 }
 
+/// A Keye trainee on a fresh folder in `dir` (trained tokenizer, configs, untrained weights).
+fn fresh_trainee(dir: &Path) -> Trainee {
+    prepare_folder(&options(dir, Encoder::Keye15)).unwrap();
+    Trainee::load(dir, &Device::Cpu).unwrap()
+}
+
 #[test]
 fn examples_teach_the_replies_and_probe_the_content_token() {
     let dir = tempfile::tempdir().unwrap();
-    prepare_folder(&options(dir.path(), Encoder::Keye15)).unwrap();
-    let device = Device::Cpu;
-    let trainee = Trainee::load(dir.path(), &device).unwrap();
-    let ctx = trainee.context(&device);
+    let trainee = fresh_trainee(dir.path());
+    let ctx = trainee.context(&Device::Cpu);
     let mut yuv = YuvRoundTrip::new();
     let mut probes = 0;
     let mut decisions = Vec::new();
@@ -105,10 +109,8 @@ fn examples_teach_the_replies_and_probe_the_content_token() {
 #[test]
 fn contrast_conversations_ask_about_the_other_actors_first() {
     let dir = tempfile::tempdir().unwrap();
-    prepare_folder(&options(dir.path(), Encoder::Keye15)).unwrap();
-    let device = Device::Cpu;
-    let trainee = Trainee::load(dir.path(), &device).unwrap();
-    let ctx = trainee.context(&device);
+    let trainee = fresh_trainee(dir.path());
+    let ctx = trainee.context(&Device::Cpu);
     let mut yuv = YuvRoundTrip::new();
     let curriculum = curriculum::recipe(0.9, 0, 2, true);
     assert_eq!(curriculum.contrast, example::Contrast::SameKind);
