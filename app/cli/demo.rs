@@ -171,8 +171,13 @@ pub fn train_demo(args: TrainDemoArgs) -> anyhow::Result<ExitCode> {
                 .zip(cells.accuracy())
                 .filter_map(|(name, share)| share.map(|s| format!("{name} {s:.2}")))
                 .collect();
+            let stage = if args.binding_drill {
+                "binding drill".to_owned()
+            } else {
+                format!("stage {stage}")
+            };
             let message = format!(
-                "loss {loss:.3} (text {:.3} dense {:.3} attention {:.3}; actors seen: {}) {tokens_per_second:.0} tok/s stage {stage}",
+                "loss {loss:.3} (text {:.3} dense {:.3} attention {:.3}; actors seen: {}) {tokens_per_second:.0} tok/s {stage}",
                 parts[0],
                 parts[1],
                 parts[2],
