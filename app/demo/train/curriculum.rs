@@ -29,14 +29,14 @@ pub fn recipe(progress: f64, first_stage: usize, index: usize, contrast: bool) -
     match index % 5 {
         4 if stage_index > 0 => stage_recipe(stage_index - 1),
         3 if stage_index == 2 => stage_recipe(0),
-        2 if contrast => contrasting(current),
+        2 if contrast => with_contrast(current),
         _ => current,
     }
 }
 
 /// `stage` with two or three actors, asking the same kind of question of each in turn, so the
 /// binding the drill teaches is practised on the stage's world too.
-fn contrasting(stage: Recipe) -> Recipe {
+fn with_contrast(stage: Recipe) -> Recipe {
     Recipe {
         world: WorldSpec {
             min_actors: 2,

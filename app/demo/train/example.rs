@@ -162,12 +162,12 @@ pub fn build(
         "scene {seed} has no question of the recipe's kinds"
     );
     let contrasts = |q: &Question| contrasting(&questions, q, recipe.contrast).next().is_some();
-    let pool: Vec<&Question> =
-        if recipe.contrast != Contrast::Off && questions.iter().any(contrasts) {
-            questions.iter().filter(|q| contrasts(q)).collect()
-        } else {
-            questions.iter().collect()
-        };
+    // A contrast conversation ends on a question some other actor can be asked too.
+    let pool: Vec<&Question> = if questions.iter().any(contrasts) {
+        questions.iter().filter(|q| contrasts(q)).collect()
+    } else {
+        questions.iter().collect()
+    };
     let probe_candidates: Vec<&Question> = pool
         .iter()
         .copied()
